@@ -1,0 +1,125 @@
+#include "autograd/engine.h"
+
+#include <queue>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "backends/backend.h"
+
+namespace memgrad {
+namespace {
+
+void check_grad(const char* what, const std::string& name, size_t i, const Tensor& g, const Shape& shape) {
+  MG_CHECK(g.shape() == shape, "backward", "{} '{}' returned a gradient of shape {} for input {} of shape {}", what,
+           name, str(g.shape()), i, str(shape));
+  if (anomaly_enabled())
+    MG_CHECK(backend_for(g.device()).all_finite(g), "anomaly",
+             "backward of '{}' produced a non-finite gradient for input {} (shape {})", name, i, str(shape));
+}
+
+void accumulate_into_leaf(TensorImpl* leaf, Tensor g) {
+  if (g.dtype() != leaf->dtype) g = to(g, leaf->dtype);
+  if (leaf->grad) {
+    leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
+    return;
+  }
+  // Keep a gradient that nothing else references; copy one that is shared (e.g. add's backward
+  // hands the same tensor to both inputs), so in-place updates of one .grad never touch another.
+  // Expanded (stride-0) gradients are materialised for the same reason.
+  bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous();
+  leaf->grad = (exclusive ? g : clone(g)).impl_ptr();
+}
+
+void add_to(std::vector<Tensor>& buf, size_t i, const Tensor& g) {
+  if (buf.size() <= i) buf.resize(i + 1);
+  buf[i] = buf[i].defined() ? add(buf[i], g) : g;
+}
+
+}  // namespace
+
+void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads_in, bool retain_graph) {
+  MG_CHECK(grads_in.empty() || grads_in.size() == roots.size(), "backward", "{} roots but {} gradients",
+           roots.size(), grads_in.size());
+  NoGradGuard no_grad;
+
+  // Root gradients.
+  std::vector<Tensor> grads(roots.size());
+  for (size_t i = 0; i < roots.size(); ++i) {
+    const Tensor& r = roots[i];
+    MG_CHECK(r.requires_grad(), "backward", "tensor of shape {} does not require grad and has no grad_fn",
+             str(r.shape()));
+    if (i < grads_in.size() && grads_in[i].defined()) {
+      MG_CHECK(grads_in[i].shape() == r.shape(), "backward", "gradient of shape {} for a root of shape {}",
+               str(grads_in[i].shape()), str(r.shape()));
+      grads[i] = grads_in[i];
+    } else {
+      MG_CHECK(r.numel() == 1, "backward",
+               "a gradient can be implied only for one-element outputs, got shape {}; pass one", str(r.shape()));
+      grads[i] = ones(r.shape(), r.dtype(), r.device());
+    }
+  }
+
+  // Discover the graph iteratively and count, per node, the edges that lead into it.
+  std::unordered_map<Node*, std::shared_ptr<Node>> nodes;
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack;
+  for (const auto& r : roots)
+    if (auto fn = r.grad_fn(); fn && nodes.emplace(fn.get(), fn).second) stack.push_back(fn.get());
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (const Edge& e : n->next_edges()) {
+      if (!e.fn) continue;
+      deps[e.fn.get()] += 1;
+      if (nodes.emplace(e.fn.get(), e.fn).second) stack.push_back(e.fn.get());
+    }
+  }
+
+  std::unordered_map<Node*, std::vector<Tensor>> buffers;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    if (auto fn = roots[i].grad_fn()) add_to(buffers[fn.get()], roots[i].impl()->output_nr, grads[i]);
+    else accumulate_into_leaf(roots[i].impl(), grads[i]);
+  }
+
+  // Run nodes newest first among those whose consumers have all run.
+  auto later_first = [](Node* a, Node* b) { return a->sequence_nr() < b->sequence_nr(); };
+  std::priority_queue<Node*, std::vector<Node*>, decltype(later_first)> ready(later_first);
+  for (auto& [n, fn] : nodes)
+    if (deps[n] == 0) ready.push(n);
+
+  while (!ready.empty()) {
+    Node* n = ready.top();
+    ready.pop();
+    std::vector<Tensor> in = std::move(buffers[n]);
+    buffers.erase(n);
+    bool any = false;
+    for (const auto& g : in) any |= g.defined();
+    std::vector<Tensor> out;
+    if (any) out = n->apply(std::move(in));
+    else MG_CHECK(!n->released(), "backward", "the graph through '{}' was already freed", n->name());
+    out.resize(n->next_edges().size());
+    if (!retain_graph) n->release();
+
+    const auto& edges = n->next_edges();
+    for (size_t i = 0; i < edges.size(); ++i) {
+      const Edge& e = edges[i];
+      if (!e.defined()) continue;
+      const Tensor& g = out[i];
+      if (g.defined()) {
+        check_grad("node", n->name(), i, g, e.fn ? e.fn->outputs()[e.output_nr].shape : e.leaf->shape);
+        if (e.fn) add_to(buffers[e.fn.get()], e.output_nr, g);
+        else accumulate_into_leaf(e.leaf.get(), g);
+      }
+      if (e.fn && --deps[e.fn.get()] == 0) ready.push(e.fn.get());
+    }
+  }
+}
+
+void Tensor::backward(const Tensor& grad, bool retain_graph) const {
+  memgrad::backward({*this}, {grad}, retain_graph);
+}
+
+}  // namespace memgrad

@@ -1,0 +1,171 @@
+#pragma once
+// The differentiable ops: the public tensor API. Each records a Node when an input requires a
+// gradient (autograd/node.h); backward formulas are written with these same ops.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
+#include "core/allocator.h"
+#include "core/random.h"
+#include "core/tensor.h"
+
+namespace memgrad {
+
+// ---- creation (ops/factories.cpp) ----
+Tensor zeros(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+Tensor ones(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
+Tensor full(const Shape& shape, double value, DType dtype = DType::float32, Device device = Device::cpu());
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor full_like(const Tensor& t, double value);
+Tensor empty_like(const Tensor& t);
+Tensor scalar(double value, DType dtype = DType::float32, Device device = Device::cpu());  // 0-d
+Tensor arange(double start, double end, double step = 1, DType dtype = DType::int64, Device device = Device::cpu());
+Tensor arange(int64_t n, DType dtype = DType::int64, Device device = Device::cpu());
+// Uniform in [low, high) and normal(mean, std), from `gen` (the default generator when null).
+Tensor rand(const Shape& shape, DType dtype = DType::float32, Generator* gen = nullptr, double low = 0,
+            double high = 1, Device device = Device::cpu());
+Tensor randn(const Shape& shape, DType dtype = DType::float32, Generator* gen = nullptr, double mean = 0,
+             double std = 1, Device device = Device::cpu());
+// Integers uniform in [low, high).
+Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype = DType::int64, Generator* gen = nullptr,
+               Device device = Device::cpu());
+// Copies a vector into a new tensor of the given shape (a 1-d tensor when shape is empty).
+template <class T>
+Tensor from_vector(const std::vector<T>& values, Shape shape = {}, Device device = Device::cpu());
+
+// ---- copies and conversions ----
+Tensor to(const Tensor& t, DType dtype);    // differentiable between float types
+Tensor to(const Tensor& t, Device device);  // differentiable
+Tensor contiguous(const Tensor& t);         // t itself when already contiguous
+Tensor clone(const Tensor& t);
+Tensor detach(const Tensor& t);             // shares storage, no history
+
+// ---- views: share storage (ops/views.cpp) ----
+Tensor reshape(const Tensor& t, Shape shape);  // one dim may be -1; copies only when it must
+Tensor view(const Tensor& t, Shape shape);     // like reshape, but errors instead of copying
+Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
+Tensor permute(const Tensor& t, const std::vector<int64_t>& dims);
+Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
+Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step = 1);  // python-style bounds
+Tensor select(const Tensor& t, int64_t dim, int64_t index);  // drops dim
+Tensor expand(const Tensor& t, const Shape& shape);          // -1 keeps a dim
+Tensor squeeze(const Tensor& t);
+Tensor squeeze(const Tensor& t, int64_t dim);
+Tensor unsqueeze(const Tensor& t, int64_t dim);
+Tensor cat(const std::vector<Tensor>& ts, int64_t dim = 0);
+Tensor stack(const std::vector<Tensor>& ts, int64_t dim = 0);
+
+// ---- elementwise, broadcasting (ops/elementwise.cpp) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, double exponent);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
+Tensor neg(const Tensor& t);
+Tensor exp(const Tensor& t);
+Tensor log(const Tensor& t);
+Tensor sqrt(const Tensor& t);
+Tensor tanh(const Tensor& t);
+Tensor sigmoid(const Tensor& t);
+Tensor relu(const Tensor& t);
+Tensor gelu(const Tensor& t);  // exact (erf) form
+Tensor abs(const Tensor& t);
+// Comparisons and logic give bool tensors and no gradient.
+Tensor eq(const Tensor& a, const Tensor& b);
+Tensor ne(const Tensor& a, const Tensor& b);
+Tensor lt(const Tensor& a, const Tensor& b);
+Tensor le(const Tensor& a, const Tensor& b);
+Tensor gt(const Tensor& a, const Tensor& b);
+Tensor ge(const Tensor& a, const Tensor& b);
+Tensor logical_and(const Tensor& a, const Tensor& b);
+Tensor logical_or(const Tensor& a, const Tensor& b);
+Tensor logical_not(const Tensor& a);
+bool all_finite(const Tensor& t);
+
+Tensor operator+(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a, const Tensor& b);
+Tensor operator*(const Tensor& a, const Tensor& b);
+Tensor operator/(const Tensor& a, const Tensor& b);
+Tensor operator-(const Tensor& a);
+Tensor operator+(const Tensor& a, double b);
+Tensor operator-(const Tensor& a, double b);
+Tensor operator*(const Tensor& a, double b);
+Tensor operator/(const Tensor& a, double b);
+Tensor operator+(double a, const Tensor& b);
+Tensor operator-(double a, const Tensor& b);
+Tensor operator*(double a, const Tensor& b);
+Tensor operator/(double a, const Tensor& b);
+
+// ---- reductions (ops/reduce.cpp); empty dims = all dims ----
+Tensor sum(const Tensor& t, std::vector<int64_t> dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& t, std::vector<int64_t> dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& t, std::vector<int64_t> dims = {}, bool keepdim = false);
+Tensor amin(const Tensor& t, std::vector<int64_t> dims = {}, bool keepdim = false);
+struct ValuesIndices {
+  Tensor values;
+  Tensor indices;  // int64
+};
+ValuesIndices max(const Tensor& t, int64_t dim, bool keepdim = false);
+ValuesIndices min(const Tensor& t, int64_t dim, bool keepdim = false);
+Tensor argmax(const Tensor& t, int64_t dim, bool keepdim = false);
+// Sums a broadcast gradient back down to `shape` (the inverse of broadcasting).
+Tensor sum_to(const Tensor& t, const Shape& shape);
+
+// ---- linear algebra (ops/linalg.cpp) ----
+// Batched with numpy broadcasting of batch dims; 1-d operands as numpy treats them.
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- neural-network ops (ops/nn_ops.cpp, ops/index.cpp, ops/loss.cpp) ----
+Tensor softmax(const Tensor& t, int64_t dim);
+Tensor log_softmax(const Tensor& t, int64_t dim);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);  // cond bool, broadcasting
+Tensor masked_fill(const Tensor& t, const Tensor& mask, double value);  // mask bool, broadcast to t
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);  // last dim
+// Zeroes each element with probability p and scales the rest by 1/(1-p); identity when !training.
+Tensor dropout(const Tensor& x, double p, bool training = true, Generator* gen = nullptr);
+Tensor index_select(const Tensor& t, int64_t dim, const Tensor& index);  // index 1-d int
+Tensor gather(const Tensor& t, int64_t dim, const Tensor& index);        // torch.gather
+// weight [V, D], ids int of any shape -> [..., D]; backward scatter-adds into the rows used.
+Tensor embedding(const Tensor& weight, const Tensor& ids);
+
+enum class Reduction { none, mean, sum };
+struct CrossEntropyOptions {
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::mean;  // mean over targets that are not ignored
+  double label_smoothing = 0.0;
+};
+// logits [N, C] (or [C]), target int [N] (or 0-d).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opts = {});
+
+// ---- checkpointing and gradient checks (checkpoint.cpp, gradcheck.cpp) ----
+using TensorFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
+// Runs fn without recording and saves only its inputs; backward re-runs it with recording.
+// Random ops inside fn draw the same numbers both times (the default generator is restored).
+// `params`: tensors fn uses without taking them as inputs (a layer's weights); naming them makes
+// the outputs require grad even when no input does. Their gradients accumulate as usual.
+std::vector<Tensor> checkpoint(const TensorFn& fn, const std::vector<Tensor>& inputs,
+                               const std::vector<Tensor>& params = {});
+
+struct GradcheckOptions {
+  double eps = 1e-6;
+  double atol = 1e-5;
+  double rtol = 1e-3;
+};
+struct GradcheckResult {
+  bool ok = true;
+  std::string message;  // the first mismatch, naming input, element, analytic and numeric values
+};
+// Compares backward of sum(fn(inputs) * w) (w fixed random weights) with central differences,
+// for each float64 input that requires grad.
+GradcheckResult gradcheck(const TensorFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opts = {});
+
+}  // namespace memgrad

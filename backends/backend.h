@@ -1,0 +1,85 @@
+#pragma once
+// The kernel interface every device implements, and the one place that picks the device.
+// Kernels see only tensors and their metadata: they never know about autograd.
+// Outputs are allocated by the caller (contiguous, right shape and dtype); inputs may be any view.
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace memgrad {
+
+enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, abs, pow_scalar };
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or };
+enum class ReduceOp { sum, max, min };
+enum class RandomKind { uniform, normal, bernoulli };
+
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+
+  // Creation.
+  virtual void fill(Tensor& out, double value) = 0;
+  virtual void arange(Tensor& out, double start, double step) = 0;
+  // uniform in [a, b), normal(mean a, std b), bernoulli(p = a) as 0/1; Philox counters from `offset`.
+  virtual void random(Tensor& out, RandomKind kind, double a, double b, uint64_t seed, uint64_t offset) = 0;
+  // dst = src (same shape; any strides; converts dtype). dst may be a view.
+  virtual void copy(const Tensor& src, Tensor& dst) = 0;
+  // Copies across devices; both contiguous.
+  virtual void copy_across(const Tensor& src, Tensor& dst) { copy(src, dst); }
+
+  // Elementwise. Inputs are already broadcast (expanded views) to out's shape.
+  virtual void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) = 0;
+  // out = grad * d op(x) / dx, given x and y = op(x).
+  virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad, Tensor& out,
+                              double scalar) = 0;
+  virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  virtual bool all_finite(const Tensor& x) = 0;
+
+  // Reduces over `dims` (sorted, unique); out has x's shape with those dims set to 1.
+  virtual void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, Tensor& out) = 0;
+  // Max or min over one dim with its index (int64); outputs have that dim set to 1.
+  virtual void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) = 0;
+
+  // out[..., M, N] = a[..., M, K] @ b[..., K, N]; a and b have out's batch dims (maybe expanded).
+  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+
+  // Softmax over the last dim.
+  virtual void softmax(const Tensor& x, Tensor& out, bool log) = 0;
+  // grad_in from y = softmax(x) (or log_softmax) and grad of y.
+  virtual void softmax_backward(const Tensor& y, const Tensor& grad, Tensor& out, bool log) = 0;
+
+  // Over the last dim of x [R, C] (any leading dims); weight and bias [C] may be undefined.
+  virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& out,
+                          Tensor& mean, Tensor& rstd) = 0;
+  virtual void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias) = 0;
+
+  // out = src.index_select(dim, idx); dst.index_add_(dim, idx, src).
+  virtual void index_select(const Tensor& src, int64_t dim, const Tensor& idx, Tensor& out) = 0;
+  virtual void index_add(Tensor& dst, int64_t dim, const Tensor& idx, const Tensor& src) = 0;
+  // out[i][j] = src[i][idx[i][j]] along dim (torch.gather); dst.scatter_add_(dim, idx, src).
+  virtual void gather(const Tensor& src, int64_t dim, const Tensor& idx, Tensor& out) = 0;
+  virtual void scatter_add(Tensor& dst, int64_t dim, const Tensor& idx, const Tensor& src) = 0;
+
+  // logits [N, C], target [N]: losses [N] (0 where ignored) and logsumexp [N].
+  virtual void cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, double label_smoothing,
+                             Tensor& losses, Tensor& lse) = 0;
+  // grad_logits = scale_i * (softmax - target distribution), scale [N] (0 where ignored).
+  virtual void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
+                                      const Tensor& scale, int64_t ignore_index, double label_smoothing,
+                                      Tensor& grad_logits) = 0;
+};
+
+// The dispatch point: the backend of a device. Errors clearly when the device is not built in.
+Backend& backend_for(Device d);
+void register_backend(DeviceType type, Backend* b);
+
+// The backend shared by several tensors; errors name `op`, the devices and the shapes when they differ.
+Backend& backend_of(const char* op, std::initializer_list<const Tensor*> tensors);
+
+}  // namespace memgrad

@@ -1,0 +1,94 @@
+// Fused layer norm over the last dim: one pass for statistics and output, one for the backward.
+#include <cmath>
+#include <vector>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel.h"
+
+namespace memgrad::cpu {
+
+void CpuBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, double eps, Tensor& out,
+                            Tensor& mean, Tensor& rstd) {
+  Tensor x = contiguous_copy(x_in);
+  Tensor w = weight.defined() ? contiguous_copy(weight) : weight;
+  Tensor b = bias.defined() ? contiguous_copy(bias) : bias;
+  const int64_t C = x.shape().back(), R = x.numel() / std::max<int64_t>(C, 1);
+  dispatch_float(x.dtype(), "layer_norm", [&]<class T>() {
+    const T* px = x.data<T>();
+    const T* pw = w.defined() ? w.data<T>() : nullptr;
+    const T* pb = b.defined() ? b.data<T>() : nullptr;
+    T *po = out.data<T>(), *pm = mean.data<T>(), *ps = rstd.data<T>();
+    parallel_for(R, C * 4, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = px + r * C;
+        double s = 0, ss = 0;
+        for (int64_t c = 0; c < C; ++c) s += xr[c];
+        double mu = s / C;
+        for (int64_t c = 0; c < C; ++c) ss += (xr[c] - mu) * (xr[c] - mu);
+        T m = static_cast<T>(mu), rs = static_cast<T>(1.0 / std::sqrt(ss / C + eps));
+        pm[r] = m;
+        ps[r] = rs;
+        T* orow = po + r * C;
+        for (int64_t c = 0; c < C; ++c) {
+          T v = (xr[c] - m) * rs;
+          if (pw) v *= pw[c];
+          if (pb) v += pb[c];
+          orow[c] = v;
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& weight,
+                                     const Tensor& mean, const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight,
+                                     Tensor& grad_bias) {
+  Tensor x = contiguous_copy(x_in), g = contiguous_copy(grad_in);
+  Tensor w = weight.defined() ? contiguous_copy(weight) : weight;
+  const int64_t C = x.shape().back(), R = x.numel() / std::max<int64_t>(C, 1);
+  dispatch_float(x.dtype(), "layer_norm_backward", [&]<class T>() {
+    const T *px = x.data<T>(), *pg = g.data<T>(), *pm = mean.data<T>(), *ps = rstd.data<T>();
+    const T* pw = w.defined() ? w.data<T>() : nullptr;
+    T* pdx = grad_x.defined() ? grad_x.data<T>() : nullptr;
+    const bool want_wb = grad_weight.defined() || grad_bias.defined();
+    int threads = omp_get_max_threads();
+    // per-thread partial sums of grad_weight and grad_bias, added up after the loop
+    std::vector<double> partial(want_wb ? static_cast<size_t>(threads) * 2 * C : 0, 0.0);
+    parallel_for(R, C * 6, [&](int64_t r0, int64_t r1) {
+      double* pw_acc = want_wb ? partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * C : nullptr;
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* xr = px + r * C;
+        const T* gr = pg + r * C;
+        const T m = pm[r], rs = ps[r];
+        double sum_dy = 0, sum_dy_xhat = 0;  // dy = g * w: the gradient of xhat
+        for (int64_t c = 0; c < C; ++c) {
+          T xhat = (xr[c] - m) * rs;
+          T dy = pw ? gr[c] * pw[c] : gr[c];
+          sum_dy += dy;
+          sum_dy_xhat += dy * xhat;
+          if (pw_acc) {
+            pw_acc[c] += static_cast<double>(gr[c]) * xhat;
+            pw_acc[C + c] += gr[c];
+          }
+        }
+        if (!pdx) continue;
+        T mdy = static_cast<T>(sum_dy / C), mdyx = static_cast<T>(sum_dy_xhat / C);
+        T* dxr = pdx + r * C;
+        for (int64_t c = 0; c < C; ++c) {  // dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+          T xhat = (xr[c] - m) * rs;
+          T dy = pw ? gr[c] * pw[c] : gr[c];
+          dxr[c] = rs * (dy - mdy - xhat * mdyx);
+        }
+      }
+    });
+    if (!want_wb) return;
+    for (int64_t c = 0; c < C; ++c) {
+      double sw = 0, sb = 0;
+      for (int t = 0; t < threads; ++t) sw += partial[t * 2 * C + c], sb += partial[t * 2 * C + C + c];
+      if (grad_weight.defined()) grad_weight.data<T>()[c] = static_cast<T>(sw);
+      if (grad_bias.defined()) grad_bias.data<T>()[c] = static_cast<T>(sb);
+    }
+  });
+}
+
+}  // namespace memgrad::cpu

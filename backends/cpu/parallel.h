@@ -1,0 +1,32 @@
+#pragma once
+// OpenMP helpers for the CPU kernels. Loops smaller than a grain run on one thread: forking costs
+// microseconds, more than a small loop's work.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace memgrad::cpu {
+
+constexpr int64_t kGrain = 32768;  // elements of simple work per thread, at least
+
+// Calls f(begin, end) on disjoint ranges covering [0, n), in parallel when n * cost_per_item is large.
+template <class F>
+void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
+  if (n <= 0) return;
+  int64_t work = n * std::max<int64_t>(cost_per_item, 1);
+  int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(work / kGrain, 1)));
+  if (threads <= 1 || omp_in_parallel()) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t chunk = (n + nt - 1) / nt;
+    int64_t b = std::min<int64_t>(n, t * chunk), e = std::min<int64_t>(n, b + chunk);
+    if (b < e) f(b, e);
+  }
+}
+
+}  // namespace memgrad::cpu

@@ -1,0 +1,72 @@
+#pragma once
+// Walks K tensors of one shape (each with its own strides) row by row: the inner loop runs over
+// the last dim with a fixed stride per operand, so contiguous and broadcast cases vectorize.
+#include <array>
+#include <cstdint>
+
+#include "backends/cpu/parallel.h"
+#include "core/shape.h"
+
+namespace memgrad::cpu {
+
+template <size_t K>
+struct StridedLoop {
+  Shape shape;                  // coalesced, at least one dim
+  std::array<Strides, K> strides;
+};
+
+// Drops size-1 dims and merges dims that are contiguous for every operand.
+template <size_t K>
+StridedLoop<K> make_loop(const Shape& shape, const std::array<const Strides*, K>& strides) {
+  StridedLoop<K> L;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    bool merge = !L.shape.empty();
+    for (size_t k = 0; k < K && merge; ++k) merge = L.strides[k].back() == (*strides[k])[d] * shape[d];
+    if (merge) {
+      L.shape.back() *= shape[d];
+      for (size_t k = 0; k < K; ++k) L.strides[k].back() = (*strides[k])[d];
+    } else {
+      L.shape.push_back(shape[d]);
+      for (size_t k = 0; k < K; ++k) L.strides[k].push_back((*strides[k])[d]);
+    }
+  }
+  if (L.shape.empty()) {
+    L.shape.push_back(1);
+    for (size_t k = 0; k < K; ++k) L.strides[k].push_back(0);
+  }
+  return L;
+}
+
+// Calls row(offsets, n, inner_strides) for every row; offsets are in elements.
+template <size_t K, class F>
+void for_each_row(const StridedLoop<K>& L, int64_t cost_per_element, F&& row) {
+  const int64_t nd = static_cast<int64_t>(L.shape.size());
+  const int64_t inner = L.shape.back();
+  const int64_t rows = numel(L.shape) / std::max<int64_t>(inner, 1);
+  if (inner == 0 || rows == 0) return;
+  std::array<int64_t, K> inner_strides;
+  for (size_t k = 0; k < K; ++k) inner_strides[k] = L.strides[k].back();
+  parallel_for(rows, inner * cost_per_element, [&](int64_t r0, int64_t r1) {
+    // multi-index of row r0 over the outer dims
+    Shape idx(static_cast<size_t>(nd), 0);
+    std::array<int64_t, K> off{};
+    int64_t rem = r0;
+    for (int64_t d = nd - 2; d >= 0; --d) {
+      idx[d] = rem % L.shape[d];
+      rem /= L.shape[d];
+      for (size_t k = 0; k < K; ++k) off[k] += idx[d] * L.strides[k][d];
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      row(off, inner, inner_strides);
+      for (int64_t d = nd - 2; d >= 0; --d) {  // advance the outer multi-index by one
+        for (size_t k = 0; k < K; ++k) off[k] += L.strides[k][d];
+        if (++idx[d] < L.shape[d]) break;
+        for (size_t k = 0; k < K; ++k) off[k] -= L.strides[k][d] * L.shape[d];
+        idx[d] = 0;
+      }
+    }
+  });
+}
+
+}  // namespace memgrad::cpu

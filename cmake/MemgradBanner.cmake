@@ -1,0 +1,13 @@
+# A short summary of what was found, printed at the end of configure.
+message(STATUS "")
+message(STATUS "memgrad ${PROJECT_VERSION} (${CMAKE_BUILD_TYPE})")
+message(STATUS "  BLAS     : ${BLAS_LIBRARIES}")
+message(STATUS "  cblas.h  : ${MEMGRAD_CBLAS_INCLUDE_DIR}")
+message(STATUS "  OpenMP   : ${OpenMP_CXX_VERSION}")
+message(STATUS "  CUDA     : ${MEMGRAD_HAVE_CUDA} ${CUDAToolkit_VERSION} ${CMAKE_CUDA_ARCHITECTURES}")
+message(STATUS "  tests    : ${MEMGRAD_TESTS}   examples: ${MEMGRAD_EXAMPLES}   python: ${MEMGRAD_PYTHON}")
+message(STATUS "  sanitize : ${MEMGRAD_SANITIZE}   native: ${MEMGRAD_NATIVE}")
+foreach(m ${MEMGRAD_MISSING})
+  message(STATUS "  missing  : ${m}")
+endforeach()
+message(STATUS "")

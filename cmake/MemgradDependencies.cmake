@@ -1,0 +1,67 @@
+# Finds every dependency and records what is missing for the configure banner.
+set(MEMGRAD_MISSING "")
+
+# fmt: error messages and printing.
+find_package(fmt REQUIRED)
+
+# OpenBLAS. Debian ships a pthread and an OpenMP build; prefer the OpenMP one so that a BLAS
+# call made inside one of our OpenMP regions runs single-threaded instead of oversubscribing.
+set(BLA_VENDOR OpenBLAS)
+set(MEMGRAD_OPENBLAS_VARIANT "openblas-openmp" CACHE STRING "Debian OpenBLAS variant folder to prefer")
+foreach(dir /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT})
+  if(EXISTS ${dir})
+    list(PREPEND CMAKE_LIBRARY_PATH ${dir})
+  endif()
+endforeach()
+find_package(BLAS)
+find_path(MEMGRAD_CBLAS_INCLUDE_DIR cblas.h
+  PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT}
+        /usr/include/${CMAKE_LIBRARY_ARCHITECTURE} /usr/include/openblas /usr/include
+  NO_DEFAULT_PATH)
+if(NOT BLAS_FOUND OR NOT MEMGRAD_CBLAS_INCLUDE_DIR)
+  message(FATAL_ERROR "memgrad needs OpenBLAS: apt-get install libopenblas-openmp-dev")
+endif()
+
+find_package(OpenMP REQUIRED COMPONENTS CXX)
+
+if(MEMGRAD_TESTS)
+  find_package(doctest QUIET)
+  if(NOT doctest_FOUND)
+    message(WARNING "doctest not found (apt-get install doctest-dev): tests disabled")
+    set(MEMGRAD_TESTS OFF)
+    list(APPEND MEMGRAD_MISSING "doctest (doctest-dev)")
+  endif()
+endif()
+
+# CUDA: AUTO turns it on when the toolkit is found.
+set(MEMGRAD_HAVE_CUDA OFF)
+if(NOT MEMGRAD_CUDA STREQUAL "OFF")
+  find_package(CUDAToolkit QUIET)
+  if(CUDAToolkit_FOUND)
+    include(CheckLanguage)
+    check_language(CUDA)
+    if(CMAKE_CUDA_COMPILER)
+      if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+        set(CMAKE_CUDA_ARCHITECTURES 90)
+      endif()
+      enable_language(CUDA)
+      set(CMAKE_CUDA_STANDARD 20)
+      set(MEMGRAD_HAVE_CUDA ON)
+    endif()
+  endif()
+  if(NOT MEMGRAD_HAVE_CUDA)
+    if(MEMGRAD_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "MEMGRAD_CUDA=ON but no CUDA toolkit was found (install nvidia-cuda-toolkit)")
+    endif()
+    list(APPEND MEMGRAD_MISSING "CUDA toolkit (nvidia-cuda-toolkit): CPU-only build")
+  endif()
+endif()
+
+set(MEMGRAD_CXX_FLAGS -Wall -Wextra -Wno-unused-parameter)
+if(MEMGRAD_NATIVE)
+  include(CheckCXXCompilerFlag)
+  check_cxx_compiler_flag(-march=native MEMGRAD_HAS_MARCH_NATIVE)
+  if(MEMGRAD_HAS_MARCH_NATIVE)
+    list(APPEND MEMGRAD_CXX_FLAGS $<$<COMPILE_LANGUAGE:CXX>:-march=native>)
+  endif()
+endif()

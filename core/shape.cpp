@@ -1,0 +1,56 @@
+#include "core/shape.h"
+
+#include "core/error.h"
+
+namespace memgrad {
+
+std::string str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Strides contiguous_strides(const Shape& s) {
+  Strides st(s.size());
+  int64_t acc = 1;
+  for (size_t i = s.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= std::max<int64_t>(s[i], 1);
+  }
+  return st;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape) {
+  int64_t n = std::max<int64_t>(ndim, 1);  // a 0-d tensor accepts dim 0 and -1
+  MG_CHECK(dim >= -n && dim < n, op, "dim {} is out of range for shape {}", dim, str(shape));
+  return dim < 0 ? dim + n : dim;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    MG_CHECK(da == db || da == 1 || db == 1, op, "shapes {} and {} cannot be broadcast together", str(a),
+             str(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target, const char* op) {
+  MG_CHECK(shape.size() <= target.size(), op, "shape {} cannot be broadcast to {}", str(shape), str(target));
+  size_t lead = target.size() - shape.size();
+  Strides out(target.size(), 0);
+  for (size_t i = 0; i < shape.size(); ++i) {
+    int64_t t = target[lead + i];
+    MG_CHECK(shape[i] == t || shape[i] == 1, op, "shape {} cannot be broadcast to {}", str(shape), str(target));
+    out[lead + i] = (shape[i] == 1 && t != 1) ? 0 : strides[i];
+  }
+  return out;
+}
+
+}  // namespace memgrad
