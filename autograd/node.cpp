@@ -15,6 +15,24 @@ Node::Node(std::string name, std::vector<Edge> next, std::vector<OutputMeta> out
     : name_(std::move(name)), next_(std::move(next)), outputs_(std::move(outputs)), fn_(std::move(fn)),
       sequence_nr_(g_sequence.fetch_add(1)) {}
 
+Node::~Node() {
+  // Destroying a long chain of nodes recursively would overflow the stack: the outermost
+  // destructor collects the nodes that die with this one and destroys them in a loop.
+  thread_local std::vector<std::shared_ptr<Node>>* pending = nullptr;
+  std::vector<std::shared_ptr<Node>> local;
+  auto& sink = pending ? *pending : local;
+  for (auto& e : next_)
+    if (e.fn && e.fn.use_count() == 1) sink.push_back(std::move(e.fn));
+  if (pending) return;
+  pending = &local;
+  while (!local.empty()) {
+    std::shared_ptr<Node> n = std::move(local.back());
+    local.pop_back();
+    n.reset();  // may append to `local`
+  }
+  pending = nullptr;
+}
+
 std::vector<Tensor> Node::apply(std::vector<Tensor> grads) {
   MG_CHECK(fn_ != nullptr, "backward",
            "the graph through '{}' was already freed by an earlier backward; pass retain_graph=true to the "

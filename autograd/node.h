@@ -32,6 +32,9 @@ class Node {
   using BackwardFn = std::function<std::vector<Tensor>(const std::vector<Tensor>& grad_outputs)>;
 
   Node(std::string name, std::vector<Edge> next, std::vector<OutputMeta> outputs, BackwardFn fn);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   const std::string& name() const { return name_; }
   const std::vector<Edge>& next_edges() const { return next_; }

@@ -66,7 +66,7 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, DType dtype, Gener
 
 template <class T>
 Tensor from_vector(const std::vector<T>& values, Shape shape, Device device) {
-  if (shape.empty() && values.size() != 1) shape = {static_cast<int64_t>(values.size())};
+  if (shape.empty()) shape = {static_cast<int64_t>(values.size())};  // 0-d tensors come from scalar()
   MG_CHECK(numel(shape) == static_cast<int64_t>(values.size()), "from_vector", "{} values for shape {}",
            values.size(), str(shape));
   Tensor host = empty(shape, dtype_of<T>());

@@ -1,0 +1,94 @@
+// The allocator's statistics are exact byte counts.
+#include <doctest/doctest.h>
+
+#include "autograd/ops.h"
+
+using namespace memgrad;
+
+TEST_CASE("current, peak and allocation counts are exact") {
+  const MemoryStats s0 = memory::stats();
+  {
+    Tensor a = zeros({1000});                     // 4000 bytes
+    Tensor b = zeros({10, 10}, DType::float64);   // 800 bytes
+    Tensor c = zeros({3}, DType::int32);          // 12 bytes
+    MemoryStats s1 = memory::stats();
+    CHECK(s1.current - s0.current == 4812);
+    CHECK(s1.allocations - s0.allocations == 3);
+    CHECK(s1.total_allocations - s0.total_allocations == 3);
+    CHECK(s1.reserved >= s1.current);
+    Tensor v = reshape(transpose(b, 0, 1), {100});  // non-contiguous: reshape copies (800 more)
+    CHECK(memory::stats().current - s0.current == 5612);
+    Tensor w = transpose(b, 0, 1);  // a view: no bytes
+    CHECK(memory::stats().current - s0.current == 5612);
+  }
+  CHECK(memory::stats().current == s0.current);
+  CHECK(memory::stats().allocations == s0.allocations);
+  CHECK(empty({0}).numel() == 0);
+  CHECK(memory::stats().current == s0.current);
+}
+
+TEST_CASE("peak meter measures a scope and nests") {
+  memory::PeakMeter outer;
+  Tensor keep = zeros({256});  // 1 KiB stays live
+  {
+    memory::PeakMeter inner;
+    CHECK(inner.baseline() == outer.baseline() + 1024);
+    {
+      Tensor a = zeros({1024});  // 4 KiB
+      Tensor b = zeros({512});   // 2 KiB
+    }
+    Tensor c = zeros({256});  // 1 KiB, after a and b died
+    CHECK(inner.overhead() == 6144);
+    CHECK(inner.peak() == inner.baseline() + 6144);
+  }
+  // the outer meter still sees the inner peak
+  CHECK(outer.overhead() == 1024 + 6144);
+  memory::reset_peak();
+  CHECK(memory::stats().peak == memory::stats().current);
+}
+
+TEST_CASE("the cache is reused and can be emptied") {
+  memory::empty_cache();
+  const MemoryStats s0 = memory::stats();
+  { Tensor a = zeros({1 << 20}); }
+  MemoryStats s1 = memory::stats();
+  CHECK(s1.current == s0.current);
+  CHECK(s1.reserved >= s0.reserved + (4 << 20));  // the block stays cached
+  { Tensor b = zeros({1 << 20}); }
+  CHECK(memory::stats().reserved == s1.reserved);  // reused, not allocated again
+  memory::empty_cache();
+  CHECK(memory::stats().reserved == s0.reserved);
+}
+
+TEST_CASE("backward releases saved tensors as each node runs") {
+  const int64_t n = 1 << 16, bytes = n * 4;
+  Tensor x = randn({n}).set_requires_grad();
+  const int64_t base = memory::stats().current;
+  Tensor loss;
+  {
+    Tensor h = x;
+    for (int i = 0; i < 8; ++i) h = tanh(h);  // each tanh saves its output
+    loss = sum(h);
+  }
+  // the graph holds the 8 saved outputs (+ the 4-byte loss)
+  CHECK(memory::stats().current - base == 8 * bytes + 4);
+  memory::PeakMeter meter;
+  loss.backward();
+  // all saved tensors are gone; x.grad remains
+  CHECK(memory::stats().current - base == bytes + 4);
+  // released one by one: the peak never exceeds the start by more than a few gradient buffers
+  CHECK(meter.overhead() <= 3 * bytes);
+}
+
+TEST_CASE("retain_graph keeps saved tensors until the graph dies") {
+  const int64_t n = 1 << 16, bytes = n * 4;
+  Tensor x = randn({n}).set_requires_grad();
+  const int64_t base = memory::stats().current;
+  {
+    Tensor loss = sum(exp(x));
+    loss.backward({}, /*retain_graph=*/true);
+    CHECK(memory::stats().current - base == 2 * bytes + 4);  // saved exp output + x.grad + loss
+    loss.backward();
+  }
+  CHECK(memory::stats().current - base == bytes);  // only x.grad
+}
