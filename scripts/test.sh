@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# The test command: installs dependencies, builds (Release) into build/ and runs the test suite,
+# then does the same under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/.
+#
+#   scripts/test.sh          both builds
+#   scripts/test.sh --fast   the Release build only
+#
+# Exits non-zero on any failure. The last line is always `memgrad: N passed, M failed`, counting
+# the CTest entries of both builds (a configure or build step that fails counts as one failure).
+# MEMGRAD_BUILD_DIR and MEMGRAD_ASAN_BUILD_DIR override the two build folders.
+set -uo pipefail
+
+fast=0
+for arg in "$@"; do
+  case "$arg" in
+    --fast) fast=1 ;;
+    -h | --help)
+      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      exit 0
+      ;;
+    *)
+      echo "test.sh: unknown option '$arg' (try --help)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BUILD="${MEMGRAD_BUILD_DIR:-build}"
+ASAN_BUILD="${MEMGRAD_ASAN_BUILD_DIR:-build-asan}"
+JOBS="$(nproc)"
+
+passed=0
+failed=0
+status=0
+t_start=$SECONDS
+
+summary() {
+  echo "test.sh: total time $((SECONDS - t_start)) s"
+  echo "memgrad: ${passed} passed, ${failed} failed"
+}
+
+# Runs ctest in $1 and adds its entries to the counts.
+run_ctest() {
+  local dir="$1" log
+  log="$(mktemp)"
+  (cd "$dir" && ctest --output-on-failure) 2>&1 | tee "$log"
+  local rc=${PIPESTATUS[0]}
+  # CTest's summary: "95% tests passed, 1 tests failed out of 20"
+  local line total nfail
+  line="$(grep -E '[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n 1)"
+  if [ -n "$line" ]; then
+    total="$(sed -E 's/.* out of ([0-9]+).*/\1/' <<<"$line")"
+    nfail="$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")"
+    passed=$((passed + total - nfail))
+    failed=$((failed + nfail))
+  elif [ "$rc" -ne 0 ]; then
+    echo "test.sh: ctest in $dir failed without a summary" >&2
+    failed=$((failed + 1))
+  else
+    echo "test.sh: no tests found in $dir" >&2
+  fi
+  rm -f "$log"
+  [ "$rc" -eq 0 ] || status=1
+}
+
+# Configures and builds $1 with the remaining arguments as cache settings; 0 on success.
+configure_and_build() {
+  local dir="$1"
+  shift
+  local t0=$SECONDS
+  if ! cmake -S . -B "$dir" "$@"; then
+    echo "test.sh: configure of $dir FAILED" >&2
+    return 1
+  fi
+  if ! cmake --build "$dir" -j"$JOBS"; then
+    echo "test.sh: build of $dir FAILED" >&2
+    return 1
+  fi
+  echo "test.sh: $dir configured and built in $((SECONDS - t0)) s"
+}
+
+if ! bash scripts/install_deps.sh; then
+  echo "test.sh: installing dependencies FAILED" >&2
+  failed=$((failed + 1))
+  summary
+  exit 1
+fi
+# shellcheck source=env.sh
+source scripts/env.sh
+echo "test.sh: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>}, ${JOBS} jobs"
+
+# ---- Release ----
+echo "==== Release build in $BUILD ===="
+if configure_and_build "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMEMGRAD_SANITIZE=OFF -DMEMGRAD_TESTS=ON \
+  -DMEMGRAD_EXAMPLES=ON; then
+  t0=$SECONDS
+  run_ctest "$BUILD"
+  echo "test.sh: Release tests ran in $((SECONDS - t0)) s"
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
+# ---- sanitizers ----
+if [ "$fast" -eq 0 ]; then
+  echo "==== ASan+UBSan build in $ASAN_BUILD ===="
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+  export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  if configure_and_build "$ASAN_BUILD" -DMEMGRAD_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DMEMGRAD_EXAMPLES=OFF -DMEMGRAD_TESTS=ON; then
+    t0=$SECONDS
+    run_ctest "$ASAN_BUILD"
+    echo "test.sh: sanitizer tests ran in $((SECONDS - t0)) s"
+  else
+    failed=$((failed + 1))
+    status=1
+  fi
+else
+  echo "test.sh: --fast: sanitizer build skipped"
+fi
+
+summary
+exit "$status"
