@@ -16,6 +16,15 @@ enum class RandomKind { uniform, normal, bernoulli };
 
 constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 
+// Attention kernels' parameters (autograd/attention.h documents the semantics).
+struct AttentionParams {
+  double scale = 1;
+  bool causal = false;  // query i sees keys j <= i + (Nk - Nq)
+  int64_t q_chunk = 64;
+  int64_t k_chunk = 256;
+  int64_t top_k = 64;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -73,6 +82,23 @@ class Backend {
   virtual void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse,
                                       const Tensor& scale, int64_t ignore_index, double label_smoothing,
                                       Tensor& grad_logits) = 0;
+
+  // Attention. q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv] with unit stride in the last dim;
+  // key_valid: bool [B, Nk] contiguous (true = attend) or undefined. Outputs are contiguous.
+  // Chunked: out [B,H,Nq,Dv] and lse [B,H,Nq] (+inf for a row with no valid key).
+  virtual void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+                                         const AttentionParams& p, Tensor& out, Tensor& lse) = 0;
+  // dq, dk, dv come zeroed; the kernel accumulates into them.
+  virtual void attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                          const Tensor& key_valid, const Tensor& out, const Tensor& lse,
+                                          const Tensor& grad_out, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                                          Tensor& dv) = 0;
+  // Top-k: out [B,H,Nq,Dv], idx int32 [B,H,Nq,kk] (-1 in unused slots), probs [B,H,Nq,kk].
+  virtual void attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+                                      const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) = 0;
+  virtual void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
+                                       const Tensor& probs, const Tensor& grad_out, const AttentionParams& p,
+                                       Tensor& dq, Tensor& dk, Tensor& dv) = 0;
 };
 
 // The dispatch point: the backend of a device. Errors clearly when the device is not built in.

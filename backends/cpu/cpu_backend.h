@@ -48,6 +48,19 @@ class CpuBackend final : public Backend {
                      Tensor& losses, Tensor& lse) override;
   void cross_entropy_backward(const Tensor& logits, const Tensor& target, const Tensor& lse, const Tensor& scale,
                               int64_t ignore_index, double label_smoothing, Tensor& grad_logits) override;
+
+  // cpu_attention_chunked.cpp
+  void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+                                 const AttentionParams& p, Tensor& out, Tensor& lse) override;
+  void attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+                                  const Tensor& out, const Tensor& lse, const Tensor& grad_out,
+                                  const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) override;
+  // cpu_attention_topk.cpp
+  void attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+                              const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) override;
+  void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
+                               const Tensor& probs, const Tensor& grad_out, const AttentionParams& p, Tensor& dq,
+                               Tensor& dk, Tensor& dv) override;
 };
 
 // A contiguous copy of x (x itself when already contiguous).

@@ -1,6 +1,5 @@
 // Batched matrix products through cblas_{s,d}gemm, reading strided and transposed views in place.
-#include <cblas.h>
-
+#include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
 
@@ -22,16 +21,6 @@ MatLayout layout_of(const Tensor& t) {
   if (cs == 1 && rs >= std::max<int64_t>(cols, 1)) return {true, false, rs};
   if (rs == 1 && cs >= std::max<int64_t>(rows, 1)) return {true, true, cs};
   return {false, false, 0};
-}
-
-template <class T>
-void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
-          int64_t ldc) {
-  auto TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, TA, TB, M, N, K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, TA, TB, M, N, K, 1.0, a, lda, b, ldb, 0.0, c, ldc);
 }
 
 // Element offset of batch index `i` over the leading (batch) dims of t.
@@ -80,14 +69,14 @@ void CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
     const T* pb = b.data<T>();
     T* pc = out.data<T>();
     if (batch == 1 || foldable(a, la, b)) {
-      gemm<T>(la.trans, lb.trans, M * batch, N, K, pa, la.ld, pb, lb.ld, pc, N);
+      gemm<T>(la.trans, lb.trans, M * batch, N, K, T(1), pa, la.ld, pb, lb.ld, T(0), pc, N);
       return;
     }
     // Small products: one gemm per thread (OpenBLAS runs single-threaded inside our region).
     parallel_for(batch, M * N * K / 64, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i)
-        gemm<T>(la.trans, lb.trans, M, N, K, pa + batch_offset(a, i), la.ld, pb + batch_offset(b, i), lb.ld,
-                pc + i * M * N, N);
+        gemm<T>(la.trans, lb.trans, M, N, K, T(1), pa + batch_offset(a, i), la.ld, pb + batch_offset(b, i), lb.ld,
+                T(0), pc + i * M * N, N);
     });
   });
 }

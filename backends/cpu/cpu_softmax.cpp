@@ -4,6 +4,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
+#include "backends/cpu/row_ops.h"
 
 namespace memgrad::cpu {
 
@@ -18,20 +19,15 @@ void CpuBackend::softmax(const Tensor& x_in, Tensor& out, bool log) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = px + r * C;
         T* orow = po + r * C;
-        T m = -std::numeric_limits<T>::infinity();
-        for (int64_t c = 0; c < C; ++c) m = std::max(m, xr[c]);
+        T m = row_max(xr, C);
         if (m == -std::numeric_limits<T>::infinity()) m = 0;  // a fully masked row: keep it finite
-        T sum = 0;
-        for (int64_t c = 0; c < C; ++c) {
-          T e = std::exp(xr[c] - m);
-          orow[c] = e;
-          sum += e;
-        }
+        T sum = exp_sub_sum(xr, m, orow, C);
         if (log) {
-          T lse = m + std::log(sum);
-          for (int64_t c = 0; c < C; ++c) orow[c] = xr[c] - lse;
+          T log_sum = std::log(sum);  // (x - m) - log(sum): exact x - m, no rounding at the scale of m
+          for (int64_t c = 0; c < C; ++c) orow[c] = (xr[c] - m) - log_sum;
         } else {
-          T inv = T(1) / sum;
+          // a row of -inf (every entry masked) has sum 0: its probabilities are 0, not NaN
+          T inv = sum > 0 ? T(1) / sum : T(0);
           for (int64_t c = 0; c < C; ++c) orow[c] *= inv;
         }
       }
@@ -53,12 +49,10 @@ void CpuBackend::softmax_backward(const Tensor& y_in, const Tensor& g_in, Tensor
         const T* gr = pg + r * C;
         T* orow = po + r * C;
         if (log) {  // dx = g - softmax * sum(g)
-          T s = 0;
-          for (int64_t c = 0; c < C; ++c) s += gr[c];
-          for (int64_t c = 0; c < C; ++c) orow[c] = gr[c] - std::exp(yr[c]) * s;
+          T s = row_sum(gr, C);
+          for (int64_t c = 0; c < C; ++c) orow[c] = gr[c] - fast_exp(yr[c]) * s;
         } else {  // dx = y * (g - sum(g * y))
-          T s = 0;
-          for (int64_t c = 0; c < C; ++c) s += gr[c] * yr[c];
+          T s = row_dot(gr, yr, C);
           for (int64_t c = 0; c < C; ++c) orow[c] = yr[c] * (gr[c] - s);
         }
       }

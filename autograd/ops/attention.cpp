@@ -1,0 +1,149 @@
+// attention(): validation, masks, and the three kinds. vanilla is composed from primitive ops;
+// chunked and topk are single autograd nodes over backend kernels.
+#include "autograd/attention.h"
+
+#include <cmath>
+
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "backends/backend.h"
+
+namespace memgrad {
+
+std::string to_string(AttentionKind k) {
+  switch (k) {
+    case AttentionKind::vanilla: return "vanilla";
+    case AttentionKind::chunked: return "chunked";
+    case AttentionKind::topk: return "topk";
+  }
+  return "unknown";
+}
+
+AttentionKind parse_attention_kind(const std::string& s) {
+  if (s == "vanilla") return AttentionKind::vanilla;
+  if (s == "chunked") return AttentionKind::chunked;
+  if (s == "topk") return AttentionKind::topk;
+  fail("attention", "unknown attention kind '{}' (expected vanilla, chunked or topk)", s);
+}
+
+namespace {
+
+struct Dims {
+  int64_t B, H, Nq, Nk, D, Dv;
+};
+
+Dims validate(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
+  backend_of("attention", {&q, &k, &v, &o.key_padding_mask, &o.key_lengths});
+  auto shapes = [&] { return fmt::format("q {}, k {}, v {}", str(q.shape()), str(k.shape()), str(v.shape())); };
+  MG_CHECK(q.dim() == 4 && k.dim() == 4 && v.dim() == 4, "attention", "expected [B, H, N, D] tensors, got {}",
+           shapes());
+  MG_CHECK(q.dtype() == k.dtype() && k.dtype() == v.dtype(), "attention", "dtype mismatch: {} {} {} ({})",
+           to_string(q.dtype()), to_string(k.dtype()), to_string(v.dtype()), shapes());
+  check_float(q.dtype(), "attention");
+  Dims d{q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
+  MG_CHECK(k.size(0) == d.B && v.size(0) == d.B && k.size(1) == d.H && v.size(1) == d.H, "attention",
+           "batch and head dims differ: {}", shapes());
+  MG_CHECK(k.size(3) == d.D, "attention", "q and k head dims differ: {}", shapes());
+  MG_CHECK(v.size(2) == d.Nk, "attention", "k and v lengths differ: {}", shapes());
+  MG_CHECK(!o.q_chunk || *o.q_chunk > 0, "attention", "q_chunk must be positive, got {}", o.q_chunk.value_or(0));
+  MG_CHECK(!o.k_chunk || *o.k_chunk > 0, "attention", "k_chunk must be positive, got {}", o.k_chunk.value_or(0));
+  MG_CHECK(o.top_k > 0, "attention", "top_k must be positive, got {}", o.top_k);
+  MG_CHECK(!o.scale || (std::isfinite(*o.scale) && *o.scale > 0), "attention", "scale must be positive, got {}",
+           o.scale.value_or(0));
+  MG_CHECK(!(o.key_padding_mask.defined() && o.key_lengths.defined()), "attention",
+           "give key_padding_mask or key_lengths, not both");
+  if (o.key_padding_mask.defined())
+    MG_CHECK(o.key_padding_mask.dtype() == DType::boolean && o.key_padding_mask.shape() == Shape({d.B, d.Nk}),
+             "attention", "key_padding_mask must be bool [B, Nk] = [{}, {}], got {} {}", d.B, d.Nk,
+             to_string(o.key_padding_mask.dtype()), str(o.key_padding_mask.shape()));
+  if (o.key_lengths.defined())
+    MG_CHECK(is_integral(o.key_lengths.dtype()) && o.key_lengths.shape() == Shape({d.B}), "attention",
+             "key_lengths must be int [B] = [{}], got {} {}", d.B, to_string(o.key_lengths.dtype()),
+             str(o.key_lengths.shape()));
+  return d;
+}
+
+// bool [B, Nk], true where a key may be attended; undefined when there is no padding.
+Tensor key_valid(const AttentionOptions& o, const Dims& d, Device dev) {
+  NoGradGuard ng;
+  if (o.key_padding_mask.defined()) return contiguous(logical_not(o.key_padding_mask));
+  if (o.key_lengths.defined()) {
+    Tensor pos = reshape(arange(d.Nk, o.key_lengths.dtype(), dev), {1, d.Nk});
+    return contiguous(lt(pos, reshape(o.key_lengths, {d.B, 1})));
+  }
+  return Tensor();
+}
+
+// The primitive-op baseline: autograd keeps the [B, H, Nq, Nk] probabilities for backward.
+Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& valid, double scale, bool causal,
+               const Dims& d) {
+  Tensor s = matmul(q, transpose(k, -1, -2)) * scale;  // [B, H, Nq, Nk]
+  Tensor masked;                                        // bool, broadcast to s: true = ignore
+  {
+    NoGradGuard ng;
+    if (valid.defined()) masked = reshape(logical_not(valid), {d.B, 1, 1, d.Nk});
+    if (causal) {
+      Tensor i = reshape(arange(d.Nq, DType::int64, q.device()), {d.Nq, 1});
+      Tensor j = reshape(arange(d.Nk, DType::int64, q.device()), {1, d.Nk});
+      Tensor after = gt(j, i + static_cast<double>(d.Nk - d.Nq));  // [Nq, Nk]
+      masked = masked.defined() ? logical_or(masked, after) : after;
+    }
+  }
+  if (masked.defined()) s = masked_fill(s, masked, -INFINITY);
+  Tensor p = softmax(s, -1);  // a fully masked row is all zeros
+  return matmul(p, v);        // [B, H, Nq, Dv]
+}
+
+// A view with unit stride in the last dim (the kernels' requirement), copying only if needed.
+Tensor unit_last(const Tensor& t) { return t.strides()[3] == 1 || t.size(3) == 1 ? t : contiguous(t); }
+
+Tensor chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& valid,
+               const AttentionParams& p, const Dims& d) {
+  Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
+  Backend& be = backend_for(q.device());
+  Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());
+  Tensor lse = empty({d.B, d.H, d.Nq}, q.dtype(), q.device());  // one logsumexp per query row
+  be.attention_chunked_forward(q, k, v, valid, p, out, lse);
+  Tensor sq = saved(q), sk = saved(k), sv = saved(v), so = saved(out), sl = saved(lse), sm = saved(valid);
+  return finish("attention_chunked", {q, k, v}, out, [=](const Tensor& g) {
+    Tensor dq = zeros(sq.shape(), sq.dtype(), sq.device()), dk = zeros(sk.shape(), sk.dtype(), sk.device()),
+           dv = zeros(sv.shape(), sv.dtype(), sv.device());
+    backend_for(sq.device()).attention_chunked_backward(sq, sk, sv, sm, so, sl, g, p, dq, dk, dv);
+    return std::vector<Tensor>{dq, dk, dv};
+  });
+}
+
+Tensor topk(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& valid, const AttentionParams& p,
+            const Dims& d) {
+  Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
+  const int64_t kk = std::min(p.top_k, d.Nk);
+  Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());
+  Tensor idx = empty({d.B, d.H, d.Nq, kk}, DType::int32, q.device());
+  Tensor probs = empty({d.B, d.H, d.Nq, kk}, q.dtype(), q.device());
+  backend_for(q.device()).attention_topk_forward(q, k, v, valid, p, out, idx, probs);
+  Tensor sq = saved(q), sk = saved(k), sv = saved(v), si = saved(idx), sp = saved(probs);
+  return finish("attention_topk", {q, k, v}, out, [=](const Tensor& g) {
+    Tensor dq = zeros(sq.shape(), sq.dtype(), sq.device()), dk = zeros(sk.shape(), sk.dtype(), sk.device()),
+           dv = zeros(sv.shape(), sv.dtype(), sv.device());
+    backend_for(sq.device()).attention_topk_backward(sq, sk, sv, si, sp, g, p, dq, dk, dv);
+    return std::vector<Tensor>{dq, dk, dv};
+  });
+}
+
+}  // namespace
+
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts) {
+  const Dims d = validate(q, k, v, opts);
+  const double scale = opts.scale.value_or(1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(d.D, 1))));
+  Tensor valid = key_valid(opts, d, q.device());
+  if (opts.kind == AttentionKind::vanilla) return vanilla(q, k, v, valid, scale, opts.causal, d);
+  AttentionParams p{.scale = scale,
+                    .causal = opts.causal,
+                    .q_chunk = opts.q_chunk.value_or(kDefaultQChunk),
+                    .k_chunk = opts.k_chunk.value_or(kDefaultKChunk),
+                    .top_k = opts.top_k};
+  if (opts.kind == AttentionKind::chunked) return chunked(q, k, v, valid, p, d);
+  return topk(q, k, v, valid, p, d);
+}
+
+}  // namespace memgrad

@@ -1,0 +1,52 @@
+#pragma once
+// Pieces shared by the CPU attention kernels: per-head pointers, masking of score blocks and
+// per-thread workspaces taken from the framework's allocator (so peak-memory figures include them).
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+
+#include "core/tensor.h"
+
+namespace memgrad::cpu {
+
+// Element (b, h, 0, 0) of a [B, H, N, D] view.
+template <class T>
+T* head(const Tensor& t, int64_t b, int64_t h) {
+  return static_cast<T*>(t.raw_data()) + b * t.strides()[0] + h * t.strides()[1];
+}
+inline int64_t row_stride(const Tensor& t) { return t.strides()[2]; }
+
+// The last key index query i may see: i + (Nk - Nq) when causal, else Nk - 1.
+inline int64_t last_key(int64_t i, int64_t nq_total, int64_t nk_total, bool causal) {
+  return causal ? std::min(nk_total - 1, i + nk_total - nq_total) : nk_total - 1;
+}
+
+// Sets masked scores of the block S [nq, nk] (row stride ld; queries i0.., keys j0..) to -inf:
+// keys with valid[j] false, and keys after a query's last_key.
+template <class T>
+void mask_block(T* S, int64_t ld, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid, bool causal,
+                int64_t nq_total, int64_t nk_total) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  if (valid)
+    for (int64_t c = 0; c < nk; ++c)
+      if (!valid[j0 + c])
+        for (int64_t r = 0; r < nq; ++r) S[r * ld + c] = ninf;
+  if (causal)
+    for (int64_t r = 0; r < nq; ++r) {
+      int64_t first_masked = last_key(i0 + r, nq_total, nk_total, true) + 1 - j0;  // column
+      for (int64_t c = std::max<int64_t>(first_masked, 0); c < nk; ++c) S[r * ld + c] = ninf;
+    }
+}
+
+// One block of `elems` elements per thread, from the framework allocator.
+inline Tensor thread_workspace(int64_t elems, DType dtype) {
+  return empty({omp_get_max_threads(), std::max<int64_t>(elems, 1)}, dtype);
+}
+template <class T>
+T* thread_slot(const Tensor& ws) {
+  return ws.data<T>() + omp_get_thread_num() * ws.shape()[1];
+}
+
+}  // namespace memgrad::cpu

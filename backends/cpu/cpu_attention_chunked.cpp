@@ -1,0 +1,160 @@
+// Chunked (memory-efficient) attention on the CPU: exact softmax attention by online softmax over
+// key chunks (Rabe & Staats 2021), backward by recomputation block by block (FlashAttention-2).
+// Score blocks are products through cblas; nothing of size Nq x Nk is ever allocated.
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <vector>
+
+#include "backends/cpu/attention_common.h"
+#include "backends/cpu/blas.h"
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cpu/parallel.h"
+#include "backends/cpu/row_ops.h"
+
+namespace memgrad::cpu {
+
+void CpuBackend::attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& key_valid, const AttentionParams& p, Tensor& out,
+                                           Tensor& lse) {
+  check_openblas_core();
+  const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
+  const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
+  const int64_t Cq = std::min(p.q_chunk, std::max<int64_t>(Nq, 1)), Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
+  const int64_t n_qc = (Nq + Cq - 1) / Cq;
+  dispatch_float(q.dtype(), "attention", [&]<class T>() {
+    // per thread: scores S [Cq, Ck], accumulator acc [Cq, Dv], running max m [Cq] and sum l [Cq]
+    Tensor ws = thread_workspace(Cq * Ck + Cq * Dv + 2 * Cq, q.dtype());
+    const bool* valid = key_valid.defined() ? key_valid.data<bool>() : nullptr;
+    const T ninf = -std::numeric_limits<T>::infinity();
+    parallel_for(B * H * n_qc, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
+      T* S = thread_slot<T>(ws);
+      T* acc = S + Cq * Ck;
+      T* m = acc + Cq * Dv;
+      T* l = m + Cq;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / (H * n_qc), h = (t / n_qc) % H, i0 = (t % n_qc) * Cq;
+        const int64_t nq = std::min(Cq, Nq - i0);
+        const T* Q = head<T>(q, b, h) + i0 * row_stride(q);  // [nq, D]
+        const T* K = head<T>(k, b, h);                        // [Nk, D]
+        const T* V = head<T>(v, b, h);                        // [Nk, Dv]
+        const bool* vb = valid ? valid + b * Nk : nullptr;
+        std::fill(m, m + nq, ninf);
+        std::fill(l, l + nq, T(0));
+        std::fill(acc, acc + nq * Dv, T(0));
+        const int64_t k_end = last_key(i0 + nq - 1, Nq, Nk, p.causal) + 1;  // keys beyond are masked for all rows
+        for (int64_t j0 = 0; j0 < k_end; j0 += Ck) {
+          const int64_t nk = std::min(Ck, k_end - j0);
+          // S = scale * Q K_j^T  [nq, nk]
+          gemm<T>(false, true, nq, nk, D, T(p.scale), Q, row_stride(q), K + j0 * row_stride(k), row_stride(k), T(0), S,
+                  nk);
+          mask_block(S, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk);
+          for (int64_t r = 0; r < nq; ++r) {
+            T* s = S + r * nk;
+            const T m_new = std::max(m[r], row_max(s, nk));
+            if (m_new == ninf) {  // every key so far masked for this row
+              std::fill(s, s + nk, T(0));
+              continue;
+            }
+            const T alpha = fast_exp(m[r] - m_new);  // rescales what was summed under the old max
+            l[r] = l[r] * alpha + exp_sub_sum(s, m_new, s, nk);
+            if (alpha != T(1))
+              for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] *= alpha;
+            m[r] = m_new;
+          }
+          // acc += P V_j  [nq, Dv]
+          gemm<T>(false, false, nq, Dv, nk, T(1), S, nk, V + j0 * row_stride(v), row_stride(v), T(1), acc, Dv);
+        }
+        T* O = out.data<T>() + ((b * H + h) * Nq + i0) * Dv;  // [nq, Dv]
+        T* L = lse.data<T>() + (b * H + h) * Nq + i0;
+        for (int64_t r = 0; r < nq; ++r) {
+          if (l[r] == T(0)) {  // no valid key: output 0, and lse = +inf makes every P = 0 in backward
+            std::fill(O + r * Dv, O + (r + 1) * Dv, T(0));
+            L[r] = std::numeric_limits<T>::infinity();
+            continue;
+          }
+          const T inv = T(1) / l[r];
+          for (int64_t d = 0; d < Dv; ++d) O[r * Dv + d] = acc[r * Dv + d] * inv;
+          L[r] = m[r] + std::log(l[r]);
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                            const Tensor& key_valid, const Tensor& out, const Tensor& lse,
+                                            const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
+                                            Tensor& dk, Tensor& dv) {
+  const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
+  const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
+  const int64_t Cq = std::min(p.q_chunk, std::max<int64_t>(Nq, 1)), Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
+  const int64_t n_qc = (Nq + Cq - 1) / Cq, n_kc = (Nk + Ck - 1) / Ck;
+  Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
+  dispatch_float(q.dtype(), "attention_backward", [&]<class T>() {
+    const T* dO_all = grad_out.data<T>();
+    const T* O_all = out.data<T>();
+    const T* L_all = lse.data<T>();
+    // Delta_i = rowsum(dO_i * O_i)  [B, H, Nq]
+    Tensor delta = empty({B, H, Nq}, q.dtype());
+    T* Dl = delta.data<T>();
+    parallel_for(B * H * Nq, Dv, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) Dl[i] = row_dot(dO_all + i * Dv, O_all + i * Dv, Dv);
+    });
+    // per thread: S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D]
+    Tensor ws = thread_workspace(2 * Cq * Ck + Cq * D, q.dtype());
+    const bool* valid = key_valid.defined() ? key_valid.data<bool>() : nullptr;
+    std::vector<std::mutex> dq_locks(static_cast<size_t>(B * H * n_qc));
+    // Each task owns the dK, dV rows of one key chunk; dQ rows are shared, so they are added under a lock.
+    parallel_for(B * H * n_kc, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
+      T* P = thread_slot<T>(ws);
+      T* dS = P + Cq * Ck;
+      T* dQp = dS + Cq * Ck;
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / (H * n_kc), h = (t / n_kc) % H, j0 = (t % n_kc) * Ck;
+        const int64_t nk = std::min(Ck, Nk - j0);
+        const int64_t bh = b * H + h;
+        const T* Kj = head<T>(k, b, h) + j0 * row_stride(k);  // [nk, D]
+        const T* Vj = head<T>(v, b, h) + j0 * row_stride(v);  // [nk, Dv]
+        T* dKj = dk.data<T>() + (bh * Nk + j0) * D;            // [nk, D]
+        T* dVj = dv.data<T>() + (bh * Nk + j0) * Dv;           // [nk, Dv]
+        const bool* vb = valid ? valid + b * Nk : nullptr;
+        for (int64_t qc = 0; qc < n_qc; ++qc) {
+          const int64_t i0 = qc * Cq, nq = std::min(Cq, Nq - i0);
+          if (last_key(i0 + nq - 1, Nq, Nk, p.causal) < j0) continue;  // the whole block is masked
+          const T* Qi = head<T>(q, b, h) + i0 * row_stride(q);  // [nq, D]
+          const T* dOi = dO_all + (bh * Nq + i0) * Dv;           // [nq, Dv]
+          const T* Li = L_all + bh * Nq + i0;
+          const T* Di = Dl + bh * Nq + i0;
+          // P = exp(scale * Q K^T - L)  [nq, nk], recomputed
+          gemm<T>(false, true, nq, nk, D, T(p.scale), Qi, row_stride(q), Kj, row_stride(k), T(0), P, nk);
+          mask_block(P, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk);
+          for (int64_t r = 0; r < nq; ++r) {
+            T* pr = P + r * nk;
+            const T Lr = Li[r];
+            for (int64_t c = 0; c < nk; ++c) pr[c] = fast_exp(pr[c] - Lr);
+          }
+          // dV_j += P^T dO_i  [nk, Dv]
+          gemm<T>(true, false, nk, Dv, nq, T(1), P, nk, dOi, Dv, T(1), dVj, Dv);
+          // dP = dO_i V_j^T  [nq, nk]; dS = P * (dP - Delta)
+          gemm<T>(false, true, nq, nk, Dv, T(1), dOi, Dv, Vj, row_stride(v), T(0), dS, nk);
+          for (int64_t r = 0; r < nq; ++r) {
+            T* ds = dS + r * nk;
+            const T* pr = P + r * nk;
+            const T dr = Di[r];
+            for (int64_t c = 0; c < nk; ++c) ds[c] = pr[c] * (ds[c] - dr);
+          }
+          // dK_j += scale * dS^T Q_i  [nk, D]
+          gemm<T>(true, false, nk, D, nq, T(p.scale), dS, nk, Qi, row_stride(q), T(1), dKj, D);
+          // dQ_i += scale * dS K_j  [nq, D]
+          gemm<T>(false, false, nq, D, nk, T(p.scale), dS, nk, Kj, row_stride(k), T(0), dQp, D);
+          T* dQi = dq.data<T>() + (bh * Nq + i0) * D;
+          std::lock_guard lock(dq_locks[bh * n_qc + qc]);
+          for (int64_t e = 0; e < nq * D; ++e) dQi[e] += dQp[e];
+        }
+      }
+    });
+  });
+}
+
+}  // namespace memgrad::cpu
