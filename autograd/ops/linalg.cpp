@@ -13,6 +13,7 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
            str(a_in.shape()), to_string(b_in.dtype()), str(b_in.shape()));
   check_float(a_in.dtype(), "matmul");
   // numpy's rules for 1-d operands: a vector on the left is a row, on the right a column
+  if (a_in.dim() == 1 && b_in.dim() == 1) return reshape(matmul(unsqueeze(a_in, 0), unsqueeze(b_in, 1)), {});
   if (a_in.dim() == 1) return squeeze(matmul(unsqueeze(a_in, 0), b_in), -2);
   if (b_in.dim() == 1) return squeeze(matmul(a_in, unsqueeze(b_in, 1)), -1);
   const Tensor &a = a_in, &b = b_in;

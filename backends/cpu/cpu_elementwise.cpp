@@ -187,6 +187,17 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
     if (op == BinaryOp::logical_and) return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x && y; });
     return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x || y; });
   }
+  if (a.dtype() == DType::boolean && is_comparison(op)) {  // bools compare as 0 < 1 (logical_not is eq)
+    switch (op) {
+      case BinaryOp::eq: return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x == y; });
+      case BinaryOp::ne: return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x != y; });
+      case BinaryOp::lt: return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x < y; });
+      case BinaryOp::le: return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x <= y; });
+      case BinaryOp::gt: return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x > y; });
+      case BinaryOp::ge: return map2<bool, bool, bool>(a, b, out, 1, [](bool x, bool y) { return x >= y; });
+      default: break;
+    }
+  }
   dispatch_numeric(a.dtype(), "binary", [&]<class T>() {
     switch (op) {
       case BinaryOp::add: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return static_cast<T>(x + y); });
