@@ -15,22 +15,40 @@
 namespace memgrad::cpu {
 namespace {
 
-// Selects the `sel` largest of the first `n` scores of s (all finite); writes their indices in
-// ascending order to idx. buf holds n scratch values.
 template <class T>
-void select_top(const T* s, int64_t n, int64_t sel, T* buf, int32_t* idx) {
-  if (sel >= n) {
-    for (int64_t j = 0; j < n; ++j) idx[j] = static_cast<int32_t>(j);
-    return;
+struct Scored {
+  T s;
+  int32_t j;
+};
+// Higher score first; on equal scores the earlier key.
+template <class T>
+bool before(const Scored<T>& a, const Scored<T>& b) {
+  return a.s > b.s || (a.s == b.s && a.j < b.j);
+}
+
+// Selects the `sel` largest finite scores of s[0, n) (masked keys hold -inf). Split the row into
+// sel groups: the smallest group maximum is a lower bound on the sel-th largest score (sel
+// distinct elements reach it), so one vectorised pass of maxima and one filtering pass leave a
+// few candidates for nth_element. Writes the chosen keys in ascending order to idx; returns their
+// count (fewer than sel when fewer keys are unmasked). cand holds n entries.
+template <class T>
+int64_t select_top(const T* s, int64_t n, int64_t sel, Scored<T>* cand, int32_t* idx) {
+  const T ninf = -std::numeric_limits<T>::infinity();
+  const int64_t groups = std::min(sel, n);
+  T tau = std::numeric_limits<T>::infinity();
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t b = g * n / groups, e = (g + 1) * n / groups;
+    tau = std::min(tau, row_max(s + b, e - b));
   }
-  std::copy(s, s + n, buf);
-  std::nth_element(buf, buf + (n - sel), buf + n);
-  const T tau = buf[n - sel];  // the sel-th largest score
-  int64_t above = 0;
-  for (int64_t j = 0; j < n; ++j) above += s[j] > tau;
-  int64_t ties = sel - above, out = 0;  // take ties at tau in index order
-  for (int64_t j = 0; j < n && out < sel; ++j)
-    if (s[j] > tau || (s[j] == tau && ties-- > 0)) idx[out++] = static_cast<int32_t>(j);
+  int64_t m = 0;
+  for (int64_t j = 0; j < n; ++j) {  // branch-free append
+    cand[m] = {s[j], static_cast<int32_t>(j)};
+    m += (s[j] >= tau) & (s[j] > ninf);
+  }
+  if (m > sel) std::nth_element(cand, cand + (sel - 1), cand + m, before<T>), m = sel;
+  for (int64_t t = 0; t < m; ++t) idx[t] = cand[t].j;
+  std::sort(idx, idx + m);
+  return m;
 }
 
 }  // namespace
@@ -44,17 +62,15 @@ void CpuBackend::attention_topk_forward(const Tensor& q, const Tensor& k, const 
   const int64_t Cq = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(Nk, 1), 1, p.q_chunk);
   const int64_t n_qc = (Nq + Cq - 1) / Cq;
   dispatch_float(q.dtype(), "attention_topk", [&]<class T>() {
-    // per thread: scores [Cq, Nk], a compacted row of valid scores [Nk], and selection scratch [Nk]
-    Tensor ws = thread_workspace(Cq * Nk + 2 * Nk + kk, q.dtype());
-    Tensor iws = thread_workspace(Nk + kk, DType::int32);
+    // per thread: scores [Cq, Nk] and the softmax row [kk]; selection candidates [Nk] and picks [kk]
+    Tensor ws = thread_workspace(Cq * Nk + kk, q.dtype());
+    Tensor sel_ws = thread_workspace(static_cast<int64_t>(Nk * sizeof(Scored<T>) + kk * 4), DType::boolean);
     const bool* valid = key_valid.defined() ? key_valid.data<bool>() : nullptr;
     parallel_for(B * H * n_qc, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* S = thread_slot<T>(ws);
-      T* row = S + Cq * Nk;
-      T* buf = row + Nk;
-      T* e = buf + Nk;
-      int32_t* keys = thread_slot<int32_t>(iws);  // valid key index of each compacted position
-      int32_t* pick = keys + Nk;
+      T* e = S + Cq * Nk;
+      auto* cand = reinterpret_cast<Scored<T>*>(thread_slot<bool>(sel_ws));
+      auto* pick = reinterpret_cast<int32_t*>(cand + Nk);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / (H * n_qc), h = (t / n_qc) % H, i0 = (t % n_qc) * Cq;
         const int64_t nq = std::min(Cq, Nq - i0), bh = b * H + h;
@@ -68,24 +84,22 @@ void CpuBackend::attention_topk_forward(const Tensor& q, const Tensor& k, const 
                   row_stride(k), T(0), S, k_end);
         for (int64_t r = 0; r < nq; ++r) {
           const int64_t i = i0 + r, n_keys = last_key(i, Nq, Nk, p.causal) + 1;
-          const T* s = S + r * k_end;
-          int64_t n = 0;  // compact the valid scores of this row
-          for (int64_t j = 0; j < n_keys; ++j)
-            if (!vb || vb[j]) row[n] = s[j], keys[n++] = static_cast<int32_t>(j);
+          T* s = S + r * k_end;
+          if (vb)  // masked keys score -inf
+            for (int64_t j = 0; j < n_keys; ++j) s[j] = vb[j] ? s[j] : -std::numeric_limits<T>::infinity();
           T* O = out.data<T>() + (bh * Nq + i) * Dv;
           int32_t* I = idx.data<int32_t>() + (bh * Nq + i) * kk;
           T* Pr = probs.data<T>() + (bh * Nq + i) * kk;
           std::fill(O, O + Dv, T(0));
           std::fill(I, I + kk, -1);
           std::fill(Pr, Pr + kk, T(0));
-          if (n == 0) continue;  // every key masked: output 0
-          const int64_t sel = std::min(kk, n);
-          select_top(row, n, sel, buf, pick);
+          const int64_t sel = select_top(s, n_keys, kk, cand, pick);
+          if (sel == 0) continue;  // every key masked: output 0
           T m = -std::numeric_limits<T>::infinity();
-          for (int64_t t2 = 0; t2 < sel; ++t2) e[t2] = row[pick[t2]], m = std::max(m, e[t2]);
+          for (int64_t t2 = 0; t2 < sel; ++t2) e[t2] = s[pick[t2]], m = std::max(m, e[t2]);
           T sum = exp_sub_sum(e, m, e, sel);
           for (int64_t t2 = 0; t2 < sel; ++t2) {
-            const int32_t j = keys[pick[t2]];
+            const int32_t j = pick[t2];
             const T pt = e[t2] / sum;
             I[t2] = j;
             Pr[t2] = pt;

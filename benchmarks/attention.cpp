@@ -1,0 +1,181 @@
+// Time and peak memory of the three attention kinds, forward and forward+backward, over sequence
+// lengths, beside this machine's raw cblas_sgemm rate (measured in the same run).
+//
+// Flops counted per head (non-causal): forward 4·N²·D (QKᵀ and PV), forward+backward 12·N²·D;
+// chunked's recomputation in backward is not counted, and topk is given the same dense count, so
+// its GFLOP/s reads as "dense-equivalent". Peak overhead = the allocator's peak during the call
+// minus what was live before, the output and (forward+backward) the three input gradients.
+// `--sweep` times chunked forward+backward and topk over block sizes at one length: the defaults
+// in autograd/attention.h come from it.
+#include <CLI/CLI.hpp>
+#include <cblas.h>
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+
+#include "autograd/attention.h"
+#include "autograd/ops.h"
+#include "benchmarks/bench_common.h"
+
+using namespace memgrad;
+using json = nlohmann::json;
+
+namespace {
+
+struct Config {
+  int64_t B = 1, H = 4, D = 64, top_k = 64;
+  int repeats = 5;
+  double budget_s = 20;  // stop repeating a measurement once it has taken this long
+};
+
+struct Measure {
+  double seconds;
+  int64_t overhead;
+  int samples;
+};
+
+// Median time and peak overhead of one attention call (fwd, or fwd+bwd when `backward`).
+Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward) {
+  Generator g(0);
+  const Shape shape{c.B, c.H, N, c.D};
+  Tensor q = randn(shape, DType::float32, &g), k = randn(shape, DType::float32, &g),
+         v = randn(shape, DType::float32, &g), w = randn(shape, DType::float32, &g);
+  if (backward) q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
+  const int64_t bytes = c.B * c.H * N * c.D * 4;
+  auto clear_grads = [&] { q.set_grad(Tensor()), k.set_grad(Tensor()), v.set_grad(Tensor()); };
+  auto once = [&] {
+    if (!backward) {
+      NoGradGuard ng;
+      Tensor out = attention(q, k, v, opts);
+      return;
+    }
+    Tensor out = attention(q, k, v, opts);
+    out.backward(w);
+  };
+  once();  // warm-up: allocator cache, thread pool
+  clear_grads();
+  int64_t overhead;
+  {
+    memory::PeakMeter meter;
+    once();
+    overhead = meter.overhead() - bytes * (backward ? 4 : 1);
+  }
+  std::vector<double> t;
+  double spent = 0;
+  for (int r = 0; r < c.repeats && (r == 0 || spent < c.budget_s); ++r) {
+    clear_grads();
+    t.push_back(bench::seconds(once));
+    spent += t.back();
+  }
+  return {bench::median(t), overhead, static_cast<int>(t.size())};
+}
+
+double sgemm_gflops(int64_t n) {
+  Generator g(1);
+  Tensor a = randn({n, n}, DType::float32, &g), b = randn({n, n}, DType::float32, &g), c = empty({n, n});
+  auto run = [&] {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n,
+                0.0f, c.data<float>(), n);
+  };
+  run();
+  std::vector<double> t;
+  for (int r = 0; r < 9; ++r) t.push_back(bench::seconds(run));
+  return 2.0 * n * n * n / bench::median(t) / 1e9;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) b /= 1024, ++u;
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config c;
+  std::vector<int64_t> sizes{1024, 2048, 4096, 8192, 16384, 32768, 65536};
+  std::vector<std::string> kinds{"vanilla", "chunked", "topk"};
+  int64_t vanilla_max = 16384;
+  bool sweep = false;
+  int64_t sweep_n = 4096;
+  std::string out = "benchmarks/results/attention.json";
+  CLI::App app{"Time and peak memory of vanilla, chunked and topk attention"};
+  app.add_option("--sizes", sizes, "sequence lengths N")->capture_default_str();
+  app.add_option("--kinds", kinds, "attention kinds")->capture_default_str();
+  app.add_option("--vanilla-max", vanilla_max, "largest N for vanilla (its memory is O(N²))")->capture_default_str();
+  app.add_option("--batch", c.B)->capture_default_str();
+  app.add_option("--heads", c.H)->capture_default_str();
+  app.add_option("--head-dim", c.D)->capture_default_str();
+  app.add_option("--top-k", c.top_k)->capture_default_str();
+  app.add_option("--repeats", c.repeats, "samples per measurement (median)")->capture_default_str();
+  app.add_option("--budget", c.budget_s, "seconds after which a measurement stops repeating")->capture_default_str();
+  app.add_flag("--sweep", sweep, "sweep block sizes instead (chunked fwd+bwd and topk fwd+bwd)");
+  app.add_option("--sweep-n", sweep_n, "sequence length of the sweep")->capture_default_str();
+  app.add_option("--out", out, "JSON output path")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  json machine = bench::machine();
+  std::printf("machine: %s\n", bench::describe(machine).c_str());
+  const double sgemm = sgemm_gflops(1024);
+  std::printf("cblas_sgemm at 1024: %.1f GFLOP/s\n", sgemm);
+  std::printf("B=%lld H=%lld D=%lld top_k=%lld, float32, median of up to %d samples\n\n",
+              static_cast<long long>(c.B), static_cast<long long>(c.H), static_cast<long long>(c.D),
+              static_cast<long long>(c.top_k), c.repeats);
+  json results = json::array();
+
+  if (sweep) {
+    std::printf("%-8s %7s %7s %10s %9s %11s\n", "kind", "q_chunk", "k_chunk", "fwd+bwd s", "GFLOP/s", "overhead");
+    const double flops = 12.0 * sweep_n * sweep_n * c.D * c.B * c.H;
+    for (int64_t qc : {16, 32, 64, 128, 256})
+      for (int64_t kc : {64, 128, 256, 512, 1024}) {
+        Measure m = measure(c, sweep_n, {.kind = AttentionKind::chunked, .q_chunk = qc, .k_chunk = kc}, true);
+        std::printf("%-8s %7lld %7lld %10.3f %9.1f %11s\n", "chunked", static_cast<long long>(qc),
+                    static_cast<long long>(kc), m.seconds, flops / m.seconds / 1e9, human_bytes(m.overhead).c_str());
+        std::fflush(stdout);
+        results.push_back({{"kind", "chunked"}, {"q_chunk", qc}, {"k_chunk", kc}, {"n", sweep_n},
+                           {"seconds", m.seconds}, {"gflops", flops / m.seconds / 1e9}, {"overhead_bytes", m.overhead}});
+      }
+    for (int64_t qc : {8, 16, 32, 64, 128, 256}) {
+      Measure m = measure(c, sweep_n, {.kind = AttentionKind::topk, .q_chunk = qc, .top_k = c.top_k}, true);
+      std::printf("%-8s %7lld %7s %10.3f %9.1f %11s\n", "topk", static_cast<long long>(qc), "-", m.seconds,
+                  flops / m.seconds / 1e9, human_bytes(m.overhead).c_str());
+      std::fflush(stdout);
+      results.push_back({{"kind", "topk"}, {"q_chunk", qc}, {"n", sweep_n}, {"seconds", m.seconds},
+                         {"gflops", flops / m.seconds / 1e9}, {"overhead_bytes", m.overhead}});
+    }
+  } else {
+    std::printf("%6s %-8s %-8s %10s %9s %8s %12s\n", "N", "kind", "pass", "median s", "GFLOP/s", "% sgemm",
+                "overhead");
+    for (int64_t N : sizes)
+      for (const std::string& kind : kinds) {
+        AttentionKind k = parse_attention_kind(kind);
+        if (k == AttentionKind::vanilla && N > vanilla_max) continue;
+        for (bool bwd : {false, true}) {
+          Measure m = measure(c, N, {.kind = k, .top_k = c.top_k}, bwd);
+          const double flops = (bwd ? 12.0 : 4.0) * N * N * c.D * c.B * c.H;
+          const double gf = flops / m.seconds / 1e9;
+          std::printf("%6lld %-8s %-8s %10.4f %9.1f %7.1f%% %12s\n", static_cast<long long>(N), kind.c_str(),
+                      bwd ? "fwd+bwd" : "fwd", m.seconds, gf, 100 * gf / sgemm, human_bytes(m.overhead).c_str());
+          std::fflush(stdout);
+          results.push_back({{"n", N}, {"kind", kind}, {"pass", bwd ? "fwd+bwd" : "fwd"}, {"seconds", m.seconds},
+                             {"samples", m.samples}, {"gflops", gf}, {"fraction_of_sgemm", gf / sgemm},
+                             {"overhead_bytes", m.overhead}});
+        }
+      }
+  }
+
+  json doc = {{"benchmark", sweep ? "attention_sweep" : "attention"},
+              {"command", bench::command_line(argc, argv)},
+              {"timestamp", bench::utc_timestamp()},
+              {"machine", machine},
+              {"sgemm_gflops_1024", sgemm},
+              {"config",
+               {{"B", c.B}, {"H", c.H}, {"D", c.D}, {"top_k", c.top_k}, {"dtype", "float32"},
+                {"q_chunk_default", kDefaultQChunk}, {"k_chunk_default", kDefaultKChunk}, {"statistic", "median"}}},
+              {"results", results}};
+  bench::write_atomically(out, doc.dump(2) + "\n");
+  std::printf("\nwrote %s\n", out.c_str());
+  return 0;
+}

@@ -1,0 +1,91 @@
+#pragma once
+// Shared pieces of the benchmark programs: the machine description, medians, and atomic JSON output.
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" char* openblas_get_corename(void);
+extern "C" int openblas_get_num_threads(void);
+
+namespace memgrad::bench {
+
+inline std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      return colon == std::string::npos ? line : line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+inline nlohmann::json machine() {
+  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
+  return {{"cpu_model", cpu_model()},
+          {"nproc", std::thread::hardware_concurrency()},
+          {"omp_max_threads", omp_get_max_threads()},
+          {"openblas_num_threads", openblas_get_num_threads()},
+          {"OPENBLAS_CORETYPE", coretype ? coretype : ""},
+          {"openblas_corename", openblas_get_corename()}};
+}
+
+inline std::string describe(const nlohmann::json& m) {
+  std::string ct = m["OPENBLAS_CORETYPE"];
+  return m["cpu_model"].get<std::string>() + ", " + std::to_string(m["nproc"].get<unsigned>()) +
+         " cpus, OPENBLAS_CORETYPE=" + (ct.empty() ? "<unset>" : ct) + ", OpenBLAS core " +
+         m["openblas_corename"].get<std::string>();
+}
+
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+template <class F>
+double seconds(F&& f) {
+  auto t0 = std::chrono::steady_clock::now();
+  f();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+inline std::string utc_timestamp() {
+  char stamp[32];
+  std::time_t now = std::time(nullptr);
+  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return stamp;
+}
+
+inline std::string command_line(int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
+  return command;
+}
+
+// Writes to a temporary file beside `out`, then renames it over `out` (atomic on one file system).
+inline void write_atomically(const std::filesystem::path& out, const std::string& text) {
+  namespace fs = std::filesystem;
+  fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
+  fs::create_directories(dir);
+  fs::path tmp = dir / (out.filename().string() + ".tmp." + std::to_string(getpid()));
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f << text;
+    f.flush();
+    if (!f) throw std::runtime_error("cannot write " + tmp.string());
+  }
+  fs::rename(tmp, out);
+}
+
+}  // namespace memgrad::bench
