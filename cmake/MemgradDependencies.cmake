@@ -1,8 +1,12 @@
 # Finds every dependency and records what is missing for the configure banner.
 set(MEMGRAD_MISSING "")
 
-# fmt: error messages and printing.
+# fmt: error messages and printing. nlohmann_json: checkpoints (safetensors headers) and results.
 find_package(fmt REQUIRED)
+find_package(nlohmann_json QUIET)
+if(NOT nlohmann_json_FOUND)
+  message(FATAL_ERROR "memgrad needs nlohmann-json: apt-get install nlohmann-json3-dev")
+endif()
 
 # OpenBLAS. Debian ships a pthread and an OpenMP build; prefer the OpenMP one so that a BLAS
 # call made inside one of our OpenMP regions runs single-threaded instead of oversubscribing.
