@@ -72,6 +72,33 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+namespace {
+// Makes t hold `value`'s storage and metadata, keeping t's TensorImpl (and so every handle to it).
+void replace_in_place(const Tensor& t, const Tensor& value) {
+  TensorImpl* d = t.impl();
+  const TensorImpl* s = value.impl();
+  d->storage = s->storage;
+  d->offset = s->offset;
+  d->shape = s->shape;
+  d->strides = s->strides;
+  d->dtype = s->dtype;
+  d->grad = nullptr;
+}
+}  // namespace
+
+void Module::to(DType dtype) {
+  NoGradGuard ng;
+  for (auto& [n, t] : named_parameters()) replace_in_place(t, contiguous(memgrad::to(t, dtype)));
+  for (auto& [n, t] : named_buffers())
+    if (is_floating(t.dtype())) replace_in_place(t, contiguous(memgrad::to(t, dtype)));
+}
+
+void Module::to(Device device) {
+  NoGradGuard ng;
+  for (auto& [n, t] : named_parameters()) replace_in_place(t, memgrad::to(t, device));
+  for (auto& [n, t] : named_buffers()) replace_in_place(t, memgrad::to(t, device));
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [n, c] : children_) c->train(on);
@@ -111,7 +138,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
   for (auto& [name, t] : own) {
     auto it = state.find(name);
     if (it == state.end()) continue;
-    Tensor src = it->second.device() == t.device() ? it->second : to(it->second, t.device());
+    Tensor src = it->second.device() == t.device() ? it->second : memgrad::to(it->second, t.device());
     backend_for(t.device()).copy(src, t);
   }
 }

@@ -26,6 +26,11 @@ class Module {
   std::vector<std::pair<std::string, Module*>> named_modules();  // this one first, as ""
   int64_t num_parameters() const;
 
+  // Converts every parameter and buffer in place (the tensors keep their identity, so layers'
+  // members and optimizers see the change). Gradients are dropped.
+  void to(DType dtype);
+  void to(Device device);
+
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

@@ -1,0 +1,62 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace memgrad::nn {
+
+Linear::Linear(int64_t in, int64_t out, bool use_bias, ParamOptions p) : in_features(in), out_features(out) {
+  MG_CHECK(in > 0 && out > 0, "Linear", "features must be positive, got in={} out={}", in, out);
+  weight = register_parameter("weight", empty({out, in}, p.dtype));
+  init::kaiming_uniform_(weight, std::sqrt(5.0), p.gen);  // U(-1/sqrt(in), 1/sqrt(in))
+  if (use_bias) {
+    bias = register_parameter("bias", empty({out}, p.dtype));
+    double b = 1.0 / std::sqrt(static_cast<double>(in));
+    init::uniform_(bias, -b, b, p.gen);
+  }
+}
+
+Tensor Linear::forward(const Tensor& x) const {
+  MG_CHECK(x.dim() >= 1 && x.shape().back() == in_features, "Linear",
+           "input of shape {} for a layer with {} input features", str(x.shape()), in_features);
+  Tensor y = matmul(x, transpose(weight, 0, 1));  // [..., out]
+  return bias.defined() ? y + bias : y;
+}
+
+Embedding::Embedding(int64_t num, int64_t dim, ParamOptions p) {
+  MG_CHECK(num > 0 && dim > 0, "Embedding", "sizes must be positive, got num={} dim={}", num, dim);
+  weight = register_parameter("weight", empty({num, dim}, p.dtype));
+  init::normal_(weight, 0.0, 1.0, p.gen);
+}
+
+Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
+
+LayerNorm::LayerNorm(int64_t dim, double eps_, ParamOptions p) : eps(eps_) {
+  weight = register_parameter("weight", ones({dim}, p.dtype));
+  bias = register_parameter("bias", zeros({dim}, p.dtype));
+}
+
+Tensor LayerNorm::forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }
+
+Dropout::Dropout(double p_, Generator* gen) : p(p_), gen_(gen) {
+  MG_CHECK(p >= 0 && p <= 1, "Dropout", "p must be in [0, 1], got {}", p);
+}
+
+Tensor Dropout::forward(const Tensor& x) const { return dropout(x, p, is_training(), gen_); }
+
+Tensor activate(const Tensor& x, Activation act) { return act == Activation::gelu ? gelu(x) : relu(x); }
+
+FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation act, ParamOptions p)
+    : activation(act) {
+  fc1 = register_module("fc1", std::make_shared<Linear>(dim, hidden, true, p));
+  drop = register_module("drop", std::make_shared<Dropout>(p_drop, p.gen));
+  fc2 = register_module("fc2", std::make_shared<Linear>(hidden, dim, true, p));
+}
+
+Tensor FeedForward::forward(const Tensor& x) const {
+  return fc2->forward(drop->forward(activate(fc1->forward(x), activation)));
+}
+
+}  // namespace memgrad::nn

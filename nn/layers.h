@@ -1,0 +1,68 @@
+#pragma once
+// Basic layers. Shapes: x [..., in] means any number of leading dims.
+#include <cstdint>
+#include <memory>
+
+#include "core/random.h"
+#include "nn/module.h"
+
+namespace memgrad::nn {
+
+// Options every layer with parameters takes: their dtype and the generator that initialises them.
+struct ParamOptions {
+  DType dtype = DType::float32;
+  Generator* gen = nullptr;  // the default generator when null
+};
+
+// y = x W^T + b; W [out, in] (PyTorch's layout and default init).
+class Linear : public Module {
+ public:
+  Linear(int64_t in, int64_t out, bool bias = true, ParamOptions p = {});
+  Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]
+  Tensor weight, bias;
+  int64_t in_features, out_features;
+};
+
+// Rows of a [num, dim] table, N(0, 1) init.
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num, int64_t dim, ParamOptions p = {});
+  Tensor forward(const Tensor& ids) const;  // int [...] -> [..., dim]
+  Tensor weight;
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(int64_t dim, double eps = 1e-5, ParamOptions p = {});
+  Tensor forward(const Tensor& x) const;  // over the last dim
+  Tensor weight, bias;
+  double eps;
+};
+
+// Zeroes elements with probability p in training mode (scaling the rest), identity in eval mode.
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.1, Generator* gen = nullptr);
+  Tensor forward(const Tensor& x) const;
+  double p;
+
+ private:
+  Generator* gen_;
+};
+
+enum class Activation { gelu, relu };
+
+// Linear -> activation -> dropout -> Linear.
+class FeedForward : public Module {
+ public:
+  FeedForward(int64_t dim, int64_t hidden, double dropout = 0.0, Activation act = Activation::gelu,
+              ParamOptions p = {});
+  Tensor forward(const Tensor& x) const;  // [..., dim] -> [..., dim]
+  std::shared_ptr<Linear> fc1, fc2;
+  std::shared_ptr<Dropout> drop;
+  Activation activation;
+};
+
+Tensor activate(const Tensor& x, Activation act);
+
+}  // namespace memgrad::nn

@@ -1,0 +1,39 @@
+#include "nn/positional.h"
+
+#include <cmath>
+#include <vector>
+
+#include "autograd/ops.h"
+#include "nn/init.h"
+
+namespace memgrad::nn {
+namespace {
+Tensor add_positions(const char* op, const Tensor& x, const Tensor& table) {
+  MG_CHECK(x.dim() == 3 && x.size(2) == table.size(1) && x.size(1) <= table.size(0), op,
+           "input {} does not fit a table of {} positions x {} dims", str(x.shape()), table.size(0), table.size(1));
+  return x + narrow(table, 0, 0, x.size(1));  // [B, N, D] + [N, D]
+}
+}  // namespace
+
+LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t max_len, int64_t dim, ParamOptions p) {
+  table = register_parameter("table", empty({max_len, dim}, p.dtype));
+  init::normal_(table, 0.0, 0.02, p.gen);
+}
+
+Tensor LearnedPositionalEncoding::forward(const Tensor& x) const { return add_positions("LearnedPositionalEncoding", x, table); }
+
+SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t max_len, int64_t dim, DType dtype) {
+  std::vector<double> v(static_cast<size_t>(max_len * dim));
+  for (int64_t pos = 0; pos < max_len; ++pos)
+    for (int64_t i = 0; i < dim; ++i) {
+      double angle = pos / std::pow(10000.0, 2.0 * (i / 2) / static_cast<double>(dim));
+      v[pos * dim + i] = i % 2 == 0 ? std::sin(angle) : std::cos(angle);
+    }
+  table = register_buffer("table", memgrad::to(from_vector<double>(v, {max_len, dim}), dtype));
+}
+
+Tensor SinusoidalPositionalEncoding::forward(const Tensor& x) const {
+  return add_positions("SinusoidalPositionalEncoding", x, table);
+}
+
+}  // namespace memgrad::nn

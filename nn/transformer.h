@@ -1,0 +1,43 @@
+#pragma once
+// Pre-LN transformer encoder (LayerNorm before attention and feed-forward, residual around each).
+#include <memory>
+#include <vector>
+
+#include "nn/multi_head_attention.h"
+
+namespace memgrad::nn {
+
+struct TransformerConfig {
+  int64_t dim = 64;
+  int64_t heads = 4;
+  int64_t layers = 2;
+  int64_t ff_hidden = 128;
+  double dropout = 0.1;
+  Activation activation = Activation::gelu;
+  AttentionOptions attention;  // kind, causal, chunk sizes, top_k
+  bool checkpoint = false;     // recompute each layer in backward instead of storing its activations
+};
+
+class TransformerEncoderLayer : public Module {
+ public:
+  explicit TransformerEncoderLayer(const TransformerConfig& c, ParamOptions p = {});
+  // x [B, N, dim] -> [B, N, dim]; masks as MultiHeadAttention::forward.
+  Tensor forward(const Tensor& x, const Tensor& key_padding_mask = Tensor(), const Tensor& key_lengths = Tensor()) const;
+
+  std::shared_ptr<LayerNorm> ln1, ln2;
+  std::shared_ptr<MultiHeadAttention> attn;
+  std::shared_ptr<FeedForward> ff;
+  std::shared_ptr<Dropout> drop1, drop2;
+};
+
+class TransformerEncoder : public Module {
+ public:
+  explicit TransformerEncoder(const TransformerConfig& c, ParamOptions p = {});
+  Tensor forward(const Tensor& x, const Tensor& key_padding_mask = Tensor(), const Tensor& key_lengths = Tensor()) const;
+
+  std::vector<std::shared_ptr<TransformerEncoderLayer>> layers;
+  std::shared_ptr<LayerNorm> norm;  // final LayerNorm (pre-LN needs one after the last layer)
+  TransformerConfig config;
+};
+
+}  // namespace memgrad::nn
