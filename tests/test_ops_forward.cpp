@@ -287,6 +287,23 @@ TEST_CASE("ops forward: sum/mean/amax/amin over single, multiple non-adjacent an
     }
 }
 
+TEST_CASE("ops forward: reductions of wide and long inputs (several column blocks, threads)") {
+  for (DType dt : {DType::float64, DType::int64}) {
+    CAPTURE(to_string(dt));
+    for (const Shape& s : {Shape{5, 600}, Shape{4, 7, 300}, Shape{300, 260}}) {
+      Tensor x = rnd(s, dt, 30);
+      Vec xv = vals(x);
+      for (std::vector<int64_t> dims : {std::vector<int64_t>{0}, {1}, {0, static_cast<int64_t>(s.size()) - 1}}) {
+        CAPTURE(str(s));
+        CAPTURE(str(dims));
+        CHECK_VALUES(sum(x, dims), ref_reduce(xv, s, dims, 's'), 1e-10);
+        CHECK_VALUES(amax(x, dims), ref_reduce(xv, s, dims, 'M'), 0);
+        CHECK_VALUES(amin(x, dims), ref_reduce(xv, s, dims, 'm'), 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("ops forward: reductions of integers and of 0-d tensors") {
   for (DType dt : kInts) {
     CAPTURE(to_string(dt));
@@ -439,6 +456,9 @@ TEST_CASE("ops forward: matmul against a naive triple loop") {
       check_matmul(transpose(r({4, 3}, 9), 0, 1), transpose(r({5, 4}, 10), 0, 1));
       check_matmul(slice(r({3, 8}, 9), 1, 0, 8, 2), r({4, 5}, 10));       // row stride 8, col stride 2
       check_matmul(narrow(r({3, 7}, 9), 1, 2, 4), narrow(r({6, 5}, 10), 0, 1, 4));  // ld > cols
+      check_matmul(narrow(r({2, 3, 7}, 9), 2, 1, 4), r({4, 5}, 10));  // batch folded into rows, ld > K
+      check_matmul(narrow(r({2, 3, 7}, 9), 2, 1, 4), transpose(r({5, 4}, 10), 0, 1));
+      check_matmul(narrow(r({2, 4, 4}, 9), 1, 1, 1), r({4, 5}, 10));  // M = 1 rows spaced apart
       check_matmul(transpose(r({2, 4, 3}, 11), 1, 2), r({2, 4, 5}, 12));  // batched, transposed
       check_matmul(permute(r({3, 2, 4}, 11), {1, 0, 2}), r({4, 5}, 12));  // batch not outermost
       check_matmul(permute(r({3, 4, 2}, 11), {2, 0, 1}), transpose(r({2, 5, 4}, 12), 1, 2));
@@ -446,6 +466,13 @@ TEST_CASE("ops forward: matmul against a naive triple loop") {
       check_matmul(expand(r({3, 1}, 13), {3, 4}), r({4, 5}, 14));          // expanded columns
       check_matmul(select(r({3, 4, 2}, 15), 2, 1), r({4, 5}, 16));          // column stride 2
     }
+  }
+  SUBCASE("empty operands") {
+    CHECK(matmul(zeros({0, 3}), zeros({3, 4})).shape() == Shape{0, 4});
+    Tensor z = matmul(ones({2, 0}), ones({0, 3}));  // K = 0: zeros
+    CHECK(z.shape() == Shape{2, 3});
+    CHECK(vals(z) == Vec(6, 0.0));
+    CHECK(matmul(zeros({0, 2, 3}), zeros({3, 4})).shape() == Shape{0, 2, 4});
   }
   CHECK_THROWS_AS(matmul(zeros({2, 3}), zeros({4, 5})), Error);
   CHECK_THROWS_AS(matmul(zeros({2, 2, 3}), zeros({3, 3, 4})), Error);

@@ -72,6 +72,25 @@ TEST_CASE("ops forward: softmax and log_softmax over every dim, strided inputs")
   CHECK_THROWS_AS(softmax(zeros({2, 3}, DType::int64), 1), Error);
 }
 
+TEST_CASE("ops forward: softmax with -inf entries, fully masked rows and empty inputs") {
+  for (DType dt : kFloats) {
+    CAPTURE(to_string(dt));
+    Tensor x = to(from_vector<double>({0, -INFINITY, 1, -INFINITY, -INFINITY, -INFINITY, -100, 0, -1000}, {3, 3}), dt);
+    Vec p = vals(softmax(x, 1));
+    double e = std::exp(1.0);
+    CHECK_VALUES(narrow(softmax(x, 1), 0, 0, 1), (Vec{1 / (1 + e), 0, e / (1 + e)}), tol(dt));
+    CHECK(p[3] == 0);  // a fully masked row gives zeros, not NaN
+    CHECK(p[4] == 0);
+    CHECK(p[5] == 0);
+    CHECK_VALUES(narrow(softmax(x, 1), 0, 2, 1), ref_softmax({-100, 0, -1000}, {3}, 0, false), tol(dt));
+    Vec lp = vals(log_softmax(narrow(x, 0, 0, 1), 1));
+    CHECK(lp[1] == -INFINITY);
+    CHECK(lp[0] == doctest::Approx(-std::log(1 + e)));
+    CHECK(softmax(zeros({0, 3}, dt), 1).shape() == Shape{0, 3});
+    CHECK(softmax(zeros({3, 0}, dt), 1).shape() == Shape{3, 0});
+  }
+}
+
 TEST_CASE("ops forward: where and masked_fill broadcast condition and values") {
   Generator g(2);
   for (DType dt : {DType::float32, DType::float64, DType::int32, DType::int64}) {

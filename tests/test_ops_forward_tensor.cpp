@@ -92,6 +92,24 @@ TEST_CASE("ops forward: randint stays in [low, high) and hits every value") {
   CHECK_THROWS_AS(randint(0, 3, {2}, DType::float32), Error);
 }
 
+TEST_CASE("ops forward: rand and randint never return high, even where rounding reaches it") {
+  // seed 0, Philox counter 17758991: word 0 is 121, so u = 1 - 122 / 2^32, which rounds to 1.0f
+  Generator g(0);
+  g.set_state(0, 17758991);
+  float first = rand({4}, DType::float32, &g, 0.0, 1.0).at<float>({0});
+  CHECK(first < 1.0f);
+  CHECK(first > 0.9999f);
+  g.set_state(0, 17758991);
+  CHECK(rand({4}, DType::float64, &g, 0.0, 1.0).at<double>({0}) < 1.0);
+  // a large low: low + (high - low) u rounds up to high in double for u close to 1
+  const int64_t lo = int64_t{1} << 45;
+  Generator g2(1);
+  Vec v = vals(randint(lo, lo + 2, {100000}, DType::int64, &g2));
+  int64_t out_of_range = 0;
+  for (double x : v) out_of_range += x < static_cast<double>(lo) || x >= static_cast<double>(lo + 2);
+  CHECK(out_of_range == 0);
+}
+
 // ---- copies, conversions and views ---------------------------------------------------------------
 
 TEST_CASE("ops forward: to(dtype), clone, contiguous, detach") {

@@ -124,6 +124,42 @@ TEST_CASE("ops grad: unary ops, contiguous and strided") {
   }
 }
 
+TEST_CASE("ops grad: kinks and ties take the documented subgradient") {
+  Tensor x = leaf(from_vector<double>({-1, 0, 2}));
+  sum(relu(x) + abs(x)).backward();
+  CHECK(vals(x.grad()) == Vec{-1, 0, 2});  // relu'(0) = abs'(0) = 0
+  // maximum/minimum split the gradient of a tie in half
+  Tensor a = leaf(from_vector<double>({1, 2, 3})), b = leaf(from_vector<double>({1, 5, 0}));
+  sum(maximum(a, b)).backward();
+  CHECK(vals(a.grad()) == Vec{0.5, 0, 1});
+  CHECK(vals(b.grad()) == Vec{0.5, 1, 0});
+  Tensor c = leaf(from_vector<double>({4, 4}));
+  sum(minimum(c, c)).backward();
+  CHECK(vals(c.grad()) == Vec{1, 1});
+  // a constant power: zero gradient everywhere, also at 0 (not 0 * inf = NaN)
+  Tensor z = leaf(from_vector<double>({0, 1.5}));
+  sum(pow(z, 0.0)).backward();
+  CHECK(vals(z.grad()) == Vec{0, 0});
+  Tensor z1 = leaf(from_vector<double>({0, 1.5}));
+  sum(pow(z1, 1.0)).backward();
+  CHECK(vals(z1.grad()) == Vec{1, 1});
+}
+
+TEST_CASE("ops grad: empty tensors give empty gradients") {
+  Tensor a = leaf(zeros({2, 0}, DType::float64)), b = leaf(zeros({0, 3}, DType::float64));
+  Tensor y = matmul(a, b);
+  sum(y * 2.0).backward();
+  CHECK(a.grad().shape() == Shape{2, 0});
+  CHECK(b.grad().shape() == Shape{0, 3});
+  Tensor e = leaf(zeros({0, 4}, DType::float64));
+  sum(softmax(e, 1) + exp(e)).backward();
+  CHECK(e.grad().shape() == Shape{0, 4});
+  Tensor c = leaf(ones({2, 4}, DType::float64)), e2 = leaf(zeros({0, 4}, DType::float64));
+  sum(cat({c, e2}, 0)).backward();
+  CHECK(e2.grad().shape() == Shape{0, 4});
+  CHECK(vals(c.grad()) == Vec(8, 1.0));
+}
+
 // ---- reductions --------------------------------------------------------------------------------
 
 TEST_CASE("ops grad: sum/mean/amax/amin over dims, keepdim true and false") {

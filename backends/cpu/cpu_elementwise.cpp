@@ -112,7 +112,12 @@ void CpuBackend::random(Tensor& out, RandomKind kind, double a, double b, uint64
             v[w] = kind == RandomKind::uniform ? a + (b - a) * u : (u < a ? 1.0 : 0.0);
           }
         }
-        for (int w = 0; w < 4 && blk * 4 + w < n; ++w) o[blk * 4 + w] = static_cast<T>(v[w]);
+        for (int w = 0; w < 4 && blk * 4 + w < n; ++w) {
+          T x = static_cast<T>(v[w]);
+          if constexpr (std::is_floating_point_v<T>)  // rounding (to T, or of a + (b-a)u) must not reach b
+            if (kind == RandomKind::uniform && x >= static_cast<T>(b)) x = std::nextafter(static_cast<T>(b), T(a));
+          o[blk * 4 + w] = x;
+        }
       }
     });
   });
@@ -174,6 +179,7 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
         });
       case UnaryOp::pow_scalar: {
         T e = static_cast<T>(scalar);
+        if (e == T(0)) return map2<T, T, T>(x, grad, out, 1, [](T, T) { return T(0); });  // not 0 * pow(0, -1)
         return map2<T, T, T>(x, grad, out, 8, [e](T v, T g) { return g * e * std::pow(v, e - T(1)); });
       }
       default: fail("unary_backward", "op {} has no backward kernel", static_cast<int>(op));
