@@ -171,6 +171,9 @@ TEST_CASE("ops forward: view ops select the right elements") {
   CHECK(vals(select(x3, 1, -1)) == Vec{8, 9, 10, 11, 20, 21, 22, 23});
   CHECK(select(x3, 0, 1).shape() == Shape{3, 4});
   CHECK_THROWS_AS(select(x3, 1, 3), Error);
+  CHECK_THROWS_AS(select(scalar(1.0), 0, 0), Error);  // 0-d inputs: errors, not out-of-bounds reads
+  CHECK_THROWS_AS(narrow(scalar(1.0), 0, 0, 1), Error);
+  CHECK_THROWS_AS(slice(scalar(1.0), 0, 0, 1), Error);
   CHECK_THROWS_AS(narrow(x3, 2, 3, 2), Error);
   // expand, squeeze, unsqueeze
   Tensor col = reshape(arange(3, DType::float32), {3, 1});

@@ -137,6 +137,7 @@ Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
 }
 
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step) {
+  MG_CHECK(t.dim() > 0, "slice", "cannot slice a 0-d tensor");
   dim = wrap_dim(dim, t.dim(), "slice", t.shape());
   MG_CHECK(step > 0, "slice", "step must be positive, got {}", step);
   int64_t n = t.shape()[dim];
@@ -153,6 +154,7 @@ Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
+  MG_CHECK(t.dim() > 0, "narrow", "cannot narrow a 0-d tensor");
   dim = wrap_dim(dim, t.dim(), "narrow", t.shape());
   MG_CHECK(start >= 0 && length >= 0 && start + length <= t.shape()[dim], "narrow",
            "range [{}, {}) is out of bounds for dim {} of shape {}", start, start + length, dim, str(t.shape()));
@@ -160,6 +162,7 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor select(const Tensor& t, int64_t dim, int64_t index) {
+  MG_CHECK(t.dim() > 0, "select", "cannot select from a 0-d tensor");
   dim = wrap_dim(dim, t.dim(), "select", t.shape());
   int64_t n = t.shape()[dim];
   MG_CHECK(index >= -n && index < n, "select", "index {} is out of range for dim {} of shape {}", index, dim,

@@ -75,8 +75,13 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 void CpuBackend::fill(Tensor& out, double value) {
   dispatch_all(out.dtype(), "fill", [&]<class T>() {
-    T v = static_cast<T>(value);
-    map1<T, T>(out, out, 1, [v](T) { return v; });
+    const T v = static_cast<T>(value);
+    // write-only: out may be uninitialised, and reading garbage as bool is undefined behaviour
+    auto L = make_loop<1>(out.shape(), {&out.strides()});
+    T* o = ptr<T>(out);
+    for_each_row(L, 1, [&](const auto& off, int64_t n, const auto& st) {
+      for (int64_t i = 0; i < n; ++i) o[off[0] + i * st[0]] = v;
+    });
   });
 }
 
