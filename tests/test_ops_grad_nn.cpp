@@ -258,3 +258,49 @@ TEST_CASE("ops grad: large inputs match compositions of primitive ops") {
     }
   }
 }
+
+TEST_CASE("ops grad: float32 backward kernels agree with float64") {
+  using F = std::function<Tensor(const std::vector<Tensor>&)>;
+  Tensor ids = from_vector<int64_t>({3, 0, 3, 1});
+  Tensor gidx = from_vector<int64_t>({2, 0, 2, 1, 1, 1, 0, 0, 2, 2, 1, 0}, {4, 3});
+  Tensor target = from_vector<int64_t>({1, -100, 4, 0});
+  CrossEntropyOptions ce;
+  ce.label_smoothing = 0.1;
+  std::vector<std::pair<const char*, F>> cases = {
+      {"layer_norm", [](const std::vector<Tensor>& v) { return layer_norm(v[0], v[1], v[2]); }},
+      {"softmax", [](const std::vector<Tensor>& v) { return softmax(v[0], 0) * v[1]; }},
+      {"log_softmax", [](const std::vector<Tensor>& v) { return log_softmax(v[0], 1) * v[2]; }},
+      {"cross_entropy", [&](const std::vector<Tensor>& v) { return cross_entropy(v[0] * 2.0, target, ce); }},
+      {"matmul", [](const std::vector<Tensor>& v) { return matmul(v[0], unsqueeze(v[1], 1)); }},
+      {"unary", [](const std::vector<Tensor>& v) { return gelu(v[0]) + sigmoid(v[0]) * tanh(v[0]) + exp(v[0] / 4.0); }},
+      {"pow/div", [](const std::vector<Tensor>& v) { return pow(abs(v[0]) + 1.0, v[2]) / (v[1] * v[1] + 1.0); }},
+      {"index", [&](const std::vector<Tensor>& v) { return index_select(v[0], 0, ids) + sum(gather(v[0], 1, gidx), {1}, true); }},
+      {"max/amax", [](const std::vector<Tensor>& v) { return max(v[0], 1).values + amax(v[0], {1}); }},
+  };
+  Tensor x = raw64({4, 5}, 70), w = raw64({5}, 71), b = raw64({5}, 72);
+  for (const auto& [name, f] : cases) {
+    CAPTURE(name);
+    std::vector<Vec> g32, g64;
+    for (DType dt : kFloats) {
+      std::vector<Tensor> in = {leaf(clone(to(x, dt))), leaf(clone(to(w, dt))), leaf(clone(to(b, dt)))};
+      Tensor y = f(in);
+      Generator g(73);
+      sum(y * to(randn(y.shape(), DType::float64, &g), dt)).backward();
+      auto& out = dt == DType::float32 ? g32 : g64;
+      for (auto& t : in) {
+        if (!t.grad().defined()) {
+          out.push_back({});
+          continue;
+        }
+        CHECK(t.grad().dtype() == dt);
+        out.push_back(vals(t.grad()));
+      }
+    }
+    for (size_t i = 0; i < g32.size(); ++i) {
+      CAPTURE(i);
+      std::string m = mismatch(g32[i], g64[i], 1e-4, 1e-5);
+      INFO(m);
+      CHECK(m.empty());
+    }
+  }
+}
