@@ -99,6 +99,19 @@ class Backend {
   virtual void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
                                        const Tensor& probs, const Tensor& grad_out, const AttentionParams& p,
                                        Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+
+  // Optimizer steps (nn/optim), in place, with PyTorch's update formulas. param and the state
+  // tensors are contiguous and share param's shape and dtype; grad may be any view of that shape.
+  // SGD: d = grad + weight_decay * param; buf = first_step ? d : momentum * buf + (1 - dampening) * d;
+  // d = nesterov ? d + momentum * buf : buf; param -= lr * d. momentum_buf is unused (may be
+  // undefined) when momentum == 0.
+  virtual void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double lr, double momentum,
+                        double dampening, double weight_decay, bool nesterov, bool first_step) = 0;
+  // Adam (decoupled = false: L2 added to grad) or AdamW (decoupled: param *= 1 - lr * weight_decay),
+  // then the moments and the bias-corrected update; `step` counts from 1 (this step included).
+  virtual void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, double lr,
+                         double beta1, double beta2, double eps, double weight_decay, bool decoupled,
+                         int64_t step) = 0;
 };
 
 // The dispatch point: the backend of a device. Errors clearly when the device is not built in.

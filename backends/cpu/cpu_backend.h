@@ -61,6 +61,12 @@ class CpuBackend final : public Backend {
   void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
                                const Tensor& probs, const Tensor& grad_out, const AttentionParams& p, Tensor& dq,
                                Tensor& dk, Tensor& dv) override;
+
+  // cpu_optim.cpp
+  void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double lr, double momentum, double dampening,
+                double weight_decay, bool nesterov, bool first_step) override;
+  void adam_step(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, double lr, double beta1,
+                 double beta2, double eps, double weight_decay, bool decoupled, int64_t step) override;
 };
 
 // A contiguous copy of x (x itself when already contiguous).
