@@ -1,0 +1,82 @@
+// make_batch and BatchSampler.
+#include "examples/lra/batch.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "autograd/ops.h"
+#include "examples/lra/rng.h"
+
+namespace memgrad::lra {
+
+namespace {
+
+// Pads the sequences to one length; returns tokens [B, L] and lengths [B].
+std::pair<Tensor, Tensor> pad(const std::vector<const std::vector<int32_t>*>& seqs, int64_t fixed, const char* which) {
+  int64_t L = fixed;
+  if (L == 0)
+    for (const auto* s : seqs) L = std::max<int64_t>(L, static_cast<int64_t>(s->size()));
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  std::vector<int32_t> tokens(static_cast<size_t>(B * L), kPad);
+  std::vector<int64_t> lengths(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& s = *seqs[static_cast<size_t>(b)];
+    MG_CHECK(static_cast<int64_t>(s.size()) <= L, "lra", "make_batch: {} of example {} has {} tokens, more than max_len {}",
+             which, b, s.size(), L);
+    std::copy(s.begin(), s.end(), tokens.begin() + b * L);
+    lengths[static_cast<size_t>(b)] = static_cast<int64_t>(s.size());
+  }
+  return {from_vector(tokens, {B, L}), from_vector(lengths, {B})};
+}
+
+}  // namespace
+
+Batch make_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices, bool fixed_len) {
+  const auto& examples = ds.split(split);
+  MG_CHECK(!indices.empty(), "lra", "make_batch: no indices");
+  std::vector<const std::vector<int32_t>*> first, second;
+  std::vector<int64_t> labels;
+  for (int64_t i : indices) {
+    MG_CHECK(i >= 0 && i < static_cast<int64_t>(examples.size()), "lra",
+             "make_batch: index {} is out of range for the {} split of {} examples", i, split_name(split),
+             examples.size());
+    const Example& ex = examples[static_cast<size_t>(i)];
+    first.push_back(&ex.tokens);
+    second.push_back(&ex.tokens2);
+    labels.push_back(ex.label);
+  }
+  const int64_t fixed = fixed_len ? ds.max_len : 0;
+  MG_CHECK(!fixed_len || ds.max_len > 0, "lra", "make_batch: fixed_len needs the dataset's max_len");
+  Batch b;
+  std::tie(b.tokens, b.lengths) = pad(first, fixed, "tokens");
+  b.labels = from_vector(labels, {static_cast<int64_t>(labels.size())});
+  if (ds.pair) std::tie(b.tokens2, b.lengths2) = pad(second, fixed, "tokens2");
+  return b;
+}
+
+BatchSampler::BatchSampler(int64_t n, int64_t batch_size, uint64_t seed, bool shuffle, bool drop_last)
+    : n_(n), batch_size_(batch_size), seed_(seed), shuffle_(shuffle), drop_last_(drop_last) {
+  MG_CHECK(n >= 0 && batch_size >= 1, "lra", "BatchSampler: n {} and batch_size {} must be >= 0 and >= 1", n,
+           batch_size);
+}
+
+int64_t BatchSampler::batches_per_epoch() const {
+  return drop_last_ ? n_ / batch_size_ : (n_ + batch_size_ - 1) / batch_size_;
+}
+
+std::vector<std::vector<int64_t>> BatchSampler::epoch(int64_t e) const {
+  std::vector<int64_t> order(static_cast<size_t>(n_));
+  std::iota(order.begin(), order.end(), 0);
+  if (shuffle_) {
+    Rng rng(mix_seed(seed_, 0xba7c4ull, static_cast<uint64_t>(e)));
+    rng.shuffle(order);
+  }
+  std::vector<std::vector<int64_t>> batches;
+  for (int64_t k = 0; k < batches_per_epoch(); ++k) {
+    auto begin = order.begin() + k * batch_size_;
+    batches.emplace_back(begin, begin + std::min(batch_size_, n_ - k * batch_size_));
+  }
+  return batches;
+}
+
+}  // namespace memgrad::lra

@@ -1,0 +1,40 @@
+#pragma once
+// Batches as memgrad tensors, and a seeded shuffler of example indices.
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+#include "examples/lra/dataset.h"
+
+namespace memgrad::lra {
+
+struct Batch {
+  Tensor tokens;    // int32 [B, L], padded with 0 (kPad)
+  Tensor lengths;   // int64 [B], tokens before the padding
+  Tensor labels;    // int64 [B]
+  Tensor tokens2;   // pair tasks only (undefined otherwise): the second documents, int32 [B, L2]
+  Tensor lengths2;  // pair tasks only: int64 [B]
+};
+
+// The examples `indices` of a split. L is the longest example in the batch, or ds.max_len when
+// fixed_len. Throws memgrad::Error on an empty or out-of-range index list.
+Batch make_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices, bool fixed_len = false);
+
+// Epochs of index batches over n examples: a seeded permutation per epoch (the same for the same
+// (seed, epoch) on any run), or 0..n-1 in order when shuffle is false. The last batch is smaller
+// unless drop_last.
+class BatchSampler {
+ public:
+  BatchSampler(int64_t n, int64_t batch_size, uint64_t seed, bool shuffle = true, bool drop_last = false);
+  std::vector<std::vector<int64_t>> epoch(int64_t e) const;
+  std::vector<std::vector<int64_t>> next_epoch() { return epoch(next_++); }
+  int64_t batches_per_epoch() const;
+
+ private:
+  int64_t n_, batch_size_;
+  uint64_t seed_;
+  bool shuffle_, drop_last_;
+  int64_t next_ = 0;
+};
+
+}  // namespace memgrad::lra
