@@ -88,7 +88,10 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   // d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log a
   return finish("pow", {a, b}, out, [=](const Tensor& g) {
     Tensor ga = mul(g, mul(sb, pow(sa, sub(sb, scalar_like(sb, 1.0)))));
-    return Grads{sum_to(ga, sa.shape()), need_b ? sum_to(mul(g, mul(so, log(sa))), sb.shape()) : Tensor()};
+    if (!need_b) return Grads{sum_to(ga, sa.shape()), Tensor()};
+    Tensor zero = scalar_like(sa, 0.0);
+    Tensor gb = where(eq(sa, zero), zero, mul(so, log(sa)));  // 0^b: PyTorch's convention, not 0 * -inf
+    return Grads{sum_to(ga, sa.shape()), sum_to(mul(g, gb), sb.shape())};
   });
 }
 
