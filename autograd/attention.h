@@ -41,8 +41,10 @@ struct AttentionOptions {
 // A query whose keys are all masked gets output 0 and zero gradients, in every kind.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts = {});
 
-// The default block sizes (measured, see docs/attention.md).
-constexpr int64_t kDefaultQChunk = 64;
+// The default block sizes, measured by `bench_attention --sweep` (docs/attention.md): chunked
+// forward+backward at N=4096 was fastest with 256 x 256 blocks, topk with 64 query rows.
+constexpr int64_t kDefaultQChunk = 256;
 constexpr int64_t kDefaultKChunk = 256;
+constexpr int64_t kDefaultTopkQChunk = 64;
 
 }  // namespace memgrad

@@ -60,6 +60,14 @@ double seconds(F&& f) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// CPU seconds this process has used (all threads): less sensitive than wall time to other
+// programs on a shared machine (use with OMP_WAIT_POLICY=passive so idle threads do not spin).
+inline double process_cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 inline std::string utc_timestamp() {
   char stamp[32];
   std::time_t now = std::time(nullptr);

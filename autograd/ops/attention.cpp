@@ -139,7 +139,8 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   if (opts.kind == AttentionKind::vanilla) return vanilla(q, k, v, valid, scale, opts.causal, d);
   AttentionParams p{.scale = scale,
                     .causal = opts.causal,
-                    .q_chunk = opts.q_chunk.value_or(kDefaultQChunk),
+                    .q_chunk = opts.q_chunk.value_or(opts.kind == AttentionKind::topk ? kDefaultTopkQChunk
+                                                                                      : kDefaultQChunk),
                     .k_chunk = opts.k_chunk.value_or(kDefaultKChunk),
                     .top_k = opts.top_k};
   if (opts.kind == AttentionKind::chunked) return chunked(q, k, v, valid, p, d);
