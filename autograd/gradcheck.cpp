@@ -15,15 +15,6 @@ Tensor weighted_sum(const std::vector<Tensor>& outs, const std::vector<Tensor>& 
   return total;
 }
 
-int64_t element_offset(const Tensor& t, int64_t linear) {
-  int64_t off = 0;
-  for (int64_t d = t.dim() - 1; d >= 0; --d) {
-    off += (linear % t.shape()[d]) * t.strides()[d];
-    linear /= t.shape()[d];
-  }
-  return off;
-}
-
 }  // namespace
 
 GradcheckResult gradcheck(const TensorFn& fn, const std::vector<Tensor>& inputs, const GradcheckOptions& opts) {
@@ -53,7 +44,7 @@ GradcheckResult gradcheck(const TensorFn& fn, const std::vector<Tensor>& inputs,
     std::vector<double> a = contiguous(analytic).to_vector<double>();
     double* base = x.data<double>();
     for (int64_t j = 0; j < x.numel(); ++j) {
-      double& v = base[element_offset(x, j)];
+      double& v = base[strided_offset(x.shape(), x.strides(), j, x.dim())];
       const double orig = v;
       double lp, lm;
       {

@@ -53,4 +53,13 @@ Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shap
   return out;
 }
 
+int64_t strided_offset(const Shape& shape, const Strides& strides, int64_t linear, int64_t ndim) {
+  int64_t off = 0;
+  for (int64_t d = ndim - 1; d >= 0; --d) {
+    off += (linear % shape[d]) * strides[d];
+    linear /= shape[d];
+  }
+  return off;
+}
+
 }  // namespace memgrad

@@ -18,5 +18,7 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op, const Shape& shape);
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 // Strides that view a tensor of (shape, strides) as `target` (which it broadcasts to): 0 where expanded.
 Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target, const char* op);
+// Element offset of the row-major element `linear` of the first `ndim` dims of (shape, strides).
+int64_t strided_offset(const Shape& shape, const Strides& strides, int64_t linear, int64_t ndim);
 
 }  // namespace memgrad

@@ -70,17 +70,6 @@ Tensor alias(const Tensor& base, const Shape& shape, const Strides& strides, int
 
 namespace {
 
-// Offset (in elements, from the view's first element) of the row-major element `linear`.
-int64_t strided_offset(const Tensor& t, int64_t linear) {
-  int64_t off = 0;
-  for (int64_t d = t.dim() - 1; d >= 0; --d) {
-    int64_t s = t.shape()[d];
-    off += (linear % s) * t.strides()[d];
-    linear /= s;
-  }
-  return off;
-}
-
 void require_cpu(const Tensor& t, const char* op) {
   MG_CHECK(t.device().is_cpu(), op, "needs a cpu tensor, got {} (use to(Device::cpu()) first)", t.device().str());
 }
@@ -93,7 +82,7 @@ std::vector<T> Tensor::to_vector() const {
   check_dtype(dtype_of<T>(), "to_vector");
   std::vector<T> out(static_cast<size_t>(numel()));
   const T* p = static_cast<const T*>(raw_data());
-  for (int64_t i = 0; i < numel(); ++i) out[i] = p[strided_offset(*this, i)];
+  for (int64_t i = 0; i < numel(); ++i) out[i] = p[strided_offset(shape(), strides(), i, dim())];
   return out;
 }
 

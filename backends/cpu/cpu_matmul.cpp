@@ -24,15 +24,7 @@ MatLayout layout_of(const Tensor& t) {
 }
 
 // Element offset of batch index `i` over the leading (batch) dims of t.
-int64_t batch_offset(const Tensor& t, int64_t i) {
-  int64_t off = 0;
-  for (int64_t d = t.dim() - 3; d >= 0; --d) {
-    int64_t s = t.shape()[d];
-    off += (i % s) * t.strides()[d];
-    i /= s;
-  }
-  return off;
-}
+int64_t batch_offset(const Tensor& t, int64_t i) { return strided_offset(t.shape(), t.strides(), i, t.dim() - 2); }
 
 // True when the batch dims of `a` stack its rows evenly (row stride `ld`), so [batch, M, K] is one
 // [batch*M, K] matrix, and `b` is the same matrix for every batch (all batch strides 0).
