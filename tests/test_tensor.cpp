@@ -25,6 +25,7 @@ TEST_CASE("factories fill, shape and dtype") {
   CHECK(v.at<int64_t>({2, 1}) == 6);
   CHECK(from_vector<bool>({true, false}).to_vector<bool>() == std::vector<bool>{true, false});
   CHECK(empty({0, 3}).numel() == 0);
+  CHECK(empty({2, 0, 3}).is_contiguous());
 }
 
 TEST_CASE("dtypes and conversions") {
