@@ -37,6 +37,16 @@ if(MEMGRAD_TESTS)
   endif()
 endif()
 
+# Python extension: an interpreter with its headers, and pybind11 (pip's, found through
+# `python -m pybind11`, or Debian's pybind11-dev).
+if(MEMGRAD_PYTHON)
+  set(PYBIND11_FINDPYTHON ON)
+  find_package(Python 3.9 REQUIRED COMPONENTS Interpreter Development.Module)
+  execute_process(COMMAND ${Python_EXECUTABLE} -m pybind11 --cmakedir OUTPUT_VARIABLE MEMGRAD_PYBIND11_HINT
+                  OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET)
+  find_package(pybind11 2.10 CONFIG REQUIRED HINTS ${MEMGRAD_PYBIND11_HINT})
+endif()
+
 # CUDA: AUTO turns it on when the toolkit is found.
 set(MEMGRAD_HAVE_CUDA OFF)
 if(NOT MEMGRAD_CUDA STREQUAL "OFF")

@@ -9,7 +9,13 @@ namespace memgrad {
 
 class Storage {
  public:
+  // Allocates nbytes from the device's allocator (counted in its memory stats).
   Storage(size_t nbytes, Device device);
+  // Wraps memory that someone else owns, e.g. a numpy array's buffer (the Python bindings).
+  // `owner` keeps that memory alive and is released when the storage is destroyed; nothing is
+  // allocated or freed here and the bytes are NOT counted in the allocator's stats. The caller
+  // guarantees that [data, data + nbytes) stays valid while `owner` lives.
+  Storage(void* data, size_t nbytes, Device device, std::shared_ptr<void> owner);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -17,11 +23,14 @@ class Storage {
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  // True for storage that wraps external memory (the second constructor).
+  bool is_external() const { return owner_ != nullptr; }
 
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  std::shared_ptr<void> owner_;  // set for external memory
 };
 
 }  // namespace memgrad

@@ -121,5 +121,61 @@ else
   echo "test.sh: --fast: sanitizer build skipped"
 fi
 
+# ---- Python bindings (python/) ----
+# Builds the extension in the Release build folder (-DMEMGRAD_PYTHON=ON: the libraries built above
+# are reused, only python/src compiles) with the Python of a virtual environment in $PY_VENV
+# (build/venv, created on first use, holding numpy, pytest, safetensors, matplotlib, pybind11 and
+# scikit-build-core), then runs `python -m pytest python/tests -q` with PYTHONPATH=$BUILD/python.
+# pytest's own counts go into the totals (each Python test is one entry; failed and errors count as
+# failed; a run that ends without pytest's summary line counts as one failure).
+# `pip install .` builds the same extension through scikit-build-core (docs/python.md).
+# MEMGRAD_SKIP_PYTHON=1 skips this step.
+PY_VENV="${MEMGRAD_PY_VENV:-build/venv}"
+run_python_tests() {
+  local vpy="$PY_VENV/bin/python" log rc line n
+  if [ ! -x "$vpy" ] && ! python3 -m venv "$PY_VENV"; then
+    echo "test.sh: creating the virtual environment $PY_VENV FAILED" >&2
+    return 1
+  fi
+  vpy="$(cd "$PY_VENV" && pwd)/bin/python"
+  if ! "$vpy" -m pip install --quiet --disable-pip-version-check numpy pytest safetensors matplotlib \
+    "pybind11>=2.10" "scikit-build-core>=0.8"; then
+    echo "test.sh: installing the Python test requirements FAILED" >&2
+    return 1
+  fi
+  if ! configure_and_build "$BUILD" -DMEMGRAD_PYTHON=ON -DPython_EXECUTABLE="$vpy"; then
+    return 1
+  fi
+  log="$(mktemp)"
+  PYTHONPATH="$(cd "$BUILD" && pwd)/python" "$vpy" -m pytest python/tests -q -p no:cacheprovider 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  # pytest's last line: "3 failed, 117 passed, 2 skipped in 41.20s" (counts in any order)
+  line="$(grep -E '^[=]* ?[0-9]+ (passed|failed|errors?|skipped)' "$log" | tail -n 1)"
+  rm -f "$log"
+  if [ -z "$line" ]; then
+    echo "test.sh: pytest ended without a summary (exit $rc)" >&2
+    return 1
+  fi
+  n="$(grep -oE '[0-9]+ passed' <<<"$line" | grep -oE '[0-9]+')"
+  passed=$((passed + ${n:-0}))
+  for what in failed error errors; do
+    n="$(grep -oE "[0-9]+ $what\b" <<<"$line" | grep -oE '[0-9]+')"
+    failed=$((failed + ${n:-0}))
+  done
+  [ "$rc" -eq 0 ] || status=1
+  return 0
+}
+if [ "${MEMGRAD_SKIP_PYTHON:-0}" != "1" ]; then
+  echo "==== Python bindings: extension in $BUILD/python, pytest ===="
+  t0=$SECONDS
+  if ! run_python_tests; then
+    failed=$((failed + 1))
+    status=1
+  fi
+  echo "test.sh: Python step took $((SECONDS - t0)) s"
+else
+  echo "test.sh: MEMGRAD_SKIP_PYTHON=1: Python tests skipped"
+fi
+
 summary
 exit "$status"

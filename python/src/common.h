@@ -1,0 +1,85 @@
+#pragma once
+// Shared helpers of the Python bindings (memgrad._C): conversions between Python objects and
+// memgrad types, numpy interop, and the binders each area's .cpp file defines.
+//
+// GIL rules: long-running C++ work runs with the GIL released (py::call_guard or
+// py::gil_scoped_release). Anything C++ may destroy or call later without the GIL — the owner of a
+// numpy buffer wrapped by a Storage, a Python callable captured by an autograd node — is held
+// through py_shared(), whose deleter takes the GIL first.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "autograd/attention.h"
+#include "autograd/ops.h"
+
+namespace memgrad::python {
+
+namespace py = pybind11;
+
+// A shared handle to a Python object that may be released from any thread, with or without the
+// GIL (it takes the GIL to drop the reference; after interpreter shutdown it leaks instead).
+std::shared_ptr<void> py_shared(py::object o);
+
+// dtype arguments: a memgrad DType, a name ("float32"), a numpy dtype or scalar type, or the Python
+// types float (float32), int (int64) and bool.
+DType to_dtype(py::handle h);
+std::optional<DType> to_dtype_opt(py::handle h);  // None -> nullopt
+// device arguments: a Device or a string ("cpu", "cuda", "cuda:1"); None -> cpu.
+Device to_device(py::handle h);
+
+// Shapes from a sequence of ints (or one int); `args` forms accept f(2, 3) and f((2, 3)).
+Shape to_shape(py::handle h);
+Shape shape_from_args(const py::args& args);
+// Dims for reductions: None -> {} (all dims), an int, or a sequence.
+std::vector<int64_t> to_dims(py::handle h);
+// Rejects negative dims and shapes whose byte size overflows (before anything allocates).
+void check_shape(const Shape& s, DType dtype, const char* op);
+
+// numpy -> Tensor. Shares the array's memory (the Storage keeps the array alive) when the dtype
+// is one of memgrad's, the array is aligned, writeable, in native byte order and its strides are
+// non-negative multiples of the item size; copies otherwise (sets *copied when given).
+Tensor from_numpy(py::array a, bool* copied = nullptr);
+// Tensor -> numpy array viewing the same memory; the array's base keeps the storage alive.
+// CPU tensors only.
+py::array to_numpy(const Tensor& t);
+py::dtype numpy_dtype(DType t);
+
+// Any Python value as a tensor: a Tensor (itself), a numpy array (from_numpy), a numpy scalar,
+// a Python scalar or a nested sequence (copied). Python floats become float32 and ints int64
+// unless `dtype` says otherwise; arrays keep their dtype unless `dtype` is given.
+Tensor as_tensor(py::handle h, std::optional<DType> dtype = std::nullopt);
+// The same, but always a fresh copy (memgrad.tensor()).
+Tensor copy_tensor(py::handle h, std::optional<DType> dtype = std::nullopt);
+
+// True for Python / numpy scalars (bool, int, float, numpy generic, 0-d array).
+bool is_scalar(py::handle h);
+// The other operand of a binary op with `t`: scalars become 0-d tensors of t's dtype (an int or
+// bool tensor meeting a float scalar is promoted to float32 first, as in PyTorch); arrays and
+// sequences take t's dtype when both are floats. Returns (t possibly promoted, other).
+std::pair<Tensor, Tensor> coerce_pair(const Tensor& t, py::handle other);
+
+// Refuses in-place writes that autograd cannot see (a tensor that requires grad, grad mode on).
+void check_inplace(const Tensor& t, const char* op);
+
+// AttentionOptions from the keyword arguments of functional.attention (attention.cpp).
+AttentionOptions attention_options(const std::string& kind, py::handle scale, bool causal, py::handle key_padding_mask,
+                                   py::handle key_lengths, py::handle q_chunk, py::handle k_chunk, int64_t top_k);
+
+// Binders, one per source file.
+void bind_tensor(py::module_& m);
+void bind_indexing(py::class_<Tensor>& cls);
+void bind_ops(py::module_& m, py::class_<Tensor>& cls);
+void bind_autograd(py::module_& m);
+void bind_attention(py::module_& m);
+void bind_memory(py::module_& m);
+void bind_nn(py::module_& m);
+void bind_optim(py::module_& m);
+void bind_serialization(py::module_& m);
+void bind_lra(py::module_& m);
+
+}  // namespace memgrad::python

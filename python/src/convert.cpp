@@ -1,0 +1,271 @@
+// Conversions between Python objects and memgrad types, and numpy interop (see common.h).
+#include <string>
+
+#include "common.h"
+
+namespace memgrad::python {
+
+namespace {
+
+bool interpreter_gone() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return !Py_IsInitialized() || Py_IsFinalizing();
+#else
+  return !Py_IsInitialized() || _Py_IsFinalizing();
+#endif
+}
+
+py::module_ numpy() { return py::module_::import("numpy"); }
+
+int64_t to_int(py::handle h) {
+  PyObject* i = PyNumber_Index(h.ptr());  // ints and numpy integers; floats raise TypeError
+  if (!i) throw py::error_already_set();
+  int64_t v = PyLong_AsLongLong(i);
+  Py_DECREF(i);
+  if (v == -1 && PyErr_Occurred()) throw py::error_already_set();
+  return v;
+}
+
+// The memgrad dtype of a numpy dtype, when it is one memgrad has (native byte order).
+std::optional<DType> match_numpy(const py::dtype& d) {
+  if (d.equal(py::dtype::of<float>())) return DType::float32;
+  if (d.equal(py::dtype::of<double>())) return DType::float64;
+  if (d.equal(py::dtype::of<int32_t>())) return DType::int32;
+  if (d.equal(py::dtype::of<int64_t>())) return DType::int64;
+  if (d.equal(py::dtype::of<bool>())) return DType::boolean;
+  return std::nullopt;
+}
+
+// The nearest memgrad dtype for a numpy dtype memgrad lacks (float16 -> float32, small or
+// unsigned ints -> int64); nullopt for anything else (complex, strings, objects).
+std::optional<DType> nearest_numpy(const py::dtype& d) {
+  if (auto t = match_numpy(d)) return t;
+  switch (d.kind()) {
+    case 'f': return d.itemsize() <= 4 ? DType::float32 : DType::float64;
+    case 'i':
+    case 'u': return DType::int64;
+    case 'b': return DType::boolean;
+    default: return std::nullopt;
+  }
+}
+
+[[noreturn]] void unsupported(py::handle what) {
+  throw Error(fmt::format("[tensor] unsupported dtype {} (memgrad has float32, float64, int32, int64 and bool)",
+                          py::str(what).cast<std::string>()));
+}
+
+// numpy array of h with memgrad-compatible dtype (`dtype` when given).
+py::array as_array(py::handle h, std::optional<DType> dtype) {
+  py::array a = py::reinterpret_borrow<py::array>(numpy().attr("asarray")(h));
+  if (dtype) {
+    if (!match_numpy(a.dtype()) || *match_numpy(a.dtype()) != *dtype) a = a.attr("astype")(numpy_dtype(*dtype));
+    return a;
+  }
+  auto t = nearest_numpy(a.dtype());
+  if (!t) unsupported(a.dtype());
+  if (!match_numpy(a.dtype())) a = a.attr("astype")(numpy_dtype(*t));
+  return a;
+}
+
+}  // namespace
+
+std::shared_ptr<void> py_shared(py::object o) {
+  PyObject* p = o.release().ptr();
+  return std::shared_ptr<void>(p, [](void* q) {
+    if (interpreter_gone()) return;  // the interpreter is finalising: leak rather than crash
+    py::gil_scoped_acquire gil;
+    Py_DECREF(static_cast<PyObject*>(q));
+  });
+}
+
+DType to_dtype(py::handle h) {
+  if (py::isinstance<DType>(h)) return h.cast<DType>();
+  if (py::isinstance<py::str>(h)) {
+    std::string s = h.cast<std::string>();
+    if (s == "float32" || s == "float") return DType::float32;
+    if (s == "float64" || s == "double") return DType::float64;
+    if (s == "int32" || s == "int") return DType::int32;
+    if (s == "int64" || s == "long") return DType::int64;
+    if (s == "bool" || s == "boolean") return DType::boolean;
+    throw Error(fmt::format("[dtype] unknown dtype '{}' (float32, float64, int32, int64 or bool)", s));
+  }
+  if (h.ptr() == reinterpret_cast<PyObject*>(&PyFloat_Type)) return DType::float32;
+  if (h.ptr() == reinterpret_cast<PyObject*>(&PyBool_Type)) return DType::boolean;
+  if (h.ptr() == reinterpret_cast<PyObject*>(&PyLong_Type)) return DType::int64;
+  py::dtype d;
+  try {
+    d = py::dtype::from_args(py::reinterpret_borrow<py::object>(h));
+  } catch (py::error_already_set&) {
+    throw Error(fmt::format("[dtype] cannot interpret {} as a dtype", py::repr(h).cast<std::string>()));
+  }
+  auto t = match_numpy(d);
+  if (!t) unsupported(d);
+  return *t;
+}
+
+std::optional<DType> to_dtype_opt(py::handle h) {
+  if (h.is_none()) return std::nullopt;
+  return to_dtype(h);
+}
+
+Device to_device(py::handle h) {
+  if (h.is_none()) return Device::cpu();
+  if (py::isinstance<Device>(h)) return h.cast<Device>();
+  if (py::isinstance<py::str>(h)) return Device::parse(h.cast<std::string>());
+  throw Error(fmt::format("[device] cannot interpret {} as a device ('cpu', 'cuda:0')", py::repr(h).cast<std::string>()));
+}
+
+Shape to_shape(py::handle h) {
+  if (PyIndex_Check(h.ptr())) return {to_int(h)};
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h))
+    throw py::type_error("a shape must be an int or a sequence of ints, got " + py::repr(h).cast<std::string>());
+  Shape s;
+  for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) s.push_back(to_int(item));
+  return s;
+}
+
+Shape shape_from_args(const py::args& args) {
+  if (args.size() == 1 && !PyIndex_Check(args[0].ptr())) return to_shape(args[0]);
+  Shape s;
+  for (py::handle a : args) s.push_back(to_int(a));
+  return s;
+}
+
+std::vector<int64_t> to_dims(py::handle h) {
+  if (h.is_none()) return {};
+  return to_shape(h);
+}
+
+void check_shape(const Shape& s, DType dtype, const char* op) {
+  int64_t n = static_cast<int64_t>(itemsize(dtype));
+  for (int64_t d : s) {
+    MG_CHECK(d >= 0, op, "negative dimension in shape {}", str(s));
+    MG_CHECK(!__builtin_mul_overflow(n, d, &n) && n < (int64_t{1} << 60), op, "shape {} is too large", str(s));
+  }
+}
+
+py::dtype numpy_dtype(DType t) {
+  switch (t) {
+    case DType::float32: return py::dtype::of<float>();
+    case DType::float64: return py::dtype::of<double>();
+    case DType::int32: return py::dtype::of<int32_t>();
+    case DType::int64: return py::dtype::of<int64_t>();
+    case DType::boolean: return py::dtype::of<bool>();
+  }
+  throw Error("[numpy] unknown dtype");
+}
+
+Tensor from_numpy(py::array a, bool* copied) {
+  auto dtype = match_numpy(a.dtype());
+  bool swapped = false;  // a supported dtype in non-native byte order: copied in native order
+  if (!dtype) {
+    auto native = py::reinterpret_borrow<py::dtype>(a.dtype().attr("newbyteorder")("="));
+    dtype = match_numpy(native);
+    if (!dtype) unsupported(a.dtype());
+    a = a.attr("astype")(native);
+    swapped = true;
+  }
+  const int64_t item = static_cast<int64_t>(itemsize(*dtype));
+  auto shareable = [&](const py::array& x) {
+    if (!x.writeable() || !(x.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) return false;
+    for (py::ssize_t i = 0; i < x.ndim(); ++i)
+      if (x.strides(i) < 0 || x.strides(i) % item != 0) return false;
+    return true;
+  };
+  if (copied) *copied = swapped;
+  if (!shareable(a)) {
+    a = numpy().attr("array")(a, py::arg("copy") = true, py::arg("order") = "C");
+    if (copied) *copied = true;
+  }
+  Shape shape(a.shape(), a.shape() + a.ndim());
+  if (numel(shape) == 0) return empty(shape, *dtype);
+  Strides strides(static_cast<size_t>(a.ndim()));
+  int64_t extent = item;  // bytes from the first element to the end of the last
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    strides[i] = a.strides(i) / item;
+    extent += (shape[i] - 1) * a.strides(i);
+  }
+  void* data = a.mutable_data();
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(data, static_cast<size_t>(extent), Device::cpu(), py_shared(a));
+  impl->shape = std::move(shape);
+  impl->strides = std::move(strides);
+  impl->dtype = *dtype;
+  return Tensor(std::move(impl));
+}
+
+py::array to_numpy(const Tensor& t) {
+  MG_CHECK(t.device().is_cpu(), "numpy", "the tensor is on {}: copy it to the cpu first (t.to('cpu'))",
+           t.device().str());
+  const auto item = static_cast<py::ssize_t>(itemsize(t.dtype()));
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end()), strides;
+  for (int64_t s : t.strides()) strides.push_back(s * item);
+  // The array's base owns a reference to the storage (not to the tensor: Module.to() may swap a
+  // tensor's storage while the array lives).
+  auto* keep = new std::shared_ptr<Storage>(t.storage());
+  py::capsule base(keep, [](void* p) { delete static_cast<std::shared_ptr<Storage>*>(p); });
+  return py::array(numpy_dtype(t.dtype()), std::move(shape), std::move(strides), t.raw_data(), base);
+}
+
+bool is_scalar(py::handle h) {
+  if (PyBool_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr())) return true;
+  if (py::isinstance(h, numpy().attr("generic"))) return true;
+  return py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() == 0;
+}
+
+Tensor as_tensor(py::handle h, std::optional<DType> dtype) {
+  if (py::isinstance<Tensor>(h)) {
+    Tensor t = h.cast<Tensor>();
+    return dtype && *dtype != t.dtype() ? to(t, *dtype) : t;
+  }
+  if (py::isinstance<py::array>(h)) return from_numpy(as_array(h, dtype));
+  if (py::isinstance(h, numpy().attr("generic"))) return from_numpy(as_array(h, dtype));  // keeps its dtype
+  if (PyBool_Check(h.ptr())) return scalar(h.ptr() == Py_True, dtype.value_or(DType::boolean));
+  if (PyLong_Check(h.ptr())) {
+    DType t = dtype.value_or(DType::int64);
+    if (is_floating(t)) return scalar(h.cast<double>(), t);
+    return from_numpy(as_array(h, t));  // exact for large ints
+  }
+  if (PyFloat_Check(h.ptr())) return scalar(h.cast<double>(), dtype.value_or(DType::float32));
+  if (py::isinstance<py::str>(h) || h.is_none())
+    throw Error(fmt::format("[tensor] cannot make a tensor from {}", py::repr(h).cast<std::string>()));
+  if (!dtype && (py::isinstance<py::list>(h) || py::isinstance<py::tuple>(h))) {
+    // Python floats default to float32, as memgrad's factories do
+    py::array a = as_array(h, std::nullopt);
+    if (a.dtype().equal(py::dtype::of<double>())) a = a.attr("astype")(py::dtype::of<float>());
+    return from_numpy(a);
+  }
+  return from_numpy(as_array(h, dtype));  // numpy scalars, objects with __array__, sequences
+}
+
+Tensor copy_tensor(py::handle h, std::optional<DType> dtype) {
+  Tensor t = as_tensor(h, dtype);
+  NoGradGuard ng;
+  return clone(t);  // memgrad-owned (counted in the memory stats), no history
+}
+
+std::pair<Tensor, Tensor> coerce_pair(const Tensor& t, py::handle other) {
+  if (py::isinstance<Tensor>(other)) return {t, other.cast<Tensor>()};
+  if (is_scalar(other)) {
+    char kind = PyBool_Check(other.ptr()) ? 'b' : PyLong_Check(other.ptr()) ? 'i' : PyFloat_Check(other.ptr()) ? 'f' : 0;
+    if (!kind) kind = py::str(other.attr("dtype").attr("kind")).cast<std::string>()[0];
+    Tensor a = t;
+    if (kind == 'f' && !is_floating(t.dtype())) a = to(t, DType::float32);
+    else if ((kind == 'i' || kind == 'u') && t.dtype() == DType::boolean) a = to(t, DType::int64);
+    else if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
+      throw Error(fmt::format("[tensor] unsupported operand {}", py::repr(other).cast<std::string>()));
+    double v = py::float_(py::reinterpret_borrow<py::object>(other)).cast<double>();
+    return {a, scalar(v, a.dtype(), a.device())};
+  }
+  Tensor o = as_tensor(other);
+  if (is_floating(o.dtype()) && is_floating(t.dtype()) && o.dtype() != t.dtype()) o = to(o, t.dtype());
+  return {t, o};
+}
+
+void check_inplace(const Tensor& t, const char* op) {
+  MG_CHECK(!(t.requires_grad() && grad_enabled()), op,
+           "cannot write in place into a tensor that requires grad (autograd would not see the change); "
+           "use memgrad.no_grad() or detach()");
+}
+
+}  // namespace memgrad::python

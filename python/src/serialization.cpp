@@ -1,0 +1,37 @@
+// safetensors files: memgrad.save_safetensors / load_safetensors (checkpoints of Python modules
+// are assembled in memgrad/serialization.py from these). File I/O runs without the GIL.
+#include <pybind11/stl/filesystem.h>
+
+#include "nn/serialization.h"
+
+#include "common.h"
+
+namespace memgrad::python {
+
+void bind_serialization(py::module_& m) {
+  m.def("save_safetensors", [](const std::filesystem::path& path, py::dict tensors, py::handle metadata) {
+    std::map<std::string, Tensor> ts;
+    for (auto [k, v] : tensors) ts[k.cast<std::string>()] = as_tensor(v);
+    std::map<std::string, std::string> meta;
+    if (!metadata.is_none())
+      for (auto [k, v] : py::reinterpret_borrow<py::dict>(metadata)) meta[k.cast<std::string>()] = v.cast<std::string>();
+    py::gil_scoped_release release;
+    save_safetensors(path.string(), ts, meta);
+  }, py::arg("path"), py::arg("tensors"), py::arg("metadata") = py::none(),
+  "Writes {name: tensor} (tensors or arrays) atomically as a safetensors file; metadata: {str: str}.");
+  m.def("load_safetensors", [](const std::filesystem::path& path, bool with_metadata) -> py::object {
+    std::map<std::string, std::string> meta;
+    std::map<std::string, Tensor> ts;
+    {
+      py::gil_scoped_release release;
+      ts = load_safetensors(path.string(), &meta);
+    }
+    py::dict out;
+    for (auto& [k, t] : ts) out[py::str(k)] = t;
+    if (with_metadata) return py::make_tuple(out, meta);
+    return out;
+  }, py::arg("path"), py::arg("with_metadata") = false,
+  "Reads every tensor of a safetensors file (validated first): {name: tensor}, or (tensors, metadata).");
+}
+
+}  // namespace memgrad::python

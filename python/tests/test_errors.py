@@ -1,0 +1,114 @@
+"""C++ exceptions arrive as Python exceptions with the same message; bad input never crashes."""
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import memgrad as mg
+
+
+def test_value_errors_carry_the_cpp_message():
+    with pytest.raises(ValueError) as e:
+        mg.matmul(mg.zeros(2, 3), mg.zeros(4, 5))
+    assert str(e.value) == "[matmul] shapes [2, 3] and [4, 5] cannot be multiplied"
+    with pytest.raises(ValueError, match=r"\[add\] .*broadcast|\[add\]"):
+        mg.zeros(2, 3) + mg.zeros(4)
+    with pytest.raises(ValueError, match=r"\[add\] dtype mismatch"):
+        mg.zeros(2) + mg.zeros(2, dtype=mg.float64)
+    with pytest.raises(ValueError, match="negative dimension"):
+        mg.zeros(-1, 2)
+    with pytest.raises(ValueError, match="too large"):
+        mg.zeros(1 << 40, 1 << 40)
+    with pytest.raises(ValueError, match="unknown dtype"):
+        mg.zeros(2, dtype="float16x")
+    with pytest.raises(ValueError, match="unsupported dtype"):
+        mg.as_tensor(np.zeros(2, np.complex64))
+    with pytest.raises(ValueError, match=r"\[reshape\]"):
+        mg.zeros(6).reshape(4, 2)
+    with pytest.raises(ValueError):
+        mg.device("tpu")
+
+
+def test_runtime_errors():
+    with pytest.raises(RuntimeError, match="out of memory"):
+        mg.empty(1 << 55, dtype=mg.int64)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        mg.ones(2, requires_grad=True).numpy()
+
+
+def test_index_and_type_errors():
+    t = mg.zeros(3, 4)
+    with pytest.raises(IndexError, match="out of range"):
+        t[3]
+    with pytest.raises(IndexError, match="too many indices"):
+        t[0, 0, 0]
+    with pytest.raises(ValueError, match="positive"):
+        t[::-1]
+    with pytest.raises(TypeError):
+        mg.zeros("three")
+    with pytest.raises(TypeError):
+        len(mg.tensor(1.0))
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(mg.zeros(2))
+    with pytest.raises(ValueError, match="use of an undefined tensor|only float"):
+        mg.tensor([1]).requires_grad_()
+    assert list(mg.zeros(2, 1)) and [r.shape for r in mg.zeros(2, 1)] == [(1,), (1,)]
+
+
+BAD_INPUTS = r"""
+import numpy as np, memgrad as mg
+bad = [
+    lambda: mg.zeros(2, 3) @ mg.zeros(2, 3),
+    lambda: mg.zeros(3)[5],
+    lambda: mg.zeros(3)[mg.tensor([7])],
+    lambda: mg.zeros(3).index_select(0, [-1]),
+    lambda: mg.embedding(mg.zeros(4, 2), [9]),
+    lambda: mg.cross_entropy(mg.zeros(2, 3), [0, 5]),
+    lambda: mg.gather(mg.zeros(2, 3), 1, mg.tensor([[4]])),
+    lambda: mg.zeros(2, 3).select(5, 0),
+    lambda: mg.zeros(2, 3).narrow(1, 2, 5),
+    lambda: mg.zeros(2, 3).expand(4, 4),
+    lambda: mg.zeros(2, 3).permute(0, 0),
+    lambda: mg.zeros(()).select(0, 0),
+    lambda: mg.tensor(1.0).backward(mg.zeros(3)),
+    lambda: mg.zeros(2).backward(),
+    lambda: mg.functional.attention(mg.zeros(1, 1, 2, 3), mg.zeros(1, 1, 4, 3), mg.zeros(1, 1, 5, 3)),
+    lambda: mg.functional.attention(*(mg.zeros(1, 1, 2, 3),) * 3, q_chunk=-1),
+    lambda: mg.functional.attention(*(mg.zeros(1, 1, 2, 3),) * 3, key_lengths=[1, 2, 3]),
+    lambda: mg.nn.Linear(0, 3),
+    lambda: mg.nn.Linear(3, 2)(mg.zeros(2, 4)),
+    lambda: mg.nn.TransformerEncoder(dim=10, heads=3),
+    lambda: mg.optim.SGD([mg.zeros(2, requires_grad=True)], lr=float("nan")).step(),
+    lambda: mg.load("/nonexistent/file.safetensors"),
+    lambda: mg.save({"": mg.zeros(1)}, "/tmp/x.safetensors"),
+    lambda: mg.lra.make_task("listops", max_len=3),
+    lambda: mg.layer_norm(mg.zeros(2, 3), mg.zeros(4), mg.zeros(3)),
+    lambda: mg.softmax(mg.zeros(2, 3), 7),
+    lambda: mg.tensor([[1, 2], [3]]),
+    lambda: mg.as_tensor("text"),
+    lambda: mg.zeros(2).to("cuda"),
+    lambda: mg.randint(5, 1, (3,)),
+    lambda: mg.arange(0, 10, 0),
+    lambda: mg.zeros(3).sum(dim=4),
+    lambda: mg.Tensor(None),
+    lambda: mg.autograd.checkpoint(lambda x: x.undefined_method(), mg.ones(2, requires_grad=True)),
+    lambda: mg.memory.stats("cuda:3"),
+]
+for f in bad:
+    try:
+        f()
+    except (ValueError, RuntimeError, IndexError, TypeError, AttributeError, OverflowError) as e:
+        assert str(e), f
+    else:
+        raise SystemExit(f"no error from {f}")
+print("survived", len(bad))
+"""
+
+
+def test_bad_inputs_raise_instead_of_crashing():
+    r = subprocess.run([sys.executable, "-c", textwrap.dedent(BAD_INPUTS)], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "survived" in r.stdout

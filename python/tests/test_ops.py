@@ -1,0 +1,164 @@
+"""Operators with broadcasting and numpy scalars, indexing views, assignment, reductions."""
+import operator
+
+import numpy as np
+import pytest
+
+import memgrad as mg
+
+rng = np.random.default_rng(0)
+
+
+def rand(*shape, dtype=np.float32):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul, operator.truediv])
+@pytest.mark.parametrize("shapes", [((3, 4), (4,)), ((2, 1, 4), (3, 1)), ((5,), ()), ((1,), (2, 3))])
+def test_binary_broadcasting(op, shapes):
+    a, b = rand(*shapes[0]), rand(*shapes[1]) + 3
+    got = op(mg.tensor(a), mg.tensor(b))
+    np.testing.assert_allclose(got.numpy(), op(a, b), rtol=1e-6)
+
+
+@pytest.mark.parametrize("scalar", [2, 2.5, np.float32(2.5), np.float64(-1.5), np.int64(3), np.int32(2)])
+def test_scalars_on_both_sides(scalar):
+    a = rand(3, 2)
+    t = mg.tensor(a)
+    for op in (operator.add, operator.sub, operator.mul, operator.truediv):
+        left, right = op(t, scalar), op(scalar, t)
+        assert isinstance(left, mg.Tensor) and isinstance(right, mg.Tensor), (op, type(scalar))
+        assert left.dtype == mg.float32
+        np.testing.assert_allclose(left.numpy(), op(a, np.float32(scalar)), rtol=1e-6)
+        np.testing.assert_allclose(right.numpy(), op(np.float32(scalar), a), rtol=1e-6)
+    np.testing.assert_allclose((t ** 2).numpy(), a ** 2, rtol=1e-6)
+    np.testing.assert_allclose((2.0 ** t).numpy(), 2.0 ** a, rtol=1e-5)
+
+
+def test_arrays_on_both_sides_take_the_tensor_dtype():
+    a, b = rand(2, 3), rng.standard_normal((2, 3))  # float32 tensor, float64 array
+    t = mg.tensor(a)
+    r = t + b
+    assert isinstance(r, mg.Tensor) and r.dtype == mg.float32
+    np.testing.assert_allclose((b - t).numpy(), b - a, rtol=1e-5)
+    np.testing.assert_allclose((t * [1.0, 2.0, 3.0]).numpy(), a * [1, 2, 3], rtol=1e-6)
+    m = rand(3, 4)
+    np.testing.assert_allclose((t @ m).numpy(), a @ m, rtol=1e-5)
+    np.testing.assert_allclose((m.T @ t.T).numpy(), m.T @ a.T, rtol=1e-5)
+
+
+def test_int_tensors_promote_with_floats():
+    t = mg.tensor([1, 2, 3])
+    assert (t * 2).dtype == mg.int64 and (t * 2).tolist() == [2, 4, 6]
+    assert (t * 0.5).dtype == mg.float32 and (t * 0.5).tolist() == [0.5, 1.0, 1.5]
+    assert (t / 2.0).tolist() == [0.5, 1.0, 1.5]
+
+
+def test_comparisons_and_logic():
+    a = rand(4)
+    t = mg.tensor(a)
+    np.testing.assert_array_equal((t > 0).numpy(), a > 0)
+    np.testing.assert_array_equal((0 < t).numpy(), 0 < a)
+    np.testing.assert_array_equal((t <= 0.1).numpy(), a <= np.float32(0.1))
+    np.testing.assert_array_equal((t == t).numpy(), np.ones(4, bool))
+    np.testing.assert_array_equal(((t > 0) & (t < 1)).numpy(), (a > 0) & (a < 1))
+    np.testing.assert_array_equal((~(t > 0)).numpy(), ~(a > 0))
+    assert (t == None) is False  # noqa: E711
+    assert t in [t]
+
+
+def test_unary_and_reductions():
+    a = rand(3, 4, 5)
+    t = mg.tensor(a)
+    np.testing.assert_allclose(t.exp().numpy(), np.exp(a), rtol=1e-5)
+    np.testing.assert_allclose(abs(t).numpy(), np.abs(a))
+    np.testing.assert_allclose((-t).numpy(), -a)
+    np.testing.assert_allclose(t.sum().item(), a.sum(), rtol=1e-5)
+    np.testing.assert_allclose(t.sum(dim=1).numpy(), a.sum(1), rtol=1e-5)
+    np.testing.assert_allclose(t.mean(dim=(0, 2), keepdim=True).numpy(), a.mean((0, 2), keepdims=True), rtol=1e-5)
+    np.testing.assert_allclose(t.amax(-1).numpy(), a.max(-1))
+    values, indices = t.max(dim=1)
+    np.testing.assert_allclose(values.numpy(), a.max(1))
+    np.testing.assert_array_equal(indices.numpy(), a.argmax(1))
+    assert t.argmax().item() == a.argmax()
+    np.testing.assert_allclose(mg.softmax(t, -1).numpy().sum(-1), np.ones((3, 4)), rtol=1e-5)
+    np.testing.assert_allclose(mg.where(t > 0, t, 0.0).numpy(), np.where(a > 0, a, 0))
+    np.testing.assert_allclose(mg.cat([t, t], dim=1).numpy(), np.concatenate([a, a], 1))
+    np.testing.assert_allclose(mg.stack([t, t]).numpy(), np.stack([a, a]))
+
+
+INDICES = [
+    (1,), (-1,), (slice(1, 3),), (slice(None, None, 2),), (slice(-3, None),), (Ellipsis, 1),
+    (1, Ellipsis, slice(0, 4, 3)), (None, 0), (slice(None), None, 2), (0, 1, 2), (Ellipsis,),
+    (slice(5, 1),), (slice(1, 100, 4), -2), (np.int64(2), slice(None, None, 3)),
+]
+
+
+@pytest.mark.parametrize("idx", INDICES, ids=[repr(i) for i in INDICES])
+def test_basic_indexing_matches_numpy_and_returns_views(idx):
+    a = np.arange(4 * 5 * 6, dtype=np.float32).reshape(4, 5, 6)
+    t = mg.tensor(a)
+    v = t[idx]
+    np.testing.assert_array_equal(v.numpy(), a[idx])
+    if v.numel():
+        assert v.shares_memory(t)
+
+
+def test_index_tensors_gather_rows():
+    a = np.arange(12).reshape(4, 3)
+    t = mg.tensor(a)
+    np.testing.assert_array_equal(t[[3, 0]].numpy(), a[[3, 0]])
+    np.testing.assert_array_equal(t[:, np.array([2, 2])].numpy(), a[:, [2, 2]])
+    np.testing.assert_array_equal(t[mg.tensor([1])].numpy(), a[[1]])
+
+
+def test_setitem_writes_through_views():
+    t = mg.zeros(3, 4)
+    t[1] = 1.0
+    t[:, 2] = mg.tensor([5.0, 6.0, 7.0])
+    t[2, ::2] = np.array([8, 9])
+    t[0, 1:3] = t[1, 0:2]
+    expected = np.zeros((3, 4), np.float32)
+    expected[1] = 1
+    expected[:, 2] = [5, 6, 7]
+    expected[2, ::2] = [8, 9]
+    expected[0, 1:3] = expected[1, 0:2]
+    np.testing.assert_array_equal(t.numpy(), expected)
+    v = t[1:, 1:]
+    v.zero_()
+    assert t[1:, 1:].sum().item() == 0
+
+
+def test_in_place_on_a_tensor_that_requires_grad():
+    w = mg.ones(3, requires_grad=True)
+    with pytest.raises(ValueError, match="requires grad"):
+        w[0] = 2.0
+    with mg.no_grad():
+        w[0] = 2.0
+    assert w.detach().tolist() == [2.0, 1.0, 1.0]
+
+
+def test_shape_methods():
+    t = mg.arange(24, dtype=mg.float32)
+    assert t.reshape(2, 3, 4).shape == (2, 3, 4)
+    assert t.reshape((4, -1)).shape == (4, 6)
+    assert t.view(2, 12).transpose(0, 1).shape == (12, 2)
+    assert t.reshape(2, 3, 4).permute(2, 0, 1).shape == (4, 2, 3)
+    assert t.reshape(1, 24).expand(3, 24).shape == (3, 24)
+    assert t.reshape(2, 1, 12).squeeze(1).shape == (2, 12)
+    assert t.unsqueeze(0).shape == (1, 24)
+    assert t.reshape(2, 3, 4).flatten(1).shape == (2, 12)
+    assert t.narrow(0, 2, 3).tolist() == [2, 3, 4]
+
+
+def test_factories():
+    assert mg.zeros(2, 3).shape == (2, 3) and mg.ones((4,)).sum().item() == 4
+    assert mg.full((2, 2), 7.0).tolist() == [[7, 7], [7, 7]]
+    assert mg.arange(5).dtype == mg.int64 and mg.arange(0, 1, 0.25).tolist() == [0, 0.25, 0.5, 0.75]
+    g1, g2 = mg.Generator(3), mg.Generator(3)
+    np.testing.assert_array_equal(mg.randn(5, generator=g1).numpy(), mg.randn(5, generator=g2).numpy())
+    r = mg.rand(1000, low=2, high=3)
+    assert 2 <= r.amin().item() and r.amax().item() < 3
+    i = mg.randint(0, 5, (100,))
+    assert i.dtype == mg.int64 and 0 <= i.amin().item() and i.amax().item() < 5
+    assert mg.zeros_like(r).shape == (1000,) and mg.ones_like(r, dtype=mg.float64).dtype == mg.float64
