@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-import memgrad as mg
+mg = None  # imported in main(), after --threads has set OMP_NUM_THREADS
 
 KINDS = ("vanilla", "chunked", "topk")
 
@@ -79,8 +79,9 @@ def plot(results, args):
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
+    threads = os.environ.get("OMP_NUM_THREADS", str(os.cpu_count()))
     fig.suptitle(f"memgrad attention: batch {args.batch}, {args.heads} heads, head dim {args.head_dim}, "
-                 f"{args.dtype}{', causal' if args.causal else ''} (CPU)", fontsize=10)
+                 f"{args.dtype}{', causal' if args.causal else ''} (CPU, {threads} thread(s))", fontsize=10)
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     fig.savefig(args.out, dpi=110)
@@ -103,7 +104,13 @@ def main(argv=None):
     p.add_argument("--out", default="attention_memory.png", help="PNG path")
     p.add_argument("--json", help="also write the measurements here")
     p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--threads", type=int, help="OpenMP threads (OMP_NUM_THREADS; default: every core). On a "
+                   "machine shared with other work, 1 gives stable timings")
     args = p.parse_args(argv)
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)  # read when the extension loads OpenMP
+    global mg
+    import memgrad as mg
 
     results = []
     print(f"{'N':>7} {'kind':>8} {'peak MiB':>10} {'ms':>9}")

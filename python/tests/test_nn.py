@@ -123,7 +123,7 @@ def test_transformer_stack_trains_and_switches_modes():
         assert "pos.table" in model.state_dict() and "pos.table" not in dict(model.named_parameters())
         opt = mg.optim.AdamW(model.parameters(), lr=3e-3)
         losses = []
-        for _ in range(30):
+        for _ in range(15):
             opt.zero_grad()
             loss = mg.cross_entropy(model(ids, lengths), labels)
             loss.backward()
