@@ -49,6 +49,7 @@ for _name in dir(_C):
         globals()[_name] = getattr(_C, _name)
 del _name
 
+from . import _tensor_ext  # noqa: E402,F401  (in-place operators)
 from . import autograd, functional, memory, nn, optim, lra  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, detect_anomaly  # noqa: E402
 from .serialization import save, load, save_checkpoint, load_checkpoint  # noqa: E402

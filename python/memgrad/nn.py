@@ -54,6 +54,8 @@ class Module:
         d = self.__dict__
         if "_parameters" not in d:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning attributes")
+        if isinstance(value, _C.nn.Module):  # a bare C++ layer (e.g. encoder.layers[0]): wrap it
+            value = _CppModule(value)
         if isinstance(value, Parameter):
             self._forget(name)
             self._parameters[name] = value
@@ -101,6 +103,8 @@ class Module:
         self._buffers[name] = None if tensor is None else _C.as_tensor(tensor)
 
     def add_module(self, name, module):
+        if isinstance(module, _C.nn.Module):
+            module = _CppModule(module)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{name} is not a memgrad.nn.Module")
         self._check_name(name)
@@ -255,16 +259,19 @@ class Module:
         return _IncompatibleKeys(missing, unexpected)
 
     # ---- printing ----
+    def _type_name(self):
+        return type(self).__name__
+
     def extra_repr(self):
         return ""
 
     def __repr__(self):
         lines = [f"({n}): " + repr(m).replace("\n", "\n  ") for n, m in self.named_children()]
-        extra = self.extra_repr()
+        extra, name = self.extra_repr(), self._type_name()
         if not lines:
-            return f"{type(self).__name__}({extra})"
+            return f"{name}({extra})"
         body = ([extra] if extra else []) + lines
-        return f"{type(self).__name__}(\n  " + "\n  ".join(body) + "\n)"
+        return f"{name}(\n  " + "\n  ".join(body) + "\n)"
 
 
 def sum_(values):
@@ -290,6 +297,9 @@ class _CppModule(Module):
 
     def forward(self, *args, **kwargs):
         return self._cpp.forward(*args, **kwargs)
+
+    def _type_name(self):
+        return type(self._cpp).__name__ if type(self) is _CppModule else type(self).__name__
 
     def train(self, mode=True):
         self._cpp.train(bool(mode))

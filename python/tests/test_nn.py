@@ -200,3 +200,19 @@ def test_optimizer_api():
         mg.optim.Adam([w], lr=-1.0).step()
     with pytest.raises(TypeError):
         mg.optim.SGD([1, 2, 3])
+
+
+def test_bare_cpp_layers_are_wrapped_when_assigned():
+    enc = nn.TransformerEncoder(dim=16, heads=2, layers=2, ff_hidden=32)
+
+    class FirstLayer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = enc.layers[0]  # a bare memgrad._C.nn object
+
+        def forward(self, x):
+            return self.layer(x)
+
+    m = FirstLayer()
+    assert isinstance(m.layer, nn.Module) and len(m.parameters()) == len(enc.layers[0].parameters())
+    assert m(mg.randn(1, 4, 16)).shape == (1, 4, 16)

@@ -162,3 +162,24 @@ def test_factories():
     i = mg.randint(0, 5, (100,))
     assert i.dtype == mg.int64 and 0 <= i.amin().item() and i.amax().item() < 5
     assert mg.zeros_like(r).shape == (1000,) and mg.ones_like(r, dtype=mg.float64).dtype == mg.float64
+
+
+def test_in_place_operators_keep_identity_and_memory():
+    a = np.zeros(3, np.float32)
+    t = mg.from_numpy(a)
+    alias = t
+    t += 1
+    t *= mg.tensor([1.0, 2.0, 3.0])
+    t -= 0.5
+    t /= 2
+    assert t is alias
+    np.testing.assert_allclose(a, [0.25, 0.75, 1.25])  # written into the array's memory
+    v = t[1:]
+    v += 10
+    np.testing.assert_allclose(a, [0.25, 10.75, 11.25])
+    w = mg.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match="requires grad"):
+        w += 1
+    with mg.no_grad():
+        w -= 0.5 * mg.ones(2)
+    assert w.detach().tolist() == [0.5, 0.5] and w.is_leaf
