@@ -179,3 +179,28 @@ def test_anomaly_mode_names_the_op():
     with mg.detect_anomaly():
         with pytest.raises(ValueError, match="sqrt"):
             x.sqrt()
+
+
+def test_numpy_backed_tensors_released_without_the_gil_and_from_threads():
+    """Saved tensors that wrap numpy arrays are freed inside backward (GIL released) and in other
+    threads: the storage's owner takes the GIL to drop the array."""
+    import threading
+
+    weights = [mg.ones(64, requires_grad=True) for _ in range(4)]  # one per thread: grads accumulate
+
+    def run(w):
+        for _ in range(20):
+            x = mg.as_tensor(np.random.rand(64).astype(np.float32))  # only the graph keeps it
+            y = mg.autograd.checkpoint(lambda t: (t * w).exp(), x, params=[w])
+            z = y * mg.as_tensor(np.ones(64, np.float32))
+            del x
+            z.sum().backward()
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in weights[1:]]
+    for t in threads:
+        t.start()
+    run(weights[0])
+    for t in threads:
+        t.join()
+    for w in weights:
+        assert w.grad is not None and np.isfinite(w.grad.numpy()).all()
