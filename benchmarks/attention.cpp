@@ -125,6 +125,21 @@ int main(int argc, char** argv) {
               static_cast<long long>(c.B), static_cast<long long>(c.H), static_cast<long long>(c.D),
               static_cast<long long>(c.top_k), c.repeats);
   json results = json::array();
+  // The whole document, rewritten (atomically) after every measurement: a long run that is
+  // stopped early still leaves what it measured.
+  auto save = [&] {
+    json doc = {{"benchmark", sweep ? "attention_sweep" : "attention"},
+                {"command", bench::command_line(argc, argv)},
+                {"timestamp", bench::utc_timestamp()},
+                {"machine", machine},
+                {"sgemm_gflops_1024", sgemm},
+                {"config",
+                 {{"B", c.B}, {"H", c.H}, {"D", c.D}, {"top_k", c.top_k}, {"dtype", "float32"},
+                  {"q_chunk_default", kDefaultQChunk}, {"k_chunk_default", kDefaultKChunk},
+                  {"topk_q_chunk_default", kDefaultTopkQChunk}, {"statistic", "median"}}},
+                {"results", results}};
+    bench::write_atomically(out, doc.dump(2) + "\n");
+  };
 
   if (sweep) {
     std::printf("%-8s %7s %7s %10s %10s %9s %11s\n", "kind", "q_chunk", "k_chunk", "fwd+bwd s", "cpu s", "GFLOP/s",
@@ -140,6 +155,7 @@ int main(int argc, char** argv) {
         results.push_back({{"kind", "chunked"}, {"q_chunk", qc}, {"k_chunk", kc}, {"n", sweep_n},
                            {"seconds", m.seconds}, {"cpu_seconds", m.cpu_seconds}, {"gflops", flops / m.seconds / 1e9},
                            {"overhead_bytes", m.overhead}});
+        save();
       }
     for (int64_t qc : {8, 16, 32, 64, 128, 256}) {
       Measure m = measure(c, sweep_n, {.kind = AttentionKind::topk, .q_chunk = qc, .top_k = c.top_k}, true);
@@ -149,6 +165,7 @@ int main(int argc, char** argv) {
       results.push_back({{"kind", "topk"}, {"q_chunk", qc}, {"n", sweep_n}, {"seconds", m.seconds},
                          {"cpu_seconds", m.cpu_seconds}, {"gflops", flops / m.seconds / 1e9},
                          {"overhead_bytes", m.overhead}});
+      save();
     }
   } else {
     std::printf("%6s %-8s %-8s %10s %10s %9s %8s %12s\n", "N", "kind", "pass", "median s", "cpu s", "GFLOP/s",
@@ -168,21 +185,12 @@ int main(int argc, char** argv) {
           results.push_back({{"n", N}, {"kind", kind}, {"pass", bwd ? "fwd+bwd" : "fwd"}, {"seconds", m.seconds},
                              {"cpu_seconds", m.cpu_seconds}, {"samples", m.samples}, {"gflops", gf}, {"fraction_of_sgemm", gf / sgemm},
                              {"overhead_bytes", m.overhead}});
+          save();
         }
       }
   }
 
-  json doc = {{"benchmark", sweep ? "attention_sweep" : "attention"},
-              {"command", bench::command_line(argc, argv)},
-              {"timestamp", bench::utc_timestamp()},
-              {"machine", machine},
-              {"sgemm_gflops_1024", sgemm},
-              {"config",
-               {{"B", c.B}, {"H", c.H}, {"D", c.D}, {"top_k", c.top_k}, {"dtype", "float32"},
-                {"q_chunk_default", kDefaultQChunk}, {"k_chunk_default", kDefaultKChunk},
-                {"topk_q_chunk_default", kDefaultTopkQChunk}, {"statistic", "median"}}},
-              {"results", results}};
-  bench::write_atomically(out, doc.dump(2) + "\n");
+  save();
   std::printf("\nwrote %s\n", out.c_str());
   return 0;
 }
