@@ -1,0 +1,50 @@
+#pragma once
+// The analytic peak memory of one training step (forward, backward, gradient clipping, AdamW
+// step), computed from the model's shapes alone, before anything is allocated. It follows what
+// memgrad's autograd keeps alive (DESIGN.md: every node frees its saved tensors once it has run):
+//
+//   static       parameters + AdamW's two moment buffers (live across steps) + the batch
+//   saved        what the forward leaves for backward, per layer: LayerNorm inputs and
+//                statistics, the qkv projection (q, k, v are views of it), the merged heads, the
+//                feed-forward activations, dropout masks when dropout > 0; and per attention kind
+//                  vanilla  the [B, H, N, N] probabilities
+//                  chunked  the output O and one logsumexp per query row
+//                  topk     the top-k indices (int32) and probabilities, [B, H, N, k] each
+//                with checkpointed layers only each layer's input is kept, and one layer is
+//                recomputed at a time in backward.
+//   transient    the largest short-lived set on top of what is live at that moment, taken as the
+//                largest of a few candidates: the vanilla scores (two [B, H, N, N] buffers in the
+//                forward, three in its backward), the gradients entering backward, the
+//                feed-forward's hidden gradient, the chunked/topk backward's dQ, dK, dV and
+//                per-thread blocks, and the optimizer step (gradients + clipping's float64 copy).
+//
+// Calibrated against memory::PeakMeter around real steps (tests/test_lra_estimate.cpp): the
+// estimate is within a few percent of the measured peak for the shipped presets.
+#include <cstdint>
+#include <string>
+
+#include "examples/lra/model.h"
+
+namespace memgrad::lra {
+
+struct MemoryEstimate {
+  int64_t params = 0;     // parameter bytes
+  int64_t optimizer = 0;  // AdamW state (exp_avg, exp_avg_sq)
+  int64_t batch = 0;      // the batch tensors
+  int64_t saved = 0;      // activations saved for backward at the end of the forward
+  int64_t total = 0;      // the predicted peak of a step: bytes live at once
+  std::string peak_at;    // where the peak falls, e.g. "vanilla attention backward, last layer"
+};
+
+// One training step of `model` on a batch of `batch` sequences padded to `seq_len` tokens (per
+// document for pair models), with `threads` OpenMP threads (the attention kernels take one
+// workspace block per thread; 0: omp_get_max_threads()).
+MemoryEstimate estimate_step_memory(const ModelConfig& model, int64_t batch, int64_t seq_len, int threads = 0);
+
+// MemAvailable from /proc/meminfo in bytes; -1 when it cannot be read.
+int64_t available_memory_bytes();
+
+// "12.3 MiB", "1.50 GiB".
+std::string format_bytes(double bytes);
+
+}  // namespace memgrad::lra

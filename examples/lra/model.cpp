@@ -1,0 +1,55 @@
+#include "examples/lra/model.h"
+
+#include <fmt/format.h>
+
+#include "autograd/ops.h"
+
+namespace memgrad::lra {
+
+SequenceModel::SequenceModel(const ModelConfig& c) : config(c) {
+  MG_CHECK(c.vocab > 0 && c.classes > 1 && c.max_len > 0, "lra model", "vocab {}, classes {}, max_len {}", c.vocab,
+           c.classes, c.max_len);
+  emb = register_module("emb", std::make_shared<nn::Embedding>(c.vocab, c.encoder.dim));
+  pos = register_module("pos", std::make_shared<nn::LearnedPositionalEncoding>(c.max_len, c.encoder.dim));
+  enc = register_module("enc", std::make_shared<nn::TransformerEncoder>(c.encoder));
+}
+
+Tensor SequenceModel::encode(const Tensor& tokens, const Tensor& lengths) const {
+  Tensor h = enc->forward(pos->forward(emb->forward(tokens)), Tensor(), lengths);  // [B, N, D]
+  return nn::pool(h, nn::Pooling::mean, Tensor(), lengths);                       // [B, D]
+}
+
+Classifier::Classifier(const ModelConfig& c) : SequenceModel(c) {
+  const int64_t hidden = c.head_hidden > 0 ? c.head_hidden : c.encoder.dim;
+  head = register_module("head", std::make_shared<nn::ClassificationHead>(c.encoder.dim, hidden, c.classes));
+}
+
+Tensor Classifier::forward(const Batch& b) const { return head->forward(encode(b.tokens, b.lengths)); }
+
+RetrievalModel::RetrievalModel(const ModelConfig& c) : SequenceModel(c) {
+  const int64_t hidden = c.head_hidden > 0 ? c.head_hidden : c.encoder.dim;
+  head = register_module("head", std::make_shared<nn::RetrievalHead>(c.encoder.dim, hidden, c.classes));
+}
+
+Tensor RetrievalModel::forward(const Batch& b) const {
+  MG_CHECK(b.tokens2.defined(), "lra model", "the retrieval model needs pair batches (tokens2)");
+  Tensor u = encode(b.tokens, b.lengths);    // [B, D]  the same encoder for both towers
+  Tensor v = encode(b.tokens2, b.lengths2);  // [B, D]
+  return head->forward(u, v);
+}
+
+std::unique_ptr<SequenceModel> make_model(const ModelConfig& c) {
+  if (c.pair) return std::make_unique<RetrievalModel>(c);
+  return std::make_unique<Classifier>(c);
+}
+
+std::string describe(const SequenceModel& m) {
+  const auto& e = m.config.encoder;
+  return fmt::format("{}{} layers, dim {}, {} heads, ff {}, {} attention{}, {} parameters",
+                     m.config.pair ? "two towers, " : "", e.layers, e.dim, e.heads, e.ff_hidden,
+                     to_string(e.attention.kind),
+                     e.attention.kind == AttentionKind::topk ? fmt::format(" (k={})", e.attention.top_k) : "",
+                     m.num_parameters());
+}
+
+}  // namespace memgrad::lra

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""Figures from the results.json that `lra train` / `lra compare` write (examples/lra_main.cpp).
+
+    python3 examples/lra/plot_results.py results/listops-demo/results.json [--out-dir DIR] [--prefix NAME]
+
+Writes PNGs next to the JSON (or into --out-dir):
+  <prefix>curves.png            training loss, training-batch and validation accuracy per attention kind,
+                                with the majority-class rate for reference
+  <prefix>memory_vs_length.png  measured peak memory of a training step against sequence length per kind
+                                (the sweep of `compare`), the analytic estimate dashed
+  <prefix>time_vs_length.png    time per training step against sequence length per kind
+  <prefix>summary.png           the comparison table as bars: test accuracy, time per step, peak memory
+
+Needs matplotlib (pip install matplotlib).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"vanilla": "#d62728", "chunked": "#1f77b4", "topk": "#2ca02c"}
+MIB = 1024.0 * 1024.0
+
+
+def color(kind):
+    return COLORS.get(kind, "#7f7f7f")
+
+
+def is_number(v):
+    return isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
+
+
+def title_of(res):
+    return "{} ({} preset), batch {}, length {}".format(res["task"], res["preset"], res["batch"], res["max_len"])
+
+
+def plot_curves(res, path):
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for k in res["kinds"]:
+        steps = [p["step"] for p in k["curve"]]
+        ax_loss.plot(steps, [p["loss"] for p in k["curve"]], color=color(k["kind"]), label=k["kind"], lw=1.2)
+        ax_acc.plot(steps, [p["train_acc"] for p in k["curve"]], color=color(k["kind"]), lw=0.8, alpha=0.45)
+        val = [(p["step"], p["val_acc"]) for p in k["curve"] if is_number(p.get("val_acc"))]
+        if val:
+            ax_acc.plot(*zip(*val), color=color(k["kind"]), marker="o", lw=1.8,
+                        label="{} validation (test {:.3f})".format(k["kind"], k["test_acc"] or float("nan")))
+    if is_number(res.get("majority_rate")):
+        ax_acc.axhline(res["majority_rate"], color="black", ls=":", lw=1,
+                       label="majority class {:.3f}".format(res["majority_rate"]))
+    ax_loss.set(xlabel="step", ylabel="training loss (mean since previous point)", title="loss")
+    ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy (thin: training batches)")
+    ax_loss.legend()
+    ax_acc.legend(fontsize=8)
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    fig.suptitle(title_of(res))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sweep_by_kind(res):
+    kinds = {}
+    for p in res.get("sweep", []):
+        kinds.setdefault(p["kind"], []).append(p)
+    for pts in kinds.values():
+        pts.sort(key=lambda p: p["seq_len"])
+    return kinds
+
+
+def plot_memory(res, path):
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for kind, pts in sweep_by_kind(res).items():
+        run = [p for p in pts if p["peak_bytes"] > 0]
+        if run:
+            ax.plot([p["seq_len"] for p in run], [p["peak_bytes"] / MIB for p in run], marker="o",
+                    color=color(kind), label="{} measured".format(kind))
+        ax.plot([p["seq_len"] for p in pts], [p["predicted_bytes"] / MIB for p in pts], ls="--",
+                color=color(kind), alpha=0.6, label="{} estimate".format(kind))
+        for p in pts:
+            if p["peak_bytes"] == 0:
+                ax.annotate("not run:\nwould not fit", (p["seq_len"], p["predicted_bytes"] / MIB), fontsize=7,
+                            color=color(kind))
+    ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)",
+           ylabel="peak memory of a training step (MiB)",
+           title="peak memory vs length, batch {}".format(res["batch"]))
+    ax.set_xticks(sorted({p["seq_len"] for p in res.get("sweep", [])}) or [1])
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_time(res, path):
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for kind, pts in sweep_by_kind(res).items():
+        run = [p for p in pts if p["peak_bytes"] > 0]
+        ax.plot([p["seq_len"] for p in run], [p["sec_per_step"] for p in run], marker="o", color=color(kind),
+                label=kind)
+    ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)", ylabel="seconds per training step",
+           title="time per step vs length, batch {}".format(res["batch"]))
+    ax.set_xticks(sorted({p["seq_len"] for p in res.get("sweep", [])}) or [1])
+    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_summary(res, path):
+    kinds = res["kinds"]
+    names = [k["kind"] for k in kinds]
+    cols = [color(n) for n in names]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 4))
+    panels = [
+        ("test accuracy", [k["test_acc"] or 0 for k in kinds], "{:.3f}"),
+        ("seconds per step", [k["sec_per_step"] for k in kinds], "{:.3f}"),
+        ("peak memory of a step (MiB)", [k["peak_bytes"] / MIB for k in kinds], "{:.1f}"),
+    ]
+    for ax, (label, values, fmt) in zip(axes, panels):
+        bars = ax.bar(names, values, color=cols)
+        for b, v in zip(bars, values):
+            ax.annotate(fmt.format(v), (b.get_x() + b.get_width() / 2, v), ha="center", va="bottom", fontsize=9)
+        ax.set_title(label)
+        ax.grid(alpha=0.3, axis="y")
+    if is_number(res.get("majority_rate")):
+        axes[0].axhline(res["majority_rate"], color="black", ls=":", lw=1, label="majority class")
+        axes[0].legend(fontsize=8)
+    axes[2].scatter(names, [k["predicted_at_peak_len"] / MIB for k in kinds], marker="_", s=600, color="black",
+                    label="estimate", zorder=3)
+    axes[2].legend(fontsize=8)
+    fig.suptitle(title_of(res))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", help="results.json written by lra train / lra compare")
+    ap.add_argument("--out-dir", help="where to write the PNGs (default: the JSON's folder)")
+    ap.add_argument("--prefix", default="", help="prefix of the PNG names")
+    args = ap.parse_args(argv)
+    with open(args.results) as f:
+        res = json.load(f)
+    out = args.out_dir or os.path.dirname(os.path.abspath(args.results))
+    os.makedirs(out, exist_ok=True)
+    written = []
+
+    def target(name):
+        p = os.path.join(out, args.prefix + name)
+        written.append(p)
+        return p
+
+    if res.get("kinds"):
+        plot_curves(res, target("curves.png"))
+        plot_summary(res, target("summary.png"))
+    if res.get("sweep"):
+        plot_memory(res, target("memory_vs_length.png"))
+        plot_time(res, target("time_vs_length.png"))
+    for p in written:
+        print("wrote", p)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+#include "examples/lra/sweep.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "examples/lra/batch.h"
+#include "examples/lra/memory_estimate.h"
+#include "examples/lra/trainer.h"
+#include "nn/optim/adam.h"
+#include "nn/optim/clip.h"
+
+namespace memgrad::lra {
+
+namespace {
+
+// Random tokens 1..vocab-1 at full length (no padding) and random labels.
+Batch random_batch(const ModelConfig& m, int64_t B, int64_t N, Generator& gen) {
+  Batch b;
+  b.tokens = randint(1, m.vocab, {B, N}, DType::int32, &gen);
+  b.lengths = full({B}, static_cast<double>(N), DType::int64);
+  b.labels = randint(0, m.classes, {B}, DType::int64, &gen);
+  if (m.pair) {
+    b.tokens2 = randint(1, m.vocab, {B, N}, DType::int32, &gen);
+    b.lengths2 = b.lengths;
+  }
+  return b;
+}
+
+}  // namespace
+
+SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed) {
+  SweepPoint p;
+  p.kind = to_string(mc.encoder.attention.kind);
+  p.seq_len = seq_len;
+  p.batch = batch;
+  p.predicted_bytes = estimate_step_memory(mc, batch, seq_len).total;
+  const int64_t outside = memory::stats().current;  // tensors the caller holds: not this step's
+  manual_seed(seed);
+  auto model = make_model(mc);
+  optim::AdamW opt(model->parameters(), {.lr = 1e-4});
+  Generator gen(seed + 1);
+  double seconds = 0;
+  for (int64_t s = 0; s <= steps; ++s) {
+    opt.zero_grad();
+    const auto t0 = std::chrono::steady_clock::now();
+    {
+      memory::PeakMeter meter;
+      Batch b = random_batch(mc, batch, seq_len, gen);
+      Tensor loss = cross_entropy(model->forward(b), b.labels);
+      loss.backward();
+      optim::clip_grad_norm(model->parameters(), 1.0);
+      opt.step();
+      p.peak_bytes = std::max(p.peak_bytes, meter.peak() - outside);
+    }
+    if (s > 0) seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  p.sec_per_step = steps > 0 ? seconds / static_cast<double>(steps) : 0;
+  return p;
+}
+
+std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<AttentionKind>& kinds, FILE* log) {
+  std::vector<SweepPoint> out;
+  if (cfg.sweep_lengths.empty()) return out;
+  const int64_t longest = *std::max_element(cfg.sweep_lengths.begin(), cfg.sweep_lengths.end());
+  const int64_t available = available_memory_bytes();
+  std::fprintf(log, "\n== memory and time of a training step against sequence length (batch %lld, random tokens)\n",
+               static_cast<long long>(cfg.train.batch));
+  std::fprintf(log, "%-8s %7s %12s %12s %8s %10s\n", "kind", "length", "predicted", "measured", "pred/meas", "s/step");
+  for (int64_t n : cfg.sweep_lengths) {
+    for (AttentionKind kind : kinds) {
+      ModelConfig mc = model_config(cfg, kind);
+      mc.max_len = std::max(mc.max_len, longest);
+      SweepPoint p;
+      const int64_t predicted = estimate_step_memory(mc, cfg.train.batch, n).total;
+      if (available > 0 && predicted > available) {
+        p.kind = to_string(kind), p.seq_len = n, p.batch = cfg.train.batch, p.predicted_bytes = predicted;
+        p.note = fmt::format("skipped: needs {} (estimate), {} available", format_bytes(predicted),
+                             format_bytes(available));
+      } else {
+        p = measure_step(mc, cfg.train.batch, n, cfg.sweep_steps, cfg.seed);
+      }
+      if (p.peak_bytes > 0)
+        std::fprintf(log, "%-8s %7lld %12s %12s %8.3f %10.4f\n", p.kind.c_str(), static_cast<long long>(n),
+                     format_bytes(p.predicted_bytes).c_str(), format_bytes(p.peak_bytes).c_str(),
+                     static_cast<double>(p.predicted_bytes) / p.peak_bytes, p.sec_per_step);
+      else
+        std::fprintf(log, "%-8s %7lld %12s  %s\n", p.kind.c_str(), static_cast<long long>(n),
+                     format_bytes(p.predicted_bytes).c_str(), p.note.c_str());
+      std::fflush(log);
+      out.push_back(p);
+    }
+  }
+  return out;
+}
+
+}  // namespace memgrad::lra

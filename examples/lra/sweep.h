@@ -1,0 +1,20 @@
+#pragma once
+// Memory and time of one training step against sequence length, per attention kind: the data of
+// the "memory / time vs length" figures. Each point builds the run's model (with a position table
+// long enough), trains on random full-length tokens for one warm-up step and cfg.sweep_steps timed
+// steps, and records the largest memory::PeakMeter peak beside the analytic estimate. Points whose
+// estimate exceeds the available memory are skipped with a note, not run.
+#include <cstdio>
+#include <vector>
+
+#include "examples/lra/presets.h"
+#include "examples/lra/results.h"
+
+namespace memgrad::lra {
+
+std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<AttentionKind>& kinds, FILE* log = stdout);
+
+// One point (exposed for tests): `steps` timed steps after one warm-up step.
+SweepPoint measure_step(const ModelConfig& model, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed);
+
+}  // namespace memgrad::lra

@@ -1,0 +1,197 @@
+#include "examples/lra/trainer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <numeric>
+
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "examples/lra/batch.h"
+#include "examples/lra/memory_estimate.h"
+#include "examples/lra/progress.h"
+#include "nn/loss.h"
+#include "nn/optim/adam.h"
+#include "nn/optim/clip.h"
+#include "nn/optim/schedule.h"
+#include "nn/serialization.h"
+
+namespace memgrad::lra {
+
+ModelConfig model_config(const RunConfig& cfg, AttentionKind kind) {
+  ModelConfig m = cfg.model;
+  m.encoder.attention.kind = kind;
+  return m;
+}
+
+std::string checkpoint_path(const RunConfig& cfg, AttentionKind kind) {
+  return (std::filesystem::path(cfg.out_dir) / (to_string(kind) + ".safetensors")).string();
+}
+
+int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
+  if (!cfg.train.dynamic_padding) return ds.max_len;
+  size_t longest = 1;
+  for (const auto& ex : ds.train) longest = std::max({longest, ex.tokens.size(), ex.tokens2.size()});
+  return static_cast<int64_t>(longest);
+}
+
+double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples) {
+  const auto& examples = ds.split(split);
+  int64_t n = static_cast<int64_t>(examples.size());
+  if (max_examples > 0) n = std::min(n, max_examples);
+  if (n == 0) return kNoValue;
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  double correct = 0;
+  for (int64_t i = 0; i < n; i += batch) {
+    std::vector<int64_t> idx(static_cast<size_t>(std::min(batch, n - i)));
+    std::iota(idx.begin(), idx.end(), i);
+    Batch b = make_batch(ds, split, idx);
+    correct += nn::accuracy(model.forward(b), b.labels) * static_cast<double>(idx.size());
+  }
+  model.train(was_training);
+  return correct / static_cast<double>(n);
+}
+
+std::pair<int64_t, double> majority_baseline(const Dataset& ds) {
+  std::map<int64_t, int64_t> counts;
+  for (const auto& ex : ds.train) ++counts[ex.label];
+  int64_t best = 0, best_count = -1;
+  for (auto [label, c] : counts)
+    if (c > best_count) best = label, best_count = c;
+  if (ds.test.empty()) return {best, kNoValue};
+  int64_t hits = 0;
+  for (const auto& ex : ds.test) hits += ex.label == best;
+  return {best, static_cast<double>(hits) / static_cast<double>(ds.test.size())};
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Running means of the loss and batch accuracy since the last curve point.
+struct Accum {
+  double loss = 0, acc = 0;
+  int64_t n = 0;
+  void add(double l, double a) { loss += l, acc += a, ++n; }
+};
+
+}  // namespace
+
+KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, FILE* log) {
+  const TrainOptions& t = cfg.train;
+  MG_CHECK(t.steps > 0 && t.batch > 0, "lra", "steps {} and batch {} must be positive", t.steps, t.batch);
+  MG_CHECK(static_cast<int64_t>(ds.train.size()) >= t.batch, "lra", "{} training examples, fewer than one batch of {}",
+           ds.train.size(), t.batch);
+  const ModelConfig mc = model_config(cfg, kind);
+  const int64_t outside = memory::stats().current;  // tensors held elsewhere: not part of a step
+  manual_seed(cfg.seed);  // the same initial weights, dropout masks and batches for every kind
+  std::unique_ptr<SequenceModel> model = make_model(mc);
+  optim::AdamW opt(model->parameters(), {.lr = t.lr, .weight_decay = t.weight_decay});
+  const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
+  optim::WarmupCosine schedule(t.lr, std::min(warmup, t.steps), t.steps, t.lr * t.min_lr_frac);
+  BatchSampler sampler(static_cast<int64_t>(ds.train.size()), t.batch, cfg.seed, true, /*drop_last=*/true);
+
+  KindResult r;
+  r.kind = to_string(kind);
+  r.params = model->num_parameters();
+  const MemoryEstimate est = estimate_step_memory(mc, t.batch, longest_step_len(cfg, ds));
+  r.predicted_bytes = est.total;
+  r.predicted_phase = est.peak_at;
+  r.checkpoint = checkpoint_path(cfg, kind);
+  std::filesystem::create_directories(cfg.out_dir);
+  std::fprintf(log, "\n== %s: %s\n", r.kind.c_str(), describe(*model).c_str());
+
+  const int64_t curve_every = std::max<int64_t>(1, t.steps / 100);
+  ProgressBar bar(r.kind, t.steps, log);
+  Accum since_point;
+  double train_seconds = 0, tokens = 0;
+  int64_t evals_without_gain = 0;
+  std::vector<std::vector<int64_t>> epoch;
+  size_t next_batch = 0;
+
+  auto run_eval = [&](int64_t step) {
+    bar.pause();
+    const double acc = evaluate(*model, ds, Split::val, t.eval_batch, t.max_eval);
+    const bool better = !(acc <= r.best_val_acc);  // true for the first (best is NaN)
+    if (better) {
+      r.best_val_acc = acc, r.best_step = step, evals_without_gain = 0;
+      save_checkpoint(r.checkpoint, *model, &opt,
+                      {{"kind", r.kind}, {"task", ds.task}, {"step", std::to_string(step)},
+                       {"val_acc", fmt::format("{:.6f}", acc)}, {"seed", std::to_string(cfg.seed)}});
+    } else {
+      ++evals_without_gain;
+    }
+    bar.message(fmt::format("{:<8} step {:>6}  val acc {:.4f}  (best {:.4f} at step {}){}", r.kind, step, acc,
+                            r.best_val_acc, r.best_step, better ? "  checkpoint saved" : ""));
+    bar.resume();
+    r.curve.back().val_acc = acc;
+  };
+
+  for (int64_t step = 0; step < t.steps; ++step) {
+    if (next_batch >= epoch.size()) epoch = sampler.next_epoch(), next_batch = 0;
+    const auto& idx = epoch[next_batch++];
+    opt.zero_grad();  // drops last step's gradients before the meter starts
+    const auto t0 = Clock::now();
+    double loss_value, acc;
+    int64_t seq_len;
+    {
+      memory::PeakMeter meter;
+      Batch b = make_batch(ds, Split::train, idx, !t.dynamic_padding);
+      seq_len = b.tokens.size(1);
+      opt.set_lr(schedule(step));
+      Tensor logits = model->forward(b);
+      Tensor loss = cross_entropy(logits, b.labels);
+      loss.backward();
+      if (t.clip > 0) optim::clip_grad_norm(model->parameters(), t.clip);
+      opt.step();
+      loss_value = loss.item<float>();
+      acc = nn::accuracy(detach(logits), b.labels);
+      if (meter.peak() - outside > r.peak_bytes) r.peak_bytes = meter.peak() - outside, r.peak_seq_len = seq_len;
+      tokens += static_cast<double>(b.tokens.numel() + (b.tokens2.defined() ? b.tokens2.numel() : 0));
+    }
+    train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
+    MG_CHECK(std::isfinite(loss_value), "lra", "{}: the training loss is {} at step {}", r.kind, loss_value, step);
+    since_point.add(loss_value, acc);
+    bar.step(step + 1, loss_value, acc);
+    r.steps = step + 1;
+
+    const bool eval_now = (t.eval_every > 0 && r.steps % t.eval_every == 0) || r.steps == t.steps;
+    if (r.steps % curve_every == 0 || eval_now) {
+      r.curve.push_back({r.steps, since_point.loss / since_point.n, since_point.acc / since_point.n, kNoValue,
+                         opt.lr(), train_seconds});
+      since_point = {};
+    }
+    if (eval_now) {
+      run_eval(r.steps);
+      if (t.patience > 0 && evals_without_gain >= t.patience && r.steps < t.steps) {
+        r.stopped_early = true;
+        bar.message(fmt::format("{:<8} early stop: no better validation accuracy in {} evaluations", r.kind,
+                                t.patience));
+        break;
+      }
+    }
+  }
+  bar.finish();
+  if (!r.curve.empty() && std::isnan(r.curve.back().val_acc)) run_eval(r.steps);  // stopped between evaluations
+
+  r.train_seconds = train_seconds;
+  r.sec_per_step = train_seconds / static_cast<double>(r.steps);
+  r.tokens_per_sec = tokens / train_seconds;
+  r.predicted_at_peak_len = estimate_step_memory(mc, t.batch, r.peak_seq_len).total;
+
+  load_checkpoint(r.checkpoint, *model);  // the best validation model
+  r.test_acc = evaluate(*model, ds, Split::test, t.eval_batch);
+  std::fprintf(log, "%-8s test acc %.4f (model of step %lld, val acc %.4f); %.1f s, %.4f s/step; peak %s measured, %s predicted\n",
+               r.kind.c_str(), r.test_acc, static_cast<long long>(r.best_step), r.best_val_acc, train_seconds,
+               r.sec_per_step, format_bytes(static_cast<double>(r.peak_bytes)).c_str(),
+               format_bytes(static_cast<double>(r.predicted_at_peak_len)).c_str());
+  return r;
+}
+
+}  // namespace memgrad::lra

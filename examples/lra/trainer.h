@@ -1,0 +1,44 @@
+#pragma once
+// Training and evaluation loops of the LRA comparison program.
+//
+// train_kind: seeds the default generator with cfg.seed and builds the model (so every attention
+// kind starts from the same weights and sees the same batches and dropout masks), then runs
+// AdamW with linear warmup + cosine decay and gradient clipping. Each step runs under a
+// memory::PeakMeter: the largest peak over the steps is the measured peak memory of a training
+// step (parameters, optimizer state, batch, activations and transients, as the allocator saw
+// them). Every eval_every steps the validation split is scored; the best model so far is saved
+// as a checkpoint (model + optimizer, safetensors) and, with patience > 0, training stops after
+// that many evaluations without improvement. The test split is scored once, at the end, with the
+// best checkpoint loaded back.
+#include <cstdio>
+#include <string>
+#include <utility>
+
+#include "examples/lra/dataset.h"
+#include "examples/lra/model.h"
+#include "examples/lra/presets.h"
+#include "examples/lra/results.h"
+
+namespace memgrad::lra {
+
+// cfg.model with the attention kind set (vocab, classes, max_len must already fit the data).
+ModelConfig model_config(const RunConfig& cfg, AttentionKind kind);
+
+// The checkpoint file of one kind: <out_dir>/<kind>.safetensors.
+std::string checkpoint_path(const RunConfig& cfg, AttentionKind kind);
+
+// The padded length of the largest training step: the longest training example (either document
+// for pair tasks) with dynamic padding, else the dataset's max_len.
+int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds);
+
+KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, FILE* log = stdout);
+
+// Accuracy of the model (switched to eval mode for the call, no gradients) on a split, in batches
+// padded to their longest sequence. max_examples > 0 scores only the first that many.
+double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples = 0);
+
+// The most frequent label of the training split and how often it occurs in the test split: the
+// accuracy of always answering it.
+std::pair<int64_t, double> majority_baseline(const Dataset& ds);
+
+}  // namespace memgrad::lra

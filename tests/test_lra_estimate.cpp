@@ -1,0 +1,90 @@
+// The LRA program's analytic peak-memory estimate (examples/lra/memory_estimate.h) against the
+// peak that memory::PeakMeter measures around real training steps, for every attention kind.
+// Built only with the examples (MEMGRAD_HAVE_LRA_PROGRAM, set by examples/CMakeLists.txt).
+#ifdef MEMGRAD_HAVE_LRA_PROGRAM
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "examples/lra/memory_estimate.h"
+#include "examples/lra/presets.h"
+#include "examples/lra/sweep.h"
+#include "examples/lra/trainer.h"
+
+using namespace memgrad;
+using namespace memgrad::lra;
+
+namespace {
+
+ModelConfig small_model(AttentionKind kind, int64_t max_len) {
+  ModelConfig m;
+  m.vocab = 16, m.classes = 10, m.max_len = max_len;
+  m.encoder.dim = 32, m.encoder.heads = 4, m.encoder.layers = 2, m.encoder.ff_hidden = 64;
+  m.encoder.dropout = 0.0;
+  m.encoder.attention.kind = kind;
+  m.encoder.attention.top_k = 16;
+  return m;
+}
+
+// One warm-up step (AdamW allocates its state) and one measured step; returns measured / predicted.
+double predicted_over_measured(const ModelConfig& m, int64_t batch, int64_t len) {
+  SweepPoint p = measure_step(m, batch, len, 1, 7);
+  REQUIRE(p.peak_bytes > 0);
+  return static_cast<double>(p.predicted_bytes) / static_cast<double>(p.peak_bytes);
+}
+
+const AttentionKind kKinds[] = {AttentionKind::vanilla, AttentionKind::chunked, AttentionKind::topk};
+
+}  // namespace
+
+TEST_CASE("lra memory estimate: within 10% of the measured peak of a training step, each kind") {
+  for (AttentionKind kind : kKinds) {
+    struct Variant {
+      const char* name;
+      double dropout;
+      bool checkpoint, pair;
+      int64_t ff;
+    };
+    for (Variant v : {Variant{"plain", 0.0, false, false, 64}, Variant{"dropout", 0.1, false, false, 64},
+                      Variant{"checkpointed layers", 0.0, true, false, 64},
+                      Variant{"two towers", 0.0, false, true, 64}, Variant{"narrow ff", 0.0, false, false, 16}}) {
+      ModelConfig m = small_model(kind, 96);
+      m.encoder.dropout = v.dropout, m.encoder.checkpoint = v.checkpoint, m.pair = v.pair;
+      m.encoder.ff_hidden = v.ff;
+      const double r = predicted_over_measured(m, 4, 96);
+      CAPTURE(to_string(kind));
+      CAPTURE(v.name);
+      CHECK(std::abs(r - 1) <= 0.10);
+    }
+  }
+}
+
+TEST_CASE("lra memory estimate: the shipped demo preset at its training shape") {
+  RunConfig cfg = make_preset("demo", "listops");
+  cfg.model.vocab = 16, cfg.model.classes = 10, cfg.model.max_len = cfg.data.max_len;
+  for (AttentionKind kind : kKinds) {
+    const double r = predicted_over_measured(model_config(cfg, kind), cfg.train.batch, cfg.data.max_len);
+    CAPTURE(to_string(kind));
+    CHECK(std::abs(r - 1) <= 0.10);
+  }
+}
+
+TEST_CASE("lra memory estimate: vanilla grows with N^2, chunked and topk linearly") {
+  auto total = [](AttentionKind kind, int64_t n) {
+    return static_cast<double>(estimate_step_memory(small_model(kind, 4096), 2, n).total);
+  };
+  // doubling a long sequence: vanilla's [B, H, N, N] terms dominate, the others' do not
+  CHECK(total(AttentionKind::vanilla, 4096) / total(AttentionKind::vanilla, 2048) > 3.5);
+  CHECK(total(AttentionKind::chunked, 4096) / total(AttentionKind::chunked, 2048) < 2.2);
+  CHECK(total(AttentionKind::topk, 4096) / total(AttentionKind::topk, 2048) < 2.2);
+  CHECK(total(AttentionKind::chunked, 4096) < total(AttentionKind::topk, 4096));
+  CHECK(total(AttentionKind::topk, 4096) < total(AttentionKind::vanilla, 4096));
+}
+
+TEST_CASE("lra memory estimate: the available memory comes from /proc/meminfo") {
+  const int64_t avail = available_memory_bytes();
+  CHECK(avail > 0);
+  CHECK(format_bytes(1536.0) == "1.50 KiB");
+  CHECK(format_bytes(3.0 * 1024 * 1024 * 1024) == "3.00 GiB");
+}
+#endif
