@@ -40,9 +40,12 @@ void mask_block(T* S, int64_t ld, int64_t nq, int64_t nk, int64_t i0, int64_t j0
     }
 }
 
-// One block of `elems` elements per thread, from the framework allocator.
+// One block of at least `elems` elements per thread, from the framework allocator. Each block
+// starts on a 64-byte boundary (any type can be placed in it; no false sharing between threads).
 inline Tensor thread_workspace(int64_t elems, DType dtype) {
-  return empty({omp_get_max_threads(), std::max<int64_t>(elems, 1)}, dtype);
+  const int64_t per_line = 64 / static_cast<int64_t>(itemsize(dtype));
+  const int64_t padded = (std::max<int64_t>(elems, 1) + per_line - 1) / per_line * per_line;
+  return empty({omp_get_max_threads(), padded}, dtype);
 }
 template <class T>
 T* thread_slot(const Tensor& ws) {
