@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo: installs dependencies, builds the demo program (Release) into build/ and runs it.
-# Arguments go to the program, e.g. `scripts/demo.sh --epochs 100 --hidden 64`.
+# The demo: installs dependencies, builds the LRA comparison program (Release) into build/ and runs
+# `lra compare --task listops --preset demo`: the same transformer trained on generated ListOps with
+# vanilla, chunked and top-k attention, then a table of accuracy, time and peak memory per kind
+# (docs/lra.md). Extra arguments go to the program, e.g. `scripts/demo.sh --threads 1 --steps 200`.
 # MEMGRAD_BUILD_DIR overrides the build folder.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,7 +14,7 @@ bash scripts/install_deps.sh
 source scripts/env.sh
 
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DMEMGRAD_SANITIZE=OFF -DMEMGRAD_EXAMPLES=ON
-cmake --build "$BUILD" --target fit_classifier -j"$(nproc)"
+cmake --build "$BUILD" --target lra -j"$(nproc)"
 
 echo "demo: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-<unset>}"
-exec "$BUILD/examples/fit_classifier" "$@"
+exec "$BUILD/examples/lra/lra" compare --task listops --preset demo "$@"
