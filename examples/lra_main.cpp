@@ -157,7 +157,7 @@ int run(const std::string& mode, const Overrides& o, const std::string& command)
   std::printf("memgrad lra %s: task %s, preset %s\nmachine: %s\n", mode.c_str(), cfg.data.task.c_str(),
               cfg.preset.c_str(), report.machine.c_str());
   const double load = load_average();
-  if (omp_get_max_threads() > 1 && load > omp_get_num_procs() - 0.5)
+  if (omp_get_max_threads() > 1 && load >= omp_get_num_procs())
     std::printf("note: the machine is busy (load %.1f on %d cores): OpenMP threads wait for each other when one is "
                 "descheduled, so steps may run several times slower; --threads 1 avoids that.\n",
                 load, omp_get_num_procs());

@@ -124,7 +124,8 @@ MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t
   for (auto& cand : c) cand.bytes += others;
   c.push_back({pb.total + 4 * pb.largest, "optimizer step"});  // gradients + clipping's float64 square
 
-  auto best = std::max_element(c.begin(), c.end(), [](const Candidate& a, const Candidate& b) { return a.bytes < b.bytes; });
+  auto best = std::max_element(c.begin(), c.end(),
+                               [](const Candidate& a, const Candidate& b) { return a.bytes < b.bytes; });
   r.total = r.params + r.optimizer + r.batch + best->bytes;
   r.peak_at = best->where;
   return r;

@@ -25,11 +25,29 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"vanilla": "#d62728", "chunked": "#1f77b4", "topk": "#2ca02c"}
+# vanilla and chunked compute the same function: their curves can coincide, so each kind gets its
+# own width and dash pattern and the wider one stays visible underneath.
+STYLES = {"vanilla": dict(lw=3.2, ls="-"), "chunked": dict(lw=1.6, ls="--"), "topk": dict(lw=1.2, ls="-")}
 MIB = 1024.0 * 1024.0
 
 
 def color(kind):
     return COLORS.get(kind, "#7f7f7f")
+
+
+def style(kind):
+    return STYLES.get(kind, dict(lw=1.2, ls="-"))
+
+
+def log_axes(ax, ticks):
+    """Log-log axes with plain numbers on the sequence-length ticks (no minor labels)."""
+    ax.set(xscale="log", yscale="log")
+    ax.set_xticks(ticks or [1])
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    plain = matplotlib.ticker.FuncFormatter(lambda v, _: "{:g}".format(v))
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
 
 
 def is_number(v):
@@ -44,11 +62,12 @@ def plot_curves(res, path):
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5))
     for k in res["kinds"]:
         steps = [p["step"] for p in k["curve"]]
-        ax_loss.plot(steps, [p["loss"] for p in k["curve"]], color=color(k["kind"]), label=k["kind"], lw=1.2)
-        ax_acc.plot(steps, [p["train_acc"] for p in k["curve"]], color=color(k["kind"]), lw=0.8, alpha=0.45)
+        st = style(k["kind"])
+        ax_loss.plot(steps, [p["loss"] for p in k["curve"]], color=color(k["kind"]), label=k["kind"], **st)
+        ax_acc.plot(steps, [p["train_acc"] for p in k["curve"]], color=color(k["kind"]), lw=0.8, alpha=0.4)
         val = [(p["step"], p["val_acc"]) for p in k["curve"] if is_number(p.get("val_acc"))]
         if val:
-            ax_acc.plot(*zip(*val), color=color(k["kind"]), marker="o", lw=1.8,
+            ax_acc.plot(*zip(*val), color=color(k["kind"]), marker="o", ms=4 + st["lw"], lw=st["lw"], ls=st["ls"],
                         label="{} validation (test {:.3f})".format(k["kind"], k["test_acc"] or float("nan")))
     if is_number(res.get("majority_rate")):
         ax_acc.axhline(res["majority_rate"], color="black", ls=":", lw=1,
@@ -79,19 +98,17 @@ def plot_memory(res, path):
     for kind, pts in sweep_by_kind(res).items():
         run = [p for p in pts if p["peak_bytes"] > 0]
         if run:
-            ax.plot([p["seq_len"] for p in run], [p["peak_bytes"] / MIB for p in run], marker="o",
+            ax.plot([p["seq_len"] for p in run], [p["peak_bytes"] / MIB for p in run], marker="o", ms=7,
                     color=color(kind), label="{} measured".format(kind))
-        ax.plot([p["seq_len"] for p in pts], [p["predicted_bytes"] / MIB for p in pts], ls="--",
-                color=color(kind), alpha=0.6, label="{} estimate".format(kind))
+        ax.plot([p["seq_len"] for p in pts], [p["predicted_bytes"] / MIB for p in pts], ls=":", marker="x",
+                ms=9, color="black", alpha=0.7, label="estimate" if kind == next(iter(sweep_by_kind(res))) else None)
         for p in pts:
             if p["peak_bytes"] == 0:
                 ax.annotate("not run:\nwould not fit", (p["seq_len"], p["predicted_bytes"] / MIB), fontsize=7,
                             color=color(kind))
-    ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)",
-           ylabel="peak memory of a training step (MiB)",
-           title="peak memory vs length, batch {}".format(res["batch"]))
-    ax.set_xticks(sorted({p["seq_len"] for p in res.get("sweep", [])}) or [1])
-    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    log_axes(ax, sorted({p["seq_len"] for p in res.get("sweep", [])}))
+    ax.set(xlabel="sequence length (tokens)", ylabel="peak memory of a training step (MiB)",
+           title="peak memory of a training step vs length, batch {}".format(res["batch"]))
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -105,10 +122,9 @@ def plot_time(res, path):
         run = [p for p in pts if p["peak_bytes"] > 0]
         ax.plot([p["seq_len"] for p in run], [p["sec_per_step"] for p in run], marker="o", color=color(kind),
                 label=kind)
-    ax.set(xscale="log", yscale="log", xlabel="sequence length (tokens)", ylabel="seconds per training step",
-           title="time per step vs length, batch {}".format(res["batch"]))
-    ax.set_xticks(sorted({p["seq_len"] for p in res.get("sweep", [])}) or [1])
-    ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    log_axes(ax, sorted({p["seq_len"] for p in res.get("sweep", [])}))
+    ax.set(xlabel="sequence length (tokens)", ylabel="seconds per training step",
+           title="time per training step vs length, batch {}".format(res["batch"]))
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     fig.tight_layout()

@@ -130,13 +130,14 @@ std::string to_csv(const RunReport& r) {
       "task,preset,kind,params,steps,best_step,best_val_acc,test_acc,majority_rate,sec_per_step,tokens_per_sec,"
       "peak_bytes,predicted_bytes,predicted_over_measured,peak_vs_vanilla,time_vs_vanilla\n";
   const KindResult* v = find_kind(r, "vanilla");
+  auto bytes_ratio = [](int64_t a, int64_t b) { return ratio(static_cast<double>(a), static_cast<double>(b)); };
   for (const auto& k : r.kinds) {
     s += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", r.task, r.preset, k.kind, k.params, k.steps,
                      k.best_step, csv_number(k.best_val_acc, 4), csv_number(k.test_acc, 4),
                      csv_number(r.majority_rate, 4), csv_number(k.sec_per_step, 5), csv_number(k.tokens_per_sec, 1),
                      k.peak_bytes, k.predicted_at_peak_len,
-                     csv_number(ratio(static_cast<double>(k.predicted_at_peak_len), static_cast<double>(k.peak_bytes)), 4),
-                     v ? csv_number(ratio(static_cast<double>(k.peak_bytes), static_cast<double>(v->peak_bytes)), 4) : "",
+                     csv_number(bytes_ratio(k.predicted_at_peak_len, k.peak_bytes), 4),
+                     v ? csv_number(bytes_ratio(k.peak_bytes, v->peak_bytes), 4) : "",
                      v ? csv_number(ratio(k.sec_per_step, v->sec_per_step), 4) : "");
   }
   return s;
@@ -147,7 +148,8 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
   std::string tmp = path + ".tmp-XXXXXX";
   const int fd = mkstemp(tmp.data());
-  if (fd < 0) throw RuntimeError(fmt::format("[lra] cannot create a temporary file for {}: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    throw RuntimeError(fmt::format("[lra] cannot create a temporary file for {}: {}", path, std::strerror(errno)));
   size_t done = 0;
   while (done < content.size()) {
     const ssize_t n = ::write(fd, content.data() + done, content.size() - done);

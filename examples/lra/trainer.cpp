@@ -187,7 +187,9 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model
   r.test_acc = evaluate(*model, ds, Split::test, t.eval_batch);
-  std::fprintf(log, "%-8s test acc %.4f (model of step %lld, val acc %.4f); %.1f s, %.4f s/step; peak %s measured, %s predicted\n",
+  std::fprintf(log,
+               "%-8s test acc %.4f (model of step %lld, val acc %.4f); %.1f s, %.4f s/step; "
+               "peak %s measured, %s predicted\n",
                r.kind.c_str(), r.test_acc, static_cast<long long>(r.best_step), r.best_val_acc, train_seconds,
                r.sec_per_step, format_bytes(static_cast<double>(r.peak_bytes)).c_str(),
                format_bytes(static_cast<double>(r.predicted_at_peak_len)).c_str());
