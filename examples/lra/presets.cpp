@@ -41,8 +41,10 @@ RunConfig demo(const std::string& task) {
     r.data.listops_max_args = 10;
   } else if (task == "text" || task == "retrieval") {
     r.data.min_len = 128, r.data.max_len = 256;
-  } else {
+  } else if (task == "image") {
     r.data.image_side = 16;  // 256 pixels
+  } else {
+    r.data.image_side = 32;  // pathfinder / pathx: the generator's smallest side (1024 pixels)
   }
   r.model.encoder = encoder(64, 4, 2, 128, 0.0, 32);
   r.train.steps = 400;
