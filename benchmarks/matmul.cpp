@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "benchmarks/bench_common.h"
 
 extern "C" char* openblas_get_corename(void);
 extern "C" int openblas_get_num_threads(void);
@@ -87,19 +88,6 @@ double max_abs_diff(const float* x, const float* y, int64_t n) {
 
 void sgemm(int64_t M, int64_t N, int64_t K, const float* a, const float* b, float* c) {
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N);
-}
-
-void write_atomically(const fs::path& out, const std::string& text) {
-  fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  fs::create_directories(dir);
-  fs::path tmp = dir / (out.filename().string() + ".tmp." + std::to_string(getpid()));
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, out);  // atomic within one file system
 }
 
 }  // namespace
@@ -210,7 +198,7 @@ int main(int argc, char** argv) {
               {"machine", machine},
               {"config", {{"repeats", repeats}, {"min_ms", min_ms}, {"batch", batch}, {"statistic", "median"}}},
               {"results", results}};
-  write_atomically(out, doc.dump(2) + "\n");
+  bench::write_atomically(out, doc.dump(2) + "\n");
   std::printf("\nwrote %s\n", out.c_str());
   return 0;
 }
