@@ -55,7 +55,8 @@ def is_number(v):
 
 
 def title_of(res):
-    return "{} ({} preset), batch {}, length {}".format(res["task"], res["preset"], res["batch"], res["max_len"])
+    return "{} ({} preset), batch {}, sequences up to {} tokens".format(res["task"], res["preset"], res["batch"],
+                                                                       res["max_len"])
 
 
 def plot_curves(res, path):

@@ -59,6 +59,8 @@ SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, i
     if (s > 0) seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   p.sec_per_step = steps > 0 ? seconds / static_cast<double>(steps) : 0;
+  model.reset();
+  memory::empty_cache();  // the next point's shapes need other size classes (see trainer.h)
   return p;
 }
 

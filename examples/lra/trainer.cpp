@@ -32,6 +32,19 @@ std::string checkpoint_path(const RunConfig& cfg, AttentionKind kind) {
   return (std::filesystem::path(cfg.out_dir) / (to_string(kind) + ".safetensors")).string();
 }
 
+int64_t cache_limit(int64_t predicted_peak) {
+  int64_t limit = std::max<int64_t>(2 * predicted_peak, int64_t{256} << 20);
+  const int64_t available = available_memory_bytes();
+  if (available > 0) limit = std::min(limit, std::max<int64_t>(0, available * 9 / 10 - predicted_peak));
+  return limit;
+}
+
+bool trim_cache(int64_t limit) {
+  if (memory::stats().reserved <= limit) return false;
+  memory::empty_cache();
+  return true;
+}
+
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
   if (!cfg.train.dynamic_padding) return ds.max_len;
   size_t longest = 1;
@@ -89,6 +102,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   MG_CHECK(static_cast<int64_t>(ds.train.size()) >= t.batch, "lra", "{} training examples, fewer than one batch of {}",
            ds.train.size(), t.batch);
   const ModelConfig mc = model_config(cfg, kind);
+  memory::empty_cache();  // every kind starts from the same (empty) allocator cache
   const int64_t outside = memory::stats().current;  // tensors held elsewhere: not part of a step
   manual_seed(cfg.seed);  // the same initial weights, dropout masks and batches for every kind
   std::unique_ptr<SequenceModel> model = make_model(mc);
@@ -105,6 +119,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   r.predicted_phase = est.peak_at;
   r.checkpoint = checkpoint_path(cfg, kind);
   std::filesystem::create_directories(cfg.out_dir);
+  const int64_t held_limit = cache_limit(est.total);
   std::fprintf(log, "\n== %s: %s\n", r.kind.c_str(), describe(*model).c_str());
 
   const int64_t curve_every = std::max<int64_t>(1, t.steps / 100);
@@ -118,6 +133,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   auto run_eval = [&](int64_t step) {
     bar.pause();
     const double acc = evaluate(*model, ds, Split::val, t.eval_batch, t.max_eval);
+    trim_cache(held_limit);
     const bool better = !(acc <= r.best_val_acc);  // true for the first (best is NaN)
     if (better) {
       r.best_val_acc = acc, r.best_step = step, evals_without_gain = 0;
@@ -155,6 +171,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
       if (meter.peak() - outside > r.peak_bytes) r.peak_bytes = meter.peak() - outside, r.peak_seq_len = seq_len;
       tokens += static_cast<double>(b.tokens.numel() + (b.tokens2.defined() ? b.tokens2.numel() : 0));
     }
+    trim_cache(held_limit);  // inside the timed step: refilling the cache is part of its cost
     train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     MG_CHECK(std::isfinite(loss_value), "lra", "{}: the training loss is {} at step {}", r.kind, loss_value, step);
     since_point.add(loss_value, acc);
@@ -187,6 +204,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model
   r.test_acc = evaluate(*model, ds, Split::test, t.eval_batch);
+  trim_cache(held_limit);
   std::fprintf(log,
                "%-8s test acc %.4f (model of step %lld, val acc %.4f); %.1f s, %.4f s/step; "
                "peak %s measured, %s predicted\n",

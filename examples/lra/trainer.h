@@ -27,6 +27,16 @@ ModelConfig model_config(const RunConfig& cfg, AttentionKind kind);
 // The checkpoint file of one kind: <out_dir>/<kind>.safetensors.
 std::string checkpoint_path(const RunConfig& cfg, AttentionKind kind);
 
+// memgrad's CPU allocator keeps freed blocks cached by size class and returns them to the system
+// only on memory::empty_cache() (or when an allocation fails, which on Linux comes after the OOM
+// killer). With dynamic padding every batch length brings new size classes, and a 4-layer vanilla
+// run at ListOps' lengths grew the cache to 24 GB and was killed. The trainer therefore empties
+// the cache between steps when the held bytes exceed this limit: twice the predicted peak (at
+// least 256 MiB), lowered so that limit + peak stays within 90% of the memory available at start.
+int64_t cache_limit(int64_t predicted_peak);
+// Empties the allocator's cache when its held bytes (live + cached) exceed `limit`; true if it did.
+bool trim_cache(int64_t limit);
+
 // The padded length of the largest training step: the longest training example (either document
 // for pair tasks) with dynamic padding, else the dataset's max_len.
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds);
