@@ -3,13 +3,20 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_backend.h"
+#ifdef MEMGRAD_HAVE_CUDA
+#include "backends/cuda/cuda_backend.h"
+#endif
 
 namespace memgrad {
 namespace {
 
 std::array<Backend*, 2>& registry() {
   static cpu::CpuBackend cpu_backend;
+#ifdef MEMGRAD_HAVE_CUDA
+  static std::array<Backend*, 2> r{&cpu_backend, cuda::backend_if_available()};
+#else
   static std::array<Backend*, 2> r{&cpu_backend, nullptr};
+#endif
   return r;
 }
 
@@ -19,7 +26,7 @@ Backend& backend_for(Device d) {
   Backend* b = registry()[static_cast<size_t>(d.type)];
   if (!b) {
 #ifdef MEMGRAD_HAVE_CUDA
-    fail("device", "device {} has no backend yet (no GPU found at run time)", d.str());
+    fail("device", "device {} is not available: no GPU was found at run time", d.str());
 #else
     fail("device", "device {} is not available: memgrad was built without CUDA", d.str());
 #endif

@@ -27,6 +27,7 @@ struct Config {
   int64_t B = 1, H = 4, D = 64, top_k = 64;
   int repeats = 5;
   double budget_s = 20;  // stop repeating a measurement once it has taken this long
+  Device device = Device::cpu();
 };
 
 struct Measure {
@@ -40,8 +41,9 @@ struct Measure {
 Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward) {
   Generator g(0);
   const Shape shape{c.B, c.H, N, c.D};
-  Tensor q = randn(shape, DType::float32, &g), k = randn(shape, DType::float32, &g),
-         v = randn(shape, DType::float32, &g), w = randn(shape, DType::float32, &g);
+  const Device dev = c.device;
+  Tensor q = randn(shape, DType::float32, &g, 0, 1, dev), k = randn(shape, DType::float32, &g, 0, 1, dev),
+         v = randn(shape, DType::float32, &g, 0, 1, dev), w = randn(shape, DType::float32, &g, 0, 1, dev);
   if (backward) q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
   const int64_t bytes = c.B * c.H * N * c.D * 4;
   auto clear_grads = [&] { q.set_grad(Tensor()), k.set_grad(Tensor()), v.set_grad(Tensor()); };
@@ -49,14 +51,15 @@ Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool b
     if (!backward) {
       NoGradGuard ng;
       Tensor out = attention(q, k, v, opts);
-      return;
+    } else {
+      Tensor out = attention(q, k, v, opts);
+      out.backward(w);
     }
-    Tensor out = attention(q, k, v, opts);
-    out.backward(w);
+    synchronize(dev);  // GPU kernels run asynchronously: time them to completion
   };
   int64_t overhead;
   {
-    memory::PeakMeter meter;
+    memory::PeakMeter meter(dev);
     once();  // measures memory, and warms up the allocator cache and thread pool for the timings
     overhead = meter.overhead() - bytes * (backward ? 4 : 1);
   }
@@ -70,6 +73,21 @@ Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool b
     spent += t.back();
   }
   return {bench::median(t), bench::median(cpu), overhead, static_cast<int>(t.size())};
+}
+
+// On a GPU: memgrad's matmul (cuBLAS sgemm, pedantic float32) at n = 4096, timed to completion.
+double device_sgemm_gflops(Device dev) {
+  const int64_t n = 4096;
+  Generator g(1);
+  Tensor a = randn({n, n}, DType::float32, &g, 0, 1, dev), b = randn({n, n}, DType::float32, &g, 0, 1, dev);
+  auto run = [&] {
+    Tensor c = matmul(a, b);
+    synchronize(dev);
+  };
+  run();
+  std::vector<double> t;
+  for (int r = 0; r < 9; ++r) t.push_back(bench::seconds(run));
+  return 2.0 * n * n * n / bench::median(t) / 1e9;
 }
 
 double sgemm_gflops(int64_t n) {
@@ -115,12 +133,23 @@ int main(int argc, char** argv) {
   app.add_flag("--sweep", sweep, "sweep block sizes instead (chunked fwd+bwd and topk fwd+bwd)");
   app.add_option("--sweep-n", sweep_n, "sequence length of the sweep")->capture_default_str();
   app.add_option("--out", out, "JSON output path")->capture_default_str();
+  std::string device = "cpu";
+  app.add_option("--device", device, "cpu or cuda (GPU kernels timed to completion; peak from the device allocator)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  try {
+    c.device = Device::parse(device);
+    if (c.device.is_cuda()) (void)memory::stats(c.device);  // fails clearly when there is no GPU
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  }
 
   json machine = bench::machine();
   std::printf("machine: %s\n", bench::describe(machine).c_str());
-  const double sgemm = sgemm_gflops(1024);
-  std::printf("cblas_sgemm at 1024: %.1f GFLOP/s\n", sgemm);
+  const double sgemm = c.device.is_cpu() ? sgemm_gflops(1024) : device_sgemm_gflops(c.device);
+  if (c.device.is_cpu()) std::printf("cblas_sgemm at 1024: %.1f GFLOP/s\n", sgemm);
+  else std::printf("device: %s; memgrad matmul (cuBLAS float32) at 4096: %.1f GFLOP/s\n", c.device.str().c_str(), sgemm);
   std::printf("B=%lld H=%lld D=%lld top_k=%lld, float32, median of up to %d samples\n\n",
               static_cast<long long>(c.B), static_cast<long long>(c.H), static_cast<long long>(c.D),
               static_cast<long long>(c.top_k), c.repeats);
@@ -135,6 +164,7 @@ int main(int argc, char** argv) {
                 {"sgemm_gflops_1024", sgemm},
                 {"config",
                  {{"B", c.B}, {"H", c.H}, {"D", c.D}, {"top_k", c.top_k}, {"dtype", "float32"},
+                  {"device", c.device.str()},
                   {"q_chunk_default", kDefaultQChunk}, {"k_chunk_default", kDefaultKChunk},
                   {"topk_q_chunk_default", kDefaultTopkQChunk}, {"statistic", "median"}}},
                 {"results", results}};

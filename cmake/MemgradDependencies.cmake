@@ -1,6 +1,13 @@
 # Finds every dependency and records what is missing for the configure banner.
 set(MEMGRAD_MISSING "")
 
+# A folder holding Debian packages unpacked with `dpkg -x` (scripts/gpu_check.sh on a machine
+# that has no registry to install from): searched before the system.
+set(MEMGRAD_DEPS_ROOT "" CACHE PATH "Folder with Debian packages unpacked by dpkg -x, searched first")
+if(MEMGRAD_DEPS_ROOT)
+  list(PREPEND CMAKE_PREFIX_PATH ${MEMGRAD_DEPS_ROOT}/usr)
+endif()
+
 # fmt: error messages and printing. nlohmann_json: checkpoints (safetensors headers) and results.
 find_package(fmt REQUIRED)
 find_package(nlohmann_json QUIET)
@@ -12,14 +19,16 @@ endif()
 # call made inside one of our OpenMP regions runs single-threaded instead of oversubscribing.
 set(BLA_VENDOR OpenBLAS)
 set(MEMGRAD_OPENBLAS_VARIANT "openblas-openmp" CACHE STRING "Debian OpenBLAS variant folder to prefer")
-foreach(dir /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT})
+foreach(dir /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT}
+            ${MEMGRAD_DEPS_ROOT}/usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT})
   if(EXISTS ${dir})
     list(PREPEND CMAKE_LIBRARY_PATH ${dir})
   endif()
 endforeach()
 find_package(BLAS)
 find_path(MEMGRAD_CBLAS_INCLUDE_DIR cblas.h
-  PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT}
+  PATHS ${MEMGRAD_DEPS_ROOT}/usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT}
+        /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/${MEMGRAD_OPENBLAS_VARIANT}
         /usr/include/${CMAKE_LIBRARY_ARCHITECTURE} /usr/include/openblas /usr/include
   NO_DEFAULT_PATH)
 if(NOT BLAS_FOUND OR NOT MEMGRAD_CBLAS_INCLUDE_DIR)
@@ -59,7 +68,8 @@ if(NOT MEMGRAD_CUDA STREQUAL "OFF")
         set(CMAKE_CUDA_ARCHITECTURES 90)
       endif()
       enable_language(CUDA)
-      set(CMAKE_CUDA_STANDARD 20)
+      set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no C++20 mode for nvcc; the .cu files are C++17
+      set(CMAKE_CUDA_EXTENSIONS OFF)
       set(MEMGRAD_HAVE_CUDA ON)
     endif()
   endif()
@@ -73,7 +83,8 @@ endif()
 
 # No FP traps or errno from math functions: lets loops with comparisons and exp/sqrt vectorise.
 # Results are unchanged (no reassociation, unlike -ffast-math).
-set(MEMGRAD_CXX_FLAGS -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+set(MEMGRAD_CXX_FLAGS $<$<COMPILE_LANGUAGE:CXX>:-Wall> $<$<COMPILE_LANGUAGE:CXX>:-Wextra>
+  $<$<COMPILE_LANGUAGE:CXX>:-Wno-unused-parameter> $<$<COMPILE_LANGUAGE:CXX>:-Wno-missing-field-initializers>
   $<$<COMPILE_LANGUAGE:CXX>:-fno-trapping-math> $<$<COMPILE_LANGUAGE:CXX>:-fno-math-errno>)
 if(MEMGRAD_NATIVE)
   include(CheckCXXCompilerFlag)

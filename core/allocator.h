@@ -28,6 +28,10 @@ class Allocator {
 };
 
 Allocator& allocator_for(Device d);
+// The CUDA allocator (core/cuda_allocator.cpp), or null in a CPU-only build or without a GPU.
+Allocator* cuda_allocator_if_available();
+// Copies device bytes to host memory (blocking). Errors in a CPU-only build.
+void copy_device_to_host(void* dst, const void* src, size_t nbytes);
 // Backends other than the CPU register theirs at start-up.
 void register_allocator(DeviceType type, Allocator* a);
 

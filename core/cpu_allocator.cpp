@@ -107,11 +107,24 @@ std::array<Allocator*, 2>& registry() {
 }  // namespace
 
 Allocator& allocator_for(Device d) {
-  Allocator* a = registry()[static_cast<size_t>(d.type)];
-  MG_CHECK(a != nullptr, "alloc", "device {} is not available in this build (built without CUDA, or no GPU)",
-           d.str());
+  Allocator*& a = registry()[static_cast<size_t>(d.type)];
+  if (d.is_cuda()) {
+#ifdef MEMGRAD_HAVE_CUDA
+    if (!a) a = cuda_allocator_if_available();
+    MG_CHECK(a != nullptr, "alloc", "device {} is not available: no GPU was found at run time", d.str());
+    MG_CHECK(d.index == 0, "alloc", "device {}: memgrad uses one GPU, cuda:0 ({} found)", d.str(),
+             cuda_device_count());
+#else
+    MG_CHECK(a != nullptr, "alloc", "device {} is not available: memgrad was built without CUDA", d.str());
+#endif
+  }
   return *a;
 }
+
+#ifndef MEMGRAD_HAVE_CUDA
+Allocator* cuda_allocator_if_available() { return nullptr; }
+void copy_device_to_host(void*, const void*, size_t) { fail("to_cpu", "memgrad was built without CUDA"); }
+#endif
 
 void register_allocator(DeviceType type, Allocator* a) { registry()[static_cast<size_t>(type)] = a; }
 

@@ -25,5 +25,7 @@ struct Device {
 // True when this build has the CUDA backend and a GPU is present.
 bool cuda_available();
 int cuda_device_count();
+// Waits until every kernel queued on the device has finished (a no-op for the CPU); for timing.
+void synchronize(Device d = Device::cpu());
 
 }  // namespace memgrad

@@ -1,5 +1,7 @@
 #include "core/tensor.h"
 
+#include "core/allocator.h"
+
 #include <cmath>
 #include <ostream>
 
@@ -72,17 +74,26 @@ Tensor alias(const Tensor& base, const Shape& shape, const Strides& strides, int
 namespace {
 
 void require_cpu(const Tensor& t, const char* op) {
-  MG_CHECK(t.device().is_cpu(), op, "needs a cpu tensor, got {} (use to(Device::cpu()) first)", t.device().str());
+  MG_CHECK(t.device().is_cpu(), op, "needs a cpu tensor, got {} (use to(Device::cpu()) or to_vector())",
+           t.device().str());
 }
 
 }  // namespace
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  require_cpu(*this, "to_vector");
   check_dtype(dtype_of<T>(), "to_vector");
   std::vector<T> out(static_cast<size_t>(numel()));
+  if (numel() == 0) return out;
   const T* p = static_cast<const T*>(raw_data());
+  std::vector<unsigned char> host;  // a device tensor: the elements its view spans, copied over
+  if (!device().is_cpu()) {
+    int64_t lo = 0, hi = 0;  // element offsets (relative to raw_data) of the view's first and last element
+    for (int64_t d = 0; d < dim(); ++d) (strides()[d] < 0 ? lo : hi) += (shape()[d] - 1) * strides()[d];
+    host.resize(static_cast<size_t>(hi - lo + 1) * sizeof(T));
+    copy_device_to_host(host.data(), p + lo, host.size());
+    p = reinterpret_cast<const T*>(host.data()) - lo;
+  }
   for (int64_t i = 0; i < numel(); ++i) out[i] = p[strided_offset(shape(), strides(), i, dim())];
   return out;
 }

@@ -66,10 +66,11 @@ Dims validate(const Tensor& q, const Tensor& k, const Tensor& v, const Attention
 // bool [B, Nk], true where a key may be attended; undefined when there is no padding.
 Tensor key_valid(const AttentionOptions& o, const Dims& d, Device dev) {
   NoGradGuard ng;
-  if (o.key_padding_mask.defined()) return contiguous(logical_not(o.key_padding_mask));
+  // masks given on another device (e.g. lengths from the host for GPU inputs) are moved to q's
+  if (o.key_padding_mask.defined()) return contiguous(logical_not(to(o.key_padding_mask, dev)));
   if (o.key_lengths.defined()) {
     Tensor pos = reshape(arange(d.Nk, o.key_lengths.dtype(), dev), {1, d.Nk});
-    return contiguous(lt(pos, reshape(o.key_lengths, {d.B, 1})));
+    return contiguous(lt(pos, reshape(to(o.key_lengths, dev), {d.B, 1})));
   }
   return Tensor();
 }

@@ -8,8 +8,7 @@ namespace memgrad::python {
 namespace {
 
 py::object item(const Tensor& t) {
-  Tensor c = detach(t);
-  MG_CHECK(c.device().is_cpu(), "item", "the tensor is on {}: copy it to the cpu first", c.device().str());
+  Tensor c = detach(t);  // a device tensor's element is copied to the host, as in PyTorch
   switch (c.dtype()) {
     case DType::float32: return py::float_(c.item<float>());
     case DType::float64: return py::float_(c.item<double>());

@@ -1,0 +1,238 @@
+// Chunked (memory-efficient) attention on the GPU: the CPU's algorithm (cpu_attention_chunked.cpp)
+// with cuBLAS products over the B * H heads at once. Forward: online softmax over key chunks, the
+// output accumulated in `out` itself. Backward: score blocks recomputed from lse (FlashAttention-2
+// math). Score blocks are [B * H, rows, k_chunk]; nothing of size Nq x Nk is allocated.
+// Also defines the host helpers of attention_kernels.h (batched products, input layouts).
+#include <algorithm>
+#include <climits>
+#include <type_traits>
+
+#include "backends/cuda/attention_kernels.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_check.h"
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/tensor.h"
+
+namespace memgrad::cuda {
+
+// ---- host helpers (attention_kernels.h) ----
+
+namespace {
+
+// One operand's stride over the merged (b, h) index, or -1 when b and h do not merge.
+int64_t merged_stride(const GemmOperand& o, int64_t B, int64_t H) {
+  if (H == 1) return o.sb;
+  if (B == 1 || o.sb == H * o.sh) return o.sh;
+  return -1;
+}
+
+template <class T>
+void gemm_strided_batched(const char* op, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, T alpha,
+                          const T* a, int lda, int64_t sa, const T* b, int ldb, int64_t sb, T beta, T* c, int ldc,
+                          int64_t sc, int64_t batch) {
+  // in chunks: large batch counts exceed some cuBLAS kernels' grid limits
+  constexpr int64_t kMaxBatch = 65535;
+  for (int64_t b0 = 0; b0 < batch; b0 += kMaxBatch) {
+    const int nb = static_cast<int>(std::min(kMaxBatch, batch - b0));
+    if constexpr (std::is_same_v<T, float>)
+      MG_CUBLAS_CHECK(op, cublasSgemmStridedBatched(cublas(), ta, tb, m, n, k, &alpha, a + b0 * sa, lda, sa,
+                                                    b + b0 * sb, ldb, sb, &beta, c + b0 * sc, ldc, sc, nb));
+    else
+      MG_CUBLAS_CHECK(op, cublasDgemmStridedBatched(cublas(), ta, tb, m, n, k, &alpha, a + b0 * sa, lda, sa,
+                                                    b + b0 * sb, ldb, sb, &beta, c + b0 * sc, ldc, sc, nb));
+  }
+}
+
+}  // namespace
+
+template <class T>
+void attn_gemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+               const GemmOperand& a, const GemmOperand& b, double beta, const GemmOperand& c, int64_t B, int64_t H) {
+  if (m <= 0 || n <= 0 || B <= 0 || H <= 0) return;
+  T* cp = static_cast<T*>(const_cast<void*>(c.p));
+  if (k <= 0) {  // an empty sum: C = beta C (only the cases attention needs)
+    if (beta == 1) return;
+    MG_CHECK(beta == 0 && c.ld == n && c.sh == m * n && (B == 1 || c.sb == H * c.sh), op,
+             "internal: empty product into a strided or scaled block");
+    MG_CUDA_CHECK(op, cudaMemsetAsync(cp, 0, static_cast<size_t>(B * H * m * n) * sizeof(T), 0));
+    return;
+  }
+  // Row-major storage: A is [m, k] (or [k, m] when transposed), B [k, n] (or [n, k]), C [m, n].
+  const int64_t a_cols = trans_a ? m : k, b_cols = trans_b ? k : n;
+  MG_CHECK(a.ld >= a_cols && b.ld >= b_cols && c.ld >= n, op,
+           "internal: leading dims {}, {}, {} below the row lengths {}, {}, {}", a.ld, b.ld, c.ld, a_cols, b_cols, n);
+  for (int64_t x : {m, n, k, a.ld, b.ld, c.ld})
+    MG_CHECK(x <= INT_MAX, op, "a matrix dim or row stride ({}) exceeds cuBLAS's int range", x);
+  // cuBLAS is column-major: the row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T.
+  const cublasOperation_t ta = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, tb = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const T* ap = static_cast<const T*>(a.p);
+  const T* bp = static_cast<const T*>(b.p);
+  const T al = static_cast<T>(alpha), be = static_cast<T>(beta);
+  const int64_t sa = merged_stride(a, B, H), sb = merged_stride(b, B, H), sc = merged_stride(c, B, H);
+  if (sa >= 0 && sb >= 0 && sc >= 0) {
+    gemm_strided_batched<T>(op, ta, tb, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), al, bp,
+                            static_cast<int>(b.ld), sb, ap, static_cast<int>(a.ld), sa, be, cp,
+                            static_cast<int>(c.ld), sc, B * H);
+    return;
+  }
+  for (int64_t i = 0; i < B; ++i)  // (b, h) strides do not merge: one batch of H per b
+    gemm_strided_batched<T>(op, ta, tb, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k), al,
+                            bp + i * b.sb, static_cast<int>(b.ld), b.sh, ap + i * a.sb, static_cast<int>(a.ld), a.sh,
+                            be, cp + i * c.sb, static_cast<int>(c.ld), c.sh, H);
+}
+
+template void attn_gemm<float>(const char*, bool, bool, int64_t, int64_t, int64_t, double, const GemmOperand&,
+                               const GemmOperand&, double, const GemmOperand&, int64_t, int64_t);
+template void attn_gemm<double>(const char*, bool, bool, int64_t, int64_t, int64_t, double, const GemmOperand&,
+                                const GemmOperand&, double, const GemmOperand&, int64_t, int64_t);
+
+Tensor attn_input(const Tensor& t) {
+  const Shape& s = t.shape();
+  const Strides& st = t.strides();
+  bool ok = std::all_of(st.begin(), st.end(), [](int64_t x) { return x >= 0; });
+  if (s[3] > 1 && st[3] != 1) ok = false;
+  if (s[2] > 1 && st[2] < s[3]) ok = false;  // overlapping rows: no valid cuBLAS leading dim
+  return ok ? t : contiguous_copy(t);
+}
+
+HeadLayout head_layout(const Tensor& t) { return {t.strides()[0], t.strides()[1], t.strides()[2]}; }
+
+GemmOperand head_operand(const Tensor& t, int64_t n0) {
+  const int64_t D = t.shape()[3];
+  // a single row's stride is arbitrary; cuBLAS only needs ld >= the row length
+  const int64_t ld = t.shape()[2] > 1 ? std::max<int64_t>(t.strides()[2], 1) : std::max<int64_t>(D, 1);
+  const int64_t bytes = n0 * t.strides()[2] * static_cast<int64_t>(itemsize(t.dtype()));
+  const auto* base = static_cast<const char*>(t.raw_data()) + bytes;
+  return {base, ld, t.strides()[0], t.strides()[1]};
+}
+
+// ---- chunked attention ----
+
+namespace {
+
+// Score-block budget (elements) over all heads: query blocks grow past q_chunk rows while the
+// block stays below it, so small problems take few launches. A constant: memory stays O(N).
+constexpr int64_t kBlockElems = int64_t{1} << 22;
+
+// The last key index query i may see (as cpu::last_key).
+int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) {
+  return causal ? std::min(Nk - 1, i + Nk - Nq) : Nk - 1;
+}
+
+// Query rows per block: at least min(q_chunk, Nq), at most Nq.
+int64_t rows_per_block(int64_t q_chunk, int64_t Nq, int64_t BH, int64_t cols) {
+  const int64_t base = std::min(q_chunk, std::max<int64_t>(Nq, 1));
+  const int64_t fit = kBlockElems / std::max<int64_t>(BH * cols, 1);
+  return std::max<int64_t>(1, std::min(std::max(base, fit), std::max<int64_t>(Nq, 1)));
+}
+
+// A dense [B, H, N, cols] buffer's rows n0.. as a GemmOperand.
+template <class T>
+GemmOperand dense_rows(const T* p, int64_t H, int64_t N, int64_t cols, int64_t n0) {
+  return {p + n0 * cols, std::max<int64_t>(cols, 1), H * N * cols, N * cols};
+}
+
+}  // namespace
+
+void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                                            const Tensor& key_valid, const AttentionParams& p, Tensor& out,
+                                            Tensor& lse) {
+  const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
+  const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
+  dispatch_float(q_in.dtype(), "attention", [&]<class T>() {
+    if (BH == 0 || Nq == 0) return;
+    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
+    const int64_t R = rows_per_block(p.q_chunk, Nq, BH, Ck);
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
+    T* O = out.data<T>();  // [B, H, Nq, Dv], the unnormalised accumulator until the end
+    T* m = lse.data<T>();  // [B, H, Nq], the running max until the end
+    Tensor l_t = empty({B, H, Nq}, q.dtype(), q.device());  // running sums
+    T* l = l_t.data<T>();
+    if (out.numel() > 0) MG_CUDA_CHECK("attention", cudaMemsetAsync(O, 0, out.nbytes(), 0));
+    launch_attn_fwd_init<T>(m, l, BH * Nq);
+    check_launch("attention");
+    Tensor S_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // scores, then P
+    T* S = S_t.data<T>();
+    for (int64_t j0 = 0; j0 < Nk; j0 += Ck) {
+      const int64_t nk = std::min(Ck, Nk - j0);
+      for (int64_t i0 = 0; i0 < Nq; i0 += R) {
+        const int64_t nq = std::min(R, Nq - i0);
+        if (last_key(i0 + nq - 1, Nq, Nk, p.causal) < j0) continue;  // the whole block is masked
+        const GemmOperand Sb{S, nk, H * nq * nk, nq * nk};           // [BH, nq, nk]
+        // S = scale * Q_i K_j^T
+        attn_gemm<T>("attention", false, true, nq, nk, D, p.scale, head_operand(q, i0), head_operand(k, j0), 0, Sb, B,
+                     H);
+        launch_attn_fwd_update<T>(S, BH, nq, nk, i0, j0, mk, m, l, O, Dv);
+        check_launch("attention");
+        // O_i += P V_j
+        attn_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1,
+                     dense_rows(O, H, Nq, Dv, i0), B, H);
+      }
+    }
+    launch_attn_fwd_finish<T>(O, m, l, BH * Nq, Dv);
+    check_launch("attention");
+  });
+}
+
+void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                                             const Tensor& key_valid, const Tensor& out_in, const Tensor& lse_in,
+                                             const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
+                                             Tensor& dk, Tensor& dv) {
+  const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
+  const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
+  dispatch_float(q_in.dtype(), "attention_backward", [&]<class T>() {
+    if (BH == 0 || Nq == 0 || Nk == 0) return;  // no score: every gradient stays 0
+    MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_backward",
+             "dq, dk, dv must be contiguous");
+    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor grad_out = contiguous_copy(grad_out_in), out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);
+    const T* dO = grad_out.data<T>();  // [B, H, Nq, Dv]
+    const T* L = lse.data<T>();        // [B, H, Nq]
+    const int64_t Ck = std::min(p.k_chunk, Nk);
+    const int64_t R = rows_per_block(p.q_chunk, Nq, BH, 2 * Ck);
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
+    // delta_i = rowsum(dO_i * O_i)  [B, H, Nq]
+    Tensor delta_t = empty({B, H, Nq}, q.dtype(), q.device());
+    T* delta = delta_t.data<T>();
+    launch_attn_row_dot<T>(dO, out.data<T>(), delta, BH * Nq, Dv);
+    check_launch("attention_backward");
+    Tensor P_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());   // P, recomputed
+    Tensor dS_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // dP, then dS
+    T* P = P_t.data<T>();
+    T* dS = dS_t.data<T>();
+    T* dQ = dq.data<T>();
+    T* dK = dk.data<T>();
+    T* dV = dv.data<T>();
+    for (int64_t j0 = 0; j0 < Nk; j0 += Ck) {
+      const int64_t nk = std::min(Ck, Nk - j0);
+      const GemmOperand Kj = head_operand(k, j0), Vj = head_operand(v, j0);
+      for (int64_t i0 = 0; i0 < Nq; i0 += R) {
+        const int64_t nq = std::min(R, Nq - i0);
+        if (last_key(i0 + nq - 1, Nq, Nk, p.causal) < j0) continue;  // the whole block is masked
+        const GemmOperand Qi = head_operand(q, i0), dOi = dense_rows(dO, H, Nq, Dv, i0);
+        const GemmOperand Pb{P, nk, H * nq * nk, nq * nk}, dSb{dS, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
+        // P = exp(scale * Q_i K_j^T - lse)
+        attn_gemm<T>("attention_backward", false, true, nq, nk, D, p.scale, Qi, Kj, 0, Pb, B, H);
+        launch_attn_bwd_probs<T>(P, BH, nq, nk, i0, j0, mk, L);
+        check_launch("attention_backward");
+        // dV_j += P^T dO_i
+        attn_gemm<T>("attention_backward", true, false, nk, Dv, nq, 1, Pb, dOi, 1, dense_rows(dV, H, Nk, Dv, j0), B,
+                     H);
+        // dP = dO_i V_j^T; dS = P * (dP - delta)
+        attn_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H);
+        launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, Nq, delta);
+        check_launch("attention_backward");
+        // dK_j += scale * dS^T Q_i
+        attn_gemm<T>("attention_backward", true, false, nk, D, nq, p.scale, dSb, Qi, 1, dense_rows(dK, H, Nk, D, j0),
+                     B, H);
+        // dQ_i += scale * dS K_j
+        attn_gemm<T>("attention_backward", false, false, nq, D, nk, p.scale, dSb, Kj, 1, dense_rows(dQ, H, Nq, D, i0),
+                     B, H);
+      }
+    }
+  });
+}
+
+}  // namespace memgrad::cuda

@@ -1,0 +1,218 @@
+// Row kernels of chunked attention (the products are cuBLAS calls in cuda_attention_chunked.cpp):
+// the online-softmax update of one key chunk, the final normalisation, and the backward's
+// probability recomputation and dS = P * (dP - delta). One warp per score row.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backends/cuda/attention_kernels.h"
+#include "backends/cuda/kernel_args.h"
+
+namespace memgrad::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = kThreads / 32;
+
+__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
+__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
+__device__ __forceinline__ float dev_log(float x) { return logf(x); }
+__device__ __forceinline__ double dev_log(double x) { return log(x); }
+
+template <class T>
+__device__ __forceinline__ T warp_max(T x) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const T y = __shfl_xor_sync(0xffffffffu, x, o);
+    x = y > x ? y : x;
+  }
+  return x;
+}
+template <class T>
+__device__ __forceinline__ T warp_sum(T x) {
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+// The last key query i may see.
+__device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
+  const int64_t last = mk.Nk - 1;
+  return mk.causal ? min(last, i + mk.Nk - mk.Nq) : last;
+}
+
+// Key j0 + c is masked for a row whose last visible key is `last` (vb: that batch's key_valid row).
+__device__ __forceinline__ bool masked(const bool* vb, int64_t j0, int64_t c, int64_t last) {
+  const int64_t j = j0 + c;
+  return j > last || (vb && !vb[j]);
+}
+
+template <class T>
+__global__ void fwd_init_kernel(T* m, T* l, int64_t rows) {
+  for (int64_t r = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; r < rows; r += int64_t{gridDim.x} * blockDim.x) {
+    m[r] = -static_cast<T>(INFINITY);
+    l[r] = T(0);
+  }
+}
+
+template <class T>
+__global__ void fwd_update_kernel(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, AttnMask mk, T* m,
+                                  T* l, T* O, int64_t Dv) {
+  const int lane = threadIdx.x & 31;
+  const T ninf = -static_cast<T>(INFINITY);
+  const int64_t rows = BH * nq;
+  for (int64_t row = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; row < rows;
+       row += int64_t{gridDim.x} * kWarpsPerBlock) {
+    const int64_t bh = row / nq, i = i0 + row % nq;
+    const int64_t g = bh * mk.Nq + i;  // global query row
+    const int64_t last = last_key(mk, i);
+    const bool* vb = mk.valid ? mk.valid + (bh / mk.H) * mk.Nk : nullptr;
+    T* s = S + row * nk;  // [nk]
+    T mx = ninf;
+    for (int64_t c = lane; c < nk; c += 32)
+      if (!masked(vb, j0, c, last)) mx = s[c] > mx ? s[c] : mx;
+    mx = warp_max(mx);
+    const T m_old = m[g];
+    const T m_new = mx > m_old ? mx : m_old;
+    if (m_new == ninf) {  // every key so far masked for this row: P = 0, nothing to rescale
+      for (int64_t c = lane; c < nk; c += 32) s[c] = T(0);
+      continue;
+    }
+    T sum = 0;
+    for (int64_t c = lane; c < nk; c += 32) {
+      const T e = masked(vb, j0, c, last) ? T(0) : dev_exp(s[c] - m_new);
+      s[c] = e;
+      sum += e;
+    }
+    sum = warp_sum(sum);
+    const T alpha = dev_exp(m_old - m_new);  // rescales what was summed under the old max (0 at first)
+    if (alpha != T(1)) {
+      T* o = O + g * Dv;
+      for (int64_t d = lane; d < Dv; d += 32) o[d] *= alpha;
+    }
+    __syncwarp();  // every lane has read m[g], l[g] before lane 0 writes them
+    if (lane == 0) {
+      l[g] = l[g] * alpha + sum;
+      m[g] = m_new;
+    }
+  }
+}
+
+template <class T>
+__global__ void fwd_finish_kernel(T* O, T* lse, const T* l, int64_t rows, int64_t Dv) {
+  const int lane = threadIdx.x & 31;
+  for (int64_t r = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; r < rows;
+       r += int64_t{gridDim.x} * kWarpsPerBlock) {
+    T* o = O + r * Dv;
+    const T lr = l[r];
+    const T m = lse[r];
+    __syncwarp();  // every lane has read lse[r] before lane 0 overwrites it
+    if (lr == T(0)) {  // no valid key: output 0, and lse = +inf makes every P = 0 in backward
+      for (int64_t d = lane; d < Dv; d += 32) o[d] = T(0);
+      if (lane == 0) lse[r] = static_cast<T>(INFINITY);
+      continue;
+    }
+    const T inv = T(1) / lr;
+    for (int64_t d = lane; d < Dv; d += 32) o[d] *= inv;
+    if (lane == 0) lse[r] = m + dev_log(lr);
+  }
+}
+
+template <class T>
+__global__ void row_dot_kernel(const T* a, const T* b, T* out, int64_t rows, int64_t n) {
+  const int lane = threadIdx.x & 31;
+  for (int64_t r = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; r < rows;
+       r += int64_t{gridDim.x} * kWarpsPerBlock) {
+    T s = 0;
+    for (int64_t d = lane; d < n; d += 32) s += a[r * n + d] * b[r * n + d];
+    s = warp_sum(s);
+    if (lane == 0) out[r] = s;
+  }
+}
+
+template <class T>
+__global__ void bwd_probs_kernel(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, AttnMask mk,
+                                 const T* lse) {
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = BH * nq;
+  for (int64_t row = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; row < rows;
+       row += int64_t{gridDim.x} * kWarpsPerBlock) {
+    const int64_t bh = row / nq, i = i0 + row % nq;
+    const int64_t last = last_key(mk, i);
+    const bool* vb = mk.valid ? mk.valid + (bh / mk.H) * mk.Nk : nullptr;
+    const T L = lse[bh * mk.Nq + i];  // +inf for a row with no valid key: every P = 0
+    T* s = S + row * nk;
+    for (int64_t c = lane; c < nk; c += 32) s[c] = masked(vb, j0, c, last) ? T(0) : dev_exp(s[c] - L);
+  }
+}
+
+template <class T>
+__global__ void bwd_dscores_kernel(T* dS, const T* P, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t Nq,
+                                   const T* delta) {
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = BH * nq;
+  for (int64_t row = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; row < rows;
+       row += int64_t{gridDim.x} * kWarpsPerBlock) {
+    const T dr = delta[(row / nq) * Nq + i0 + row % nq];
+    T* ds = dS + row * nk;
+    const T* p = P + row * nk;
+    for (int64_t c = lane; c < nk; c += 32) ds[c] = p[c] * (ds[c] - dr);
+  }
+}
+
+// Blocks for one warp per row.
+unsigned warp_blocks(int64_t rows) { return blocks_for(rows, kWarpsPerBlock); }
+
+}  // namespace
+
+template <class T>
+void launch_attn_fwd_init(T* m, T* l, int64_t rows) {
+  if (rows <= 0) return;
+  fwd_init_kernel<T><<<blocks_for(rows), kThreads>>>(m, l, rows);
+}
+
+template <class T>
+void launch_attn_fwd_update(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnMask& mk,
+                            T* m, T* l, T* O, int64_t Dv) {
+  if (BH * nq <= 0) return;
+  fwd_update_kernel<T><<<warp_blocks(BH * nq), kThreads>>>(S, BH, nq, nk, i0, j0, mk, m, l, O, Dv);
+}
+
+template <class T>
+void launch_attn_fwd_finish(T* O, T* lse, const T* l, int64_t rows, int64_t Dv) {
+  if (rows <= 0) return;
+  fwd_finish_kernel<T><<<warp_blocks(rows), kThreads>>>(O, lse, l, rows, Dv);
+}
+
+template <class T>
+void launch_attn_row_dot(const T* a, const T* b, T* out, int64_t rows, int64_t n) {
+  if (rows <= 0) return;
+  row_dot_kernel<T><<<warp_blocks(rows), kThreads>>>(a, b, out, rows, n);
+}
+
+template <class T>
+void launch_attn_bwd_probs(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnMask& mk,
+                           const T* lse) {
+  if (BH * nq <= 0) return;
+  bwd_probs_kernel<T><<<warp_blocks(BH * nq), kThreads>>>(S, BH, nq, nk, i0, j0, mk, lse);
+}
+
+template <class T>
+void launch_attn_bwd_dscores(T* dS, const T* P, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t Nq,
+                             const T* delta) {
+  if (BH * nq <= 0) return;
+  bwd_dscores_kernel<T><<<warp_blocks(BH * nq), kThreads>>>(dS, P, BH, nq, nk, i0, Nq, delta);
+}
+
+#define MG_INSTANTIATE(T)                                                                                        \
+  template void launch_attn_fwd_init<T>(T*, T*, int64_t);                                                        \
+  template void launch_attn_fwd_update<T>(T*, int64_t, int64_t, int64_t, int64_t, int64_t, const AttnMask&, T*, \
+                                          T*, T*, int64_t);                                                      \
+  template void launch_attn_fwd_finish<T>(T*, T*, const T*, int64_t, int64_t);                                   \
+  template void launch_attn_row_dot<T>(const T*, const T*, T*, int64_t, int64_t);                                \
+  template void launch_attn_bwd_probs<T>(T*, int64_t, int64_t, int64_t, int64_t, int64_t, const AttnMask&,       \
+                                         const T*);                                                              \
+  template void launch_attn_bwd_dscores<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, const T*);
+MG_INSTANTIATE(float)
+MG_INSTANTIATE(double)
+#undef MG_INSTANTIATE
+
+}  // namespace memgrad::cuda

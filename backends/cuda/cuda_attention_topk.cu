@@ -1,0 +1,308 @@
+// Kernels of top-k attention (the score blocks are cuBLAS products in cuda_attention_topk.cpp).
+// Forward: one block per query row finds the row's top kk unmasked scores by radix select on
+// order-preserving integer keys (8 bits a pass), compacts the chosen keys in ascending order with
+// a block scan (ties at the threshold go to the earlier keys, as on the CPU), then softmaxes them
+// and gathers V. Backward: one warp per query row, scatter-adding into dK and dV atomically.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "backends/cuda/attention_kernels.h"
+#include "backends/cuda/kernel_args.h"
+
+namespace memgrad::cuda {
+namespace {
+
+constexpr int kWarpsPerBlock = kThreads / 32;
+
+__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
+__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
+
+// Unsigned keys that order like the scores (-0 taken as +0, which compare equal on the CPU).
+__device__ __forceinline__ uint32_t radix_key(float x) {
+  const uint32_t u = __float_as_uint(x == 0.0f ? 0.0f : x);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+__device__ __forceinline__ unsigned long long radix_key(double x) {
+  const auto u = static_cast<unsigned long long>(__double_as_longlong(x == 0.0 ? 0.0 : x));
+  return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
+}
+template <class T>
+using KeyT = decltype(radix_key(T(0)));
+
+__device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
+  const int64_t last = mk.Nk - 1;
+  return mk.causal ? min(last, i + mk.Nk - mk.Nq) : last;
+}
+
+template <class T>
+__device__ __forceinline__ T warp_sum(T x) {
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+
+// Max (is_max) or sum of x over the block; every thread gets the result. red holds 32 entries.
+template <class T>
+__device__ T block_reduce(T x, T* red, bool is_max) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+  __syncthreads();  // red is free (a previous call may still be reading it)
+  for (int o = 16; o > 0; o >>= 1) {
+    const T y = __shfl_xor_sync(0xffffffffu, x, o);
+    x = is_max ? (y > x ? y : x) : x + y;
+  }
+  if (lane == 0) red[warp] = x;
+  __syncthreads();
+  x = lane < nwarps ? red[lane] : (is_max ? -static_cast<T>(INFINITY) : T(0));
+  for (int o = 16; o > 0; o >>= 1) {
+    const T y = __shfl_xor_sync(0xffffffffu, x, o);
+    x = is_max ? (y > x ? y : x) : x + y;
+  }
+  return x;
+}
+
+// Exclusive prefix sums of the pairs v over the block (thread order); total gets the block's sum.
+// tot holds 33 entries.
+__device__ int2 block_exclusive_scan(int2 v, int2* tot, int2& total) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+  __syncthreads();  // tot is free
+  int2 incl = v;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int x = __shfl_up_sync(0xffffffffu, incl.x, o), y = __shfl_up_sync(0xffffffffu, incl.y, o);
+    if (lane >= o) incl.x += x, incl.y += y;
+  }
+  if (lane == 31) tot[warp] = incl;
+  __syncthreads();
+  if (warp == 0) {
+    const int2 w = lane < nwarps ? tot[lane] : make_int2(0, 0);
+    int2 wi = w;
+    for (int o = 1; o < 32; o <<= 1) {
+      const int x = __shfl_up_sync(0xffffffffu, wi.x, o), y = __shfl_up_sync(0xffffffffu, wi.y, o);
+      if (lane >= o) wi.x += x, wi.y += y;
+    }
+    if (lane < nwarps) tot[lane] = make_int2(wi.x - w.x, wi.y - w.y);
+    if (lane == 31) tot[32] = wi;
+  }
+  __syncthreads();
+  total = tot[32];
+  return make_int2(tot[warp].x + incl.x - v.x, tot[warp].y + incl.y - v.y);
+}
+
+// Run by warp 0 on a 256-bin histogram, bins taken from the highest: finds the bin holding the
+// rem-th largest counted key (1-based) and the rank left inside it. Returns the histogram's total.
+__device__ int search_digit(const int* hist, int rem, bool search, int* digit, int* rem_out) {
+  const int lane = threadIdx.x & 31;
+  const int hi = 255 - 8 * lane;  // this lane's bins: hi, hi - 1, .., hi - 7
+  int cnt = 0;
+  for (int q = 0; q < 8; ++q) cnt += hist[hi - q];
+  int incl = cnt;
+  for (int o = 1; o < 32; o <<= 1) {
+    const int y = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += y;
+  }
+  const int total = __shfl_sync(0xffffffffu, incl, 31);
+  if (search) {
+    int run = incl - cnt;  // keys in higher bins
+    if (run < rem && rem <= incl)
+      for (int q = 0; q < 8; ++q) {
+        const int c = hist[hi - q];
+        if (run + c >= rem) {
+          *digit = hi - q;
+          *rem_out = rem - run;
+          break;
+        }
+        run += c;
+      }
+  }
+  return total;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+    topk_select_kernel(const T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, AttnMask mk, const T* v,
+                       HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs) {
+  using K = KeyT<T>;
+  constexpr int kBits = 8 * sizeof(K);
+  __shared__ int hist[256];
+  __shared__ int2 scan_tot[33];
+  __shared__ T red[32];
+  __shared__ int s_sel, s_mode, s_digit, s_rem;  // mode: 0 none, 1 all finite keys, 2 radix select
+  const int tid = threadIdx.x, nthreads = blockDim.x;
+  const T ninf = -static_cast<T>(INFINITY);
+  const int64_t rows = BH * nq;
+  for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
+    const int64_t bh = row / nq, i = i0 + row % nq;
+    const int64_t g = bh * mk.Nq + i;  // global query row
+    const int64_t b = bh / mk.H, h = bh % mk.H;
+    const int n = static_cast<int>(max(int64_t{0}, min(ld, last_key(mk, i) + 1)));  // keys this query may see
+    const bool* vb = mk.valid ? mk.valid + b * mk.Nk : nullptr;
+    const T* s = S + row * ld;  // [n]
+    int32_t* I = idx + g * kk;
+    T* P = probs + g * kk;
+    T* O = out + g * Dv;
+    auto finite = [&](int j) { return (!vb || vb[j]) && s[j] > ninf; };  // masked keys score -inf
+
+    // Radix select of the sel-th largest key: the first pass also counts the finite keys.
+    K prefix = 0, mask = 0;
+    int sel = 0, mode = 0, need = 0;
+    for (int shift = kBits - 8; shift >= 0; shift -= 8) {
+      for (int t = tid; t < 256; t += nthreads) hist[t] = 0;
+      __syncthreads();
+      for (int j = tid; j < n; j += nthreads)
+        if (finite(j)) {
+          const K key = radix_key(s[j]);
+          if ((key & mask) == prefix) atomicAdd(&hist[static_cast<int>((key >> shift) & 255)], 1);
+        }
+      __syncthreads();
+      if (tid < 32) {
+        const bool first = shift == kBits - 8;
+        int rem = need;  // the rank left, from the previous pass (a register: warp 0 rewrites s_rem)
+        bool search = !first;
+        if (first) {
+          // the total is needed before the search: count with search off, then search
+          const int total = search_digit(hist, 0, false, nullptr, nullptr);
+          const int sl = static_cast<int>(min(kk, static_cast<int64_t>(total)));
+          const int md = sl == 0 ? 0 : (sl == total ? 1 : 2);
+          if (tid == 0) s_sel = sl, s_mode = md;
+          rem = sl;
+          search = md == 2;
+        }
+        if (search) search_digit(hist, rem, true, &s_digit, &s_rem);
+      }
+      __syncthreads();
+      sel = s_sel, mode = s_mode;
+      if (mode != 2) break;
+      prefix |= static_cast<K>(s_digit) << shift;
+      mask |= static_cast<K>(255) << shift;
+      need = s_rem;  // keys equal to the threshold that are taken (the earliest)
+    }
+
+    if (mode == 0) {  // every key masked: output 0
+      for (int64_t t = tid; t < kk; t += nthreads) I[t] = -1, P[t] = T(0);
+      for (int64_t d = tid; d < Dv; d += nthreads) O[d] = T(0);
+      __syncthreads();
+      continue;
+    }
+
+    // Compaction in key order: keys above the threshold, and the first `need` equal to it.
+    const bool all = mode == 1;
+    int run_gt = 0, run_eq = 0;
+    for (int base = 0; base < n; base += nthreads) {
+      const int j = base + tid;
+      const bool f = j < n && finite(j);
+      const K key = f ? radix_key(s[j]) : K(0);
+      const bool gt = f && (all || key > prefix), eq = f && !all && key == prefix;
+      int2 total;
+      const int2 before = block_exclusive_scan(make_int2(gt, eq), scan_tot, total);
+      const int gb = run_gt + before.x, eb = run_eq + before.y;
+      if (gt || (eq && eb < need)) I[gb + min(eb, need)] = j;
+      run_gt += total.x, run_eq += total.y;
+      if (run_gt + (all ? 0 : min(run_eq, need)) >= sel) break;  // block-uniform
+    }
+    __syncthreads();  // the picks in I are visible to the whole block
+
+    // Softmax over the picked scores.
+    T mx = ninf;
+    for (int t = tid; t < sel; t += nthreads) {
+      const T x = s[I[t]];
+      mx = x > mx ? x : mx;
+    }
+    mx = block_reduce(mx, red, true);
+    T sum = 0;
+    for (int t = tid; t < sel; t += nthreads) {
+      const T e = dev_exp(s[I[t]] - mx);
+      P[t] = e;
+      sum += e;
+    }
+    sum = block_reduce(sum, red, false);
+    for (int t = tid; t < sel; t += nthreads) P[t] = P[t] / sum;
+    for (int64_t t = sel + tid; t < kk; t += nthreads) I[t] = -1, P[t] = T(0);
+    __syncthreads();  // every probability is written
+
+    // out = sum_t p_t v[idx_t]
+    const T* vh = v + b * vl.sb + h * vl.sh;
+    for (int64_t d = tid; d < Dv; d += nthreads) {
+      T acc = 0;
+      for (int t = 0; t < sel; ++t) acc += P[t] * vh[I[t] * vl.sr + d];
+      O[d] = acc;
+    }
+    __syncthreads();  // before the next row reuses the shared state
+  }
+}
+
+template <class T>
+__global__ void topk_backward_kernel(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
+                                     const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH,
+                                     int64_t H, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk, T scale) {
+  const int lane = threadIdx.x & 31;
+  const int64_t rows = BH * Nq;
+  for (int64_t g = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; g < rows;
+       g += int64_t{gridDim.x} * kWarpsPerBlock) {
+    const int64_t bh = g / Nq, i = g % Nq, b = bh / H, h = bh % H;
+    const T* Qi = q + b * ql.sb + h * ql.sh + i * ql.sr;  // [D]
+    const T* K = k + b * kl.sb + h * kl.sh;               // [Nk, D]
+    const T* V = v + b * vl.sb + h * vl.sh;               // [Nk, Dv]
+    const int32_t* I = idx + g * kk;
+    const T* Pr = probs + g * kk;
+    const T* dOi = dO + g * Dv;
+    T* dQi = dq + g * D;
+    T* dK = dk + bh * Nk * D;
+    T* dV = dv + bh * Nk * Dv;
+    auto dot_v = [&](int64_t j) {  // dO . V[j], on every lane
+      T s = 0;
+      for (int64_t d = lane; d < Dv; d += 32) s += dOi[d] * V[j * vl.sr + d];
+      return warp_sum(s);
+    };
+    // pdp = sum_t p_t dp_t, dp_t = dO . V[idx_t]
+    T pdp = 0;
+    for (int64_t t = 0; t < kk; ++t) {
+      const int64_t j = I[t];
+      if (j >= 0) pdp += Pr[t] * dot_v(j);
+    }
+    for (int64_t t = 0; t < kk; ++t) {
+      const int64_t j = I[t];
+      if (j < 0) continue;
+      const T pt = Pr[t];
+      const T ds = pt * (dot_v(j) - pdp);
+      const T a = scale * ds;
+      for (int64_t d = lane; d < D; d += 32) {
+        dQi[d] += a * K[j * kl.sr + d];  // this warp owns the row of dQ
+        atomicAdd(dK + j * D + d, a * Qi[d]);
+      }
+      for (int64_t d = lane; d < Dv; d += 32) atomicAdd(dV + j * Dv + d, pt * dOi[d]);
+    }
+  }
+}
+
+}  // namespace
+
+template <class T>
+void launch_topk_select(const T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, const AttnMask& mk, const T* v,
+                        HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs) {
+  const int64_t rows = BH * nq;
+  if (rows <= 0) return;
+  const unsigned blocks = static_cast<unsigned>(rows < (int64_t{1} << 20) ? rows : (int64_t{1} << 20));
+  topk_select_kernel<T><<<blocks, kThreads>>>(S, BH, nq, ld, i0, mk, v, vl, Dv, kk, out, idx, probs);
+}
+
+template <class T>
+void launch_topk_backward(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
+                          const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH, int64_t H,
+                          int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk, double scale) {
+  const int64_t rows = BH * Nq;
+  if (rows <= 0) return;
+  topk_backward_kernel<T><<<blocks_for(rows, kWarpsPerBlock), kThreads>>>(
+      q, ql, k, kl, v, vl, idx, probs, dO, dq, dk, dv, BH, H, Nq, Nk, D, Dv, kk, static_cast<T>(scale));
+}
+
+#define MG_INSTANTIATE(T)                                                                                           \
+  template void launch_topk_select<T>(const T*, int64_t, int64_t, int64_t, int64_t, const AttnMask&, const T*,      \
+                                      HeadLayout, int64_t, int64_t, T*, int32_t*, T*);                               \
+  template void launch_topk_backward<T>(const T*, HeadLayout, const T*, HeadLayout, const T*, HeadLayout,           \
+                                        const int32_t*, const T*, const T*, T*, T*, T*, int64_t, int64_t, int64_t, \
+                                        int64_t, int64_t, int64_t, int64_t, double);
+MG_INSTANTIATE(float)
+MG_INSTANTIATE(double)
+#undef MG_INSTANTIATE
+
+}  // namespace memgrad::cuda

@@ -1,0 +1,343 @@
+// Creation, copy and element-wise kernels: grid-stride loops over the output's elements, operands
+// addressed through StridedArgs (a plain linear index on the contiguous fast path). Each formula
+// is CpuBackend's (cpu_elementwise.cpp), so results agree up to the device math library's rounding.
+#include <cuda_runtime.h>
+
+#include <cmath>
+#include <cstdint>
+#include <type_traits>
+
+#include "backends/cuda/elementwise_kernels.h"
+#include "backends/cuda/philox.cuh"
+
+namespace memgrad::cuda {
+namespace {
+
+constexpr double kInvSqrt2 = 0.70710678118654752440;
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;
+constexpr double kPi = 3.14159265358979323846;
+
+// The float or double version of each math function (what std:: overloads pick on the CPU).
+__device__ __forceinline__ float m_exp(float x) { return expf(x); }
+__device__ __forceinline__ double m_exp(double x) { return exp(x); }
+__device__ __forceinline__ float m_log(float x) { return logf(x); }
+__device__ __forceinline__ double m_log(double x) { return log(x); }
+__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
+__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
+__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
+__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
+__device__ __forceinline__ float m_erf(float x) { return erff(x); }
+__device__ __forceinline__ double m_erf(double x) { return erf(x); }
+__device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
+__device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
+__device__ __forceinline__ float m_nextafter(float x, float y) { return nextafterf(x, y); }
+__device__ __forceinline__ double m_nextafter(double x, double y) { return nextafter(x, y); }
+
+// Calls f(off) for every element i < n, off[k] being operand k's element offset.
+template <int K, class F>
+__device__ __forceinline__ void for_each_element(const StridedArgs<K>& a, int64_t n, F&& f) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  int64_t off[K];
+  if (a.contiguous) {
+    for (; i < n; i += stride) {
+      for (int k = 0; k < K; ++k) off[k] = i;
+      f(off);
+    }
+  } else {
+    for (; i < n; i += stride) {
+      strided_offsets(a, i, off);
+      f(off);
+    }
+  }
+}
+
+// ---- creation ----
+
+template <class T>
+__global__ void fill_kernel(T* out, StridedArgs<1> args, int64_t n, T value) {
+  for_each_element(args, n, [&](const int64_t (&off)[1]) { out[off[0]] = value; });
+}
+
+template <class T>
+__global__ void arange_kernel(T* out, int64_t n, double start, double step) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    out[i] = static_cast<T>(start + step * static_cast<double>(i));
+}
+
+// One thread per block of 4 elements (one Philox call), exactly as CpuBackend::random.
+template <class T>
+__global__ void random_kernel(T* out, int64_t n, RandomKind kind, double a, double b, uint32_t k0, uint32_t k1,
+                              uint64_t offset) {
+  const int64_t nblk = (n + 3) / 4;
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t blk = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; blk < nblk; blk += stride) {
+    const uint64_t c = offset + static_cast<uint64_t>(blk);
+    const Philox4 r = philox4x32(Philox4{{static_cast<uint32_t>(c), static_cast<uint32_t>(c >> 32), 0u, 0u}}, k0, k1);
+    double v[4];
+    if (kind == RandomKind::normal) {  // Box-Muller on word pairs (0,1) and (2,3)
+      for (int p = 0; p < 2; ++p) {
+        const double u1 = philox_uint_to_unit(r.w[2 * p]), u2 = philox_uint_to_unit(r.w[2 * p + 1]);
+        const double rad = sqrt(-2.0 * log(u1)), th = 2.0 * kPi * u2;
+        v[2 * p] = a + b * rad * cos(th);
+        v[2 * p + 1] = a + b * rad * sin(th);
+      }
+    } else {
+      for (int w = 0; w < 4; ++w) {
+        const double u = 1.0 - philox_uint_to_unit(r.w[w]);  // in [0, 1)
+        v[w] = kind == RandomKind::uniform ? a + (b - a) * u : (u < a ? 1.0 : 0.0);
+      }
+    }
+    for (int w = 0; w < 4 && blk * 4 + w < n; ++w) {
+      T x = static_cast<T>(v[w]);
+      if constexpr (std::is_floating_point_v<T>)  // rounding (to T, or of a + (b-a)u) must not reach b
+        if (kind == RandomKind::uniform && x >= static_cast<T>(b))
+          x = m_nextafter(static_cast<T>(b), static_cast<T>(a));
+      out[blk * 4 + w] = x;
+    }
+  }
+}
+
+template <class D, class S>
+__global__ void copy_kernel(D* dst, const S* src, StridedArgs<2> args, int64_t n) {
+  for_each_element(args, n, [&](const int64_t (&off)[2]) { dst[off[0]] = static_cast<D>(src[off[1]]); });
+}
+
+// ---- element-wise ----
+
+template <class T>
+__device__ __forceinline__ T unary_apply(UnaryOp op, T v, T e, bool square) {
+  switch (op) {
+    case UnaryOp::neg: return static_cast<T>(-v);
+    case UnaryOp::abs: return v < 0 ? static_cast<T>(-v) : v;
+    case UnaryOp::relu: return v > 0 ? v : T(0);
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case UnaryOp::exp: return m_exp(v);
+      case UnaryOp::log: return m_log(v);
+      case UnaryOp::sqrt: return m_sqrt(v);
+      case UnaryOp::tanh: return m_tanh(v);
+      case UnaryOp::sigmoid: return T(1) / (T(1) + m_exp(-v));
+      case UnaryOp::gelu: return T(0.5) * v * (T(1) + m_erf(v * T(kInvSqrt2)));
+      case UnaryOp::pow_scalar: return square ? v * v : m_pow(v, e);
+      default: break;
+    }
+  }
+  return T(0);  // not reached: the host refuses other (op, dtype) pairs
+}
+
+template <class T>
+__global__ void unary_kernel(UnaryOp op, const T* x, T* out, StridedArgs<2> args, int64_t n, T e, bool square) {
+  for_each_element(args, n, [&](const int64_t (&off)[2]) { out[off[0]] = unary_apply(op, x[off[1]], e, square); });
+}
+
+// v is y = op(x) for exp, sqrt, tanh and sigmoid, else x.
+template <class T>
+__device__ __forceinline__ T unary_backward_apply(UnaryOp op, T v, T g, T e) {
+  switch (op) {
+    case UnaryOp::relu: return v > 0 ? g : T(0);
+    case UnaryOp::abs: return v > 0 ? g : (v < 0 ? -g : T(0));
+    case UnaryOp::exp: return v * g;
+    case UnaryOp::log: return g / v;
+    case UnaryOp::sqrt: return g / (T(2) * v);
+    case UnaryOp::tanh: return g * (T(1) - v * v);
+    case UnaryOp::sigmoid: return g * v * (T(1) - v);
+    case UnaryOp::gelu: {
+      const T cdf = T(0.5) * (T(1) + m_erf(v * T(kInvSqrt2)));
+      const T pdf = T(kInvSqrt2Pi) * m_exp(T(-0.5) * v * v);
+      return g * (cdf + v * pdf);
+    }
+    case UnaryOp::pow_scalar:
+      if (e == T(0)) return T(0);  // not 0 * pow(0, -1)
+      return g * e * m_pow(v, e - T(1));
+    default: return T(0);  // not reached: the host refuses other ops
+  }
+}
+
+template <class T>
+__global__ void unary_backward_kernel(UnaryOp op, const T* in, const T* grad, T* out, StridedArgs<3> args, int64_t n,
+                                      T e) {
+  for_each_element(args, n, [&](const int64_t (&off)[3]) {
+    out[off[0]] = unary_backward_apply(op, in[off[1]], grad[off[2]], e);
+  });
+}
+
+// std::pow(double(x), double(y)) for integers x, y: exact by repeated squaring while the power fits
+// in 53 bits (where the CPU's correctly rounded pow is exact too), 1 / x^-y for negative y.
+__device__ __forceinline__ double integer_pow(double x, int64_t y) {
+  uint64_t e = y < 0 ? 0 - static_cast<uint64_t>(y) : static_cast<uint64_t>(y);
+  double r = 1.0, base = x;
+  while (e) {
+    if (e & 1) r *= base;
+    e >>= 1;
+    if (e) base *= base;
+  }
+  return y < 0 ? 1.0 / r : r;
+}
+
+// static_cast<T>(double) as x86 does it for values T cannot hold (inf, NaN, out of range): the
+// lowest T ("integer indefinite"), where the device would saturate instead.
+template <class T>
+__device__ __forceinline__ T x86_cast(double v) {
+  constexpr T lowest = static_cast<T>(static_cast<std::make_unsigned_t<T>>(1) << (sizeof(T) * 8 - 1));
+  constexpr double lo = static_cast<double>(lowest);  // -2^(bits-1): T holds the truncation of (lo - 1, -lo)
+  if (!(v > lo - 1.0 && v < -lo)) return lowest;
+  return static_cast<T>(v);
+}
+
+template <class T>
+__device__ __forceinline__ T binary_apply(BinaryOp op, T x, T y) {
+  switch (op) {
+    case BinaryOp::add: return static_cast<T>(x + y);
+    case BinaryOp::sub: return static_cast<T>(x - y);
+    case BinaryOp::mul: return static_cast<T>(x * y);
+    case BinaryOp::div: return static_cast<T>(x / y);  // integer divisors were checked non-zero on the host
+    case BinaryOp::pow:
+      if constexpr (std::is_integral_v<T>)
+        return x86_cast<T>(integer_pow(static_cast<double>(x), static_cast<int64_t>(y)));
+      else
+        return static_cast<T>(pow(static_cast<double>(x), static_cast<double>(y)));
+    case BinaryOp::maximum: return x > y || x != x ? x : y;
+    case BinaryOp::minimum: return x < y || x != x ? x : y;
+    default: return T(0);  // not reached: comparisons go to compare_kernel
+  }
+}
+
+template <class T>
+__global__ void binary_kernel(BinaryOp op, const T* a, const T* b, T* out, StridedArgs<3> args, int64_t n) {
+  for_each_element(args, n, [&](const int64_t (&off)[3]) { out[off[0]] = binary_apply(op, a[off[1]], b[off[2]]); });
+}
+
+template <class T>
+__device__ __forceinline__ bool compare_apply(BinaryOp op, T x, T y) {
+  switch (op) {
+    case BinaryOp::eq: return x == y;
+    case BinaryOp::ne: return x != y;
+    case BinaryOp::lt: return x < y;
+    case BinaryOp::le: return x <= y;
+    case BinaryOp::gt: return x > y;
+    case BinaryOp::ge: return x >= y;
+    case BinaryOp::logical_and: return static_cast<bool>(x) && static_cast<bool>(y);
+    case BinaryOp::logical_or: return static_cast<bool>(x) || static_cast<bool>(y);
+    default: return false;  // not reached: arithmetic goes to binary_kernel
+  }
+}
+
+template <class T>
+__global__ void compare_kernel(BinaryOp op, const T* a, const T* b, bool* out, StridedArgs<3> args, int64_t n) {
+  for_each_element(args, n, [&](const int64_t (&off)[3]) { out[off[0]] = compare_apply(op, a[off[1]], b[off[2]]); });
+}
+
+template <class T>
+__global__ void where_kernel(const bool* cond, const T* a, const T* b, T* out, StridedArgs<4> args, int64_t n) {
+  for_each_element(args, n, [&](const int64_t (&off)[4]) { out[off[0]] = cond[off[1]] ? a[off[2]] : b[off[3]]; });
+}
+
+// Flags a non-finite float or a zero integer. Every thread that sees one stores 1: racing stores
+// of one value need no atomics.
+template <class T>
+__global__ void flag_kernel(const T* x, StridedArgs<1> args, int64_t n, int32_t* flag) {
+  bool hit = false;
+  for_each_element(args, n, [&](const int64_t (&off)[1]) {
+    if constexpr (std::is_floating_point_v<T>)
+      hit |= !isfinite(x[off[0]]);
+    else
+      hit |= x[off[0]] == T(0);
+  });
+  if (hit) *flag = 1;
+}
+
+}  // namespace
+
+template <class T>
+void launch_fill(T* out, const StridedArgs<1>& args, int64_t n, T value) {
+  fill_kernel<T><<<blocks_for(n), kThreads>>>(out, args, n, value);
+}
+
+template <class T>
+void launch_arange(T* out, int64_t n, double start, double step) {
+  arange_kernel<T><<<blocks_for(n), kThreads>>>(out, n, start, step);
+}
+
+template <class T>
+void launch_random(T* out, int64_t n, RandomKind kind, double a, double b, uint32_t k0, uint32_t k1,
+                   uint64_t offset) {
+  random_kernel<T><<<blocks_for((n + 3) / 4), kThreads>>>(out, n, kind, a, b, k0, k1, offset);
+}
+
+template <class D, class S>
+void launch_copy(D* dst, const S* src, const StridedArgs<2>& args, int64_t n) {
+  copy_kernel<D, S><<<blocks_for(n), kThreads>>>(dst, src, args, n);
+}
+
+template <class T>
+void launch_unary(UnaryOp op, const T* x, T* out, const StridedArgs<2>& args, int64_t n, double scalar) {
+  // as on the CPU: the exponent is rounded to T, and scalar == 2 squares
+  unary_kernel<T><<<blocks_for(n), kThreads>>>(op, x, out, args, n, static_cast<T>(scalar), scalar == 2.0);
+}
+
+template <class T>
+void launch_unary_backward(UnaryOp op, const T* in, const T* grad, T* out, const StridedArgs<3>& args, int64_t n,
+                           double scalar) {
+  unary_backward_kernel<T><<<blocks_for(n), kThreads>>>(op, in, grad, out, args, n, static_cast<T>(scalar));
+}
+
+template <class T>
+void launch_binary(BinaryOp op, const T* a, const T* b, T* out, const StridedArgs<3>& args, int64_t n) {
+  binary_kernel<T><<<blocks_for(n), kThreads>>>(op, a, b, out, args, n);
+}
+
+template <class T>
+void launch_compare(BinaryOp op, const T* a, const T* b, bool* out, const StridedArgs<3>& args, int64_t n) {
+  compare_kernel<T><<<blocks_for(n), kThreads>>>(op, a, b, out, args, n);
+}
+
+template <class T>
+void launch_where(const bool* cond, const T* a, const T* b, T* out, const StridedArgs<4>& args, int64_t n) {
+  where_kernel<T><<<blocks_for(n), kThreads>>>(cond, a, b, out, args, n);
+}
+
+template <class T>
+void launch_flag_nonfinite(const T* x, const StridedArgs<1>& args, int64_t n, int32_t* flag) {
+  flag_kernel<T><<<blocks_for(n), kThreads>>>(x, args, n, flag);
+}
+
+template <class T>
+void launch_flag_zero(const T* x, const StridedArgs<1>& args, int64_t n, int32_t* flag) {
+  flag_kernel<T><<<blocks_for(n), kThreads>>>(x, args, n, flag);
+}
+
+#define MG_ALL_TYPES(X) X(float) X(double) X(int32_t) X(int64_t) X(bool)
+#define MG_NUMERIC_TYPES(X) X(float) X(double) X(int32_t) X(int64_t)
+
+#define MG_INST_ALL(T)                                                                                         \
+  template void launch_fill<T>(T*, const StridedArgs<1>&, int64_t, T);                                        \
+  template void launch_random<T>(T*, int64_t, RandomKind, double, double, uint32_t, uint32_t, uint64_t);      \
+  template void launch_compare<T>(BinaryOp, const T*, const T*, bool*, const StridedArgs<3>&, int64_t);       \
+  template void launch_where<T>(const bool*, const T*, const T*, T*, const StridedArgs<4>&, int64_t);         \
+  template void launch_copy<T, float>(T*, const float*, const StridedArgs<2>&, int64_t);                      \
+  template void launch_copy<T, double>(T*, const double*, const StridedArgs<2>&, int64_t);                    \
+  template void launch_copy<T, int32_t>(T*, const int32_t*, const StridedArgs<2>&, int64_t);                  \
+  template void launch_copy<T, int64_t>(T*, const int64_t*, const StridedArgs<2>&, int64_t);                  \
+  template void launch_copy<T, bool>(T*, const bool*, const StridedArgs<2>&, int64_t);
+MG_ALL_TYPES(MG_INST_ALL)
+
+#define MG_INST_NUMERIC(T)                                                                                     \
+  template void launch_arange<T>(T*, int64_t, double, double);                                                \
+  template void launch_unary<T>(UnaryOp, const T*, T*, const StridedArgs<2>&, int64_t, double);              \
+  template void launch_binary<T>(BinaryOp, const T*, const T*, T*, const StridedArgs<3>&, int64_t);
+MG_NUMERIC_TYPES(MG_INST_NUMERIC)
+
+#define MG_INST_FLOAT(T)                                                                                           \
+  template void launch_unary_backward<T>(UnaryOp, const T*, const T*, T*, const StridedArgs<3>&, int64_t, double); \
+  template void launch_flag_nonfinite<T>(const T*, const StridedArgs<1>&, int64_t, int32_t*);
+MG_INST_FLOAT(float)
+MG_INST_FLOAT(double)
+
+template void launch_flag_zero<int32_t>(const int32_t*, const StridedArgs<1>&, int64_t, int32_t*);
+template void launch_flag_zero<int64_t>(const int64_t*, const StridedArgs<1>&, int64_t, int32_t*);
+
+}  // namespace memgrad::cuda

@@ -1,0 +1,120 @@
+// Batched matrix products through cuBLAS strided-batched gemm, reading transposed views and
+// broadcast (stride-0) batch dims in place; other layouts get a contiguous copy first.
+#include <algorithm>
+#include <type_traits>
+
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/cuda_check.h"
+
+namespace memgrad::cuda {
+namespace {
+
+// How gemm can read the last two dims [rows, cols] of a view (as on the CPU).
+struct MatLayout {
+  bool ok;     // false: needs a contiguous copy
+  bool trans;  // stored column-major
+  int64_t ld;
+};
+
+MatLayout layout_of(const Tensor& t) {
+  const int64_t nd = t.dim(), rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
+  int64_t rs = t.strides()[nd - 2], cs = t.strides()[nd - 1];
+  if (cols == 1) cs = 1;                           // a single column: its stride is irrelevant
+  if (rows == 1) rs = std::max<int64_t>(cols, 1);  // a single row likewise
+  if (cs == 1 && rs >= std::max<int64_t>(cols, 1)) return {true, false, rs};
+  if (rs == 1 && cs >= std::max<int64_t>(rows, 1)) return {true, true, cs};
+  return {false, false, 0};
+}
+
+// The stride s with batch_offset(i) == i * s over t's batch dims (all but the last two), if one
+// exists: batch dims that stack evenly, or all broadcast (s = 0). Size-1 dims do not count.
+bool batch_stride(const Tensor& t, int64_t& s) {
+  s = 0;
+  bool have = false;
+  int64_t inner = 1;  // product of the batch sizes after dim d
+  for (int64_t d = t.dim() - 3; d >= 0; --d) {
+    const int64_t n = t.shape()[d];
+    if (n == 1) continue;
+    if (!have) s = t.strides()[d], have = true;
+    else if (t.strides()[d] != s * inner) return false;
+    inner *= n;
+  }
+  return s >= 0;  // a negative batch stride (a flipped view) gets a copy
+}
+
+// True when the batch dims of `a` stack its rows evenly (row stride `ld`), so [batch, M, K] is one
+// [batch*M, K] matrix, and `b` is the same matrix for every batch (all batch strides 0).
+bool foldable(const Tensor& a, const MatLayout& la, const Tensor& b) {
+  if (la.trans) return false;
+  const int64_t nd = a.dim();
+  int64_t expect = a.shape()[nd - 2] * la.ld;
+  for (int64_t d = nd - 3; d >= 0; --d) {
+    if (a.shape()[d] == 1) continue;
+    if (a.strides()[d] != expect) return false;
+    expect *= a.shape()[d];
+  }
+  for (int64_t d = 0; d < b.dim() - 2; ++d)
+    if (b.shape()[d] != 1 && b.strides()[d] != 0) return false;
+  return true;
+}
+
+// A view gemm can read: its layout and batch stride, or a contiguous copy when it has none.
+struct Operand {
+  Tensor t;
+  MatLayout layout;
+  int64_t stride;
+};
+
+Operand operand(const Tensor& x) {
+  Operand o{x, layout_of(x), 0};
+  if (o.layout.ok && batch_stride(x, o.stride)) return o;
+  o.t = contiguous_copy(x);
+  o.layout = layout_of(o.t);
+  batch_stride(o.t, o.stride);  // contiguous: always one stride
+  return o;
+}
+
+// Row-major C[batch, M, N] = A[batch, M, K] @ B[batch, K, N] as column-major C^T = B^T A^T.
+template <class T>
+void gemm_batched(const Operand& a, const Operand& b, T* c, int64_t M, int64_t N, int64_t K, int64_t batch) {
+  const T alpha = 1, beta = 0;
+  // a row-major matrix is its transpose in column-major: a non-transposed view needs no op
+  const cublasOperation_t op_b = b.layout.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_a = a.layout.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const T* pa = a.t.data<T>();
+  const T* pb = b.t.data<T>();
+  if constexpr (std::is_same_v<T, float>)
+    MG_CUBLAS_CHECK("matmul", cublasSgemmStridedBatched_64(cublas(), op_b, op_a, N, M, K, &alpha, pb, b.layout.ld,
+                                                           b.stride, pa, a.layout.ld, a.stride, &beta, c, N, M * N,
+                                                           batch));
+  else
+    MG_CUBLAS_CHECK("matmul", cublasDgemmStridedBatched_64(cublas(), op_b, op_a, N, M, K, &alpha, pb, b.layout.ld,
+                                                           b.stride, pa, a.layout.ld, a.stride, &beta, c, N, M * N,
+                                                           batch));
+}
+
+}  // namespace
+
+void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
+  const int64_t nd = out.dim();
+  const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a_in.shape()[nd - 1];
+  if (out.numel() == 0) return;
+  if (K == 0) {  // an empty sum: zeros (all-zero bytes are 0.0 in float32 and float64)
+    MG_CUDA_CHECK("matmul", cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), 0));
+    return;
+  }
+  const int64_t batch = out.numel() / (M * N);
+  dispatch_float(out.dtype(), "matmul", [&]<class T>() {
+    Operand a = operand(a_in), b = operand(b_in);  // a [..., M, K], b [..., K, N]
+    if (batch > 1 && foldable(a.t, a.layout, b.t)) {
+      // one [batch*M, K] @ [K, N] product: rows of out are contiguous too
+      a.stride = 0;
+      b.stride = 0;
+      gemm_batched<T>(a, b, out.data<T>(), M * batch, N, K, 1);
+      return;
+    }
+    gemm_batched<T>(a, b, out.data<T>(), M, N, K, batch);
+  });
+}
+
+}  // namespace memgrad::cuda

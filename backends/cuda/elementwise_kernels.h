@@ -1,0 +1,51 @@
+#pragma once
+// Launchers of the creation, copy and element-wise kernels (cuda_elementwise.cu). Plain C++: the
+// host half (cuda_elementwise.cpp) checks, dispatches on dtype and calls check_launch after each.
+// Every launcher runs on the default stream, needs n > 0, and takes StridedArgs whose operand 0
+// is the output.
+#include <cstdint>
+
+#include "backends/cuda/kernel_args.h"
+#include "backends/op_kinds.h"
+
+namespace memgrad::cuda {
+
+// out[i] = value (out may be a view).
+template <class T>
+void launch_fill(T* out, const StridedArgs<1>& args, int64_t n, T value);
+// out[i] = start + step * i (out contiguous).
+template <class T>
+void launch_arange(T* out, int64_t n, double start, double step);
+// CpuBackend::random's stream: 4 elements per Philox counter offset + i/4, key (k0, k1) from the seed.
+template <class T>
+void launch_random(T* out, int64_t n, RandomKind kind, double a, double b, uint32_t k0, uint32_t k1,
+                   uint64_t offset);
+// dst[i] = static_cast<D>(src[i]); args: {dst, src}.
+template <class D, class S>
+void launch_copy(D* dst, const S* src, const StridedArgs<2>& args, int64_t n);
+
+// out = op(x); args: {out, x}. Integer types take neg, abs and relu only.
+template <class T>
+void launch_unary(UnaryOp op, const T* x, T* out, const StridedArgs<2>& args, int64_t n, double scalar);
+// out = grad * op'(in); `in` is y = op(x) for exp, sqrt, tanh and sigmoid, else x. args: {out, in, grad}.
+template <class T>
+void launch_unary_backward(UnaryOp op, const T* in, const T* grad, T* out, const StridedArgs<3>& args, int64_t n,
+                           double scalar);
+// Arithmetic ops, add .. minimum (T out); args: {out, a, b}.
+template <class T>
+void launch_binary(BinaryOp op, const T* a, const T* b, T* out, const StridedArgs<3>& args, int64_t n);
+// Comparisons (and logical_and / logical_or for bool), bool out; args: {out, a, b}.
+template <class T>
+void launch_compare(BinaryOp op, const T* a, const T* b, bool* out, const StridedArgs<3>& args, int64_t n);
+// out = cond ? a : b; args: {out, cond, a, b}.
+template <class T>
+void launch_where(const bool* cond, const T* a, const T* b, T* out, const StridedArgs<4>& args, int64_t n);
+
+// Sets *flag = 1 when some x[i] is not finite (float types), or is zero (integer types: the
+// divide-by-zero check); leaves it alone otherwise. args: {x}.
+template <class T>
+void launch_flag_nonfinite(const T* x, const StridedArgs<1>& args, int64_t n, int32_t* flag);
+template <class T>
+void launch_flag_zero(const T* x, const StridedArgs<1>& args, int64_t n, int32_t* flag);
+
+}  // namespace memgrad::cuda

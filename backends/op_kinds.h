@@ -1,0 +1,24 @@
+#pragma once
+// The operation selectors and attention parameters shared by every backend. Plain C++ with no
+// dependencies, so CUDA (.cu) files can include it too.
+#include <cstdint>
+
+namespace memgrad {
+
+enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, abs, pow_scalar };
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or };
+enum class ReduceOp { sum, max, min };
+enum class RandomKind { uniform, normal, bernoulli };
+
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
+
+// Attention kernels' parameters (autograd/attention.h documents the semantics).
+struct AttentionParams {
+  double scale = 1;
+  bool causal = false;  // query i sees keys j <= i + (Nk - Nq)
+  int64_t q_chunk = 64;
+  int64_t k_chunk = 256;
+  int64_t top_k = 64;
+};
+
+}  // namespace memgrad
