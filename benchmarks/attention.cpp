@@ -28,6 +28,7 @@ struct Config {
   int repeats = 5;
   double budget_s = 20;  // stop repeating a measurement once it has taken this long
   Device device = Device::cpu();
+  int warmup = 0;  // extra untimed calls after the first (which measures memory and warms caches)
 };
 
 struct Measure {
@@ -55,7 +56,6 @@ Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool b
       Tensor out = attention(q, k, v, opts);
       out.backward(w);
     }
-    synchronize(dev);  // GPU kernels run asynchronously: time them to completion
   };
   int64_t overhead;
   {
@@ -63,12 +63,17 @@ Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool b
     once();  // measures memory, and warms up the allocator cache and thread pool for the timings
     overhead = meter.overhead() - bytes * (backward ? 4 : 1);
   }
+  for (int r = 0; r < c.warmup; ++r) clear_grads(), once();
+  synchronize(dev);
+  DeviceTimer timer(dev);  // GPU: CUDA events around the calls; CPU: the steady clock
   std::vector<double> t, cpu;
   double spent = 0;
   for (int r = 0; r < c.repeats && (r == 0 || spent < c.budget_s); ++r) {
     clear_grads();
     double c0 = bench::process_cpu_seconds();
-    t.push_back(bench::seconds(once));
+    timer.start();
+    once();
+    t.push_back(timer.stop());
     cpu.push_back(bench::process_cpu_seconds() - c0);
     spent += t.back();
   }
@@ -129,6 +134,8 @@ int main(int argc, char** argv) {
   app.add_option("--head-dim", c.D)->capture_default_str();
   app.add_option("--top-k", c.top_k)->capture_default_str();
   app.add_option("--repeats", c.repeats, "samples per measurement (median)")->capture_default_str();
+  app.add_option("--warmup", c.warmup, "untimed calls before timing, after the memory-measuring one")
+      ->capture_default_str();
   app.add_option("--budget", c.budget_s, "seconds after which a measurement stops repeating")->capture_default_str();
   app.add_flag("--sweep", sweep, "sweep block sizes instead (chunked fwd+bwd and topk fwd+bwd)");
   app.add_option("--sweep-n", sweep_n, "sequence length of the sweep")->capture_default_str();
@@ -164,7 +171,8 @@ int main(int argc, char** argv) {
                 {"sgemm_gflops_1024", sgemm},
                 {"config",
                  {{"B", c.B}, {"H", c.H}, {"D", c.D}, {"top_k", c.top_k}, {"dtype", "float32"},
-                  {"device", c.device.str()},
+                  {"device", c.device.str()}, {"warmup", c.warmup + 1}, {"repeats", c.repeats},
+                  {"timer", c.device.is_cpu() ? "steady_clock" : "cuda_events"},
                   {"q_chunk_default", kDefaultQChunk}, {"k_chunk_default", kDefaultKChunk},
                   {"topk_q_chunk_default", kDefaultTopkQChunk}, {"statistic", "median"}}},
                 {"results", results}};

@@ -28,4 +28,21 @@ int cuda_device_count();
 // Waits until every kernel queued on the device has finished (a no-op for the CPU); for timing.
 void synchronize(Device d = Device::cpu());
 
+// Times work on a device: CUDA events recorded on the stream for a GPU (the kernels' own time, no
+// host round trip in between), the steady clock for the CPU. start() ... stop() returns seconds.
+class DeviceTimer {
+ public:
+  explicit DeviceTimer(Device d = Device::cpu());
+  ~DeviceTimer();
+  DeviceTimer(const DeviceTimer&) = delete;
+  DeviceTimer& operator=(const DeviceTimer&) = delete;
+  void start();
+  double stop();  // waits for the work issued since start() on a GPU
+
+ private:
+  Device device_;
+  void* events_[2] = {nullptr, nullptr};  // cudaEvent_t
+  double t0_ = 0;
+};
+
 }  // namespace memgrad

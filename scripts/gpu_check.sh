@@ -71,12 +71,25 @@ fi
 
 # GPU benchmarks: attention of the three kinds on the device (JSON beside the logs).
 if "$BUILD/benchmarks/bench_attention" --device cuda --batch 4 --heads 8 --head-dim 64 \
-     --sizes 1024 2048 4096 8192 16384 32768 --vanilla-max 16384 --repeats 10 --budget 5 \
+     --sizes 1024 2048 4096 8192 16384 32768 --vanilla-max 16384 --warmup 2 --repeats 20 --budget 5 \
      --out "$RESULTS/bench_attention_cuda.json" \
      >"$RESULTS/bench_attention_cuda.txt" 2>&1; then
   log "bench_attention --device cuda: done"; cat "$RESULTS/bench_attention_cuda.txt"
 else
   status=1; log "bench_attention --device cuda: FAILED"; tail -20 "$RESULTS/bench_attention_cuda.txt"
+fi
+# PyTorch's SDPA and eager attention on the same shapes, then the joint table with the targets.
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  if python3 benchmarks/attention_torch.py --batch 4 --heads 8 --head-dim 64 \
+       --sizes 1024 2048 4096 8192 16384 32768 --out "$RESULTS/attention_torch.json" >"$RESULTS/attention_torch.txt" 2>&1; then
+    cat "$RESULTS/attention_torch.txt"
+    python3 benchmarks/compare_gpu_attention.py "$RESULTS/bench_attention_cuda.json" "$RESULTS/attention_torch.json" \
+      --out "$RESULTS/gpu_attention_table.md" | tail -20
+  else
+    log "attention_torch.py FAILED"; tail -20 "$RESULTS/attention_torch.txt"
+  fi
+else
+  log "PyTorch with CUDA not found: the PyTorch comparison is skipped"
 fi
 log "finished in $((SECONDS - t0)) s, status $status; results in $RESULTS"
 exit $status

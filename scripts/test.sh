@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test command: installs dependencies, builds (Release) into build/ and runs the test suite,
-# then does the same under AddressSanitizer + UndefinedBehaviorSanitizer in build-asan/.
+# The test command: installs dependencies, builds (Release, with the CUDA backend when the toolkit
+# is found) into build/ and runs the test suite, then does the same under AddressSanitizer +
+# UndefinedBehaviorSanitizer in build-asan/ (CPU-only), then the Python bindings' pytest suite.
+# Without a GPU the CUDA test cases print why they skip.
 #
 #   scripts/test.sh          both builds
 #   scripts/test.sh --fast   the Release build only
@@ -108,9 +110,11 @@ if [ "$fast" -eq 0 ]; then
   echo "==== ASan+UBSan build in $ASAN_BUILD ===="
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-  # -O1 without debug info: compiles faster than RelWithDebInfo; ASan reports still name functions
+  # -O1 without debug info: compiles faster than RelWithDebInfo; ASan reports still name functions.
+  # CPU-only (MEMGRAD_CUDA=OFF): the sanitizers instrument host code only, the Release build above
+  # already compiles and links the CUDA backend, and this way CI also builds the CPU-only configuration.
   if configure_and_build "$ASAN_BUILD" -DMEMGRAD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
-    -DMEMGRAD_EXAMPLES=OFF -DMEMGRAD_TESTS=ON; then
+    -DMEMGRAD_EXAMPLES=OFF -DMEMGRAD_TESTS=ON -DMEMGRAD_CUDA=OFF; then
     t0=$SECONDS
     run_ctest "$ASAN_BUILD"
     echo "test.sh: sanitizer tests ran in $((SECONDS - t0)) s"

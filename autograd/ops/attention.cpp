@@ -143,7 +143,9 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
                     .q_chunk = opts.q_chunk.value_or(opts.kind == AttentionKind::topk ? kDefaultTopkQChunk
                                                                                       : kDefaultQChunk),
                     .k_chunk = opts.k_chunk.value_or(kDefaultKChunk),
-                    .top_k = opts.top_k};
+                    .top_k = opts.top_k,
+                    .fused = opts.fused,
+                    .tf32 = opts.tf32};
   if (opts.kind == AttentionKind::chunked) return chunked(q, k, v, valid, p, d);
   return topk(q, k, v, valid, p, d);
 }

@@ -79,4 +79,10 @@ std::vector<std::vector<int64_t>> BatchSampler::epoch(int64_t e) const {
   return batches;
 }
 
+Batch to_device(const Batch& b, Device d) {
+  if (d.is_cpu()) return b;
+  auto move = [d](const Tensor& t) { return t.defined() ? to(t, d) : t; };
+  return {move(b.tokens), move(b.lengths), move(b.labels), move(b.tokens2), move(b.lengths2)};
+}
+
 }  // namespace memgrad::lra

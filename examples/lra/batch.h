@@ -19,6 +19,8 @@ struct Batch {
 // The examples `indices` of a split. L is the longest example in the batch, or ds.max_len when
 // fixed_len. Throws memgrad::Error on an empty or out-of-range index list.
 Batch make_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices, bool fixed_len = false);
+// The batch's tensors on device d (the batch itself when d is the CPU).
+Batch to_device(const Batch& b, Device d);
 
 // Epochs of index batches over n examples: a seeded permutation per epoch (the same for the same
 // (seed, epoch) on any run), or 0..n-1 in order when shuffle is false. The last batch is smaller

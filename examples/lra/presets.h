@@ -45,6 +45,7 @@ struct RunConfig {
   // Sequence lengths of the memory/time sweep that `compare` runs after training (empty: none).
   std::vector<int64_t> sweep_lengths;
   int64_t sweep_steps = 3;  // timed steps per (kind, length) after one warm-up step
+  Device device = Device::cpu();  // where the model trains and the sweep runs (--device)
 };
 
 const std::vector<std::string>& preset_names();

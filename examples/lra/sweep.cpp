@@ -32,15 +32,17 @@ Batch random_batch(const ModelConfig& m, int64_t B, int64_t N, Generator& gen) {
 
 }  // namespace
 
-SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed) {
+SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed,
+                        Device dev) {
   SweepPoint p;
   p.kind = to_string(mc.encoder.attention.kind);
   p.seq_len = seq_len;
   p.batch = batch;
   p.predicted_bytes = estimate_step_memory(mc, batch, seq_len).total;
-  const int64_t outside = memory::stats().current;  // tensors the caller holds: not this step's
+  const int64_t outside = memory::stats(dev).current;  // tensors the caller holds: not this step's
   manual_seed(seed);
   auto model = make_model(mc);
+  model->to(dev);
   optim::AdamW opt(model->parameters(), {.lr = 1e-4});
   Generator gen(seed + 1);
   double seconds = 0;
@@ -48,19 +50,20 @@ SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, i
     opt.zero_grad();
     const auto t0 = std::chrono::steady_clock::now();
     {
-      memory::PeakMeter meter;
-      Batch b = random_batch(mc, batch, seq_len, gen);
+      memory::PeakMeter meter(dev);
+      Batch b = to_device(random_batch(mc, batch, seq_len, gen), dev);
       Tensor loss = cross_entropy(model->forward(b), b.labels);
       loss.backward();
       optim::clip_grad_norm(model->parameters(), 1.0);
       opt.step();
       p.peak_bytes = std::max(p.peak_bytes, meter.peak() - outside);
+      synchronize(dev);  // a GPU step is timed to completion
     }
     if (s > 0) seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   p.sec_per_step = steps > 0 ? seconds / static_cast<double>(steps) : 0;
   model.reset();
-  memory::empty_cache();  // the next point's shapes need other size classes (see trainer.h)
+  memory::empty_cache(dev);  // the next point's shapes need other size classes (see trainer.h)
   return p;
 }
 
@@ -68,7 +71,7 @@ std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<Attent
   std::vector<SweepPoint> out;
   if (cfg.sweep_lengths.empty()) return out;
   const int64_t longest = *std::max_element(cfg.sweep_lengths.begin(), cfg.sweep_lengths.end());
-  const int64_t available = available_memory_bytes();
+  const int64_t available = cfg.device.is_cpu() ? available_memory_bytes() : 0;  // GPU: found out by trying
   std::fprintf(log, "\n== memory and time of a training step against sequence length (batch %lld, random tokens)\n",
                static_cast<long long>(cfg.train.batch));
   std::fprintf(log, "%-8s %7s %12s %12s %8s %10s\n", "kind", "length", "predicted", "measured", "pred/meas", "s/step");
@@ -83,7 +86,14 @@ std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<Attent
         p.note = fmt::format("skipped: needs {} (estimate), {} available", format_bytes(predicted),
                              format_bytes(available));
       } else {
-        p = measure_step(mc, cfg.train.batch, n, cfg.sweep_steps, cfg.seed);
+        try {
+          p = measure_step(mc, cfg.train.batch, n, cfg.sweep_steps, cfg.seed, cfg.device);
+        } catch (const RuntimeError& e) {  // a device allocation that failed: record it, go on
+          if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
+          memory::empty_cache(cfg.device);
+          p.kind = to_string(kind), p.seq_len = n, p.batch = cfg.train.batch, p.predicted_bytes = predicted;
+          p.note = "skipped: out of memory on " + cfg.device.str();
+        }
       }
       if (p.peak_bytes > 0)
         std::fprintf(log, "%-8s %7lld %12s %12s %8.3f %10.4f\n", p.kind.c_str(), static_cast<long long>(n),

@@ -15,6 +15,7 @@ namespace memgrad::lra {
 std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<AttentionKind>& kinds, FILE* log = stdout);
 
 // One point (exposed for tests): `steps` timed steps after one warm-up step.
-SweepPoint measure_step(const ModelConfig& model, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed);
+SweepPoint measure_step(const ModelConfig& model, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed,
+                        Device dev = Device::cpu());
 
 }  // namespace memgrad::lra

@@ -32,16 +32,16 @@ std::string checkpoint_path(const RunConfig& cfg, AttentionKind kind) {
   return (std::filesystem::path(cfg.out_dir) / (to_string(kind) + ".safetensors")).string();
 }
 
-int64_t cache_limit(int64_t predicted_peak) {
+int64_t cache_limit(int64_t predicted_peak, Device d) {
   int64_t limit = std::max<int64_t>(2 * predicted_peak, int64_t{256} << 20);
-  const int64_t available = available_memory_bytes();
+  const int64_t available = d.is_cpu() ? available_memory_bytes() : 0;  // a GPU: no host-memory bound
   if (available > 0) limit = std::min(limit, std::max<int64_t>(0, available * 9 / 10 - predicted_peak));
   return limit;
 }
 
-bool trim_cache(int64_t limit) {
-  if (memory::stats().reserved <= limit) return false;
-  memory::empty_cache();
+bool trim_cache(int64_t limit, Device d) {
+  if (memory::stats(d).reserved <= limit) return false;
+  memory::empty_cache(d);
   return true;
 }
 
@@ -52,7 +52,8 @@ int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
   return static_cast<int64_t>(longest);
 }
 
-double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples) {
+double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples,
+                Device device) {
   const auto& examples = ds.split(split);
   int64_t n = static_cast<int64_t>(examples.size());
   if (max_examples > 0) n = std::min(n, max_examples);
@@ -64,7 +65,7 @@ double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t ba
   for (int64_t i = 0; i < n; i += batch) {
     std::vector<int64_t> idx(static_cast<size_t>(std::min(batch, n - i)));
     std::iota(idx.begin(), idx.end(), i);
-    Batch b = make_batch(ds, split, idx);
+    Batch b = to_device(make_batch(ds, split, idx), device);
     correct += nn::accuracy(model.forward(b), b.labels) * static_cast<double>(idx.size());
   }
   model.train(was_training);
@@ -102,10 +103,12 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   MG_CHECK(static_cast<int64_t>(ds.train.size()) >= t.batch, "lra", "{} training examples, fewer than one batch of {}",
            ds.train.size(), t.batch);
   const ModelConfig mc = model_config(cfg, kind);
-  memory::empty_cache();  // every kind starts from the same (empty) allocator cache
-  const int64_t outside = memory::stats().current;  // tensors held elsewhere: not part of a step
+  const Device dev = cfg.device;
+  memory::empty_cache(dev);  // every kind starts from the same (empty) allocator cache
+  const int64_t outside = memory::stats(dev).current;  // tensors held elsewhere: not part of a step
   manual_seed(cfg.seed);  // the same initial weights, dropout masks and batches for every kind
   std::unique_ptr<SequenceModel> model = make_model(mc);
+  model->to(dev);  // initialised on the CPU from the seed, so every device starts from the same weights
   optim::AdamW opt(model->parameters(), {.lr = t.lr, .weight_decay = t.weight_decay});
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
   optim::WarmupCosine schedule(t.lr, std::min(warmup, t.steps), t.steps, t.lr * t.min_lr_frac);
@@ -119,7 +122,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   r.predicted_phase = est.peak_at;
   r.checkpoint = checkpoint_path(cfg, kind);
   std::filesystem::create_directories(cfg.out_dir);
-  const int64_t held_limit = cache_limit(est.total);
+  const int64_t held_limit = cache_limit(est.total, dev);
   std::fprintf(log, "\n== %s: %s\n", r.kind.c_str(), describe(*model).c_str());
 
   const int64_t curve_every = std::max<int64_t>(1, t.steps / 100);
@@ -132,8 +135,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
   auto run_eval = [&](int64_t step) {
     bar.pause();
-    const double acc = evaluate(*model, ds, Split::val, t.eval_batch, t.max_eval);
-    trim_cache(held_limit);
+    const double acc = evaluate(*model, ds, Split::val, t.eval_batch, t.max_eval, dev);
+    trim_cache(held_limit, dev);
     const bool better = !(acc <= r.best_val_acc);  // true for the first (best is NaN)
     if (better) {
       r.best_val_acc = acc, r.best_step = step, evals_without_gain = 0;
@@ -157,8 +160,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
     double loss_value, acc;
     int64_t seq_len;
     {
-      memory::PeakMeter meter;
-      Batch b = make_batch(ds, Split::train, idx, !t.dynamic_padding);
+      memory::PeakMeter meter(dev);
+      Batch b = to_device(make_batch(ds, Split::train, idx, !t.dynamic_padding), dev);
       seq_len = b.tokens.size(1);
       opt.set_lr(schedule(step));
       Tensor logits = model->forward(b);
@@ -171,7 +174,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
       if (meter.peak() - outside > r.peak_bytes) r.peak_bytes = meter.peak() - outside, r.peak_seq_len = seq_len;
       tokens += static_cast<double>(b.tokens.numel() + (b.tokens2.defined() ? b.tokens2.numel() : 0));
     }
-    trim_cache(held_limit);  // inside the timed step: refilling the cache is part of its cost
+    trim_cache(held_limit, dev);  // inside the timed step: refilling the cache is part of its cost
     train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
     MG_CHECK(std::isfinite(loss_value), "lra", "{}: the training loss is {} at step {}", r.kind, loss_value, step);
     since_point.add(loss_value, acc);
@@ -203,8 +206,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   r.predicted_at_peak_len = estimate_step_memory(mc, t.batch, r.peak_seq_len).total;
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model
-  r.test_acc = evaluate(*model, ds, Split::test, t.eval_batch);
-  trim_cache(held_limit);
+  r.test_acc = evaluate(*model, ds, Split::test, t.eval_batch, 0, dev);
+  trim_cache(held_limit, dev);
   std::fprintf(log,
                "%-8s test acc %.4f (model of step %lld, val acc %.4f); %.1f s, %.4f s/step; "
                "peak %s measured, %s predicted\n",

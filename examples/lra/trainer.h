@@ -33,9 +33,9 @@ std::string checkpoint_path(const RunConfig& cfg, AttentionKind kind);
 // run at ListOps' lengths grew the cache to 24 GB and was killed. The trainer therefore empties
 // the cache between steps when the held bytes exceed this limit: twice the predicted peak (at
 // least 256 MiB), lowered so that limit + peak stays within 90% of the memory available at start.
-int64_t cache_limit(int64_t predicted_peak);
+int64_t cache_limit(int64_t predicted_peak, Device d = Device::cpu());
 // Empties the allocator's cache when its held bytes (live + cached) exceed `limit`; true if it did.
-bool trim_cache(int64_t limit);
+bool trim_cache(int64_t limit, Device d = Device::cpu());
 
 // The padded length of the largest training step: the longest training example (either document
 // for pair tasks) with dynamic padding, else the dataset's max_len.
@@ -45,7 +45,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
 // Accuracy of the model (switched to eval mode for the call, no gradients) on a split, in batches
 // padded to their longest sequence. max_examples > 0 scores only the first that many.
-double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples = 0);
+double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples = 0,
+                Device device = Device::cpu());
 
 // The most frequent label of the training split and how often it occurs in the test split: the
 // accuracy of always answering it.
