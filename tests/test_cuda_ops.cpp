@@ -191,6 +191,58 @@ std::vector<Case> attention_cases() {
   return out;
 }
 
+// Chunked attention at the fused kernels' head dims (float32, D == Dv in {32, 64, 128}) with N
+// not a multiple of their 64-row tiles: causal with Nq != Nk and strided q, a key padding mask,
+// and key lengths that mask batch 0 entirely with causal rows that see no key. `fused` false
+// forces the block-wise path.
+std::vector<Case> fused_attention_cases(int64_t D, int64_t N, bool fused) {
+  const std::string k = std::string(fused ? "fused" : "block-wise") + " attention D=" + std::to_string(D) +
+                        " N=" + std::to_string(N);
+  auto opts = [fused] {
+    AttentionOptions o;
+    o.kind = AttentionKind::chunked, o.fused = fused;
+    return o;
+  };
+  std::vector<Case> out;
+  out.push_back({k + " causal, Nq != Nk, strided q", {{{2, N, 2, D}}, {{2, 2, N + 45, D}}, {{2, 2, N + 45, D}}},
+                 [opts](auto& x) {
+                   AttentionOptions o = opts();
+                   o.causal = true;
+                   return attention(transpose(x[0], 1, 2), x[1], x[2], o);  // q [2, 2, N, D], a view
+                 },
+                 {DType::float32}, 10});
+  out.push_back({k + " key padding mask", {{{2, 2, N, D}}, {{2, 2, N, D}}, {{2, 2, N, D}}, {{2, N}, In::mask}},
+                 [opts](auto& x) {
+                   AttentionOptions o = opts();
+                   o.key_padding_mask = x[3];
+                   return attention(x[0], x[1], x[2], o);
+                 },
+                 {DType::float32}, 10});
+  out.push_back({k + " key lengths (batch 0 fully masked), causal, Nq > Nk",
+                 {{{2, 2, N, D}}, {{2, 2, N - 50, D}}, {{2, 2, N - 50, D}}},
+                 [opts, N](auto& x) {
+                   AttentionOptions o = opts();
+                   o.causal = true;
+                   o.key_lengths = from_vector<int64_t>({0, N - 80}, {2}, x[0].device());
+                   return attention(x[0], x[1], x[2], o);
+                 },
+                 {DType::float32}, 10});
+  return out;
+}
+
+// Output and input gradients of attention on the test device, fused or block-wise, copied to the CPU.
+std::vector<Tensor> attention_with_grads(const std::vector<Tensor>& inputs, AttentionOptions o) {
+  std::vector<Tensor> x;
+  for (const Tensor& t : inputs) {
+    x.push_back(detach(to(t, test_device())));
+    x.back().set_requires_grad();
+  }
+  Tensor out = attention(x[0], x[1], x[2], o);
+  sum(mul(out, to(optest::rnd(out.shape(), out.dtype(), 99), test_device()))).backward();
+  return {to(detach(out), Device::cpu()), to(x[0].grad(), Device::cpu()), to(x[1].grad(), Device::cpu()),
+          to(x[2].grad(), Device::cpu())};
+}
+
 }  // namespace
 
 TEST_CASE("cuda ops: elementwise with broadcasting, dtypes and views") {
@@ -229,6 +281,32 @@ TEST_CASE("cuda ops: large attention (several default-size chunks) matches the C
   }
 }
 
+TEST_CASE("cuda ops: fused chunked attention (D 32/64/128, masks, ragged tiles) equals the CPU and the block-wise path") {
+  if (skip_without_test_device()) return;
+  for (int64_t D : {32, 64, 128})
+    for (int64_t N : {300, 1000})
+      for (bool fused : {true, false})
+        for (const Case& c : fused_attention_cases(D, N, fused)) run_case(c);
+  // the two GPU paths against each other, gradients included
+  for (int64_t D : {32, 64, 128}) {
+    INFO("D = " << D);
+    const int64_t Nq = 300, Nk = 333;
+    const std::vector<Tensor> in{optest::rnd({2, 2, Nq, D}, DType::float32, 1),
+                                 optest::rnd({2, 2, Nk, D}, DType::float32, 2),
+                                 optest::rnd({2, 2, Nk, D}, DType::float32, 3)};
+    AttentionOptions o;
+    o.kind = AttentionKind::chunked, o.causal = true;
+    o.key_lengths = from_vector<int64_t>({Nk, 200}, {2}, Device::cpu());
+    o.fused = true;
+    const std::vector<Tensor> fused = attention_with_grads(in, o);
+    o.fused = false;
+    const std::vector<Tensor> blockwise = attention_with_grads(in, o);
+    const char* names[] = {"out", "dq", "dk", "dv"};
+    for (size_t i = 0; i < fused.size(); ++i)
+      check_same(to(fused[i], test_device()), blockwise[i], std::string("fused vs block-wise ") + names[i], 10);
+  }
+}
+
 TEST_CASE("cuda ops: fused optimizer steps equal the CPU's") {
   if (skip_without_test_device()) return;
   for (DType dt : {DType::float32, DType::float64}) {
@@ -250,4 +328,61 @@ TEST_CASE("cuda ops: fused optimizer steps equal the CPU's") {
     for (int which = 0; which < 3; ++which)
       check_same(run(test_device(), which), run(Device::cpu(), which), "optimizer " + std::to_string(which));
   }
+}
+
+// Fused top-k attention (one kernel per pass for top_k <= 256) against the CPU over many key
+// tiles. q and k are rounded to multiples of 0.5 (the gradient passes straight through), so
+// scale * q . k (scale 1/8) is exact in float32 on both sides: the many equal scores must go to
+// the earlier key on both, and no rounding near-tie can flip a pick. "duplicated keys" repeats
+// the first half of the keys in the second (ties across tiles).
+TEST_CASE("cuda ops: fused top-k attention (k up to 256, ties, masks) equals the CPU") {
+  if (skip_without_test_device()) return;
+  auto grid = [](const Tensor& x) {
+    return x - detach(x) + to(to(detach(x) * 2.0, DType::int32), x.dtype()) * 0.5;
+  };
+  for (int64_t N : {300, 1000})
+    for (int64_t top_k : {8, 64, 256}) {
+      const Shape qs{2, 2, N, 64}, vs{2, 2, N, 40};
+      auto opts = [top_k](bool fused) {
+        AttentionOptions o;
+        o.kind = AttentionKind::topk, o.top_k = top_k, o.fused = fused;
+        return o;
+      };
+      const std::string n = " N=" + std::to_string(N) + " top_k=" + std::to_string(top_k);
+      const std::vector<DType> both = {DType::float32, DType::float64};
+      const std::vector<Case> cases = {
+          {"fused topk" + n, {{qs}, {qs}, {vs}},
+           [=](auto& x) { return attention(grid(x[0]), grid(x[1]), x[2], opts(true)); }, both, 10},
+          {"fused topk causal, key padding mask" + n, {{qs}, {qs}, {vs}, {{2, N}, In::mask}},
+           [=](auto& x) {
+             AttentionOptions o = opts(true);
+             o.causal = true, o.key_padding_mask = x[3];
+             return attention(grid(x[0]), grid(x[1]), x[2], o);
+           },
+           both, 10},
+          {"fused topk key lengths (batch 0 fully masked), duplicated keys" + n, {{qs}, {{2, 2, N / 2, 64}}, {vs}},
+           [=](auto& x) {
+             AttentionOptions o = opts(true);
+             o.key_lengths = from_vector<int64_t>({0, N - 5}, {2}, x[0].device());
+             const Tensor k = grid(x[1]);
+             return attention(grid(x[0]), cat({k, k}, 2), x[2], o);
+           },
+           both, 10},
+          {"fused topk Nq != Nk causal, plain normal inputs (float64)" + n, {{{2, 2, N / 3, 64}}, {qs}, {vs}},
+           [=](auto& x) {
+             AttentionOptions o = opts(true);
+             o.causal = true;
+             return attention(x[0], x[1], x[2], o);
+           },
+           {DType::float64}, 10},
+          {"block-wise topk (fused = false) causal, key padding mask" + n, {{qs}, {qs}, {vs}, {{2, N}, In::mask}},
+           [=](auto& x) {
+             AttentionOptions o = opts(false);
+             o.causal = true, o.key_padding_mask = x[3];
+             return attention(grid(x[0]), grid(x[1]), x[2], o);
+           },
+           both, 10},
+      };
+      for (const Case& c : cases) run_case(c);
+    }
 }

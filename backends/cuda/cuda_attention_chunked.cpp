@@ -2,6 +2,8 @@
 // with cuBLAS products over the B * H heads at once. Forward: online softmax over key chunks, the
 // output accumulated in `out` itself. Backward: score blocks recomputed from lse (FlashAttention-2
 // math). Score blocks are [B * H, rows, k_chunk]; nothing of size Nq x Nk is allocated.
+// With AttentionParams::fused and shapes the fused kernels take, both methods hand over to them
+// (cuda_flash_attention.cpp).
 // Also defines the host helpers of attention_kernels.h (batched products, input layouts).
 #include <algorithm>
 #include <climits>
@@ -10,6 +12,7 @@
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/flash_attention_kernels.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -138,6 +141,10 @@ GemmOperand dense_rows(const T* p, int64_t H, int64_t N, int64_t cols, int64_t n
 void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                             const Tensor& key_valid, const AttentionParams& p, Tensor& out,
                                             Tensor& lse) {
+  if (p.fused && flash_attention_supported(q_in, k_in, v_in)) {  // one kernel (cuda_flash_attention.cu)
+    flash_attention_forward(q_in, k_in, v_in, key_valid, p, out, lse);
+    return;
+  }
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention", [&]<class T>() {
@@ -180,6 +187,10 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
                                              const Tensor& key_valid, const Tensor& out_in, const Tensor& lse_in,
                                              const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
                                              Tensor& dk, Tensor& dv) {
+  if (p.fused && flash_attention_supported(q_in, k_in, v_in)) {  // one kernel (cuda_flash_attention.cu)
+    flash_attention_backward(q_in, k_in, v_in, key_valid, out_in, lse_in, grad_out_in, p, dq, dk, dv);
+    return;
+  }
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_backward", [&]<class T>() {
