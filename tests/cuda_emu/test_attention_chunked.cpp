@@ -1,0 +1,189 @@
+// Runs CudaBackend::attention_chunked_forward / _backward against CpuBackend on random inputs: the
+// fused kernels (backends/cuda/cuda_flash_attention.*, every block of their grids) and, on a subset
+// of cases, the block-wise path (cuda_attention_chunked.*, grid-stride kernels capped at 3 blocks,
+// cuBLAS faked by a naive gemm). D 32/64/128, causal, key masks (one batch with no valid key),
+// ragged tiles, strided q/k/v with NaN padding, empty sequences.
+// Built and run by tests/cuda_emu/run.sh; `test_attention_chunked one Nq Nk D causal mask layout
+// [blockwise]` runs one case (B = H = 2).
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_backend.h"
+#include "backends/cuda/flash_attention_kernels.h"
+#include "fake_cuda.h"
+
+using namespace memgrad;
+
+namespace {
+cpu::CpuBackend CPU;
+Backend& GPU = cuda::emu_backend();
+std::mt19937_64 rng(7);
+int failures = 0, checks = 0;
+double worst = 0;
+std::string worst_what;
+
+Tensor filled(const Shape& s, double sd, float fill_nan_first = 0) {
+  Tensor x = empty(s, DType::float32);
+  std::normal_distribution<float> nd(0.f, static_cast<float>(sd));
+  float* p = x.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] = nd(rng);
+  (void)fill_nan_first;
+  return x;
+}
+Tensor zeros_f(const Shape& s) {
+  Tensor x = empty(s, DType::float32);
+  std::memset(x.data<float>(), 0, x.nbytes());
+  return x;
+}
+// A [B, H, N, D] view with unusual strides (layout 0: contiguous, 1: [B, N, H, D+5] + offset 3,
+// 2: [H, B, N, D+2]); padding is NaN so any read outside the view shows.
+Tensor strided(int64_t B, int64_t H, int64_t N, int64_t D, int layout) {
+  Tensor x;
+  if (layout == 0) return filled({B, H, N, D}, 1.0);
+  if (layout == 1) {
+    const int64_t P = D + 5;
+    Tensor base = filled({B * N * H * P + 3}, 1.0);
+    float* p = base.data<float>();
+    for (int64_t i = 0; i < base.numel(); ++i) if (i < 3 || (i - 3) % P >= D) p[i] = NAN;
+    return alias(base, {B, H, N, D}, {N * H * P, P, H * P, 1}, 3);
+  }
+  const int64_t P = D + 2;
+  Tensor base = filled({H * B * N * P}, 1.0);
+  float* p = base.data<float>();
+  for (int64_t i = 0; i < base.numel(); ++i) if (i % P >= D) p[i] = NAN;
+  return alias(base, {B, H, N, D}, {N * P, B * N * P, P, 1}, 0);
+}
+
+// max |a - b| / max(max |b|, 1e-30) over finite entries; the special values (inf, exact 0 rows) must agree exactly.
+void compare(const Tensor& got, const Tensor& want, const std::string& what, double tol) {
+  ++checks;
+  const float* a = got.data<float>();
+  const float* b = want.data<float>();
+  double mx = 0, err = 0;
+  bool special_ok = true;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    if (std::isfinite(b[i])) mx = std::max(mx, (double)std::fabs(b[i]));
+    if (!std::isfinite(b[i]) || !std::isfinite(a[i])) {
+      if (!(a[i] == b[i])) special_ok = false;
+      continue;
+    }
+    if (b[i] == 0 && a[i] != 0 && std::fabs(a[i]) > 1e-30) {}  // covered by the relative error
+    err = std::max(err, (double)std::fabs(a[i] - b[i]));
+  }
+  // relative to the tensor's largest entry, floored at 1 (the inputs are N(0, 1)): a gradient that is
+  // 0 in exact arithmetic (Nk = 1: softmax of one key) holds only rounding noise on both sides
+  const double rel = err / std::max(mx, 1.0);
+  if (rel > worst) worst = rel, worst_what = what + " (max |ref| " + std::to_string(mx) + ")";
+  if (!special_ok || rel > tol) {
+    ++failures;
+    std::printf("FAIL %s: rel err %.3g (max |ref| %.3g) special %s\n", what.c_str(), rel, mx, special_ok ? "ok" : "MISMATCH");
+  }
+}
+// Exact agreement for rows that must be 0 / lse that must be +inf.
+int count_inf(const Tensor& t) {
+  int n = 0;
+  const float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) n += std::isinf(p[i]);
+  return n;
+}
+
+struct Result { Tensor out, lse, dq, dk, dv; };
+
+Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& kv, const Tensor& go,
+           const AttentionParams& p) {
+  const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3], Nk = k.shape()[2];
+  Result r;
+  r.out = filled({B, H, Nq, D}, 1.0);  // garbage: the kernel must overwrite every element
+  r.lse = filled({B, H, Nq}, 1.0);
+  be.attention_chunked_forward(q, k, v, kv, p, r.out, r.lse);
+  r.dq = zeros_f({B, H, Nq, D});
+  r.dk = zeros_f({B, H, Nk, D});
+  r.dv = zeros_f({B, H, Nk, D});
+  be.attention_chunked_backward(q, k, v, kv, r.out, r.lse, go, p, r.dq, r.dk, r.dv);
+  return r;
+}
+
+int cases = 0, cases_failed = 0;
+
+void one(int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, bool causal, int mask, int layout, bool blockwise) {
+  const int f0 = failures;
+  Tensor q = strided(B, H, Nq, D, layout), k = strided(B, H, Nk, D, (layout + 1) % 3), v = strided(B, H, Nk, D, (layout + 2) % 3);
+  Tensor kv;
+  if (mask) {
+    kv = empty({B, Nk}, DType::boolean);
+    bool* m = kv.data<bool>();
+    for (int64_t i = 0; i < B * Nk; ++i) m[i] = rng() % 4 != 0;
+    if (mask == 2) for (int64_t j = 0; j < Nk; ++j) m[j] = false;  // batch 0: every key padding
+  }
+  Tensor go = filled({B, H, Nq, D}, 1.0);
+  AttentionParams p;
+  p.scale = 1.0 / std::sqrt((double)D) * 1.7;
+  p.causal = causal;
+  p.q_chunk = 16, p.k_chunk = 24;
+  p.fused = true;
+  if (!cuda::flash_attention_supported(q, k, v)) { std::printf("unexpected: not supported\n"); ++failures; }
+  const int64_t blocks0 = emu::blocks_run();
+  const Result ref = run(CPU, q, k, v, kv, go, p);
+  const auto t0 = std::chrono::steady_clock::now();
+  const Result got = run(GPU, q, k, v, kv, go, p);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const int64_t fused_blocks = emu::blocks_run() - blocks0;
+  char name[200];
+  std::snprintf(name, sizeof name, "B%ld H%ld Nq%ld Nk%ld D%ld causal%d mask%d layout%d", (long)B, (long)H, (long)Nq,
+                (long)Nk, (long)D, causal, mask, layout);
+  const double tol = 1e-5;
+  compare(got.out, ref.out, std::string(name) + " fused out", tol);
+  compare(got.lse, ref.lse, std::string(name) + " fused lse", tol);
+  compare(got.dq, ref.dq, std::string(name) + " fused dq", tol);
+  compare(got.dk, ref.dk, std::string(name) + " fused dk", tol);
+  compare(got.dv, ref.dv, std::string(name) + " fused dv", tol);
+  const int n_inf = count_inf(ref.lse);
+  if (blockwise) {
+    p.fused = false;
+    const Result bw = run(GPU, q, k, v, kv, go, p);
+    compare(bw.out, got.out, std::string(name) + " blockwise vs fused out", tol);
+    compare(bw.lse, got.lse, std::string(name) + " blockwise vs fused lse", tol);
+    compare(bw.dq, got.dq, std::string(name) + " blockwise vs fused dq", tol);
+    compare(bw.dk, got.dk, std::string(name) + " blockwise vs fused dk", tol);
+    compare(bw.dv, got.dv, std::string(name) + " blockwise vs fused dv", tol);
+  }
+  ++cases;
+  if (failures != f0) ++cases_failed;
+  std::printf("%-60s %s  (%d rows with no key, %ld blocks, %.1fs)\n", name, failures == f0 ? "ok" : "FAILED", n_inf,
+              (long)fused_blocks, secs);
+  std::fflush(stdout);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  // the block-wise path's kernels loop grid-stride; the fused kernels' grids must run whole
+  emu::cap_grid(3, "cuda_attention_chunked.cu");
+  const std::string mode = argc > 1 ? argv[1] : "all";
+  if (mode == "one") {
+    one(2, 2, std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]),
+        std::atoi(argv[7]), argc > 8 && std::atoi(argv[8]));
+  } else {
+    const int64_t pairs[][2] = {{1, 1}, {7, 33}, {33, 7}, {70, 129}, {129, 70}, {129, 129}, {1, 129}, {33, 33}, {128, 129}, {96, 129}};
+    int c = 0;
+    for (int64_t D : {32, 64, 128})
+      for (auto& pr : pairs)
+        for (int causal = 0; causal < 2; ++causal) {
+          const int mask = c % 3, layout = (c / 3) % 3;
+          // the block-wise path (fake cuBLAS) on a subset: it is slow in the emulator
+          one(2, 2, pr[0], pr[1], D, causal, mask, layout, c % 4 == 0);
+          ++c;
+        }
+    // empty sequences and other head counts
+    one(2, 2, 5, 0, 64, false, 0, 1, true);
+    one(2, 2, 0, 5, 64, true, 1, 1, true);
+    one(1, 3, 200, 150, 128, true, 1, 2, false);
+    one(3, 1, 65, 64, 32, false, 2, 1, false);
+  }
+  std::printf("%d cases, %d failed; %d tensor comparisons, %d failed; worst relative error %.3g in %s\n", cases,
+              cases_failed, checks, failures, worst, worst_what.c_str());
+  return failures ? 1 : 0;
+}

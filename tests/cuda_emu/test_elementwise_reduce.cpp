@@ -1,0 +1,373 @@
+// Runs CudaBackend's element-wise and reduction methods (backends/cuda/cuda_elementwise.* and
+// cuda_reduce.*, kernels emulated on the host) against CpuBackend on random inputs: dtypes,
+// broadcast and strided views, NaN/inf, empty shapes, split reductions, ties in arg max/min.
+// Every grid is capped at 3 blocks (these kernels are grid-stride), so grid-stride loops wrap.
+// Built and run by tests/cuda_emu/run.sh.
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "backends/cpu/cpu_backend.h"
+#include "backends/cuda/cuda_backend.h"
+#include "fake_cuda.h"
+
+using namespace memgrad;
+
+namespace {
+cpu::CpuBackend CPU;
+Backend& GPU = cuda::emu_backend();
+std::mt19937_64 rng(7);
+int failures = 0, checks = 0;
+const DType kAll[] = {DType::float32, DType::float64, DType::int32, DType::int64, DType::boolean};
+const DType kNum[] = {DType::float32, DType::float64, DType::int32, DType::int64};
+const DType kFloat[] = {DType::float32, DType::float64};
+
+double uni(double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); }
+
+// Random values; `special` mixes in NaN, +-inf, zeros and repeats.
+Tensor rnd(const Shape& s, DType t, double lo = -3, double hi = 3, bool special = false) {
+  Tensor x = empty(s, t);
+  dispatch_all(t, "rnd", [&]<class T>() {
+    T* p = x.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double v = uni(lo, hi);
+      if constexpr (std::is_same_v<T, bool>) p[i] = v > (lo + hi) / 2;
+      else if constexpr (std::is_integral_v<T>) p[i] = static_cast<T>(std::floor(v));
+      else {
+        p[i] = static_cast<T>(v);
+        if (special) {
+          int k = rng() % 16;
+          if (k == 0) p[i] = NAN;
+          if (k == 1) p[i] = INFINITY;
+          if (k == 2) p[i] = -INFINITY;
+          if (k == 3) p[i] = 0;
+          if (k == 4) p[i] = static_cast<T>(1.5);
+        }
+      }
+    }
+  });
+  return x;
+}
+
+// A non-contiguous view of shape s: the last two dims transposed storage.
+Tensor transposed(const Tensor& base) {
+  Shape s = base.shape();
+  Strides st = base.strides();
+  std::swap(s[s.size() - 1], s[s.size() - 2]);
+  std::swap(st[st.size() - 1], st[st.size() - 2]);
+  return alias(base, s, st, base.offset());
+}
+// A view of `s` with every other element along the last dim of a bigger base.
+Tensor strided_view(const Shape& s, DType t, bool special = false) {
+  Shape bs = s;
+  bs.back() = bs.back() * 2 + 1;
+  Tensor base = rnd(bs, t, -3, 3, special);
+  Strides st = base.strides();
+  st.back() = 2;
+  return alias(base, s, st, 1);
+}
+Tensor expanded(const Tensor& x, const Shape& target) {
+  return alias(x, target, broadcast_strides(x.shape(), x.strides(), target, "test"), x.offset());
+}
+
+template <class T>
+bool same(T a, T b, double rtol) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b);
+    if (std::isinf(a) || std::isinf(b)) return a == b;
+    return std::fabs(double(a) - double(b)) <= rtol * std::fabs(double(b)) + rtol * 1e-3;
+  } else {
+    return a == b;
+  }
+}
+
+void check(const Tensor& g, const Tensor& c, const std::string& what, double rtol = 0) {
+  ++checks;
+  if (g.shape() != c.shape() || g.dtype() != c.dtype()) {
+    printf("FAIL %s: shape/dtype\n", what.c_str());
+    ++failures;
+    return;
+  }
+  dispatch_all(c.dtype(), "check", [&]<class T>() {
+    auto a = g.to_vector<T>(), b = c.to_vector<T>();
+    for (size_t i = 0; i < a.size(); ++i)
+      if (!same<T>(a[i], b[i], rtol)) {
+        printf("FAIL %s: [%zu] gpu %.17g cpu %.17g\n", what.c_str(), i, double(a[i]), double(b[i]));
+        ++failures;
+        return;
+      }
+  });
+}
+
+// Runs f on both backends; both throw or both agree.
+template <class F>
+void both_throw_or(const std::string& what, F f) {
+  std::string eg, ec;
+  try { f(GPU); } catch (const std::exception& e) { eg = e.what(); }
+  try { f(CPU); } catch (const std::exception& e) { ec = e.what(); }
+  ++checks;
+  if (eg != ec) { printf("FAIL %s: errors differ: gpu '%s' cpu '%s'\n", what.c_str(), eg.c_str(), ec.c_str()); ++failures; }
+}
+
+std::string dn(DType t) { return to_string(t); }
+
+void test_fill_arange_random() {
+  for (DType t : kAll) {
+    Tensor base_g = rnd({4, 7}, t), base_c = rnd({4, 7}, t);
+    CPU.copy(base_g, base_c);
+    Tensor vg = alias(base_g, {4, 3}, {7, 2}, 1), vc = alias(base_c, {4, 3}, {7, 2}, 1);
+    GPU.fill(vg, 2.75);
+    CPU.fill(vc, 2.75);
+    check(base_g, base_c, "fill " + dn(t));
+    for (RandomKind k : {RandomKind::uniform, RandomKind::normal, RandomKind::bernoulli})
+      for (int64_t n : {1, 3, 4, 5, 13, 1000}) {
+        Tensor g = empty({n}, t), c = empty({n}, t);
+        uint64_t seed = rng(), off = rng() >> 2;
+        double a = k == RandomKind::bernoulli ? 0.3 : -1.5, b = k == RandomKind::bernoulli ? 0 : 2.5;
+        GPU.random(g, k, a, b, seed, off);
+        CPU.random(c, k, a, b, seed, off);
+        check(g, c, "random " + dn(t) + " kind " + std::to_string(int(k)) + " n " + std::to_string(n));
+      }
+    // uniform clamp: b reached by rounding
+    {
+      Tensor g = empty({64}, t), c = empty({64}, t);
+      GPU.random(g, RandomKind::uniform, 0, 1e-30, 5, 0);
+      CPU.random(c, RandomKind::uniform, 0, 1e-30, 5, 0);
+      check(g, c, "random clamp " + dn(t));
+    }
+  }
+  for (DType t : kNum) {
+    Tensor g = empty({1037}, t), c = empty({1037}, t);
+    GPU.arange(g, -3.5, 0.25);
+    CPU.arange(c, -3.5, 0.25);
+    check(g, c, "arange " + dn(t));
+  }
+  both_throw_or("arange bool", [](Backend& be) { Tensor t = empty({3}, DType::boolean); be.arange(t, 0, 1); });
+}
+
+void test_copy() {
+  for (DType d : kAll)
+    for (DType s : kAll) {
+      Tensor src = transposed(rnd({3, 5, 7}, s, -5, 5, true));
+      Tensor g = empty(src.shape(), d), c = empty(src.shape(), d);
+      GPU.copy(src, g);
+      CPU.copy(src, c);
+      check(g, c, "copy " + dn(s) + " -> " + dn(d));
+      Tensor src2 = rnd({2, 300}, s);
+      Tensor bg = rnd({2, 601}, d), bc = empty({2, 601}, d);
+      CPU.copy(bg, bc);
+      Tensor vg = alias(bg, {2, 300}, {601, 2}, 1), vc = alias(bc, {2, 300}, {601, 2}, 1);
+      GPU.copy(src2, vg);
+      CPU.copy(src2, vc);
+      check(bg, bc, "copy into view " + dn(s) + " -> " + dn(d));
+    }
+  Tensor src = rnd({5, 6}, DType::float64), dst = empty({5, 6}, DType::float64);
+  GPU.copy_across(src, dst);
+  check(dst, src, "copy_across");
+}
+
+const UnaryOp kUnary[] = {UnaryOp::neg, UnaryOp::exp, UnaryOp::log, UnaryOp::sqrt, UnaryOp::tanh,
+                          UnaryOp::sigmoid, UnaryOp::relu, UnaryOp::gelu, UnaryOp::abs, UnaryOp::pow_scalar};
+
+void test_unary() {
+  for (DType t : kAll)
+    for (UnaryOp op : kUnary)
+      for (double sc : {2.0, 0.5, -1.0, 3.0, 0.0}) {
+        if (op != UnaryOp::pow_scalar && sc != 2.0) continue;
+        Tensor x = strided_view({3, 33}, t, true);
+        std::string what = "unary " + std::to_string(int(op)) + " " + dn(t) + " s " + std::to_string(sc);
+        Tensor g = empty(x.shape(), t), c = empty(x.shape(), t);
+        both_throw_or(what, [&](Backend& be) { be.unary(op, x, &be == &GPU ? g : c, sc); });
+        if (is_floating(t) || op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::relu)
+          if (t != DType::boolean) check(g, c, what, 0);
+        if (!is_floating(t)) continue;
+        Tensor y = empty(x.shape(), t);
+        CPU.unary(op, x, y, sc);
+        Tensor gr = transposed(rnd({33, 3}, t));
+        Tensor gb = empty(x.shape(), t), cb = empty(x.shape(), t);
+        both_throw_or("backward " + what, [&](Backend& be) { be.unary_backward(op, x, y, gr, &be == &GPU ? gb : cb, sc); });
+        if (op != UnaryOp::neg) check(gb, cb, "backward " + what, 0);
+      }
+}
+
+const BinaryOp kBinary[] = {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::pow,
+                            BinaryOp::maximum, BinaryOp::minimum, BinaryOp::eq, BinaryOp::ne, BinaryOp::lt,
+                            BinaryOp::le, BinaryOp::gt, BinaryOp::ge, BinaryOp::logical_and, BinaryOp::logical_or};
+
+void test_binary() {
+  for (DType t : kAll)
+    for (BinaryOp op : kBinary) {
+      Shape s{4, 5, 6};
+      Tensor a = expanded(rnd({4, 1, 6}, t, -4, 4, true), s);
+      Tensor b = transposed(rnd({4, 6, 5}, t, -4, 4, true));
+      if (is_integral(t) && op == BinaryOp::div) b = expanded(rnd({5, 1}, t, 1, 4), s);
+      if (is_integral(t) && op == BinaryOp::pow) b = expanded(rnd({5, 1}, t, -2, 5), s);
+      DType od = is_comparison(op) ? DType::boolean : t;
+      Tensor g = empty(s, od), c = empty(s, od);
+      std::string what = "binary " + std::to_string(int(op)) + " " + dn(t);
+      both_throw_or(what, [&](Backend& be) { be.binary(op, a, b, &be == &GPU ? g : c); });
+      bool ok = (t == DType::boolean) ? is_comparison(op) : (op != BinaryOp::logical_and && op != BinaryOp::logical_or);
+      if (ok) check(g, c, what);
+    }
+  for (DType t : {DType::int32, DType::int64}) {
+    Tensor a = rnd({7}, t), b = rnd({7}, t, 1, 3);
+    std::memset(b.raw_data(), 0, itemsize(t));
+    Tensor g = empty({7}, t), c = empty({7}, t);
+    both_throw_or("int div by zero", [&](Backend& be) { be.binary(BinaryOp::div, a, b, &be == &GPU ? g : c); });
+  }
+  // integer pow corner cases
+  for (DType t : {DType::int32, DType::int64}) {
+    Tensor a = empty({8}, t), b = empty({8}, t);
+    dispatch_index(t, "x", [&]<class T>() {
+      T av[8] = {0, 1, -1, 2, -2, 3, 0, 10}, bv[8] = {0, -3, -3, -1, 3, 19, -1, 25};
+      std::memcpy(a.raw_data(), av, sizeof av);
+      std::memcpy(b.raw_data(), bv, sizeof bv);
+    });
+    Tensor g = empty({8}, t), c = empty({8}, t);
+    GPU.binary(BinaryOp::pow, a, b, g);
+    CPU.binary(BinaryOp::pow, a, b, c);
+    check(g, c, "int pow corners " + dn(t));
+  }
+}
+
+void test_where_finite() {
+  for (DType t : kAll) {
+    Shape s{3, 4, 5};
+    Tensor cond = expanded(rnd({3, 1, 5}, DType::boolean), s);
+    Tensor a = transposed(rnd({3, 5, 4}, t)), b = expanded(rnd({5}, t), s);
+    Tensor g = empty(s, t), c = empty(s, t);
+    GPU.where(cond, a, b, g);
+    CPU.where(cond, a, b, c);
+    check(g, c, "where " + dn(t));
+  }
+  for (DType t : kAll)
+    for (int k = 0; k < 4; ++k) {
+      Tensor x = strided_view({3, 100}, t, false);
+      if (k == 1 && is_floating(t)) dispatch_float(t, "x", [&]<class T>() { x.data<T>()[2 * 150] = NAN; });
+      if (k == 2 && is_floating(t)) dispatch_float(t, "x", [&]<class T>() { x.data<T>()[2 * 299] = -INFINITY; });
+      if (k == 3 && is_floating(t)) dispatch_float(t, "x", [&]<class T>() { x.data<T>()[2 * 300 + 1] = INFINITY; });
+      ++checks;
+      if (GPU.all_finite(x) != CPU.all_finite(x)) { printf("FAIL all_finite %s %d\n", dn(t).c_str(), k); ++failures; }
+    }
+  ++checks;
+  if (!GPU.all_finite(empty({0, 3}))) { printf("FAIL all_finite empty\n"); ++failures; }
+}
+
+void test_reduce() {
+  struct Case { Shape s; std::vector<int64_t> dims; bool transpose; };
+  std::vector<Case> cases = {
+      {{5, 7}, {1}, false},       {{5, 7}, {0}, false},        {{5, 7}, {0, 1}, false},  {{5, 7}, {}, false},
+      {{3, 4, 5}, {0, 2}, false}, {{3, 4, 5}, {1}, true},      {{3, 4, 5}, {2}, true},   {{2, 3, 4, 5}, {1, 3}, false},
+      {{2, 9000}, {1}, false},    {{9000, 3}, {0}, false},     {{3, 2500, 40}, {1}, false}, {{1, 20000}, {1}, false},
+      {{20000}, {0}, false},      {{37, 1500}, {1}, false},    {{300, 70}, {1}, false},  {{4, 0, 3}, {1}, false},
+      {{4, 0, 3}, {0}, false},    {{0, 5}, {1}, false},        {{}, {}, false},          {{6, 1, 5}, {1}, false},
+      {{2, 3000, 1}, {1}, false}, {{400, 5}, {1}, false}, {{2, 3, 7}, {2}, true}, {{3, 31}, {1}, false}, {{3, 32}, {1}, false}, {{5000, 2}, {0}, false},     {{3, 33, 65}, {1}, true}};
+  for (const Case& cs : cases)
+    for (DType t : kAll)
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min})
+        for (bool special : {false, true}) {
+          if (special && !is_floating(t)) continue;
+          Shape s = cs.s;
+          Tensor x;
+          if (cs.transpose) {
+            Shape ps = s;
+            std::swap(ps[ps.size() - 1], ps[ps.size() - 2]);
+            x = transposed(rnd(ps, t, -100, 100, special));
+          } else {
+            x = rnd(s, t, -100, 100, special);
+          }
+          Shape os = s;
+          for (int64_t d : cs.dims) os[d] = 1;
+          Tensor g = empty(os, t), c = empty(os, t);
+          std::string what = "reduce " + std::to_string(int(op)) + " " + dn(t) + " " + str(s) + " dims " + str(cs.dims) +
+                             (special ? " special" : "");
+          both_throw_or(what, [&](Backend& be) { be.reduce(op, x, cs.dims, &be == &GPU ? g : c); });
+          if (t != DType::boolean && (op == ReduceOp::sum || numel(s) > 0 || true)) {
+            bool has_empty = false;
+            for (int64_t d : cs.dims) has_empty |= s[d] == 0;
+            if (op == ReduceOp::sum || !has_empty) check(g, c, what, t == DType::float32 ? 1e-6 : 1e-13);
+          }
+          // all -inf rows: the CPU's initial value wins
+        }
+  for (DType t : kFloat) {
+    Tensor x = empty({3, 5}, t);
+    dispatch_float(t, "x", [&]<class T>() { for (int i = 0; i < 15; ++i) x.data<T>()[i] = -INFINITY; });
+    Tensor g = empty({3, 1}, t), c = empty({3, 1}, t);
+    GPU.reduce(ReduceOp::max, x, {1}, g);
+    CPU.reduce(ReduceOp::max, x, {1}, c);
+    check(g, c, "max of -inf");
+  }
+}
+
+void test_arg_reduce() {
+  struct Case { Shape s; int64_t dim; bool transpose; };
+  std::vector<Case> cases = {{{5, 7}, 1, false},     {{5, 7}, 0, false},     {{3, 4, 5}, 1, true}, {{3, 4, 5}, 2, false},
+                             {{2, 3000}, 1, false},  {{3000, 3}, 0, false},  {{7}, 0, false},      {{300, 9}, 1, false},
+                             {{4, 0, 3}, 2, false},  {{3, 600, 40}, 1, true}};
+  for (const Case& cs : cases)
+    for (DType t : kAll)
+      for (ReduceOp op : {ReduceOp::max, ReduceOp::min})
+        for (int mode = 0; mode < 3; ++mode) {  // 0 plain, 1 specials, 2 small ints (ties)
+          if (mode == 1 && !is_floating(t)) continue;
+          Shape s = cs.s;
+          Tensor x;
+          double lo = mode == 2 ? 0 : -100, hi = mode == 2 ? 3 : 100;
+          if (cs.transpose) {
+            Shape ps = s;
+            std::swap(ps[ps.size() - 1], ps[ps.size() - 2]);
+            x = transposed(rnd(ps, t, lo, hi, mode == 1));
+          } else {
+            x = rnd(s, t, lo, hi, mode == 1);
+          }
+          if (mode == 2 && is_floating(t)) dispatch_float(t, "x", [&]<class T>() {
+              // round to few values for ties
+              Tensor base = x;
+            });
+          Shape os = s;
+          os[cs.dim] = 1;
+          Tensor gv = empty(os, t), cv = empty(os, t), gi = empty(os, DType::int64), ci = empty(os, DType::int64);
+          std::string what = "arg " + std::to_string(int(op)) + " " + dn(t) + " " + str(s) + " dim " +
+                             std::to_string(cs.dim) + " mode " + std::to_string(mode);
+          both_throw_or(what, [&](Backend& be) {
+            bool gpu = &be == &GPU;
+            be.arg_reduce(op, x, cs.dim, gpu ? gv : cv, gpu ? gi : ci);
+          });
+          if (t != DType::boolean && s[cs.dim] > 0) {
+            check(gv, cv, what + " values");
+            check(gi, ci, what + " indices");
+          }
+        }
+  // ties in floats and NaN first
+  for (DType t : kFloat) {
+    Tensor x = empty({2, 6}, t);
+    dispatch_float(t, "x", [&]<class T>() {
+      T v[12] = {1, 3, 3, NAN, 2, NAN, -0.0, 0.0, 5, 5, -1, 5};
+      std::memcpy(x.raw_data(), v, sizeof v);
+    });
+    for (ReduceOp op : {ReduceOp::max, ReduceOp::min}) {
+      Tensor gv = empty({2, 1}, t), cv = empty({2, 1}, t), gi = empty({2, 1}, DType::int64), ci = empty({2, 1}, DType::int64);
+      GPU.arg_reduce(op, x, 1, gv, gi);
+      CPU.arg_reduce(op, x, 1, cv, ci);
+      check(gv, cv, "arg ties values");
+      check(gi, ci, "arg ties indices");
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  emu::cap_grid(3);  // every kernel here is grid-stride: 3 blocks make their loops wrap
+  // contiguous_copy, should these methods call it, copies with the emulated copy kernel, as on a GPU
+  cuda::set_contiguous_copy_backend(&cuda::emu_backend());
+  test_fill_arange_random();
+  test_copy();
+  test_unary();
+  test_binary();
+  test_where_finite();
+  test_reduce();
+  test_arg_reduce();
+  printf("%d checks, %d failures; %ld kernel launches at %zu launch sites, %ld blocks\n", checks, failures,
+         (long)emu::launches(), emu::site_launches().size(), (long)emu::blocks_run());
+  return failures ? 1 : 0;
+}
