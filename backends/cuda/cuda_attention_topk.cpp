@@ -1,12 +1,14 @@
 // Top-k attention on the GPU, as on the CPU (cpu_attention_topk.cpp): scores for a block of query
 // rows against every key they may see ([B * H, rows, k_end], a cuBLAS product), then one kernel
 // that selects each row's top kk keys, softmaxes them and gathers V. Only indices and
-// probabilities are kept for backward, which scatter-adds into dK and dV.
+// probabilities are kept for backward, which scatter-adds into dK and dV. With p.fused and
+// top_k <= 256 both passes are single fused kernels instead (cuda_topk_fused.cpp).
 #include <algorithm>
 
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/topk_fused_kernels.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -28,6 +30,7 @@ int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) {
 void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                          const Tensor& key_valid, const AttentionParams& p, Tensor& out, Tensor& idx,
                                          Tensor& probs) {
+  if (topk_fused_forward(q_in, k_in, v_in, key_valid, p, out, idx, probs)) return;  // k <= 256: one fused kernel
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_topk", [&]<class T>() {
@@ -57,6 +60,7 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
 void CudaBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                           const Tensor& idx_in, const Tensor& probs_in, const Tensor& grad_out_in,
                                           const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+  if (topk_fused_backward(q_in, k_in, v_in, idx_in, probs_in, grad_out_in, p, dq, dk, dv)) return;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx_in.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_topk_backward", [&]<class T>() {
