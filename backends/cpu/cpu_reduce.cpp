@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 
+#include "backends/reduce_block.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
 
@@ -14,39 +15,7 @@ namespace {
 template <class T>
 using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
-struct Block {
-  Tensor x;  // contiguous
-  int64_t A, R, B;
-};
-
-// Makes the reduced dims one contiguous block of x: permutes them together (copying) when they are
-// not adjacent or x is not contiguous.
-Block as_block(const Tensor& x, const std::vector<int64_t>& dims) {
-  const int64_t nd = x.dim();
-  std::vector<bool> red(nd, false);
-  for (int64_t d : dims) red[d] = true;
-  bool adjacent = dims.empty() || dims.back() - dims.front() + 1 == static_cast<int64_t>(dims.size());
-  Tensor src = x;
-  Shape shape = x.shape();
-  int64_t first = dims.empty() ? nd : dims.front(), count = static_cast<int64_t>(dims.size());
-  if (!adjacent) {  // move kept dims first, reduced dims last
-    Shape ps;
-    Strides pst;
-    for (int pass = 0; pass < 2; ++pass)
-      for (int64_t d = 0; d < nd; ++d)
-        if (red[d] == (pass == 1)) ps.push_back(x.shape()[d]), pst.push_back(x.strides()[d]);
-    src = alias(x, ps, pst, x.offset());
-    shape = ps;
-    first = nd - count;
-  }
-  Block blk{contiguous_copy(src), 1, 1, 1};
-  for (int64_t d = 0; d < nd; ++d) {
-    if (d < first) blk.A *= shape[d];
-    else if (d < first + count) blk.R *= shape[d];
-    else blk.B *= shape[d];
-  }
-  return blk;
-}
+using Block = ReduceBlock;  // backends/reduce_block.h
 
 template <class T, class Acc, class Step>
 void reduce_block(const Block& blk, Tensor& out, Acc init, Step step) {
@@ -83,7 +52,7 @@ void reduce_block(const Block& blk, Tensor& out, Acc init, Step step) {
 }  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, Tensor& out) {
-  Block blk = as_block(x, dims);
+  Block blk = as_reduce_block(x, dims);
   dispatch_numeric(x.dtype(), "reduce", [&]<class T>() {
     using Acc = acc_t<T>;
     if (op == ReduceOp::sum) return reduce_block<T>(blk, out, Acc(0), [](Acc a, T v) { return a + v; });
@@ -97,7 +66,7 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
 }
 
 void CpuBackend::arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) {
-  Block blk = as_block(x, {dim});
+  Block blk = as_reduce_block(x, {dim});
   MG_CHECK(blk.R > 0, "max", "cannot reduce over an empty dim (shape {})", str(x.shape()));
   dispatch_numeric(x.dtype(), "arg_reduce", [&]<class T>() {
     const T* p = blk.x.data<T>();
