@@ -38,7 +38,7 @@ struct Overrides {
       n_val, n_test, depth, args, max_eval, threads;
   std::optional<double> lr, dropout, weight_decay;
   std::optional<uint64_t> seed, data_seed;
-  std::optional<std::string> out_dir, data_dir, sweep_lengths;
+  std::optional<std::string> out_dir, data_dir, sweep_lengths, pooling;
   std::string device = "cpu";
   bool checkpoint_layers = false, fixed_padding = false, no_sweep = false, no_memory_check = false;
 };
@@ -65,6 +65,8 @@ void add_common(CLI::App* c, Overrides& o) {
   c->add_option("--ff", o.ff, "feed-forward hidden width");
   c->add_option("--dropout", o.dropout);
   c->add_option("--top-k", o.top_k, "keys per query of topk attention");
+  c->add_option("--pooling", o.pooling, "mean | cls: average the outputs, or classify a prepended CLS token")
+      ->check(CLI::IsMember({"mean", "cls"}));
   c->add_option("--eval-every", o.eval_every, "steps between validation passes (0: only at the end)");
   c->add_option("--max-eval", o.max_eval, "validation examples per pass (0: all)");
   c->add_option("--patience", o.patience, "early stopping after this many evaluations without gain (0: off)");
@@ -94,6 +96,7 @@ RunConfig resolve(const Overrides& o) {
   set(c.model.encoder.dim, o.dim), set(c.model.encoder.layers, o.layers), set(c.model.encoder.heads, o.heads);
   set(c.model.encoder.ff_hidden, o.ff), set(c.model.encoder.dropout, o.dropout);
   set(c.model.encoder.attention.top_k, o.top_k);
+  if (o.pooling) c.model.pooling = *o.pooling == "cls" ? nn::Pooling::cls : nn::Pooling::mean;
   set(c.train.eval_every, o.eval_every), set(c.train.patience, o.patience), set(c.train.max_eval, o.max_eval);
   set(c.data.data_dir, o.data_dir);
   if (o.checkpoint_layers) c.model.encoder.checkpoint = true;

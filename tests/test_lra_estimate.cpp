@@ -56,13 +56,16 @@ TEST_CASE("lra memory estimate: within 10% of the measured peak of a training st
       double dropout;
       bool checkpoint, pair;
       int64_t ff;
+      nn::Pooling pooling = nn::Pooling::mean;
     };
     for (Variant v : {Variant{"plain", 0.0, false, false, 64}, Variant{"dropout", 0.1, false, false, 64},
                       Variant{"checkpointed layers", 0.0, true, false, 64},
-                      Variant{"two towers", 0.0, false, true, 64}, Variant{"narrow ff", 0.0, false, false, 16}}) {
+                      Variant{"two towers", 0.0, false, true, 64}, Variant{"narrow ff", 0.0, false, false, 16},
+                      Variant{"cls pooling", 0.0, false, false, 64, nn::Pooling::cls},
+                      Variant{"cls pooling, two towers", 0.1, false, true, 64, nn::Pooling::cls}}) {
       ModelConfig m = small_model(kind, 96);
       m.encoder.dropout = v.dropout, m.encoder.checkpoint = v.checkpoint, m.pair = v.pair;
-      m.encoder.ff_hidden = v.ff;
+      m.encoder.ff_hidden = v.ff, m.pooling = v.pooling;
       const double r = predicted_over_measured(m, 4, 96);
       CAPTURE(to_string(kind));
       CAPTURE(v.name);

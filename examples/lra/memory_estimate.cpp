@@ -31,13 +31,14 @@ ParamBytes param_bytes(const ModelConfig& m) {
   const auto& e = m.encoder;
   const int64_t D = e.dim, F = e.ff_hidden, C = m.classes, Hh = m.head_hidden > 0 ? m.head_hidden : D;
   const int64_t head_in = m.pair ? 4 * D : D;
-  const std::vector<int64_t> tensors = {m.vocab * D, m.max_len * D, 3 * D * D, F * D, head_in * Hh};
+  const int64_t cls = m.pooling == nn::Pooling::cls ? D : 0;  // the learned CLS token
+  const std::vector<int64_t> tensors = {m.vocab * D, m.positions() * D, 3 * D * D, F * D, head_in * Hh};
   ParamBytes p;
   p.head = (head_in * Hh + Hh + Hh * C + C) * kF;
   p.final_norm = 2 * D * kF;
   const int64_t attn = (3 * D * D + 3 * D) + (D * D + D), ff = (F * D + F) + (D * F + D), norms = 4 * D;
   p.layer_post = (D * D + D + ff + 2 * D) * kF;  // out projection, ln2, feed-forward
-  p.total = (m.vocab * D + m.max_len * D) * kF + e.layers * (attn + ff + norms) * kF + p.final_norm + p.head;
+  p.total = (m.vocab * D + m.positions() * D + cls) * kF + e.layers * (attn + ff + norms) * kF + p.final_norm + p.head;
   p.largest = *std::max_element(tensors.begin(), tensors.end()) * kF;
   return p;
 }
@@ -47,7 +48,8 @@ ParamBytes param_bytes(const ModelConfig& m) {
 MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
   const auto& e = m.encoder;
   const AttentionKind kind = e.attention.kind;
-  const int64_t B = batch, N = seq_len, D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = D / H;
+  // With CLS pooling the encoder sees one more position than the batch has tokens.
+  const int64_t B = batch, N = seq_len + (m.pooling == nn::Pooling::cls ? 1 : 0), D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = D / H;
   const int64_t nt = threads > 0 ? threads : omp_get_max_threads();
   const int64_t towers = m.pair ? 2 : 1;
   const bool drop = e.dropout > 0;
@@ -79,7 +81,7 @@ MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t
   MemoryEstimate r;
   r.params = pb.total;
   r.optimizer = 2 * pb.total;
-  r.batch = towers * (T * 4 + B * 8) + B * 8;
+  r.batch = towers * (B * seq_len * 4 + B * 8) + B * 8;  // int32 tokens, int64 lengths, labels
   r.saved = towers * saved;
   const int64_t others = (towers - 1) * saved;  // the other tower, fully saved while this one peaks
 

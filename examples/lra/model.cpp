@@ -10,13 +10,21 @@ SequenceModel::SequenceModel(const ModelConfig& c) : config(c) {
   MG_CHECK(c.vocab > 0 && c.classes > 1 && c.max_len > 0, "lra model", "vocab {}, classes {}, max_len {}", c.vocab,
            c.classes, c.max_len);
   emb = register_module("emb", std::make_shared<nn::Embedding>(c.vocab, c.encoder.dim));
-  pos = register_module("pos", std::make_shared<nn::LearnedPositionalEncoding>(c.max_len, c.encoder.dim));
+  pos = register_module("pos", std::make_shared<nn::LearnedPositionalEncoding>(c.positions(), c.encoder.dim));
   enc = register_module("enc", std::make_shared<nn::TransformerEncoder>(c.encoder));
+  if (c.pooling == nn::Pooling::cls) cls = register_parameter("cls", randn({1, 1, c.encoder.dim}, DType::float32, nullptr, 0.0, 0.02));
 }
 
 Tensor SequenceModel::encode(const Tensor& tokens, const Tensor& lengths) const {
-  Tensor h = enc->forward(pos->forward(emb->forward(tokens)), Tensor(), lengths);  // [B, N, D]
-  return nn::pool(h, nn::Pooling::mean, Tensor(), lengths);                       // [B, D]
+  Tensor x = emb->forward(tokens);  // [B, N, D]
+  Tensor valid = lengths;           // [B] int64
+  if (config.pooling == nn::Pooling::cls) {
+    const int64_t B = x.size(0), D = x.size(2);
+    x = cat({expand(cls, {B, 1, D}), x}, 1);  // [B, N + 1, D]: the CLS token at position 0
+    valid = add(lengths, ones_like(lengths));
+  }
+  Tensor h = enc->forward(pos->forward(x), Tensor(), valid);  // [B, N(+1), D]
+  return nn::pool(h, config.pooling, Tensor(), valid);      // [B, D]
 }
 
 Classifier::Classifier(const ModelConfig& c) : SequenceModel(c) {
@@ -45,11 +53,11 @@ std::unique_ptr<SequenceModel> make_model(const ModelConfig& c) {
 
 std::string describe(const SequenceModel& m) {
   const auto& e = m.config.encoder;
-  return fmt::format("{}{} layers, dim {}, {} heads, ff {}, {} attention{}, {} parameters",
+  return fmt::format("{}{} layers, dim {}, {} heads, ff {}, {} attention{}, {} pooling, {} parameters",
                      m.config.pair ? "two towers, " : "", e.layers, e.dim, e.heads, e.ff_hidden,
                      to_string(e.attention.kind),
                      e.attention.kind == AttentionKind::topk ? fmt::format(" (k={})", e.attention.top_k) : "",
-                     m.num_parameters());
+                     m.config.pooling == nn::Pooling::cls ? "cls" : "mean", m.num_parameters());
 }
 
 }  // namespace memgrad::lra

@@ -75,7 +75,7 @@ nlohmann::json config_to_json(const RunConfig& c) {
        {{"vocab", c.model.vocab}, {"classes", c.model.classes}, {"max_len", c.model.max_len}, {"pair", c.model.pair},
         {"dim", e.dim}, {"heads", e.heads}, {"layers", e.layers}, {"ff_hidden", e.ff_hidden},
         {"dropout", e.dropout}, {"top_k", e.attention.top_k}, {"checkpoint_layers", e.checkpoint},
-        {"pooling", "mean"}, {"positions", "learned"}}},
+        {"pooling", c.model.pooling == nn::Pooling::cls ? "cls" : "mean"}, {"positions", "learned"}}},
       {"train",
        {{"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
         {"warmup_frac", t.warmup_frac}, {"min_lr_frac", t.min_lr_frac}, {"clip", t.clip},

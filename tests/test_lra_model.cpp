@@ -1,0 +1,102 @@
+// The LRA program's models (examples/lra/model.h): mean and CLS pooling see only the valid tokens,
+// the CLS token is a trained parameter in front of the sequence, and checkpoints carry it.
+// Built only with the examples (MEMGRAD_HAVE_LRA_PROGRAM, set by examples/CMakeLists.txt).
+#ifdef MEMGRAD_HAVE_LRA_PROGRAM
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/random.h"
+#include "examples/lra/model.h"
+
+using namespace memgrad;
+using namespace memgrad::lra;
+
+namespace {
+
+ModelConfig tiny(nn::Pooling pooling, AttentionKind kind) {
+  ModelConfig m;
+  m.vocab = 16, m.classes = 10, m.max_len = 24, m.pooling = pooling;
+  m.encoder.dim = 16, m.encoder.heads = 2, m.encoder.layers = 2, m.encoder.ff_hidden = 32;
+  m.encoder.dropout = 0.0;
+  m.encoder.attention.kind = kind;
+  m.encoder.attention.top_k = 8;
+  return m;
+}
+
+// Two sequences of lengths 9 and 13 (tokens 1..15), padded with 0 to `width` columns.
+Batch two_sequences(int64_t width) {
+  std::vector<int32_t> tok(static_cast<size_t>(2 * width), 0);
+  const int64_t lens[2] = {9, 13};
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < lens[b]; ++i) tok[static_cast<size_t>(b * width + i)] = static_cast<int32_t>(1 + (3 * i + 5 * b) % 15);
+  Batch batch;
+  batch.tokens = from_vector(tok, {2, width});                       // [B, L] int32
+  batch.lengths = from_vector(std::vector<int64_t>{9, 13}, {2});      // [B]
+  batch.labels = from_vector(std::vector<int64_t>{3, 7}, {2});        // [B]
+  return batch;
+}
+
+}  // namespace
+
+TEST_CASE("lra model: logits do not depend on the padding, with mean and with CLS pooling") {
+  for (nn::Pooling pooling : {nn::Pooling::mean, nn::Pooling::cls})
+    for (AttentionKind kind : {AttentionKind::vanilla, AttentionKind::chunked, AttentionKind::topk}) {
+      CAPTURE(to_string(kind));
+      CAPTURE(pooling == nn::Pooling::cls);
+      manual_seed(11);
+      auto model = make_model(tiny(pooling, kind));
+      NoGradGuard ng;
+      const std::vector<float> tight = model->forward(two_sequences(13)).to_vector<float>();  // [2, 10]
+      const std::vector<float> padded = model->forward(two_sequences(24)).to_vector<float>();
+      REQUIRE(tight.size() == 20);
+      for (size_t i = 0; i < tight.size(); ++i) CHECK(padded[i] == doctest::Approx(tight[i]).epsilon(1e-5));
+    }
+}
+
+TEST_CASE("lra model: the CLS token is a trained parameter in front of the sequence") {
+  manual_seed(3);
+  auto model = make_model(tiny(nn::Pooling::cls, AttentionKind::chunked));
+  const auto state = model->state_dict();
+  REQUIRE(state.count("cls") == 1);
+  CHECK(state.at("cls").shape() == Shape({1, 1, 16}));
+  CHECK(state.at("pos.table").shape() == Shape({25, 16}));  // max_len + 1 positions
+  CHECK(describe(*model).find("cls pooling") != std::string::npos);
+
+  Batch b = two_sequences(13);
+  Tensor loss = cross_entropy(model->forward(b), b.labels);
+  loss.backward();
+  REQUIRE(model->cls.grad().defined());
+  double norm = 0;
+  for (float g : model->cls.grad().to_vector<float>()) norm += static_cast<double>(g) * g;
+  CHECK(norm > 0);
+
+  // The pooled output reads the whole sequence: changing the last valid token moves the logits.
+  NoGradGuard ng;
+  const std::vector<float> before = model->forward(b).to_vector<float>();
+  std::vector<int32_t> tok = b.tokens.to_vector<int32_t>();
+  tok[8] = tok[8] % 15 + 1;  // the first sequence's last token
+  b.tokens = from_vector(tok, {2, 13});
+  const std::vector<float> after = model->forward(b).to_vector<float>();
+  double moved = 0, other = 0;
+  for (size_t i = 0; i < 10; ++i) moved += std::abs(after[i] - before[i]);
+  for (size_t i = 10; i < 20; ++i) other += std::abs(after[i] - before[i]);
+  CHECK(moved > 1e-6);
+  CHECK(other == 0);  // the second sequence is untouched
+}
+
+TEST_CASE("lra model: a checkpoint of a CLS model loads into a fresh one, not into a mean one") {
+  manual_seed(5);
+  auto a = make_model(tiny(nn::Pooling::cls, AttentionKind::vanilla));
+  manual_seed(6);
+  auto b = make_model(tiny(nn::Pooling::cls, AttentionKind::vanilla));
+  b->load_state_dict(a->state_dict());
+  NoGradGuard ng;
+  const Batch batch = two_sequences(13);
+  CHECK(a->forward(batch).to_vector<float>() == b->forward(batch).to_vector<float>());
+  auto mean = make_model(tiny(nn::Pooling::mean, AttentionKind::vanilla));
+  CHECK_THROWS_AS(mean->load_state_dict(a->state_dict()), Error);
+}
+#endif
