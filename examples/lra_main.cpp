@@ -35,7 +35,7 @@ namespace {
 struct Overrides {
   std::string task = "listops", preset = "demo", attention = "chunked", kinds = "vanilla,chunked,topk";
   std::optional<int64_t> steps, batch, max_len, min_len, dim, layers, heads, ff, top_k, eval_every, patience, n_train,
-      n_val, n_test, depth, args, max_eval, threads;
+      n_val, n_test, depth, args, max_eval, threads, bucket;
   std::optional<double> lr, dropout, weight_decay;
   std::optional<uint64_t> seed, data_seed;
   std::optional<std::string> out_dir, data_dir, sweep_lengths, pooling;
@@ -76,6 +76,8 @@ void add_common(CLI::App* c, Overrides& o) {
       ->capture_default_str();
   c->add_option("--data-dir", o.data_dir, "read the official LRA files under this folder instead of generating");
   c->add_flag("--checkpoint-layers", o.checkpoint_layers, "recompute each encoder layer in backward (less memory)");
+  c->add_option("--bucket", o.bucket,
+                 "length bucketing: sort pools of this many batches by length (0: off; needs dynamic padding)");
   c->add_flag("--fixed-padding", o.fixed_padding, "pad every batch to max-len (LRA's way), not to its longest");
   c->add_flag("--no-memory-check", o.no_memory_check, "start even when the estimate exceeds available memory");
 }
@@ -98,7 +100,7 @@ RunConfig resolve(const Overrides& o) {
   set(c.model.encoder.attention.top_k, o.top_k);
   if (o.pooling) c.model.pooling = *o.pooling == "cls" ? nn::Pooling::cls : nn::Pooling::mean;
   set(c.train.eval_every, o.eval_every), set(c.train.patience, o.patience), set(c.train.max_eval, o.max_eval);
-  set(c.data.data_dir, o.data_dir);
+  set(c.data.data_dir, o.data_dir), set(c.train.bucket, o.bucket);
   if (o.checkpoint_layers) c.model.encoder.checkpoint = true;
   if (o.fixed_padding) c.train.dynamic_padding = false;
   if (o.no_sweep) c.sweep_lengths.clear();

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <numeric>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -459,6 +460,49 @@ TEST_CASE("make_batch pads to the longest example or to max_len; BatchSampler is
   CHECK(all == std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
   CHECK(lra::BatchSampler(10, 4, 7, true, /*drop_last=*/true).epoch(0).size() == 2);
   CHECK(lra::BatchSampler(5, 2, 7, /*shuffle=*/false).epoch(3).front() == std::vector<int64_t>{0, 1});
+}
+
+TEST_CASE("BatchSampler::bucket_by: batches of similar lengths, every example once, seeded") {
+  const int64_t n = 400, batch = 8;
+  std::vector<int64_t> lengths(static_cast<size_t>(n));
+  lra::Rng rng(3);
+  for (auto& l : lengths) l = 500 + static_cast<int64_t>(rng.below(1501));  // 500..2000
+  auto spread = [&](const std::vector<std::vector<int64_t>>& batches) {  // mean (max - min) per batch
+    double sum = 0;
+    for (const auto& b : batches) {
+      int64_t lo = INT64_MAX, hi = 0;
+      for (int64_t i : b) lo = std::min(lo, lengths[static_cast<size_t>(i)]), hi = std::max(hi, lengths[static_cast<size_t>(i)]);
+      sum += static_cast<double>(hi - lo);
+    }
+    return sum / static_cast<double>(batches.size());
+  };
+  lra::BatchSampler plain(n, batch, 7), bucketed(n, batch, 7);
+  bucketed.bucket_by(lengths, 10);
+  for (int64_t e = 0; e < 3; ++e) {
+    auto p = plain.epoch(e), b = bucketed.epoch(e);
+    CAPTURE(e);
+    CHECK(b.size() == p.size());
+    CHECK(spread(b) < 0.2 * spread(p));  // pools of 80 sorted: neighbours differ by ~1500/80 each
+    std::vector<int64_t> all;
+    for (auto& x : b) {
+      CHECK(x.size() == static_cast<size_t>(batch));
+      all.insert(all.end(), x.begin(), x.end());
+    }
+    std::sort(all.begin(), all.end());
+    std::vector<int64_t> want(static_cast<size_t>(n));
+    std::iota(want.begin(), want.end(), 0);
+    CHECK(all == want);
+    // Not sorted overall: the batches' order is shuffled (the first batch is not the shortest).
+    CHECK(std::is_sorted(b.begin(), b.end(), [&](const auto& x, const auto& y) {
+            return lengths[static_cast<size_t>(x[0])] < lengths[static_cast<size_t>(y[0])];
+          }) == false);
+  }
+  lra::BatchSampler again(n, batch, 7);
+  again.bucket_by(lengths, 10);
+  CHECK(again.epoch(1) == bucketed.epoch(1));
+  CHECK(bucketed.epoch(1) != bucketed.epoch(2));
+  check_error([&] { lra::BatchSampler(n, batch, 7).bucket_by({1, 2, 3}, 10); }, {"bucket_by", "3 lengths for 400"});
+  check_error([&] { lra::BatchSampler(n, batch, 7).bucket_by(lengths, 0); }, {"bucket_by"});
 }
 
 #endif  // MEMGRAD_HAVE_LRA

@@ -64,18 +64,33 @@ int64_t BatchSampler::batches_per_epoch() const {
   return drop_last_ ? n_ / batch_size_ : (n_ + batch_size_ - 1) / batch_size_;
 }
 
+void BatchSampler::bucket_by(std::vector<int64_t> lengths, int64_t pool_batches) {
+  MG_CHECK(static_cast<int64_t>(lengths.size()) == n_ && pool_batches >= 1, "lra",
+           "BatchSampler::bucket_by: {} lengths for {} examples, pool of {} batches (need n lengths and a pool >= 1)",
+           lengths.size(), n_, pool_batches);
+  lengths_ = std::move(lengths);
+  pool_batches_ = pool_batches;
+}
+
 std::vector<std::vector<int64_t>> BatchSampler::epoch(int64_t e) const {
   std::vector<int64_t> order(static_cast<size_t>(n_));
   std::iota(order.begin(), order.end(), 0);
-  if (shuffle_) {
-    Rng rng(mix_seed(seed_, 0xba7c4ull, static_cast<uint64_t>(e)));
-    rng.shuffle(order);
+  Rng rng(mix_seed(seed_, 0xba7c4ull, static_cast<uint64_t>(e)));
+  if (shuffle_) rng.shuffle(order);
+  const int64_t n_batches = batches_per_epoch();
+  if (!lengths_.empty()) {
+    // Sort each pool by length (stable: ties keep the shuffled order), within the examples used.
+    const int64_t used = std::min(n_, n_batches * batch_size_), pool = pool_batches_ * batch_size_;
+    for (int64_t lo = 0; lo < used; lo += pool)
+      std::stable_sort(order.begin() + lo, order.begin() + std::min(used, lo + pool),
+                       [&](int64_t a, int64_t b) { return lengths_[static_cast<size_t>(a)] < lengths_[static_cast<size_t>(b)]; });
   }
   std::vector<std::vector<int64_t>> batches;
-  for (int64_t k = 0; k < batches_per_epoch(); ++k) {
+  for (int64_t k = 0; k < n_batches; ++k) {
     auto begin = order.begin() + k * batch_size_;
     batches.emplace_back(begin, begin + std::min(batch_size_, n_ - k * batch_size_));
   }
+  if (!lengths_.empty() && shuffle_) rng.shuffle(batches);  // pools would otherwise run short to long
   return batches;
 }
 

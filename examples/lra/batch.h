@@ -25,9 +25,16 @@ Batch to_device(const Batch& b, Device d);
 // Epochs of index batches over n examples: a seeded permutation per epoch (the same for the same
 // (seed, epoch) on any run), or 0..n-1 in order when shuffle is false. The last batch is smaller
 // unless drop_last.
+//
+// Length bucketing (bucket_by): the shuffled order is cut into pools of pool_batches batches, each
+// pool is sorted by length and cut into batches, and all batches are shuffled again. A batch then
+// holds examples of similar length, so padding to its longest wastes little: a step's cost
+// follows the mean length instead of the longest of a random batch. Still seeded per epoch.
 class BatchSampler {
  public:
   BatchSampler(int64_t n, int64_t batch_size, uint64_t seed, bool shuffle = true, bool drop_last = false);
+  // lengths[i]: the length of example i (n of them); pool_batches >= 1 (1 = no effect on batching).
+  void bucket_by(std::vector<int64_t> lengths, int64_t pool_batches);
   std::vector<std::vector<int64_t>> epoch(int64_t e) const;
   std::vector<std::vector<int64_t>> next_epoch() { return epoch(next_++); }
   int64_t batches_per_epoch() const;
@@ -37,6 +44,8 @@ class BatchSampler {
   uint64_t seed_;
   bool shuffle_, drop_last_;
   int64_t next_ = 0;
+  std::vector<int64_t> lengths_;  // empty: no bucketing
+  int64_t pool_batches_ = 0;
 };
 
 }  // namespace memgrad::lra

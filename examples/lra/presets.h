@@ -33,6 +33,9 @@ struct TrainOptions {
   // as LRA does). With dynamic padding the largest step is the batch holding the longest training
   // example, which every epoch contains: the memory prediction is made for that length.
   bool dynamic_padding = true;
+  // Length bucketing with dynamic padding: batches are cut from pools of this many batches sorted
+  // by length (BatchSampler::bucket_by), so a step costs about its mean length (0: off).
+  int64_t bucket = 0;
 };
 
 struct RunConfig {

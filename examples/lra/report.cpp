@@ -80,7 +80,7 @@ nlohmann::json config_to_json(const RunConfig& c) {
        {{"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
         {"warmup_frac", t.warmup_frac}, {"min_lr_frac", t.min_lr_frac}, {"clip", t.clip},
         {"eval_every", t.eval_every}, {"patience", t.patience}, {"eval_batch", t.eval_batch},
-        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"optimizer", "AdamW"},
+        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"optimizer", "AdamW"},
         {"schedule", "linear warmup + cosine"}}},
       {"sweep_lengths", c.sweep_lengths},
       {"sweep_steps", c.sweep_steps},

@@ -113,6 +113,11 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
   optim::WarmupCosine schedule(t.lr, std::min(warmup, t.steps), t.steps, t.lr * t.min_lr_frac);
   BatchSampler sampler(static_cast<int64_t>(ds.train.size()), t.batch, cfg.seed, true, /*drop_last=*/true);
+  if (t.bucket > 0 && t.dynamic_padding) {
+    std::vector<int64_t> lengths;
+    for (const Example& ex : ds.train) lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));
+    sampler.bucket_by(std::move(lengths), t.bucket);
+  }
 
   KindResult r;
   r.kind = to_string(kind);

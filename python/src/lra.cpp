@@ -98,6 +98,8 @@ void bind_lra(py::module_& m) {
   py::class_<BatchSampler>(l, "BatchSampler", "Seeded epochs of index batches.")
       .def(py::init<int64_t, int64_t, uint64_t, bool, bool>(), py::arg("n"), py::arg("batch_size"), py::arg("seed") = 0,
            py::arg("shuffle") = true, py::arg("drop_last") = false)
+      .def("bucket_by", &BatchSampler::bucket_by, py::arg("lengths"), py::arg("pool_batches"),
+           "Batches of similar lengths: pools of pool_batches batches sorted by length, then shuffled.")
       .def("epoch", &BatchSampler::epoch, py::arg("epoch"))
       .def("next_epoch", &BatchSampler::next_epoch)
       .def("batches_per_epoch", &BatchSampler::batches_per_epoch)
