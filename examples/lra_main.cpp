@@ -38,7 +38,7 @@ struct Overrides {
       n_val, n_test, depth, args, max_eval, threads, bucket;
   std::optional<double> lr, dropout, weight_decay;
   std::optional<uint64_t> seed, data_seed;
-  std::optional<std::string> out_dir, data_dir, sweep_lengths, pooling;
+  std::optional<std::string> out_dir, data_dir, sweep_lengths, pooling, init_from;
   std::string device = "cpu";
   bool checkpoint_layers = false, fixed_padding = false, no_sweep = false, no_memory_check = false;
 };
@@ -74,6 +74,8 @@ void add_common(CLI::App* c, Overrides& o) {
   c->add_option("--out-dir", o.out_dir, "results folder (default results/<task>-<preset>)");
   c->add_option("--device", o.device, "cpu or cuda: where the model trains (the data stays on the host)")
       ->capture_default_str();
+  c->add_option("--init-from", o.init_from,
+                 "start from an earlier run's weights: its results folder (<dir>/<kind>.safetensors) or a file");
   c->add_option("--data-dir", o.data_dir, "read the official LRA files under this folder instead of generating");
   c->add_flag("--checkpoint-layers", o.checkpoint_layers, "recompute each encoder layer in backward (less memory)");
   c->add_option("--bucket", o.bucket,
@@ -100,7 +102,7 @@ RunConfig resolve(const Overrides& o) {
   set(c.model.encoder.attention.top_k, o.top_k);
   if (o.pooling) c.model.pooling = *o.pooling == "cls" ? nn::Pooling::cls : nn::Pooling::mean;
   set(c.train.eval_every, o.eval_every), set(c.train.patience, o.patience), set(c.train.max_eval, o.max_eval);
-  set(c.data.data_dir, o.data_dir), set(c.train.bucket, o.bucket);
+  set(c.data.data_dir, o.data_dir), set(c.train.bucket, o.bucket), set(c.init_from, o.init_from);
   if (o.checkpoint_layers) c.model.encoder.checkpoint = true;
   if (o.fixed_padding) c.train.dynamic_padding = false;
   if (o.no_sweep) c.sweep_lengths.clear();

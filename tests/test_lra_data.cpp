@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "examples/lra/lra.h"
+#include "tests/error_test_util.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -47,18 +48,6 @@ struct TempDir {
 void write_file(const fs::path& p, const std::string& bytes) {
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::binary) << bytes;
-}
-
-// Runs f, which must throw memgrad::Error whose message contains every one of `parts`.
-void check_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
-  std::string msg;
-  try {
-    f();
-  } catch (const Error& e) {
-    msg = e.what();
-  }
-  REQUIRE_MESSAGE(!msg.empty(), "no memgrad::Error thrown");
-  for (const auto& part : parts) CHECK_MESSAGE(msg.find(part) != std::string::npos, "'" << part << "' not in: " << msg);
 }
 
 lra::Dataset make(const std::string& task, uint64_t seed, int64_t n_train, int64_t n_eval, int64_t min_len = 0,

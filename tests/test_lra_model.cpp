@@ -10,6 +10,11 @@
 #include "autograd/ops.h"
 #include "core/random.h"
 #include "examples/lra/model.h"
+#include "examples/lra/warm_start.h"
+#include "nn/serialization.h"
+#include "tests/error_test_util.h"
+
+#include <filesystem>
 
 using namespace memgrad;
 using namespace memgrad::lra;
@@ -98,5 +103,45 @@ TEST_CASE("lra model: a checkpoint of a CLS model loads into a fresh one, not in
   CHECK(a->forward(batch).to_vector<float>() == b->forward(batch).to_vector<float>());
   auto mean = make_model(tiny(nn::Pooling::mean, AttentionKind::vanilla));
   CHECK_THROWS_AS(mean->load_state_dict(a->state_dict()), Error);
+}
+
+TEST_CASE("lra warm start: weights of a shorter run, the position table's first rows, clear errors") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "memgrad_test_warm_start";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ModelConfig short_cfg = tiny(nn::Pooling::cls, AttentionKind::chunked);
+  short_cfg.max_len = 10;  // a table of 11 positions
+  manual_seed(21);
+  auto shorter = make_model(short_cfg);
+  save_checkpoint((dir / "chunked.safetensors").string(), *shorter);
+
+  manual_seed(22);
+  auto longer = make_model(tiny(nn::Pooling::cls, AttentionKind::chunked));  // 25 positions
+  const std::vector<float> fresh_table = longer->state_dict().at("pos.table").to_vector<float>();
+  warm_start(*longer, warm_start_path(dir.string(), "chunked"));
+  const auto a = shorter->state_dict(), b = longer->state_dict();
+  for (const auto& [name, t] : a) {
+    CAPTURE(name);
+    if (name == "pos.table") continue;
+    CHECK(b.at(name).to_vector<float>() == t.to_vector<float>());
+  }
+  const std::vector<float> old_rows = a.at("pos.table").to_vector<float>(), table = b.at("pos.table").to_vector<float>();
+  REQUIRE(table.size() == 25 * 16);
+  for (size_t i = 0; i < 11 * 16; ++i) CHECK(table[i] == old_rows[i]);              // the run's positions
+  for (size_t i = 11 * 16; i < table.size(); ++i) CHECK(table[i] == fresh_table[i]);  // later ones as initialised
+
+  // A model too short for the file, a different width or pooling: errors naming the file, model unchanged.
+  auto tiny_table = make_model([&] { auto c = short_cfg; c.max_len = 5; return c; }());
+  check_error([&] { warm_start(*tiny_table, (dir / "chunked.safetensors").string()); }, {"--init-from", "pos.table"});
+  auto wide = make_model([] { auto c = tiny(nn::Pooling::cls, AttentionKind::chunked); c.encoder.dim = 32; return c; }());
+  check_error([&] { warm_start(*wide, (dir / "chunked.safetensors").string()); }, {"chunked.safetensors"});
+  auto mean = make_model(tiny(nn::Pooling::mean, AttentionKind::chunked));
+  const std::vector<float> before = mean->state_dict().at("emb.weight").to_vector<float>();
+  check_error([&] { warm_start(*mean, (dir / "chunked.safetensors").string()); }, {"does not fit this model"});
+  CHECK(mean->state_dict().at("emb.weight").to_vector<float>() == before);
+  check_error([&] { warm_start_path(dir.string(), "topk"); }, {"no checkpoint for topk"});
+  check_error([&] { warm_start_path((dir / "nothing").string(), "topk"); }, {"does not exist"});
+  fs::remove_all(dir);
 }
 #endif

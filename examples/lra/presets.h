@@ -45,6 +45,9 @@ struct RunConfig {
   TrainOptions train;
   uint64_t seed = 0;   // model initialisation, dropout and batch order
   std::string out_dir;  // default results/<task>-<preset>
+  // Start each kind from this run's weights: a results folder (<dir>/<kind>.safetensors) or one
+  // checkpoint file; empty: a fresh initialisation (examples/lra/warm_start.h).
+  std::string init_from;
   // Sequence lengths of the memory/time sweep that `compare` runs after training (empty: none).
   std::vector<int64_t> sweep_lengths;
   int64_t sweep_steps = 3;  // timed steps per (kind, length) after one warm-up step

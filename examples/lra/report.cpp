@@ -66,6 +66,7 @@ nlohmann::json config_to_json(const RunConfig& c) {
   return {
       {"preset", c.preset},
       {"seed", c.seed},
+      {"init_from", c.init_from},
       {"data",
        {{"task", c.data.task}, {"n_train", c.data.n_train}, {"n_val", c.data.n_val}, {"n_test", c.data.n_test},
         {"min_len", c.data.min_len}, {"max_len", c.data.max_len}, {"image_side", c.data.image_side},

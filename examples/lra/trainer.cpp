@@ -1,4 +1,5 @@
 #include "examples/lra/trainer.h"
+#include "examples/lra/warm_start.h"
 
 #include <fmt/format.h>
 
@@ -108,6 +109,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   const int64_t outside = memory::stats(dev).current;  // tensors held elsewhere: not part of a step
   manual_seed(cfg.seed);  // the same initial weights, dropout masks and batches for every kind
   std::unique_ptr<SequenceModel> model = make_model(mc);
+  if (!cfg.init_from.empty()) warm_start(*model, warm_start_path(cfg.init_from, to_string(kind)));
   model->to(dev);  // initialised on the CPU from the seed, so every device starts from the same weights
   optim::AdamW opt(model->parameters(), {.lr = t.lr, .weight_decay = t.weight_decay});
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
