@@ -46,3 +46,20 @@ def test_lra_errors():
         ds.batch("train", [0, 99])
     with pytest.raises(ValueError):
         ds.size("holdout")
+
+
+def test_batch_sampler_bucketing():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(500, 2001, size=256).tolist()
+    s = mg.lra.BatchSampler(256, 8, seed=3)
+    plain = s.epoch(0)
+    s.bucket_by(lengths, 8)
+    bucketed = s.epoch(0)
+    assert sorted(i for b in bucketed for i in b) == list(range(256))
+
+    def spread(batches):
+        return np.mean([max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in batches])
+
+    assert spread(bucketed) < 0.25 * spread(plain)
+    with pytest.raises(ValueError, match="bucket_by"):
+        s.bucket_by([1, 2], 8)
