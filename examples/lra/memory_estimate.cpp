@@ -49,7 +49,8 @@ MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t
   const auto& e = m.encoder;
   const AttentionKind kind = e.attention.kind;
   // With CLS pooling the encoder sees one more position than the batch has tokens.
-  const int64_t B = batch, N = seq_len + (m.pooling == nn::Pooling::cls ? 1 : 0), D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = D / H;
+  const int64_t B = batch, N = seq_len + (m.pooling == nn::Pooling::cls ? 1 : 0);
+  const int64_t D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = D / H;
   const int64_t nt = threads > 0 ? threads : omp_get_max_threads();
   const int64_t towers = m.pair ? 2 : 1;
   const bool drop = e.dropout > 0;

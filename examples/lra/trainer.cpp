@@ -1,5 +1,4 @@
 #include "examples/lra/trainer.h"
-#include "examples/lra/warm_start.h"
 
 #include <fmt/format.h>
 
@@ -15,6 +14,7 @@
 #include "examples/lra/batch.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/progress.h"
+#include "examples/lra/warm_start.h"
 #include "nn/loss.h"
 #include "nn/optim/adam.h"
 #include "nn/optim/clip.h"
@@ -117,7 +117,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   BatchSampler sampler(static_cast<int64_t>(ds.train.size()), t.batch, cfg.seed, true, /*drop_last=*/true);
   if (t.bucket > 0 && t.dynamic_padding) {
     std::vector<int64_t> lengths;
-    for (const Example& ex : ds.train) lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));
+    for (const Example& ex : ds.train)
+      lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));  // pairs: the longer
     sampler.bucket_by(std::move(lengths), t.bucket);
   }
 
