@@ -4,7 +4,8 @@
 // math). Score blocks are [B * H, rows, k_chunk]; nothing of size Nq x Nk is allocated.
 // With AttentionParams::fused and shapes the fused kernels take, both methods hand over to them
 // (cuda_flash_attention.cpp).
-// Also defines the host helpers of attention_kernels.h (batched products, input layouts).
+// Also defines attention_kernels.h's batched products (attn_gemm); the input layouts are in
+// attention_layout.cpp.
 #include <algorithm>
 #include <climits>
 #include <type_traits>
@@ -89,26 +90,6 @@ template void attn_gemm<float>(const char*, bool, bool, int64_t, int64_t, int64_
                                const GemmOperand&, double, const GemmOperand&, int64_t, int64_t);
 template void attn_gemm<double>(const char*, bool, bool, int64_t, int64_t, int64_t, double, const GemmOperand&,
                                 const GemmOperand&, double, const GemmOperand&, int64_t, int64_t);
-
-Tensor attn_input(const Tensor& t) {
-  const Shape& s = t.shape();
-  const Strides& st = t.strides();
-  bool ok = std::all_of(st.begin(), st.end(), [](int64_t x) { return x >= 0; });
-  if (s[3] > 1 && st[3] != 1) ok = false;
-  if (s[2] > 1 && st[2] < s[3]) ok = false;  // overlapping rows: no valid cuBLAS leading dim
-  return ok ? t : contiguous_copy(t);
-}
-
-HeadLayout head_layout(const Tensor& t) { return {t.strides()[0], t.strides()[1], t.strides()[2]}; }
-
-GemmOperand head_operand(const Tensor& t, int64_t n0) {
-  const int64_t D = t.shape()[3];
-  // a single row's stride is arbitrary; cuBLAS only needs ld >= the row length
-  const int64_t ld = t.shape()[2] > 1 ? std::max<int64_t>(t.strides()[2], 1) : std::max<int64_t>(D, 1);
-  const int64_t bytes = n0 * t.strides()[2] * static_cast<int64_t>(itemsize(t.dtype()));
-  const auto* base = static_cast<const char*>(t.raw_data()) + bytes;
-  return {base, ld, t.strides()[0], t.strides()[1]};
-}
 
 // ---- chunked attention ----
 

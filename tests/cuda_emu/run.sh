@@ -21,6 +21,11 @@ declare -A PROGRAM_UNITS=(
   [elementwise]="cuda_elementwise cuda_reduce"
   [attention]="cuda_flash_attention cuda_attention_chunked"
 )
+# backends/cuda files with a host side (X.cpp) only
+declare -A PROGRAM_HOST_UNITS=(
+  [elementwise]=""
+  [attention]="attention_layout"
+)
 
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -126,6 +131,7 @@ program_objects() {
   for u in ${PROGRAM_UNITS[$p]}; do
     echo "$BUILD/obj/$u.emu.o $BUILD/obj/$u.o"
   done
+  for u in ${PROGRAM_HOST_UNITS[$p]}; do echo "$BUILD/obj/$u.o"; done
   echo "$BUILD/obj/fake_cuda.o $BUILD/obj/${PROGRAM_SRC[$p]%.cpp}.o"
 }
 
@@ -139,6 +145,11 @@ build_programs() {
       seen+=("$u")
       prep "$REPO/backends/cuda/$u.cu" "$BUILD/emu/$u.emu.cpp"
       queue+=("$BUILD/emu/$u.emu.cpp|$BUILD/obj/$u.emu.o|$KERNEL_FLAGS")
+      queue+=("$REPO/backends/cuda/$u.cpp|$BUILD/obj/$u.o|$hflags")
+    done
+    for u in ${PROGRAM_HOST_UNITS[$p]}; do
+      [[ " ${seen[*]} " == *" $u "* ]] && continue
+      seen+=("$u")
       queue+=("$REPO/backends/cuda/$u.cpp|$BUILD/obj/$u.o|$hflags")
     done
     queue+=("$HERE/${PROGRAM_SRC[$p]}|$BUILD/obj/${PROGRAM_SRC[$p]%.cpp}.o|$hflags")

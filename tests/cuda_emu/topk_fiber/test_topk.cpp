@@ -34,23 +34,7 @@ Tensor contiguous_copy(const Tensor& x) {
   CPU.copy(x, out);
   return out;
 }
-// as in cuda_attention_chunked.cpp
-Tensor attn_input(const Tensor& t) {
-  const Shape& s = t.shape();
-  const Strides& st = t.strides();
-  bool ok = std::all_of(st.begin(), st.end(), [](int64_t x) { return x >= 0; });
-  if (s[3] > 1 && st[3] != 1) ok = false;
-  if (s[2] > 1 && st[2] < s[3]) ok = false;
-  return ok ? t : contiguous_copy(t);
-}
-HeadLayout head_layout(const Tensor& t) { return {t.strides()[0], t.strides()[1], t.strides()[2]}; }
-GemmOperand head_operand(const Tensor& t, int64_t n0) {
-  const int64_t D = t.shape()[3];
-  const int64_t ld = t.shape()[2] > 1 ? std::max<int64_t>(t.strides()[2], 1) : std::max<int64_t>(D, 1);
-  const int64_t bytes = n0 * t.strides()[2] * static_cast<int64_t>(itemsize(t.dtype()));
-  const auto* base = static_cast<const char*>(t.raw_data()) + bytes;
-  return {base, ld, t.strides()[0], t.strides()[1]};
-}
+// attn_input, head_layout, head_operand: backends/cuda/attention_layout.cpp, linked as it is
 // cuBLAS stand-in: row-major C = alpha op(A) op(B) + beta C per (b, h), accumulating in T.
 template <class T>
 void attn_gemm(const char*, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const GemmOperand& a,
