@@ -37,10 +37,8 @@ struct AttentionOptions {
   int64_t top_k = 64;  // topk kind: keys kept per query (all of them when >= Nk)
   // GPU only. fused: one kernel per pass (FlashAttention-style tiles in on-chip memory) where the
   // shapes allow it, else the block-wise cuBLAS path; false forces the block-wise path (tests
-  // compare the two). tf32: let float32 products use TF32 tensor cores (faster, ~1e-3 relative
-  // error instead of float32's ~1e-6), off by default.
+  // compare the two). float32 products stay float32 (no TF32 tensor cores).
   bool fused = true;
-  bool tf32 = false;
 };
 
 // q [B, H, Nq, D], k [B, H, Nk, D], v [B, H, Nk, Dv] -> [B, H, Nq, Dv].

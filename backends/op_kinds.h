@@ -20,7 +20,6 @@ struct AttentionParams {
   int64_t k_chunk = 256;
   int64_t top_k = 64;
   bool fused = true;   // GPU: fused kernels where the shapes allow (AttentionOptions::fused)
-  bool tf32 = false;   // GPU: TF32 tensor cores for float32 products (AttentionOptions::tf32)
 };
 
 }  // namespace memgrad

@@ -144,8 +144,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
                                                                                       : kDefaultQChunk),
                     .k_chunk = opts.k_chunk.value_or(kDefaultKChunk),
                     .top_k = opts.top_k,
-                    .fused = opts.fused,
-                    .tf32 = opts.tf32};
+                    .fused = opts.fused};
   if (opts.kind == AttentionKind::chunked) return chunked(q, k, v, valid, p, d);
   return topk(q, k, v, valid, p, d);
 }
