@@ -1,14 +1,29 @@
 #include "core/shape.h"
 
+#include <algorithm>
+
 #include "core/error.h"
 
 namespace memgrad {
 
 std::string str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
 
-int64_t numel(const Shape& s) {
+int64_t numel(const Shape& s, const char* op) {
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  for (int64_t d : s) {
+    MG_CHECK(d >= 0, op, "negative dimension in shape {}", str(s));
+    MG_CHECK(!__builtin_mul_overflow(n, d, &n), op, "shape {} has more than 2^63 - 1 elements", str(s));
+  }
+  return n;
+}
+
+int64_t check_shape(const Shape& shape, size_t itemsize, const char* op) {
+  const int64_t n = numel(shape, op);
+  // the span of the contiguous strides: a 0-size dim still multiplies the strides before it
+  int64_t span = static_cast<int64_t>(std::max<size_t>(itemsize, 1));
+  for (int64_t d : shape)
+    MG_CHECK(!__builtin_mul_overflow(span, std::max<int64_t>(d, 1), &span) && span <= kMaxTensorBytes, op,
+             "shape {} with {}-byte elements exceeds memgrad's limit of 2^60 bytes per tensor", str(shape), itemsize);
   return n;
 }
 

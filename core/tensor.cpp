@@ -52,9 +52,9 @@ void Tensor::set_grad(const Tensor& g) {
 }
 
 Tensor empty(const Shape& shape, DType dtype, Device device) {
-  for (int64_t d : shape) MG_CHECK(d >= 0, "empty", "negative dimension in shape {}", str(shape));
+  const int64_t n = check_shape(shape, itemsize(dtype), "empty");
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(numel(shape)) * itemsize(dtype), device);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(n) * itemsize(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
@@ -62,6 +62,8 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
 }
 
 Tensor alias(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset) {
+  // a view may be larger than its storage (stride 0), but its element count must exist
+  (void)numel(shape, "view");
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = base.storage();
   impl->shape = shape;

@@ -1,4 +1,5 @@
 // Creation, copies and conversions.
+#include <cmath>
 #include <cstring>
 
 #include "autograd/node.h"
@@ -8,6 +9,7 @@
 namespace memgrad {
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  check_representable(value, dtype, "full");
   Tensor t = empty(shape, dtype, device);
   backend_for(device).fill(t, value);
   return t;
@@ -22,7 +24,12 @@ Tensor scalar(double value, DType dtype, Device device) { return full({}, value,
 
 Tensor arange(double start, double end, double step, DType dtype, Device device) {
   MG_CHECK(step != 0, "arange", "step must be non-zero");
-  double n = std::ceil((end - start) / step);
+  MG_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step), "arange",
+           "start, end and step must be finite, got {}, {}, {}", start, end, step);
+  const double n = std::ceil((end - start) / step);
+  MG_CHECK(n < 0x1p62, "arange", "[{}, {}) in steps of {} would have {:g} elements", start, end, step, n);
+  check_representable(start, dtype, "arange");
+  check_representable(start + std::max(n - 1, 0.0) * step, dtype, "arange");
   Tensor t = empty({static_cast<int64_t>(std::max(n, 0.0))}, dtype, device);
   backend_for(device).arange(t, start, step);
   return t;
@@ -110,7 +117,7 @@ Tensor clone(const Tensor& t) {
 
 Tensor contiguous(const Tensor& t) { return t.is_contiguous() ? t : clone(t); }
 
-Tensor detach(const Tensor& t) { return saved(t); }
+Tensor detach(const Tensor& t) { return t.defined() ? alias(t, t.shape(), t.strides(), t.offset()) : t; }
 
 bool all_finite(const Tensor& t) { return backend_for(t.device()).all_finite(t); }
 

@@ -62,6 +62,7 @@ Shape infer_shape(const char* op, const Tensor& t, Shape shape) {
 // A differentiable view of t with the given metadata; backward is `back(grad)`.
 Tensor make_view(const char* op, const Tensor& t, const Shape& shape, const Strides& strides, int64_t offset,
                  std::function<Tensor(const Tensor&)> back) {
+  (void)numel(shape, op);  // a view's element count must fit int64 too (expand can ask for 2^64)
   Tensor out = alias(t, shape, strides, offset);
   return finish(op, {t}, out, [back = std::move(back)](const Tensor& g) { return Grads{back(g)}; });
 }
