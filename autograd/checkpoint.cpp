@@ -13,7 +13,7 @@ std::vector<Tensor> checkpoint(const TensorFn& fn, const std::vector<Tensor>& in
     NoGradGuard no_grad;
     outputs = fn(inputs);
   }
-  for (auto& o : outputs) o = saved(o);  // fresh impls: fn may return an input itself
+  for (auto& o : outputs) o = detach(o);  // fresh impls: fn may return an input itself
 
   std::vector<Tensor> saved_inputs;
   std::vector<bool> needs;
@@ -28,7 +28,7 @@ std::vector<Tensor> checkpoint(const TensorFn& fn, const std::vector<Tensor>& in
   finish("checkpoint", edges, outputs, [=](const std::vector<Tensor>& grads) {
     std::vector<Tensor> leaves;
     for (size_t i = 0; i < n_inputs; ++i) {
-      Tensor d = saved(saved_inputs[i]);
+      Tensor d = detach(saved_inputs[i]);
       if (needs[i]) d.set_requires_grad(true);
       leaves.push_back(d);
     }

@@ -9,6 +9,34 @@
 namespace memgrad {
 namespace {
 std::atomic<uint64_t> g_sequence{0};
+
+// saved() calls since the last finish() on this thread. A record whose tensor is gone (an op that
+// threw between saved() and finish()) is dropped by finish().
+struct PendingSave {
+  std::weak_ptr<TensorImpl> tensor;
+  uint64_t version;
+};
+thread_local std::vector<PendingSave> t_pending_saves;
+
+std::string saved_role(const SavedVersion& s, const TensorImpl& t) {
+  std::string what = s.input >= 0    ? fmt::format("input {}", s.input)
+                     : s.output >= 0 ? fmt::format("output {}", s.output)
+                                     : std::string("a tensor");
+  return fmt::format("{} (shape {}, {})", what, str(t.shape), to_string(t.dtype));
+}
+}  // namespace
+
+void Node::check_saved_versions() const {
+  for (const SavedVersion& s : saved_) {
+    auto t = s.tensor.lock();
+    if (!t) continue;
+    const uint64_t now = t->storage->version();
+    MG_CHECK(now == s.version, fmt::format("backward of {}", name_).c_str(),
+             "{} was saved for backward and then modified by an in-place operation (storage version {} when "
+             "saved, {} now), so its gradient would be computed from the new values; write into a clone() "
+             "instead, or make the change before '{}' runs",
+             saved_role(s, *t), s.version, now, name_);
+  }
 }
 
 Node::Node(std::string name, std::vector<Edge> next, std::vector<OutputMeta> outputs, BackwardFn fn)
@@ -38,6 +66,7 @@ std::vector<Tensor> Node::apply(std::vector<Tensor> grads) {
            "the graph through '{}' was already freed by an earlier backward; pass retain_graph=true to the "
            "first backward to run it again",
            name_);
+  check_saved_versions();
   grads.resize(outputs_.size());
   for (size_t i = 0; i < grads.size(); ++i)
     if (!grads[i].defined()) grads[i] = zeros(outputs_[i].shape, outputs_[i].dtype, outputs_[i].device);
@@ -55,8 +84,45 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 
 Tensor saved(const Tensor& t) {
   if (!t.defined()) return t;
-  return alias(t, t.shape(), t.strides(), t.offset());
+  Tensor a = alias(t, t.shape(), t.strides(), t.offset());
+  t_pending_saves.push_back({a.impl_ptr(), a.storage()->version()});
+  return a;
 }
+
+namespace {
+// Memory that memgrad does not own (a numpy array's, shared by from_numpy) can be written without
+// bumping a version, so what a node saves from it is copied now: backward then computes with the
+// values the forward pass saw.
+void snapshot_external(const std::shared_ptr<TensorImpl>& t) {
+  Tensor copy = empty(t->shape, t->dtype, t->storage->device());
+  backend_for(copy.device()).copy(Tensor(t), copy);
+  t->storage = copy.storage();
+  t->offset = 0;
+  t->strides = copy.strides();
+}
+
+// The version records of this op's saved() calls, each named by the input or output it views.
+std::vector<SavedVersion> take_saved(const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs) {
+  std::vector<PendingSave> pending = std::move(t_pending_saves);
+  t_pending_saves.clear();
+  std::vector<SavedVersion> out;
+  for (PendingSave& p : pending) {
+    auto t = p.tensor.lock();
+    if (!t) continue;
+    SavedVersion s{std::move(p.tensor), p.version, -1, -1};
+    for (size_t i = 0; i < inputs.size() && s.input < 0; ++i)
+      if (inputs[i].defined() && inputs[i].storage() == t->storage) s.input = static_cast<int>(i);
+    for (size_t i = 0; i < outputs.size() && s.input < 0 && s.output < 0; ++i)
+      if (outputs[i].defined() && outputs[i].storage() == t->storage) s.output = static_cast<int>(i);
+    if (t->storage->is_external()) {
+      snapshot_external(t);
+      s.version = t->storage->version();
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+}  // namespace
 
 void finish(const char* name, const std::vector<Tensor>& inputs, const std::vector<Tensor>& outputs,
             Node::BackwardFn fn) {
@@ -64,7 +130,10 @@ void finish(const char* name, const std::vector<Tensor>& inputs, const std::vect
     for (const auto& o : outputs)
       MG_CHECK(!o.defined() || backend_for(o.device()).all_finite(o), "anomaly",
                "forward of '{}' produced a non-finite value (output shape {})", name, str(o.shape()));
-  if (!any_requires_grad(inputs)) return;
+  if (!any_requires_grad(inputs)) {
+    t_pending_saves.clear();
+    return;
+  }
   std::vector<Edge> edges(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
@@ -75,6 +144,7 @@ void finish(const char* name, const std::vector<Tensor>& inputs, const std::vect
   std::vector<OutputMeta> metas;
   for (const auto& o : outputs) metas.push_back({o.shape(), o.dtype(), o.device()});
   auto node = std::make_shared<Node>(name, std::move(edges), std::move(metas), std::move(fn));
+  node->set_saved(take_saved(inputs, outputs));
   for (size_t i = 0; i < outputs.size(); ++i) {
     TensorImpl* o = outputs[i].impl();
     if (!is_floating(o->dtype)) continue;

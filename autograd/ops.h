@@ -146,6 +146,46 @@ struct CrossEntropyOptions {
 // logits [N, C] (or [C]), target int [N] (or 0-d).
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opts = {});
 
+// ---- in-place writes (ops/inplace.cpp) ----
+// The only ways memgrad writes into an existing tensor (nn's initialisation, state loading,
+// gradient clipping, optimizer steps and Python's indexed assignment all use them). Each bumps
+// the version of t's storage, so a tensor saved for backward before the write makes backward
+// raise an error instead of silently using the new values (autograd/node.h, saved()). They
+// return t and record no graph; they refuse, with an error naming the op:
+// - t requiring grad while grad mode is on (autograd could not follow the change: use an
+//   out-of-place op, or NoGradGuard for updates such as initialisation and optimizer steps);
+// - a source that requires grad while grad mode is on (the write would cut its gradient);
+// - t an expanded view (stride 0 in a dim of size > 1: several elements share one location).
+// Sources broadcast to t's shape and convert to t's dtype and device; a source that overlaps t's
+// storage is copied first.
+Tensor copy_(const Tensor& t, const Tensor& src);
+Tensor fill_(const Tensor& t, double value);
+Tensor zero_(const Tensor& t);
+Tensor add_(const Tensor& t, const Tensor& other, double alpha = 1);  // t += alpha * other
+Tensor sub_(const Tensor& t, const Tensor& other);
+Tensor mul_(const Tensor& t, const Tensor& other);
+Tensor mul_(const Tensor& t, double value);
+Tensor div_(const Tensor& t, const Tensor& other);
+
+// ---- fused optimizer updates (ops/optim_steps.cpp): in place on a parameter and its state ----
+// PyTorch's update formulas (backends/backend.h states them). param and the state tensors must be
+// contiguous, of param's shape and float dtype, on one device; grad any view of param's shape.
+// Like the ops above they bump the versions of what they write and refuse a parameter that
+// requires grad while grad mode is on (optimizers step under NoGradGuard).
+struct SgdStep {
+  double lr = 0.01, momentum = 0, dampening = 0, weight_decay = 0;
+  bool nesterov = false;
+  bool first_step = false;  // the momentum buffer starts as the first update
+};
+void sgd_step_(const Tensor& param, const Tensor& grad, const Tensor& momentum_buf, const SgdStep& o);
+struct AdamStep {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0;
+  bool decoupled = false;  // AdamW
+  int64_t step = 1;        // counts from 1, this step included
+};
+void adam_step_(const Tensor& param, const Tensor& grad, const Tensor& exp_avg, const Tensor& exp_avg_sq,
+                const AdamStep& o);
+
 // ---- checkpointing and gradient checks (checkpoint.cpp, gradcheck.cpp) ----
 using TensorFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 // Runs fn without recording and saves only its inputs; backward re-runs it with recording.

@@ -1,6 +1,8 @@
 #pragma once
 // A block of device memory shared by a tensor and all its views.
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 
 #include "core/device.h"
@@ -26,11 +28,20 @@ class Storage {
   // True for storage that wraps external memory (the second constructor).
   bool is_external() const { return owner_ != nullptr; }
 
+  // The version counter (as PyTorch's): every in-place write through memgrad's in-place ops
+  // (autograd/ops.h: copy_, fill_, add_, ..., optimizer steps, state loading) bumps it, and
+  // backward refuses a tensor saved for backward whose storage version has changed since
+  // (autograd/node.h, saved()). Writes that bypass memgrad (through a numpy array sharing this
+  // memory, or raw data pointers) are not counted.
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
   std::shared_ptr<void> owner_;  // set for external memory
+  std::atomic<uint64_t> version_{0};
 };
 
 }  // namespace memgrad

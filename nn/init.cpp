@@ -3,14 +3,13 @@
 #include <cmath>
 
 #include "autograd/ops.h"
-#include "backends/backend.h"
 
 namespace memgrad::nn::init {
 namespace {
-// Writes `values` (same shape) into t's storage without recording.
+// Writes `values` (same shape) into t without recording (initialisation is not part of a graph).
 void assign(Tensor& t, const Tensor& values) {
   NoGradGuard ng;
-  backend_for(t.device()).copy(values, t);
+  copy_(t, values);
 }
 }  // namespace
 
@@ -20,8 +19,14 @@ void uniform_(Tensor& t, double low, double high, Generator* gen) {
 void normal_(Tensor& t, double mean, double std, Generator* gen) {
   assign(t, randn(t.shape(), t.dtype(), gen, mean, std, t.device()));
 }
-void zeros_(Tensor& t) { backend_for(t.device()).fill(t, 0.0); }
-void ones_(Tensor& t) { backend_for(t.device()).fill(t, 1.0); }
+void zeros_(Tensor& t) {
+  NoGradGuard ng;
+  fill_(t, 0.0);
+}
+void ones_(Tensor& t) {
+  NoGradGuard ng;
+  fill_(t, 1.0);
+}
 
 std::pair<int64_t, int64_t> fans(const Tensor& t) {
   MG_CHECK(t.dim() >= 2, "init", "fan in/out need a weight with at least 2 dims, got shape {}", str(t.shape()));

@@ -3,7 +3,6 @@
 #include <set>
 
 #include "autograd/ops.h"
-#include "backends/backend.h"
 
 namespace memgrad::nn {
 
@@ -138,8 +137,7 @@ void Module::load_state_dict(const std::map<std::string, Tensor>& state, bool st
   for (auto& [name, t] : own) {
     auto it = state.find(name);
     if (it == state.end()) continue;
-    Tensor src = it->second.device() == t.device() ? it->second : memgrad::to(it->second, t.device());
-    backend_for(t.device()).copy(src, t);
+    copy_(t, it->second);
   }
 }
 

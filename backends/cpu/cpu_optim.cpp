@@ -1,36 +1,15 @@
-// Fused optimizer steps: one pass over param, grad and state, in place (PyTorch's formulas).
+// Fused optimizer steps: one pass over param, grad and state, in place (PyTorch's formulas). The
+// arguments were checked by the ops (autograd/ops/optim_steps.cpp), as backend.h states.
 #include <cmath>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
 
 namespace memgrad::cpu {
-namespace {
-
-void check_param(const char* op, const Tensor& param, const Tensor& grad) {
-  MG_CHECK(param.defined() && grad.defined(), op, "parameter and gradient must be defined");
-  check_float(param.dtype(), op);
-  MG_CHECK(param.is_contiguous(), op, "the parameter (shape {}) must be contiguous", str(param.shape()));
-  MG_CHECK(grad.shape() == param.shape() && grad.dtype() == param.dtype(), op,
-           "gradient {} {} does not match the parameter {} {}", str(grad.shape()), to_string(grad.dtype()),
-           str(param.shape()), to_string(param.dtype()));
-}
-
-void check_state(const char* op, const Tensor& param, const Tensor& s, const char* what) {
-  MG_CHECK(s.defined(), op, "state '{}' is undefined", what);
-  MG_CHECK(s.shape() == param.shape() && s.dtype() == param.dtype(), op,
-           "state '{}' {} {} does not match the parameter {} {}", what, str(s.shape()), to_string(s.dtype()),
-           str(param.shape()), to_string(param.dtype()));
-  MG_CHECK(s.is_contiguous(), op, "state '{}' (shape {}) must be contiguous", what, str(s.shape()));
-}
-
-}  // namespace
 
 void CpuBackend::sgd_step(Tensor& param, const Tensor& grad_in, Tensor& momentum_buf, double lr, double momentum,
                           double dampening, double weight_decay, bool nesterov, bool first_step) {
-  check_param("sgd_step", param, grad_in);
   const bool use_buf = momentum != 0;
-  if (use_buf) check_state("sgd_step", param, momentum_buf, "momentum_buffer");
   Tensor grad = contiguous_copy(grad_in);
   dispatch_float(param.dtype(), "sgd_step", [&]<class T>() {
     T* p = param.data<T>();
@@ -55,10 +34,6 @@ void CpuBackend::sgd_step(Tensor& param, const Tensor& grad_in, Tensor& momentum
 void CpuBackend::adam_step(Tensor& param, const Tensor& grad_in, Tensor& exp_avg, Tensor& exp_avg_sq, double lr,
                            double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                            int64_t step) {
-  check_param("adam_step", param, grad_in);
-  check_state("adam_step", param, exp_avg, "exp_avg");
-  check_state("adam_step", param, exp_avg_sq, "exp_avg_sq");
-  MG_CHECK(step >= 1, "adam_step", "step counts from 1, got {}", step);
   Tensor grad = contiguous_copy(grad_in);
   const double bc1 = 1 - std::pow(beta1, static_cast<double>(step));
   const double bc2_sqrt = std::sqrt(1 - std::pow(beta2, static_cast<double>(step)));

@@ -2,7 +2,6 @@
 #include <cmath>
 
 #include "autograd/ops.h"
-#include "backends/backend.h"
 #include "nn/optim/optimizer.h"
 
 namespace memgrad::optim {
@@ -51,9 +50,9 @@ std::vector<std::string> Adam::buffer_names(const Hyper&) const { return {"exp_a
 void Adam::update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& s) {
   Tensor& m = s.buffers.at("exp_avg");
   Tensor& v = s.buffers.at("exp_avg_sq");
-  backend_of("adam_step", {&param, &grad, &m, &v})
-      .adam_step(param, grad, m, v, group.lr, opts_.beta1, opts_.beta2, opts_.eps, group.weight_decay, decoupled_,
-                 s.step);
+  adam_step_(param, grad, m, v,
+             AdamStep{.lr = group.lr, .beta1 = opts_.beta1, .beta2 = opts_.beta2, .eps = opts_.eps,
+                      .weight_decay = group.weight_decay, .decoupled = decoupled_, .step = s.step});
 }
 
 }  // namespace memgrad::optim

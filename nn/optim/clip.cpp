@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "autograd/ops.h"
-#include "backends/backend.h"
 
 namespace memgrad::optim {
 
@@ -32,8 +31,7 @@ double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   for (const Tensor& p : params) {
     Tensor g = p.grad();
     if (!g.defined() || g.numel() == 0) continue;
-    Tensor scaled = g * coef;
-    backend_for(g.device()).copy(scaled, g);  // in place: whoever holds the gradient sees the clipped one
+    mul_(g, coef);  // in place: whoever holds the gradient sees the clipped one
   }
   return norm;
 }

@@ -1,6 +1,5 @@
 // SGD with momentum, dampening, Nesterov momentum and L2 weight decay (torch.optim.SGD).
 #include "autograd/ops.h"
-#include "backends/backend.h"
 #include "nn/optim/optimizer.h"
 
 namespace memgrad::optim {
@@ -45,8 +44,9 @@ std::vector<std::string> SGD::buffer_names(const Hyper& h) const {
 void SGD::update(const ParamGroup& group, Tensor& param, const Tensor& grad, ParamState& s) {
   Tensor none;
   Tensor& buf = opts_.momentum != 0 ? s.buffers.at("momentum_buffer") : none;
-  backend_of("sgd_step", {&param, &grad}).sgd_step(param, grad, buf, group.lr, opts_.momentum, opts_.dampening,
-                                                   group.weight_decay, opts_.nesterov, s.step == 1);
+  sgd_step_(param, grad, buf,
+            SgdStep{.lr = group.lr, .momentum = opts_.momentum, .dampening = opts_.dampening,
+                    .weight_decay = group.weight_decay, .nesterov = opts_.nesterov, .first_step = s.step == 1});
 }
 
 }  // namespace memgrad::optim

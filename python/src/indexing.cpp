@@ -1,6 +1,5 @@
 // Tensor indexing (views from ints, slices, None and Ellipsis; index_select for an int tensor),
-// assignment through an index, and the in-place copy_/fill_/zero_.
-#include "backends/backend.h"
+// assignment through an index, and the in-place copy_/fill_/zero_ (the library's in-place ops).
 #include "common.h"
 
 namespace memgrad::python {
@@ -67,15 +66,11 @@ Indexed apply_index(const Tensor& t, py::handle idx) {
   return r;
 }
 
-// dst[...] = value, broadcasting value to dst's shape and converting it to dst's dtype.
-void assign(Tensor dst, py::handle value, const char* op) {
-  check_inplace(dst, op);
+// dst[...] = value through the library's in-place op, which checks the write (grad mode, expanded
+// views), broadcasts and converts value, and bumps the storage version (autograd/ops.h, copy_).
+void assign(const Tensor& dst, py::handle value) {
   Tensor src = as_tensor(value, dst.dtype());
-  NoGradGuard ng;
-  if (!(src.device() == dst.device())) src = to(src, dst.device());
-  if (src.defined() && dst.defined() && src.shares_storage(dst)) src = clone(src);  // overlapping views
-  src = expand(src, dst.shape());
-  backend_for(dst.device()).copy(src, dst);
+  copy_(dst, src);
 }
 
 }  // namespace
@@ -87,19 +82,19 @@ void bind_indexing(py::class_<Tensor>& cls) {
       .def("__setitem__", [](const Tensor& t, py::handle idx, py::handle value) {
         Indexed r = apply_index(t, idx);
         MG_CHECK(r.is_view, "setitem", "assignment through an index tensor is not supported (use a slice)");
-        assign(r.value, value, "setitem");
+        assign(r.value, value);
       })
       .def("copy_", [](py::object self, py::handle src) {
-        assign(self.cast<Tensor>(), src, "copy_");
+        assign(self.cast<Tensor>(), src);
         return self;
       }, py::arg("src"), "Copies src (broadcast, converted) into this tensor in place.")
       .def("fill_", [](py::object self, py::handle value) {
         if (!is_scalar(value)) throw py::type_error("fill_ needs a scalar");
-        assign(self.cast<Tensor>(), value, "fill_");
+        assign(self.cast<Tensor>(), value);  // exact for any int64 value (a double would round)
         return self;
       }, py::arg("value"))
       .def("zero_", [](py::object self) {
-        assign(self.cast<Tensor>(), py::int_(0), "zero_");
+        zero_(self.cast<Tensor>());
         return self;
       });
 }
