@@ -8,24 +8,22 @@ Tensor pool(const Tensor& x, Pooling how, const Tensor& key_padding_mask, const 
   MG_CHECK(x.dim() == 3, "pool", "expected [B, N, D], got {}", str(x.shape()));
   const int64_t B = x.size(0), N = x.size(1);
   if (how == Pooling::cls) return select(x, 1, 0);
+  if (!key_padding_mask.defined() && !key_lengths.defined()) return mean(x, {1});  // [B, D]
+  // The masks carry no gradient (bool and int tensors), so no NoGradGuard is needed here; one
+  // around the pooling itself once cut every gradient before it without a word.
   Tensor valid;  // [B, N, 1] as x's dtype
-  {
-    NoGradGuard ng;
-    if (key_padding_mask.defined()) {
-      MG_CHECK(key_padding_mask.shape() == Shape({B, N}) && key_padding_mask.dtype() == DType::boolean, "pool",
-               "key_padding_mask must be bool [{}, {}], got {} {}", B, N, to_string(key_padding_mask.dtype()),
-               str(key_padding_mask.shape()));
-      valid = to(logical_not(key_padding_mask), x.dtype());
-    } else if (key_lengths.defined()) {
-      MG_CHECK(key_lengths.shape() == Shape({B}), "pool", "key_lengths must be [{}], got {}", B,
-               str(key_lengths.shape()));
-      Tensor pos = reshape(arange(N, key_lengths.dtype(), x.device()), {1, N});
-      valid = to(lt(pos, reshape(key_lengths, {B, 1})), x.dtype());
-    } else {
-      return mean(x, {1});
-    }
-    valid = reshape(valid, {B, N, 1});
+  if (key_padding_mask.defined()) {
+    MG_CHECK(key_padding_mask.shape() == Shape({B, N}) && key_padding_mask.dtype() == DType::boolean, "pool",
+             "key_padding_mask must be bool [{}, {}], got {} {}", B, N, to_string(key_padding_mask.dtype()),
+             str(key_padding_mask.shape()));
+    valid = to(logical_not(key_padding_mask), x.dtype());
+  } else {
+    MG_CHECK(key_lengths.shape() == Shape({B}), "pool", "key_lengths must be [{}], got {}", B,
+             str(key_lengths.shape()));
+    Tensor pos = reshape(arange(N, key_lengths.dtype(), x.device()), {1, N});
+    valid = to(lt(pos, reshape(key_lengths, {B, 1})), x.dtype());
   }
+  valid = reshape(valid, {B, N, 1});
   Tensor count = maximum(sum(valid, {1}), ones({}, x.dtype(), x.device()));  // [B, 1]; an empty row pools to 0
   return sum(x * valid, {1}) / count;                                        // [B, D]
 }
