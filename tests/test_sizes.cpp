@@ -18,6 +18,8 @@ TEST_CASE("sizes: element and byte counts are checked, never wrapped") {
   // a zero-size dim does not hide an overflowing stride: [0, 2^40, 2^40] floats span 2^82 bytes
   check_error([&] { empty({0, int64_t{1} << 40, int64_t{1} << 40}); }, {"[empty]", "2^60 bytes"});
   check_error([&] { empty({3, -1}); }, {"[empty]", "negative dimension"});
+  Tensor half = expand(zeros({1}), {int64_t{1} << 62});  // views: nothing allocated
+  check_error([&] { cat({half, half, half}); }, {"[cat]", "2^63 - 1"});
   // ... but a zero-size tensor whose strides fit is fine (nothing is allocated)
   CHECK(empty({0, int64_t{1} << 20, int64_t{1} << 20}).numel() == 0);
 }

@@ -230,7 +230,8 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     bool same = t.dim() == first.dim();
     for (int64_t d = 0; same && d < t.dim(); ++d) same = d == dim || t.shape()[d] == first.shape()[d];
     MG_CHECK(same, "cat", "shapes {} and {} differ outside dim {}", str(first.shape()), str(t.shape()), dim);
-    out_shape[dim] += t.shape()[dim];
+    MG_CHECK(!__builtin_add_overflow(out_shape[dim], t.shape()[dim], &out_shape[dim]), "cat",
+             "the sizes along dim {} add up to more than 2^63 - 1", dim);
   }
   Tensor out = empty(out_shape, first.dtype(), first.device());
   std::vector<int64_t> sizes;
