@@ -95,12 +95,13 @@ Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   return matmul(p, v);        // [B, H, Nq, Dv]
 }
 
-// A view with unit stride in the last dim (the kernels' requirement), copying only if needed.
-Tensor unit_last(const Tensor& t) { return t.strides()[3] == 1 || t.size(3) == 1 ? t : contiguous(t); }
+// A view the kernels read in place (backend.h, "Attention input layout"), else a copy made here,
+// once, through autograd: backward then reads the saved copy and its gradient flows to t.
+Tensor kernel_input(const Tensor& t) { return attention_layout_ok(t) ? t : clone(t); }
 
 Tensor chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& valid,
                const AttentionParams& p, const Dims& d) {
-  Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
+  Tensor q = kernel_input(q_in), k = kernel_input(k_in), v = kernel_input(v_in);
   Backend& be = backend_for(q.device());
   Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());
   Tensor lse = empty({d.B, d.H, d.Nq}, q.dtype(), q.device());  // one logsumexp per query row
@@ -116,7 +117,7 @@ Tensor chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const
 
 Tensor topk(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& valid, const AttentionParams& p,
             const Dims& d) {
-  Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
+  Tensor q = kernel_input(q_in), k = kernel_input(k_in), v = kernel_input(v_in);
   const int64_t kk = std::min(p.top_k, d.Nk);
   Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());
   Tensor idx = empty({d.B, d.H, d.Nq, kk}, DType::int32, q.device());
