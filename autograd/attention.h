@@ -45,6 +45,14 @@ struct AttentionOptions {
 // A query whose keys are all masked gets output 0 and zero gradients, in every kind.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts = {});
 
+// The keys each batch element may attend, by the rule attention() applies (and the pooling heads
+// can share): bool [B, Nk] on `device`, true = valid, contiguous; undefined when neither mask is
+// given. key_padding_mask: bool [B, Nk], true = padding. key_lengths: int [B], keys j >= length are
+// padding; each length must lie in [0, Nk]. Anything else (both given, wrong shape or dtype, a
+// length out of range) is an Error naming `op` (and, for a length, the batch index and the value).
+Tensor key_valid_mask(const Tensor& key_padding_mask, const Tensor& key_lengths, int64_t B, int64_t Nk, Device device,
+                      const char* op = "attention");
+
 // The default block sizes, measured by `bench_attention --sweep` (docs/attention.md): chunked
 // forward+backward at N=4096 was fastest with 256 x 256 blocks, topk with 64 query rows.
 constexpr int64_t kDefaultQChunk = 256;

@@ -68,8 +68,9 @@ class Backend {
                                       const Tensor& scale, int64_t ignore_index, double label_smoothing,
                                       Tensor& grad_logits) = 0;
 
-  // Attention. q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv] with unit stride in the last dim;
-  // key_valid: bool [B, Nk] contiguous (true = attend) or undefined. Outputs are contiguous.
+  // Attention. q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv] in the input layout below
+  // (attention_layout_ok); key_valid: bool [B, Nk] contiguous (true = attend) or undefined.
+  // Outputs are contiguous.
   // Chunked: out [B,H,Nq,Dv] and lse [B,H,Nq] (+inf for a row with no valid key).
   virtual void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                                          const AttentionParams& p, Tensor& out, Tensor& lse) = 0;
@@ -98,6 +99,22 @@ class Backend {
                          double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                          int64_t step) = 0;
 };
+
+// ---- Attention input layout (backends/attention_layout.cpp) ----
+// The attention kernels of every backend read q, k, v [B, H, N, D] in place when the view has
+//   - unit stride in the last dim (any stride when D <= 1),
+//   - non-negative strides,
+//   - rows that do not overlap and fit a BLAS leading dim: D <= row stride <= INT_MAX (when N > 1);
+// stride 0 (broadcast) and any other stride in the B and H dims are read in place, and a view
+// with no element is always accepted. Anything else (rows broadcast with stride 0, a transposed
+// last dim, negative strides) is copied once: attention() copies it through autograd (so the
+// saved tensor is the copy), and the kernels call attention_input on what they are given.
+bool attention_layout_ok(const Tensor& t);
+// The leading dim of t's rows for BLAS / cuBLAS: the row stride, or max(D, 1) when there is at
+// most one row or D = 0 (that row's stride is then arbitrary).
+int64_t attention_row_ld(const Tensor& t);
+// t when attention_layout_ok(t), else a contiguous copy on t's device (no autograd history).
+Tensor attention_input(const Tensor& t);
 
 // The dispatch point: the backend of a device. Errors clearly when the device is not built in.
 Backend& backend_for(Device d);

@@ -268,3 +268,31 @@ TEST_CASE("invalid attention options are clear errors") {
                        Error);
   CHECK_THROWS_WITH_AS(parse_attention_kind("flash"), doctest::Contains("unknown attention kind 'flash'"), Error);
 }
+
+TEST_CASE("key_lengths outside [0, Nk] are errors naming the batch index and the value, in every kind") {
+  Inputs in = make_inputs(3, 2, 8, 8, 4, DType::float32, 52);
+  for (auto kind : {AttentionKind::vanilla, AttentionKind::chunked, AttentionKind::topk}) {
+    CAPTURE(to_string(kind));
+    auto run_with = [&](std::vector<int64_t> len) {
+      return attention(in.q, in.k, in.v, {.kind = kind, .key_lengths = from_vector<int64_t>(len)});
+    };
+    CHECK_THROWS_WITH_AS(run_with({8, -1, 3}),
+                         doctest::Contains("[attention] key_lengths[1] = -1 is out of range: a length must be in [0, Nk = 8]"),
+                         Error);
+    CHECK_THROWS_WITH_AS(run_with({8, 2, 9}), doctest::Contains("key_lengths[2] = 9 is out of range"), Error);
+    CHECK_THROWS_WITH_AS(run_with({INT64_MIN, 0, 0}), doctest::Contains("key_lengths[0] = -9223372036854775808"),
+                         Error);
+    CHECK_NOTHROW(run_with({8, 0, 3}));  // the bounds themselves are lengths
+  }
+  // int32 lengths, and the shared rule called directly (as the pooling heads may)
+  CHECK_THROWS_WITH_AS(key_valid_mask(Tensor(), from_vector<int32_t>({4, 5}), 2, 4, Device::cpu(), "pool"),
+                       doctest::Contains("[pool] key_lengths[1] = 5 is out of range"), Error);
+  Tensor valid = key_valid_mask(Tensor(), from_vector<int32_t>({2, 0}), 2, 3, Device::cpu());
+  CHECK(valid.to_vector<bool>() == std::vector<bool>{true, true, false, false, false, false});
+  Tensor pad = from_vector<bool>({false, true, false, true, true, true}, {2, 3});
+  CHECK(key_valid_mask(pad, Tensor(), 2, 3, Device::cpu()).to_vector<bool>() ==
+        std::vector<bool>{true, false, true, false, false, false});
+  CHECK(!key_valid_mask(Tensor(), Tensor(), 2, 3, Device::cpu()).defined());
+  CHECK_THROWS_WITH_AS(key_valid_mask(pad, from_vector<int64_t>({1, 1}), 2, 3, Device::cpu(), "pool"),
+                       doctest::Contains("[pool] give key_padding_mask or key_lengths, not both"), Error);
+}

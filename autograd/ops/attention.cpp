@@ -50,29 +50,7 @@ Dims validate(const Tensor& q, const Tensor& k, const Tensor& v, const Attention
   MG_CHECK(o.top_k > 0, "attention", "top_k must be positive, got {}", o.top_k);
   MG_CHECK(!o.scale || (std::isfinite(*o.scale) && *o.scale > 0), "attention", "scale must be positive, got {}",
            o.scale.value_or(0));
-  MG_CHECK(!(o.key_padding_mask.defined() && o.key_lengths.defined()), "attention",
-           "give key_padding_mask or key_lengths, not both");
-  if (o.key_padding_mask.defined())
-    MG_CHECK(o.key_padding_mask.dtype() == DType::boolean && o.key_padding_mask.shape() == Shape({d.B, d.Nk}),
-             "attention", "key_padding_mask must be bool [B, Nk] = [{}, {}], got {} {}", d.B, d.Nk,
-             to_string(o.key_padding_mask.dtype()), str(o.key_padding_mask.shape()));
-  if (o.key_lengths.defined())
-    MG_CHECK(is_integral(o.key_lengths.dtype()) && o.key_lengths.shape() == Shape({d.B}), "attention",
-             "key_lengths must be int [B] = [{}], got {} {}", d.B, to_string(o.key_lengths.dtype()),
-             str(o.key_lengths.shape()));
   return d;
-}
-
-// bool [B, Nk], true where a key may be attended; undefined when there is no padding.
-Tensor key_valid(const AttentionOptions& o, const Dims& d, Device dev) {
-  NoGradGuard ng;
-  // masks given on another device (e.g. lengths from the host for GPU inputs) are moved to q's
-  if (o.key_padding_mask.defined()) return contiguous(logical_not(to(o.key_padding_mask, dev)));
-  if (o.key_lengths.defined()) {
-    Tensor pos = reshape(arange(d.Nk, o.key_lengths.dtype(), dev), {1, d.Nk});
-    return contiguous(lt(pos, reshape(to(o.key_lengths, dev), {d.B, 1})));
-  }
-  return Tensor();
 }
 
 // The primitive-op baseline: autograd keeps the [B, H, Nq, Nk] probabilities for backward.
@@ -95,12 +73,13 @@ Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   return matmul(p, v);        // [B, H, Nq, Dv]
 }
 
-// A view with unit stride in the last dim (the kernels' requirement), copying only if needed.
-Tensor unit_last(const Tensor& t) { return t.strides()[3] == 1 || t.size(3) == 1 ? t : contiguous(t); }
+// A view the kernels read in place (backend.h, "Attention input layout"), else a copy made here,
+// once, through autograd: backward then reads the saved copy and its gradient flows to t.
+Tensor kernel_input(const Tensor& t) { return attention_layout_ok(t) ? t : clone(t); }
 
 Tensor chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& valid,
                const AttentionParams& p, const Dims& d) {
-  Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
+  Tensor q = kernel_input(q_in), k = kernel_input(k_in), v = kernel_input(v_in);
   Backend& be = backend_for(q.device());
   Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());
   Tensor lse = empty({d.B, d.H, d.Nq}, q.dtype(), q.device());  // one logsumexp per query row
@@ -116,7 +95,7 @@ Tensor chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const
 
 Tensor topk(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& valid, const AttentionParams& p,
             const Dims& d) {
-  Tensor q = unit_last(q_in), k = unit_last(k_in), v = unit_last(v_in);
+  Tensor q = kernel_input(q_in), k = kernel_input(k_in), v = kernel_input(v_in);
   const int64_t kk = std::min(p.top_k, d.Nk);
   Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());
   Tensor idx = empty({d.B, d.H, d.Nq, kk}, DType::int32, q.device());
@@ -133,10 +112,38 @@ Tensor topk(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Te
 
 }  // namespace
 
+Tensor key_valid_mask(const Tensor& key_padding_mask, const Tensor& key_lengths, int64_t B, int64_t Nk, Device device,
+                      const char* op) {
+  MG_CHECK(!(key_padding_mask.defined() && key_lengths.defined()), op,
+           "give key_padding_mask or key_lengths, not both");
+  NoGradGuard ng;
+  // masks given on another device (e.g. lengths from the host for GPU inputs) are moved to `device`
+  if (key_padding_mask.defined()) {
+    MG_CHECK(key_padding_mask.dtype() == DType::boolean && key_padding_mask.shape() == Shape({B, Nk}), op,
+             "key_padding_mask must be bool [B, Nk] = [{}, {}], got {} {}", B, Nk,
+             to_string(key_padding_mask.dtype()), str(key_padding_mask.shape()));
+    return contiguous(logical_not(to(key_padding_mask, device)));
+  }
+  if (!key_lengths.defined()) return Tensor();
+  MG_CHECK(is_integral(key_lengths.dtype()) && key_lengths.shape() == Shape({B}), op,
+           "key_lengths must be int [B] = [{}], got {} {}", B, to_string(key_lengths.dtype()),
+           str(key_lengths.shape()));
+  const std::vector<int64_t> len = dispatch_index(key_lengths.dtype(), op, [&]<class I>() {
+    std::vector<int64_t> out;
+    for (I v : key_lengths.to_vector<I>()) out.push_back(v);
+    return out;
+  });
+  for (size_t b = 0; b < len.size(); ++b)
+    MG_CHECK(len[b] >= 0 && len[b] <= Nk, op, "key_lengths[{}] = {} is out of range: a length must be in [0, Nk = {}]",
+             b, len[b], Nk);
+  Tensor pos = reshape(arange(Nk, key_lengths.dtype(), device), {1, Nk});
+  return contiguous(lt(pos, reshape(to(key_lengths, device), {B, 1})));
+}
+
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts) {
   const Dims d = validate(q, k, v, opts);
   const double scale = opts.scale.value_or(1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(d.D, 1))));
-  Tensor valid = key_valid(opts, d, q.device());
+  Tensor valid = key_valid_mask(opts.key_padding_mask, opts.key_lengths, d.B, d.Nk, q.device());
   if (opts.kind == AttentionKind::vanilla) return vanilla(q, k, v, valid, scale, opts.causal, d);
   AttentionParams p{.scale = scale,
                     .causal = opts.causal,

@@ -7,16 +7,18 @@
 #include <cstdint>
 #include <limits>
 
+#include "backends/backend.h"
 #include "core/tensor.h"
 
 namespace memgrad::cpu {
 
-// Element (b, h, 0, 0) of a [B, H, N, D] view.
+// Element (b, h, 0, 0) of a [B, H, N, D] view in the attention input layout (backend.h).
 template <class T>
 T* head(const Tensor& t, int64_t b, int64_t h) {
   return static_cast<T*>(t.raw_data()) + b * t.strides()[0] + h * t.strides()[1];
 }
-inline int64_t row_stride(const Tensor& t) { return t.strides()[2]; }
+// Elements between rows: the BLAS leading dim (the row stride wherever a second row is addressed).
+inline int64_t row_stride(const Tensor& t) { return attention_row_ld(t); }
 
 // The last key index query i may see: i + (Nk - Nq) when causal, else Nk - 1.
 inline int64_t last_key(int64_t i, int64_t nq_total, int64_t nk_total, bool causal) {

@@ -14,9 +14,10 @@
 
 namespace memgrad::cpu {
 
-void CpuBackend::attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                            const Tensor& key_valid, const AttentionParams& p, Tensor& out,
                                            Tensor& lse) {
+  const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   check_openblas_core();
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
@@ -82,10 +83,11 @@ void CpuBackend::attention_chunked_forward(const Tensor& q, const Tensor& k, con
   });
 }
 
-void CpuBackend::attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                             const Tensor& key_valid, const Tensor& out, const Tensor& lse,
                                             const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
                                             Tensor& dk, Tensor& dv) {
+  const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
   const int64_t Cq = std::min(p.q_chunk, std::max<int64_t>(Nq, 1)), Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));

@@ -53,8 +53,10 @@ int64_t select_top(const T* s, int64_t n, int64_t sel, Scored<T>* cand, int32_t*
 
 }  // namespace
 
-void CpuBackend::attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
-                                        const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) {
+void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                                        const Tensor& key_valid, const AttentionParams& p, Tensor& out, Tensor& idx,
+                                        Tensor& probs) {
+  const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   check_openblas_core();
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], kk = idx.shape()[3];
@@ -112,9 +114,10 @@ void CpuBackend::attention_topk_forward(const Tensor& q, const Tensor& k, const 
   });
 }
 
-void CpuBackend::attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
-                                         const Tensor& probs, const Tensor& grad_out_in, const AttentionParams& p,
-                                         Tensor& dq, Tensor& dk, Tensor& dv) {
+void CpuBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                                         const Tensor& idx, const Tensor& probs, const Tensor& grad_out_in,
+                                         const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], kk = idx.shape()[3];
   Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]

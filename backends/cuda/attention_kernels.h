@@ -84,11 +84,10 @@ struct GemmOperand {
 template <class T>
 void attn_gemm(const char* op, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
                const GemmOperand& a, const GemmOperand& b, double beta, const GemmOperand& c, int64_t B, int64_t H);
-// q, k or v as the kernels take it: rows that cuBLAS can address (a copy when the view's rows
-// overlap or its strides are negative), and its layout.
-Tensor attn_input(const Tensor& t);
+// q, k and v come through attention_input (backend.h: the attention input layout, shared with
+// the CPU), which copies a view cuBLAS cannot address. Their layout:
 HeadLayout head_layout(const Tensor& t);
-// A GemmOperand for the rows n0.. of a [B, H, N, D] view.
+// A GemmOperand for the rows n0.. of a [B, H, N, D] view in that layout (ld: attention_row_ld).
 GemmOperand head_operand(const Tensor& t, int64_t n0);
 
 }  // namespace memgrad::cuda

@@ -130,7 +130,7 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
-    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
     const int64_t R = rows_per_block(p.q_chunk, Nq, BH, Ck);
     const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
@@ -178,7 +178,7 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
     if (BH == 0 || Nq == 0 || Nk == 0) return;  // no score: every gradient stays 0
     MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_backward",
              "dq, dk, dv must be contiguous");
-    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const Tensor grad_out = contiguous_copy(grad_out_in), out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);
     const T* dO = grad_out.data<T>();  // [B, H, Nq, Dv]
     const T* L = lse.data<T>();        // [B, H, Nq]

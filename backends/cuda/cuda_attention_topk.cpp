@@ -36,7 +36,7 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
   dispatch_float(q_in.dtype(), "attention_topk", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(Nk <= INT32_MAX, "attention_topk", "{} keys exceed the int32 indices", Nk);
-    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const int64_t Cq = std::min(p.q_chunk, Nq);
     const int64_t R = std::max<int64_t>(1, std::min(Nq, std::max(Cq, kBlockElems / std::max<int64_t>(BH * Nk, 1))));
     const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
@@ -67,7 +67,7 @@ void CudaBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in
     if (BH == 0 || Nq == 0 || kk == 0) return;  // no key picked: every gradient stays 0
     MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_topk_backward",
              "dq, dk, dv must be contiguous");
-    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
     const Tensor idx = contiguous_copy(idx_in), probs = contiguous_copy(probs_in);  // [B, H, Nq, kk]
     launch_topk_backward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(), head_layout(v),

@@ -19,7 +19,7 @@ bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   dispatch_float(q_in.dtype(), "attention_topk", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(Nk <= INT32_MAX, "attention_topk", "{} keys exceed the int32 indices", Nk);
-    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
     launch_topk_fused_forward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(),
                                  head_layout(v), mk, BH, D, Dv, kk, p.scale, rows, out.data<T>(),
@@ -41,7 +41,7 @@ bool topk_fused_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_topk_backward",
              "dq, dk, dv must be contiguous");
-    const Tensor q = attn_input(q_in), k = attn_input(k_in), v = attn_input(v_in);
+    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const Tensor grad_out = contiguous_copy(grad_out_in);                          // [B, H, Nq, Dv]
     const Tensor idx = contiguous_copy(idx_in), probs = contiguous_copy(probs_in);  // [B, H, Nq, kk]
     launch_topk_fused_backward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(),
