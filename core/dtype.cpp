@@ -1,7 +1,5 @@
 #include "core/dtype.h"
 
-#include <cmath>
-
 #include "core/error.h"
 
 namespace memgrad {
@@ -19,16 +17,6 @@ std::string to_string(DType t) {
 
 void fail_dtype(const char* op, DType t, const char* allowed) {
   fail(op, "dtype {} is not supported (expected {})", to_string(t), allowed);
-}
-
-bool representable(double value, DType t) {
-  if (!is_integral(t)) return true;
-  const double lo = t == DType::int32 ? -0x1p31 : -0x1p63;  // the range is [lo, -lo)
-  return std::isfinite(value) && value >= lo && value < -lo;
-}
-
-void check_representable(double value, DType t, const char* op) {
-  MG_CHECK(representable(value, t), op, "value {} does not fit {}", value, to_string(t));
 }
 
 }  // namespace memgrad

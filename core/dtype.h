@@ -31,13 +31,6 @@ template <> constexpr DType dtype_of<bool>() { return DType::boolean; }
 
 [[noreturn]] void fail_dtype(const char* op, DType t, const char* allowed);
 
-// Whether a double converts to dtype t exactly enough and without undefined behaviour: any value
-// for float and bool types; for integer types finite and inside the type's range (C++ leaves the
-// conversion of NaN, inf or an out-of-range value to an integer undefined).
-bool representable(double value, DType t);
-// Errors "[op] value ... does not fit int32" when not representable.
-void check_representable(double value, DType t, const char* op);
-
 inline void check_float(DType t, const char* op) {
   if (!is_floating(t)) fail_dtype(op, t, "float32 or float64");
 }

@@ -1,5 +1,6 @@
 #include "nn/heads.h"
 
+#include "autograd/attention.h"
 #include "autograd/ops.h"
 
 namespace memgrad::nn {
@@ -9,21 +10,11 @@ Tensor pool(const Tensor& x, Pooling how, const Tensor& key_padding_mask, const 
   const int64_t B = x.size(0), N = x.size(1);
   if (how == Pooling::cls) return select(x, 1, 0);
   if (!key_padding_mask.defined() && !key_lengths.defined()) return mean(x, {1});  // [B, D]
-  // The masks carry no gradient (bool and int tensors), so no NoGradGuard is needed here; one
-  // around the pooling itself once cut every gradient before it without a word.
-  Tensor valid;  // [B, N, 1] as x's dtype
-  if (key_padding_mask.defined()) {
-    MG_CHECK(key_padding_mask.shape() == Shape({B, N}) && key_padding_mask.dtype() == DType::boolean, "pool",
-             "key_padding_mask must be bool [{}, {}], got {} {}", B, N, to_string(key_padding_mask.dtype()),
-             str(key_padding_mask.shape()));
-    valid = to(logical_not(key_padding_mask), x.dtype());
-  } else {
-    MG_CHECK(key_lengths.shape() == Shape({B}), "pool", "key_lengths must be [{}], got {}", B,
-             str(key_lengths.shape()));
-    Tensor pos = reshape(arange(N, key_lengths.dtype(), x.device()), {1, N});
-    valid = to(lt(pos, reshape(key_lengths, {B, 1})), x.dtype());
-  }
-  valid = reshape(valid, {B, N, 1});
+  // The valid tokens by attention's rule (one function: shapes, dtypes, lengths in [0, N]). The
+  // masks carry no gradient, so no NoGradGuard is needed; one around the pooling itself once cut
+  // every gradient before it without a word.
+  Tensor valid = reshape(to(key_valid_mask(key_padding_mask, key_lengths, B, N, x.device(), "pool"), x.dtype()),
+                         {B, N, 1});  // [B, N, 1] as x's dtype
   Tensor count = maximum(sum(valid, {1}), ones({}, x.dtype(), x.device()));  // [B, 1]; an empty row pools to 0
   return sum(x * valid, {1}) / count;                                        // [B, D]
 }

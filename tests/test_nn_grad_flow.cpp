@@ -15,6 +15,7 @@
 #include "nn/multi_head_attention.h"
 #include "nn/positional.h"
 #include "nn/transformer.h"
+#include "tests/error_test_util.h"
 #ifdef MEMGRAD_HAVE_LRA_PROGRAM
 #include "examples/lra/model.h"
 #endif
@@ -131,6 +132,12 @@ TEST_CASE("grad flow: pooling, heads and the loss, with and without masks") {
       check_flow(name, nullptr, {rnd({B, N, D}, 10)},
                  [&](const std::vector<Tensor>& x) { return nn::pool(x[0], how, mc.padding, mc.lengths); });
     }
+  // the pooling heads take lengths by attention's rule (autograd/attention.h, key_valid_mask)
+  Tensor x = rnd({B, N, D}, 15);
+  check_error([&] { nn::pool(x, nn::Pooling::mean, Tensor(), from_vector<int64_t>({6, 1})); },
+              {"[pool]", "key_lengths[0] = 6 is out of range"});
+  check_error([&] { nn::pool(x, nn::Pooling::mean, Tensor(), from_vector<int64_t>({2, -1})); },
+              {"[pool]", "key_lengths[1] = -1"});
   nn::ClassificationHead head(D, 6, 3);
   check_flow("ClassificationHead", &head, {rnd({B, D}, 11)},
              [&](const std::vector<Tensor>& x) { return head.forward(x[0]); });
