@@ -112,9 +112,11 @@ Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   Tensor masked = masked_pairs(valid, causal, d, q.device());
   if (masked.defined()) s = masked_fill(s, masked, -INFINITY);
   Tensor p = softmax(s, -1);  // a fully masked row is all zeros; a row with NaN or +inf all NaN
-  // NaN rows (scores overflowing to inf): their masked pairs still carry nothing
-  if (masked.defined() && !all_finite(p)) p = masked_fill(p, masked, 0.0);
-  return matmul(p, v);  // [B, H, Nq, Dv]
+  Tensor out = matmul(p, v);  // [B, H, Nq, Dv]
+  // A NaN row of p (scores overflowing to inf) makes its output row NaN: only then, redo the
+  // product with the row's masked pairs at 0, so that they carry nothing (to dv either).
+  if (masked.defined() && !all_finite(out)) out = matmul(masked_fill(p, masked, 0.0), v);
+  return out;
 }
 
 // A view the kernels read in place (backend.h, "Attention input layout"), else a copy made here,
