@@ -11,6 +11,18 @@
 
 namespace memgrad::lra::io {
 
+std::string quote(std::string_view s, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') out += "\\\\";
+    else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
 std::string read_file(const fs::path& file) {
   std::error_code ec;
   if (fs::is_directory(file, ec)) fail_file(file, "cannot open (it is a directory)");

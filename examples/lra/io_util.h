@@ -25,6 +25,9 @@ template <class... Args>
   throw Error(fmt::format("[lra] {}: {}", file.string(), fmt::format(f, std::forward<Args>(args)...)));
 }
 
+// s for a message: bytes outside printable ASCII as \xNN, cut to `max` bytes with "..." after
+// (a field quoted from a file or the command line must not put control bytes on the terminal).
+std::string quote(std::string_view s, size_t max = 40);
 // The whole file as bytes; throws "[lra] <file>: cannot open (...)" when it cannot be read.
 std::string read_file(const fs::path& file);
 // Lines without their "\n" or "\r\n"; a final line without a newline counts, an empty tail does not.
