@@ -1,8 +1,40 @@
-// The one stb_image implementation (Debian's libstb-dev, header <stb/stb_image.h>).
+// The one stb_image implementation (Debian's libstb-dev, header <stb/stb_image.h>), and the
+// checks around it: the header is read before any pixel is decoded.
+#include <atomic>
 #include <climits>
 #include <cstdint>
+#include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include <fmt/format.h>
+
+#include "examples/lra/parsers.h"
+
+namespace memgrad::lra {
+namespace {
+
+// The largest single block stb_image has asked for (image_decoder_largest_allocation).
+std::atomic<int64_t> largest_allocation{0};
+
+void note(size_t size) {
+  const auto s = static_cast<int64_t>(size);
+  int64_t seen = largest_allocation.load(std::memory_order_relaxed);
+  while (s > seen && !largest_allocation.compare_exchange_weak(seen, s, std::memory_order_relaxed)) {
+  }
+}
+void* counted_malloc(size_t size) {
+  note(size);
+  return std::malloc(size);
+}
+void* counted_realloc(void* p, size_t size) {
+  note(size);
+  return std::realloc(p, size);
+}
+
+}  // namespace
+}  // namespace memgrad::lra
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -14,28 +46,61 @@
 #define STB_IMAGE_STATIC
 #define STBI_NO_STDIO
 #define STBI_FAILURE_USERMSG
+#define STBI_MALLOC(size) memgrad::lra::counted_malloc(size)
+#define STBI_REALLOC(p, size) memgrad::lra::counted_realloc(p, size)
+#define STBI_FREE(p) std::free(p)
 #include <stb/stb_image.h>
 #pragma GCC diagnostic pop
 
 namespace memgrad::lra {
 
-bool decode_gray_image(const std::string& bytes, std::vector<uint8_t>& pixels, int& width, int& height,
-                       std::string& reason) {
+namespace {
+
+const stbi_uc* data_of(std::string_view bytes) { return reinterpret_cast<const stbi_uc*>(bytes.data()); }
+
+std::string failure() {
+  const char* why = stbi_failure_reason();
+  return why ? why : "unknown error";
+}
+
+}  // namespace
+
+bool read_image_size(std::string_view bytes, int& width, int& height, std::string& reason) {
   if (bytes.size() > static_cast<size_t>(INT_MAX)) {
-    reason = "file too large";
+    reason = "cannot decode PNG (file too large)";
     return false;
   }
   int channels = 0;
-  stbi_uc* data = stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()),
-                                        &width, &height, &channels, 1);
-  if (!data) {
-    const char* why = stbi_failure_reason();
-    reason = why ? why : "unknown error";
+  if (!stbi_info_from_memory(data_of(bytes), static_cast<int>(bytes.size()), &width, &height, &channels)) {
+    reason = fmt::format("cannot decode PNG ({})", failure());
     return false;
   }
-  pixels.assign(data, data + static_cast<size_t>(width) * static_cast<size_t>(height));
-  stbi_image_free(data);
+  if (width < 1 || height < 1 || channels < 1 || channels > 4) {
+    reason = fmt::format("cannot decode PNG (the header claims {}x{} pixels of {} channels)", width, height, channels);
+    return false;
+  }
   return true;
 }
+
+bool decode_gray_image(std::string_view bytes, int64_t side, std::vector<uint8_t>& pixels, std::string& reason) {
+  int width = 0, height = 0, channels = 0;
+  if (!read_image_size(bytes, width, height, reason)) return false;
+  if (width != side || height != side) {  // refused on the header: nothing decoded, nothing allocated
+    reason = fmt::format("image is {}x{}, expected {}x{}", width, height, side, side);
+    return false;
+  }
+  stbi_uc* data = stbi_load_from_memory(data_of(bytes), static_cast<int>(bytes.size()), &width, &height, &channels, 1);
+  if (!data) {
+    reason = fmt::format("cannot decode PNG ({})", failure());
+    return false;
+  }
+  const bool same = width == side && height == side;  // as the header said (the decoder reads it again)
+  if (same) pixels.assign(data, data + static_cast<size_t>(width) * static_cast<size_t>(height));
+  stbi_image_free(data);
+  if (!same) reason = fmt::format("image is {}x{}, expected {}x{}", width, height, side, side);
+  return same;
+}
+
+int64_t image_decoder_largest_allocation() { return largest_allocation.load(std::memory_order_relaxed); }
 
 }  // namespace memgrad::lra
