@@ -178,6 +178,13 @@ TEST_CASE("lra loaders: an image header is checked before the image is decoded")
     CHECK_FALSE(lra::decode_gray_image(bad, 32, pixels, reason));
     CHECK(reason.find("cannot decode PNG") == 0);
   }
+  // A zero-length IDAT chunk before the image data (legal PNG) made stb_image memcpy into a null
+  // buffer (undefined behaviour; fuzz/fuzz_png.cpp found it; the ASan+UBSan build checks this).
+  std::string empty_idat = png(32);
+  const size_t idat = empty_idat.find("IDAT") - 4;
+  empty_idat.insert(idat, be32(0) + "IDAT" + be32(0x35af061e));  // CRC of "IDAT"
+  REQUIRE(lra::decode_gray_image(empty_idat, 32, pixels, reason));
+  CHECK(pixels == std::vector<uint8_t>(32 * 32, 7));
   // The meter is real: decoding the large image at its own size allocates its 4 MiB.
   REQUIRE(lra::decode_gray_image(big, 2048, pixels, reason));
   CHECK(pixels.size() == 2048u * 2048u);

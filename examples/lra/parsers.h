@@ -38,10 +38,10 @@ struct PathfinderEntry {
 void parse_pathfinder_metadata(std::string_view text, const std::filesystem::path& file,
                                std::vector<PathfinderEntry>& out);
 
-// The width and height in an image's header (PNG or any format stb_image reads), read without
-// decoding a pixel; false with a reason ("cannot decode PNG (...)") when the header is unusable.
+// The width and height in a PNG's header, read without decoding a pixel (other image formats
+// are not read); false with a reason ("cannot decode PNG (...)") when the header is unusable.
 bool read_image_size(std::string_view bytes, int& width, int& height, std::string& reason);
-// Decodes an image to side x side 8-bit gray pixels. The header is checked first: an image that
+// Decodes a PNG to side x side 8-bit gray pixels. The header is checked first: an image that
 // claims another size (a 389 KB PNG may claim 20000 x 20000 pixels) is refused before the decoder
 // runs or allocates. False with a reason ("image is WxH, expected SxS", "cannot decode PNG (...)").
 bool decode_gray_image(std::string_view bytes, int64_t side, std::vector<uint8_t>& pixels, std::string& reason);

@@ -1,9 +1,10 @@
-// The one stb_image implementation (Debian's libstb-dev, header <stb/stb_image.h>), and the
-// checks around it: the header is read before any pixel is decoded.
+// The one stb_image implementation (Debian's libstb-dev, header <stb/stb_image.h>), PNG only, and
+// the checks around it: the header is read before any pixel is decoded.
 #include <atomic>
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>  // before the memcpy macro below: its declarations stay as they are
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +34,10 @@ void* counted_realloc(void* p, size_t size) {
   return std::realloc(p, size);
 }
 
+// memcpy for stb_image: it copies a zero-length IDAT chunk into a buffer it has not allocated yet
+// (memcpy(NULL, src, 0): undefined behaviour, found by fuzz/fuzz_png.cpp); zero bytes copy nothing.
+void* copy_bytes(void* to, const void* from, size_t n) { return n == 0 ? to : std::memcpy(to, from, n); }
+
 }  // namespace
 }  // namespace memgrad::lra
 
@@ -45,11 +50,14 @@ void* counted_realloc(void* p, size_t size) {
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_STATIC
 #define STBI_NO_STDIO
+#define STBI_ONLY_PNG  // the loaders read PNG only: the other decoders are not compiled in
 #define STBI_FAILURE_USERMSG
 #define STBI_MALLOC(size) memgrad::lra::counted_malloc(size)
 #define STBI_REALLOC(p, size) memgrad::lra::counted_realloc(p, size)
 #define STBI_FREE(p) std::free(p)
+#define memcpy(to, from, n) memgrad::lra::copy_bytes(to, from, n)
 #include <stb/stb_image.h>
+#undef memcpy
 #pragma GCC diagnostic pop
 
 namespace memgrad::lra {
