@@ -178,6 +178,27 @@ TEST_CASE("lra loaders: an image header is checked before the image is decoded")
     CHECK_FALSE(lra::decode_gray_image(bad, 32, pixels, reason));
     CHECK(reason.find("cannot decode PNG") == 0);
   }
+  // A chunk length claiming 2 GiB in a small file (stb_image allocated it before reading), and a
+  // 32 x 32 header over a stream that inflates to 4 MiB (a zlib bomb): refused, nothing large
+  // allocated (both found by fuzz/fuzz_png.cpp, the first as an out-of-memory).
+  std::string long_chunk = png(32);
+  long_chunk.replace(long_chunk.find("IDAT") - 4, 4, be32(0x7ffffff0u));
+  std::string inflating = png_claiming(32, 32);
+  {
+    std::vector<unsigned char> zeros(4 << 20, 0);
+    int len = 0;
+    unsigned char* z = stbi_zlib_compress(zeros.data(), static_cast<int>(zeros.size()), &len, 9);
+    REQUIRE(z != nullptr);
+    const size_t at = inflating.find("IDAT") - 4, old_len = 4 + 4 + 8 + 4;  // the IDAT chunk of 8 bytes
+    inflating.replace(at, old_len, be32(static_cast<uint32_t>(len)) + "IDAT" + std::string(reinterpret_cast<char*>(z), len) +
+                                       be32(0));
+    STBIW_FREE(z);
+  }
+  for (const std::string& bad : {long_chunk, inflating}) {
+    CHECK_FALSE(lra::decode_gray_image(bad, 32, pixels, reason));
+    CHECK(reason.find("cannot decode PNG (it needs more memory than a 32x32 image") == 0);
+    CHECK(lra::image_decoder_largest_allocation() <= std::max<int64_t>(before, 2 * bad.size() + (80 << 10)));
+  }
   // A zero-length IDAT chunk before the image data (legal PNG) made stb_image memcpy into a null
   // buffer (undefined behaviour; fuzz/fuzz_png.cpp found it; the ASan+UBSan build checks this).
   std::string empty_idat = png(32);

@@ -43,7 +43,10 @@ void parse_pathfinder_metadata(std::string_view text, const std::filesystem::pat
 bool read_image_size(std::string_view bytes, int& width, int& height, std::string& reason);
 // Decodes a PNG to side x side 8-bit gray pixels. The header is checked first: an image that
 // claims another size (a 389 KB PNG may claim 20000 x 20000 pixels) is refused before the decoder
-// runs or allocates. False with a reason ("image is WxH, expected SxS", "cannot decode PNG (...)").
+// runs or allocates. While decoding, no block larger than 2 x the file's size + 8 x side^2 bytes
+// (+ 64 KiB) is allocated: a chunk length that claims gigabytes or a compressed stream that
+// inflates beyond the image (a zlib bomb) fails instead. False with a reason ("image is WxH,
+// expected SxS", "cannot decode PNG (...)").
 bool decode_gray_image(std::string_view bytes, int64_t side, std::vector<uint8_t>& pixels, std::string& reason);
 // The largest single block the image decoder has allocated so far, in bytes (tests check that a
 // refused header cost no decoding).

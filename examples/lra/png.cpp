@@ -18,21 +18,38 @@ namespace {
 
 // The largest single block stb_image has asked for (image_decoder_largest_allocation).
 std::atomic<int64_t> largest_allocation{0};
+// While a call below runs: the largest block stb_image may have (-1: no limit), and whether it
+// asked for more. A PNG's chunk lengths and its compressed stream are not checked against the
+// header by stb_image: a 100-byte file may ask for 2 GiB (an IDAT length field) and a small one
+// may inflate to gigabytes (a zlib bomb). Refusing the block makes stb_image fail cleanly.
+thread_local int64_t allocation_limit = -1;
+thread_local bool over_limit = false;
 
-void note(size_t size) {
+bool allowed(size_t size) {
+  if (allocation_limit >= 0 && size > static_cast<uint64_t>(allocation_limit)) {
+    over_limit = true;
+    return false;
+  }
   const auto s = static_cast<int64_t>(size);
   int64_t seen = largest_allocation.load(std::memory_order_relaxed);
   while (s > seen && !largest_allocation.compare_exchange_weak(seen, s, std::memory_order_relaxed)) {
   }
+  return true;
 }
-void* counted_malloc(size_t size) {
-  note(size);
-  return std::malloc(size);
-}
-void* counted_realloc(void* p, size_t size) {
-  note(size);
-  return std::realloc(p, size);
-}
+void* counted_malloc(size_t size) { return allowed(size) ? std::malloc(size) : nullptr; }
+void* counted_realloc(void* p, size_t size) { return allowed(size) ? std::realloc(p, size) : nullptr; }
+
+// Sets the limit for one call into stb_image: what a file of `bytes` bytes decoding to
+// width x height pixels can legitimately need (the compressed data gathered from its IDAT chunks,
+// twice for the buffer's doubling; the inflated rows and the image at up to 8 bytes a pixel:
+// 16-bit RGBA; row filter bytes, Adam7 passes), with room to spare.
+struct AllocationLimit {
+  AllocationLimit(size_t bytes, int64_t width, int64_t height) {
+    allocation_limit = 2 * static_cast<int64_t>(bytes) + 8 * width * height + 16 * height + (int64_t{1} << 16);
+    over_limit = false;
+  }
+  ~AllocationLimit() { allocation_limit = -1; }
+};
 
 // memcpy for stb_image: it copies a zero-length IDAT chunk into a buffer it has not allocated yet
 // (memcpy(NULL, src, 0): undefined behaviour, found by fuzz/fuzz_png.cpp); zero bytes copy nothing.
@@ -79,6 +96,7 @@ bool read_image_size(std::string_view bytes, int& width, int& height, std::strin
     return false;
   }
   int channels = 0;
+  const AllocationLimit limit(bytes.size(), 0, 0);
   if (!stbi_info_from_memory(data_of(bytes), static_cast<int>(bytes.size()), &width, &height, &channels)) {
     reason = fmt::format("cannot decode PNG ({})", failure());
     return false;
@@ -97,7 +115,16 @@ bool decode_gray_image(std::string_view bytes, int64_t side, std::vector<uint8_t
     reason = fmt::format("image is {}x{}, expected {}x{}", width, height, side, side);
     return false;
   }
-  stbi_uc* data = stbi_load_from_memory(data_of(bytes), static_cast<int>(bytes.size()), &width, &height, &channels, 1);
+  stbi_uc* data = nullptr;
+  {
+    const AllocationLimit limit(bytes.size(), width, height);
+    data = stbi_load_from_memory(data_of(bytes), static_cast<int>(bytes.size()), &width, &height, &channels, 1);
+    if (!data && over_limit) {
+      reason = fmt::format("cannot decode PNG (it needs more memory than a {}x{} image and a file of {} bytes can: "
+                           "a chunk length or the compressed data is corrupt)", side, side, bytes.size());
+      return false;
+    }
+  }
   if (!data) {
     reason = fmt::format("cannot decode PNG ({})", failure());
     return false;
