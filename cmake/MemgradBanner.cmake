@@ -9,7 +9,7 @@ message(STATUS "  tests    : ${MEMGRAD_TESTS}   examples: ${MEMGRAD_EXAMPLES}   
 if(MEMGRAD_PYTHON)
   message(STATUS "  python   : ${Python_EXECUTABLE} (${Python_VERSION}), pybind11 ${pybind11_VERSION}")
 endif()
-message(STATUS "  sanitize : ${MEMGRAD_SANITIZE}   native: ${MEMGRAD_NATIVE}")
+message(STATUS "  sanitize : ${MEMGRAD_SANITIZE}   native: ${MEMGRAD_NATIVE}   fuzz: ${MEMGRAD_FUZZ}")
 foreach(m ${MEMGRAD_MISSING})
   message(STATUS "  missing  : ${m}")
 endforeach()

@@ -13,13 +13,13 @@
 
 #include <chrono>
 #include <cstdio>
-#include <optional>
-#include <sstream>
+#include <filesystem>
 
 #include "autograd/attention.h"
 #include "core/allocator.h"
 #include "examples/lra/lra.h"
 #include "examples/lra/memory_estimate.h"
+#include "examples/lra/options.h"
 #include "examples/lra/presets.h"
 #include "examples/lra/progress.h"
 #include "examples/lra/report.h"
@@ -31,46 +31,20 @@ using namespace memgrad::lra;
 
 namespace {
 
-// Values given on the command line; unset ones keep the preset's.
-struct Overrides {
-  std::string task = "listops", preset = "demo", attention = "chunked", kinds = "vanilla,chunked,topk";
-  std::optional<int64_t> steps, batch, max_len, min_len, dim, layers, heads, ff, top_k, eval_every, patience, n_train,
-      n_val, n_test, depth, args, max_eval, threads, bucket;
-  std::optional<double> lr, dropout, weight_decay;
-  std::optional<uint64_t> seed, data_seed;
-  std::optional<std::string> out_dir, data_dir, sweep_lengths, pooling, init_from;
-  std::string device = "cpu";
-  bool checkpoint_layers = false, fixed_padding = false, no_sweep = false, no_memory_check = false;
-};
-
-void add_common(CLI::App* c, Overrides& o) {
+// The options of every subcommand. The numeric ones are taken as text and checked by
+// resolve_command_line (examples/lra/options.h): CLI11 would read "010" as octal and clamp
+// "99999999999999999999" to INT64_MAX.
+void add_common(CLI::App* c, CommandLine& o) {
   c->add_option("--task", o.task, "listops | text | retrieval | image | pathfinder | pathx")->capture_default_str();
   c->add_option("--preset", o.preset, "demo | lra")->capture_default_str();
-  c->add_option("--steps", o.steps, "optimizer steps");
-  c->add_option("--batch", o.batch, "sequences per step");
-  c->add_option("--lr", o.lr, "peak learning rate (AdamW, warmup + cosine)");
-  c->add_option("--weight-decay", o.weight_decay);
-  c->add_option("--seed", o.seed, "model initialisation, dropout and batch order");
-  c->add_option("--data-seed", o.data_seed, "seed of the generated data");
-  c->add_option("--max-len", o.max_len, "longest sequence in tokens (per document for retrieval)");
-  c->add_option("--min-len", o.min_len, "shortest generated sequence");
-  c->add_option("--listops-depth", o.depth, "ListOps: deepest nesting");
-  c->add_option("--listops-args", o.args, "ListOps: most arguments of an operator");
-  c->add_option("--n-train", o.n_train, "training examples");
-  c->add_option("--n-val", o.n_val, "validation examples");
-  c->add_option("--n-test", o.n_test, "test examples");
-  c->add_option("--dim", o.dim, "model width");
-  c->add_option("--layers", o.layers, "encoder layers");
-  c->add_option("--heads", o.heads, "attention heads");
-  c->add_option("--ff", o.ff, "feed-forward hidden width");
-  c->add_option("--dropout", o.dropout);
-  c->add_option("--top-k", o.top_k, "keys per query of topk attention");
-  c->add_option("--pooling", o.pooling, "mean | cls: average the outputs, or classify a prepended CLS token")
-      ->check(CLI::IsMember({"mean", "cls"}));
-  c->add_option("--eval-every", o.eval_every, "steps between validation passes (0: only at the end)");
-  c->add_option("--max-eval", o.max_eval, "validation examples per pass (0: all)");
-  c->add_option("--patience", o.patience, "early stopping after this many evaluations without gain (0: off)");
-  c->add_option("--threads", o.threads, "OpenMP threads (default: all cores; 1 is faster on a busy machine)");
+  for (const NumericOption& n : numeric_options()) {
+    const std::string name = n.name;
+    c->add_option_function<std::string>(
+         name, [&o, name](const std::string& v) { o.numbers.emplace_back(name, v); },
+         fmt::format("{} {}", n.help, n.range()))
+        ->type_name(n.kind == NumericOption::real ? "FLOAT" : "INT");
+  }
+  c->add_option("--pooling", o.pooling, "mean | cls: average the outputs, or classify a prepended CLS token");
   c->add_option("--out-dir", o.out_dir, "results folder (default results/<task>-<preset>)");
   c->add_option("--device", o.device, "cpu or cuda: where the model trains (the data stays on the host)")
       ->capture_default_str();
@@ -78,53 +52,8 @@ void add_common(CLI::App* c, Overrides& o) {
                  "start from an earlier run's weights: its results folder (<dir>/<kind>.safetensors) or a file");
   c->add_option("--data-dir", o.data_dir, "read the official LRA files under this folder instead of generating");
   c->add_flag("--checkpoint-layers", o.checkpoint_layers, "recompute each encoder layer in backward (less memory)");
-  c->add_option("--bucket", o.bucket,
-                 "length bucketing: sort pools of this many batches by length (0: off; needs dynamic padding)");
   c->add_flag("--fixed-padding", o.fixed_padding, "pad every batch to max-len (LRA's way), not to its longest");
   c->add_flag("--no-memory-check", o.no_memory_check, "start even when the estimate exceeds available memory");
-}
-
-RunConfig resolve(const Overrides& o) {
-  RunConfig c = make_preset(o.preset, o.task);
-  auto set = [](auto& field, const auto& value) {
-    if (value) field = *value;
-  };
-  set(c.train.steps, o.steps), set(c.train.batch, o.batch), set(c.train.lr, o.lr);
-  set(c.train.weight_decay, o.weight_decay), set(c.seed, o.seed), set(c.data.seed, o.data_seed);
-  if (o.max_len) {
-    c.data.max_len = *o.max_len;
-    if (!o.min_len && c.data.min_len > c.data.max_len) c.data.min_len = 0;  // the task's default ratio
-  }
-  set(c.data.min_len, o.min_len), set(c.data.listops_max_depth, o.depth), set(c.data.listops_max_args, o.args);
-  set(c.data.n_train, o.n_train), set(c.data.n_val, o.n_val), set(c.data.n_test, o.n_test);
-  set(c.model.encoder.dim, o.dim), set(c.model.encoder.layers, o.layers), set(c.model.encoder.heads, o.heads);
-  set(c.model.encoder.ff_hidden, o.ff), set(c.model.encoder.dropout, o.dropout);
-  set(c.model.encoder.attention.top_k, o.top_k);
-  if (o.pooling) c.model.pooling = *o.pooling == "cls" ? nn::Pooling::cls : nn::Pooling::mean;
-  set(c.train.eval_every, o.eval_every), set(c.train.patience, o.patience), set(c.train.max_eval, o.max_eval);
-  set(c.data.data_dir, o.data_dir), set(c.train.bucket, o.bucket), set(c.init_from, o.init_from);
-  if (o.checkpoint_layers) c.model.encoder.checkpoint = true;
-  if (o.fixed_padding) c.train.dynamic_padding = false;
-  if (o.no_sweep) c.sweep_lengths.clear();
-  if (o.sweep_lengths) {
-    c.sweep_lengths.clear();
-    std::stringstream ss(*o.sweep_lengths);
-    for (std::string item; std::getline(ss, item, ',');)
-      if (!item.empty()) c.sweep_lengths.push_back(std::stoll(item));
-  }
-  c.out_dir = o.out_dir ? *o.out_dir : "results/" + o.task + "-" + c.preset;
-  c.device = Device::parse(o.device);
-  if (c.device.is_cuda()) (void)memory::stats(c.device);  // a clear error now when there is no GPU
-  return c;
-}
-
-std::vector<AttentionKind> parse_kinds(const std::string& list) {
-  std::vector<AttentionKind> kinds;
-  std::stringstream ss(list);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) kinds.push_back(parse_attention_kind(item));
-  MG_CHECK(!kinds.empty(), "lra", "no attention kind given");
-  return kinds;
 }
 
 // Prints each kind's predicted peak and refuses (throws) when one exceeds the available memory.
@@ -151,19 +80,39 @@ void check_memory(const RunConfig& cfg, const Dataset& ds, const std::vector<Att
       "/proc/meminfo). Lower --batch or --max-len, leave out that kind (--kinds / --attention), or add "
       "--checkpoint-layers.",
       cfg.train.batch, len, fmt::join(refused, "; "), format_bytes(available));
-  if (enforce) fail("lra", "refusing to start: {}", msg);
+  if (enforce) throw MemoryRefusal(fmt::format("[lra] refusing to start: {}", msg));
   std::printf("warning (--no-memory-check): %s\n", msg.c_str());
 }
 
-int run(const std::string& mode, const Overrides& o, const std::string& command) {
+// Refuses (throws MemoryRefusal) when the generated data alone would not fit in memory.
+void check_data_memory(const RunConfig& cfg, bool enforce) {
+  const int64_t bytes = estimate_generated_data_bytes(cfg.data), available = available_memory_bytes();
+  if (available <= 0 || bytes <= available) return;
+  const std::string msg = fmt::format(
+      "the generated {} data ({} + {} + {} examples of up to {} tokens) would need about {}, but only {} is "
+      "available. Lower --n-train, --n-val, --n-test or --max-len.",
+      cfg.data.task, generated_split_size(cfg.data, Split::train), generated_split_size(cfg.data, Split::val),
+      generated_split_size(cfg.data, Split::test), task_lengths(cfg.data).second, format_bytes(bytes),
+      format_bytes(available));
+  if (enforce) throw MemoryRefusal(fmt::format("[lra] refusing to start: {}", msg));
+  std::printf("warning (--no-memory-check): %s\n", msg.c_str());
+}
+
+// The results folder, made now: a path that cannot be a folder fails before hours of training.
+void make_out_dir(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec || !std::filesystem::is_directory(dir))
+    fail("lra", "--out-dir {}: cannot create the results folder ({})", dir,
+         ec ? ec.message() : "a file of that name exists");
+}
+
+int run(const CommandLine& cl, const std::string& command) {
   const auto t0 = std::chrono::steady_clock::now();
-  if (o.threads) {
-    MG_CHECK(*o.threads > 0, "lra", "--threads must be positive, got {}", *o.threads);
-    omp_set_num_threads(static_cast<int>(*o.threads));
-  }
-  RunConfig cfg = resolve(o);
-  const std::vector<AttentionKind> kinds = mode == "train" ? parse_kinds(o.attention) : parse_kinds(o.kinds);
-  if (mode == "train" && !o.out_dir) cfg.out_dir += "-" + to_string(kinds[0]);
+  const std::string& mode = cl.mode;
+  auto [cfg, kinds] = resolve_command_line(cl);
+  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
+  if (cfg.device.is_cuda()) (void)memory::stats(cfg.device);  // a clear error now when there is no GPU
 
   RunReport report;
   report.command = command, report.mode = mode, report.task = cfg.data.task, report.preset = cfg.preset;
@@ -178,6 +127,7 @@ int run(const std::string& mode, const Overrides& o, const std::string& command)
                 "descheduled, so steps may run several times slower; --threads 1 avoids that.\n",
                 load, omp_get_num_procs());
 
+  check_data_memory(cfg, !cl.no_memory_check);
   Dataset ds = make_task(cfg.data);
   fit_model_to_data(cfg.model, ds);
   auto [majority_class, majority_rate] = majority_baseline(ds);
@@ -188,8 +138,9 @@ int run(const std::string& mode, const Overrides& o, const std::string& command)
               ds.task.c_str(), cfg.data.data_dir.empty() ? "generated" : cfg.data.data_dir.c_str(), ds.train.size(),
               ds.val.size(), ds.test.size(), static_cast<long long>(ds.max_len), ds.pair ? " per document" : "",
               majority_rate);
-  check_memory(cfg, ds, kinds, !o.no_memory_check);
-  if (mode == "estimate") return 0;
+  check_memory(cfg, ds, kinds, !cl.no_memory_check);
+  if (mode == "estimate") return kExitOk;
+  make_out_dir(cfg.out_dir);
 
   report.config_json = config_to_json(cfg).dump();
   for (AttentionKind k : kinds) report.kinds.push_back(train_kind(cfg, ds, k));
@@ -211,7 +162,7 @@ int run(const std::string& mode, const Overrides& o, const std::string& command)
   auto [json_path, csv_path] = write_reports(report, cfg.out_dir);
   std::printf("wrote %s, %s and %zu checkpoint(s) in %s; total time %s\n", json_path.c_str(), csv_path.c_str(),
               report.kinds.size(), cfg.out_dir.c_str(), ProgressBar::format_duration(report.wall_seconds).c_str());
-  return 0;
+  return kExitOk;
 }
 
 }  // namespace
@@ -219,7 +170,11 @@ int run(const std::string& mode, const Overrides& o, const std::string& command)
 int main(int argc, char** argv) {
   CLI::App app{"Vanilla, chunked and top-k attention on Long Range Arena-style tasks"};
   app.require_subcommand(1);
-  Overrides o;
+  app.footer(
+      "Exit status: 0 done, 1 error while running (data, files, training), 2 bad command line (unknown option, "
+      "malformed or out-of-range value, contradicting options), 3 refused: the predicted memory exceeds what is "
+      "available (see --no-memory-check).");
+  CommandLine o;
   CLI::App* train = app.add_subcommand("train", "train one attention kind on one task");
   add_common(train, o);
   train->add_option("--attention", o.attention, "vanilla | chunked | topk")->capture_default_str();
@@ -231,16 +186,25 @@ int main(int argc, char** argv) {
   CLI::App* estimate = app.add_subcommand("estimate", "print the predicted peak memory of a step, train nothing");
   add_common(estimate, o);
   estimate->add_option("--kinds", o.kinds, "comma-separated attention kinds")->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int status = app.exit(e);  // prints the help (status 0) or the error
+    return status == 0 ? kExitOk : kExitUsage;
+  }
 
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
-  const std::string mode = train->parsed() ? "train" : compare->parsed() ? "compare" : "estimate";
+  o.mode = train->parsed() ? "train" : compare->parsed() ? "compare" : "estimate";
   try {
-    return run(mode, o, command);
+    return run(o, command);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "error: %s\n", e.what());
-    return std::string(e.what()).find("refusing to start") != std::string::npos ? 3 : 1;
+    if (dynamic_cast<const UsageError*>(&e)) {
+      std::fprintf(stderr, "Run with --help for the options and their ranges.\n");
+      return kExitUsage;
+    }
+    return dynamic_cast<const MemoryRefusal*>(&e) ? kExitMemory : kExitError;
   }
 }

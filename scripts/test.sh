@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds (Release, with the CUDA backend when the toolkit
 # is found) into build/ and runs the test suite, then does the same under AddressSanitizer +
-# UndefinedBehaviorSanitizer in build-asan/ (CPU-only), then the Python bindings' pytest suite.
+# UndefinedBehaviorSanitizer in build-asan/ (CPU-only), then the Python bindings' pytest suite, then
+# runs each libFuzzer target of fuzz/ for 30 s (scripts/fuzz.sh, clang, build-fuzz/).
 # Without a GPU the CUDA test cases print why they skip.
 #
 #   scripts/test.sh          both builds
-#   scripts/test.sh --fast   the Release build only
+#   scripts/test.sh --fast   the Release build only (no sanitizer build, no fuzzing)
 #
 # Exits non-zero on any failure. The last line is always `memgrad: N passed, M failed`, counting
-# the CTest entries of both builds (a configure or build step that fails counts as one failure).
-# MEMGRAD_BUILD_DIR and MEMGRAD_ASAN_BUILD_DIR override the two build folders.
+# the CTest entries of both builds, pytest's tests and the fuzz targets (a configure or build step
+# that fails counts as one failure). MEMGRAD_BUILD_DIR and MEMGRAD_ASAN_BUILD_DIR override the two
+# build folders; MEMGRAD_SKIP_PYTHON=1 and MEMGRAD_SKIP_FUZZ=1 skip those steps.
 set -uo pipefail
 
 fast=0
@@ -17,7 +19,7 @@ for arg in "$@"; do
   case "$arg" in
     --fast) fast=1 ;;
     -h | --help)
-      sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -180,6 +182,33 @@ if [ "${MEMGRAD_SKIP_PYTHON:-0}" != "1" ]; then
   echo "test.sh: Python step took $((SECONDS - t0)) s"
 else
   echo "test.sh: MEMGRAD_SKIP_PYTHON=1: Python tests skipped"
+fi
+
+# ---- fuzzing (fuzz/, docs/fuzzing.md) ----
+# scripts/fuzz.sh builds the libFuzzer targets with clang in build-fuzz/ and runs each for 30 s; each
+# target is one entry in the counts (its last line: `fuzz: N passed, M failed`). Skipped by --fast
+# and by MEMGRAD_SKIP_FUZZ=1.
+if [ "$fast" -eq 0 ] && [ "${MEMGRAD_SKIP_FUZZ:-0}" != "1" ]; then
+  echo "==== fuzzing: scripts/fuzz.sh 30 ===="
+  t0=$SECONDS
+  log="$(mktemp)"
+  bash scripts/fuzz.sh 30 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  line="$(grep -E '^fuzz: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -n 1)"
+  rm -f "$log"
+  if [ -n "$line" ]; then
+    n="$(sed -E 's/^fuzz: ([0-9]+) passed.*/\1/' <<<"$line")"
+    passed=$((passed + n))
+    n="$(sed -E 's/.*passed, ([0-9]+) failed$/\1/' <<<"$line")"
+    failed=$((failed + n))
+  else
+    echo "test.sh: fuzz.sh ended without a summary (exit $rc)" >&2
+    failed=$((failed + 1))
+  fi
+  [ "$rc" -eq 0 ] || status=1
+  echo "test.sh: fuzzing step took $((SECONDS - t0)) s"
+else
+  echo "test.sh: fuzzing skipped"
 fi
 
 summary

@@ -15,6 +15,7 @@
 
 #include "examples/lra/lra.h"
 #include "tests/error_test_util.h"
+#include "tests/lra_test_util.h"
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wall"
@@ -27,28 +28,10 @@
 
 using namespace memgrad;
 namespace fs = std::filesystem;
+using lra_test::TempDir;
+using lra_test::write_file;
 
 namespace {
-
-// A fresh directory under the system temp dir, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / ("memgrad_lra_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-
-void write_file(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-}
 
 lra::Dataset make(const std::string& task, uint64_t seed, int64_t n_train, int64_t n_eval, int64_t min_len = 0,
                   int64_t max_len = 0) {

@@ -12,6 +12,7 @@
 #include "examples/lra/presets.h"
 #include "examples/lra/sweep.h"
 #include "examples/lra/trainer.h"
+#include "tests/error_test_util.h"
 
 using namespace memgrad;
 using namespace memgrad::lra;
@@ -109,6 +110,46 @@ TEST_CASE("lra memory estimate: vanilla grows with N^2, chunked and topk linearl
   CHECK(total(AttentionKind::topk, 4096) / total(AttentionKind::topk, 2048) < 2.2);
   CHECK(total(AttentionKind::chunked, 4096) < total(AttentionKind::topk, 4096));
   CHECK(total(AttentionKind::topk, 4096) < total(AttentionKind::vanilla, 4096));
+}
+
+TEST_CASE("lra memory estimate: bad sizes are errors naming them, byte counts never wrap") {
+  const ModelConfig ok = small_model(AttentionKind::chunked, 64);
+  auto with = [&](auto change) {
+    ModelConfig m = ok;
+    change(m);
+    return m;
+  };
+  // Each of these divided by zero (SIGFPE) or multiplied into nonsense before.
+  check_error([&] { estimate_step_memory(with([](ModelConfig& m) { m.encoder.heads = 0; }), 2, 16); }, {"heads 0"});
+  check_error([&] { estimate_step_memory(ok, 2, 0); }, {"sequence length 0"});
+  check_error([&] { estimate_step_memory(ok, 0, 16); }, {"batch 0"});
+  check_error([&] { estimate_step_memory(with([](ModelConfig& m) { m.encoder.heads = 3; }), 2, 16); },
+              {"dim 32 is not divisible by heads 3"});
+  check_error([&] { estimate_step_memory(with([](ModelConfig& m) { m.encoder.ff_hidden = -5; }), 2, 16); },
+              {"ff -5"});
+  check_error([&] { estimate_step_memory(with([](ModelConfig& m) { m.encoder.attention.top_k = 0; }), 2, 16); },
+              {"top_k 0"});
+  // A batch of 2^62 wrapped to negative saved bytes and passed the memory check; now it is an error.
+  for (AttentionKind kind : kKinds) {
+    CAPTURE(to_string(kind));
+    check_error([&] { estimate_step_memory(small_model(kind, 64), int64_t{1} << 62, 83); },
+                {"batch 4611686018427387904", "overflow"});
+    check_error([&] { estimate_step_memory(with([](ModelConfig& m) { m.encoder.dim = int64_t{1} << 40; }), 2, 16); },
+                {"dim 1099511627776", "overflow"});
+  }
+  // Large sizes that fit: positive, and growing with the batch.
+  const ModelConfig big = small_model(AttentionKind::vanilla, 16384);
+  const int64_t a = estimate_step_memory(big, 1 << 10, 16384).total, b = estimate_step_memory(big, 1 << 11, 16384).total;
+  CHECK(a > 0);
+  CHECK(b > a);
+  // The generated data: overflow is an error, the default sizes are counted.
+  TaskConfig t;
+  t.n_train = int64_t{1} << 62;
+  check_error([&] { estimate_generated_data_bytes(t); }, {"overflow"});
+  t.n_train = -1;  // the default 2000 / 250 / 250 at ListOps' 2000 tokens
+  CHECK(estimate_generated_data_bytes(t) >= 2500 * 2000 * 4);
+  t.data_dir = "/data";  // files: bounded by their size, not estimated
+  CHECK(estimate_generated_data_bytes(t) == 0);
 }
 
 TEST_CASE("lra memory estimate: the available memory comes from /proc/meminfo") {

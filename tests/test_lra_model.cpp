@@ -15,6 +15,7 @@
 #include "tests/error_test_util.h"
 
 #include <filesystem>
+#include <unistd.h>
 
 using namespace memgrad;
 using namespace memgrad::lra;
@@ -142,6 +143,54 @@ TEST_CASE("lra warm start: weights of a shorter run, the position table's first 
   CHECK(mean->state_dict().at("emb.weight").to_vector<float>() == before);
   check_error([&] { warm_start_path(dir.string(), "topk"); }, {"no checkpoint for topk"});
   check_error([&] { warm_start_path((dir / "nothing").string(), "topk"); }, {"does not exist"});
+  fs::remove_all(dir);
+}
+TEST_CASE("lra warm start: another dtype or non-finite weights are refused, naming file, tensor, shapes, dtypes") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("memgrad_test_warm_start_bad_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const ModelConfig cfg = tiny(nn::Pooling::mean, AttentionKind::chunked);
+  manual_seed(3);
+  auto source = make_model(cfg);
+  std::map<std::string, Tensor> state;
+  for (const auto& [name, t] : source->state_dict()) state["model." + name] = t;
+  auto target = make_model(cfg);
+  const std::vector<float> before = target->state_dict().at("emb.weight").to_vector<float>();
+  const std::string file = (dir / "bad.safetensors").string();
+  // Each tensor in turn, the position table included, written as float64 (the same shape):
+  // "[25, 16] does not fit the model's [25, 16]" named neither dtype before.
+  for (const char* name : {"pos.table", "emb.weight"}) {
+    CAPTURE(name);
+    auto changed = state;
+    changed["model." + std::string(name)] = to(state.at("model." + std::string(name)), DType::float64);
+    save_safetensors(file, changed);
+    const std::string shape = str(state.at("model." + std::string(name)).shape());
+    check_error([&] { warm_start(*target, file); },
+                {"--init-from", file, "'model." + std::string(name) + "'", shape + " float64 in the file",
+                 shape + " float32 in the model"});
+  }
+  // NaN or infinity in any tensor: refused at load time, naming it (clip_grad_norm never sees it).
+  for (float bad : {std::nanf(""), INFINITY}) {
+    auto changed = state;
+    std::vector<float> w = state.at("model.enc.0.ff.fc1.weight").to_vector<float>();
+    w[5] = bad;
+    changed["model.enc.0.ff.fc1.weight"] = from_vector(w, state.at("model.enc.0.ff.fc1.weight").shape());
+    save_safetensors(file, changed);
+    check_error([&] { warm_start(*target, file); }, {file, "'model.enc.0.ff.fc1.weight'", "NaN or infinite"});
+  }
+  // A tensor the model lacks, and one it has that the file lacks.
+  auto extra = state;
+  extra["model.extra"] = zeros({2}, DType::float32);
+  save_safetensors(file, extra);
+  check_error([&] { warm_start(*target, file); }, {"'model.extra' ([2] float32) is not in the model"});
+  auto missing = state;
+  missing.erase("model.head.fc1.bias");
+  save_safetensors(file, missing);
+  check_error([&] { warm_start(*target, file); }, {"no tensor 'model.head.fc1.bias'"});
+  CHECK(target->state_dict().at("emb.weight").to_vector<float>() == before);  // unchanged by every refusal
+  save_safetensors(file, state);
+  warm_start(*target, file);
+  CHECK(target->state_dict().at("emb.weight").to_vector<float>() == state.at("model.emb.weight").to_vector<float>());
   fs::remove_all(dir);
 }
 #endif

@@ -8,6 +8,7 @@
 //   Image, Pathfinder, Path-X (vocab 257): gray level g (0..255) -> g + 1, images flattened row-major.
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace memgrad::lra {
@@ -60,6 +61,12 @@ struct TaskConfig {
 
 // The task names make_task accepts.
 const std::vector<std::string>& task_names();
+
+// The token lengths {min_len, max_len} make_task uses for cfg, defaults applied (images: side^2
+// for both). Throws memgrad::Error on an unknown task or an invalid range.
+std::pair<int64_t, int64_t> task_lengths(const TaskConfig& cfg);
+// The examples make_task generates for a split (the config's n, or the task's default for -1).
+int64_t generated_split_size(const TaskConfig& cfg, Split s);
 
 // Builds the dataset: the seeded generator, or the official-format loader when data_dir is set.
 // Throws memgrad::Error on a bad config or malformed files (the message names file and line).

@@ -11,6 +11,28 @@
 
 namespace memgrad::lra::io {
 
+std::string quote(std::string_view s, size_t max) {
+  std::string out;
+  for (size_t i = 0; i < s.size() && i < max; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '\\') out += "\\\\";
+    else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
+    else out += fmt::format("\\x{:02x}", c);
+  }
+  if (s.size() > max) out += "...";
+  return out;
+}
+
+std::string shown_path(const fs::path& p) {
+  std::string out;
+  for (char ch : p.string()) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
+    else out += ch;
+  }
+  return out;
+}
+
 std::string read_file(const fs::path& file) {
   std::error_code ec;
   if (fs::is_directory(file, ec)) fail_file(file, "cannot open (it is a directory)");
@@ -34,6 +56,50 @@ std::vector<std::string_view> split_lines(std::string_view text) {
     start = end + 1;
   }
   return lines;
+}
+
+std::string_view strip_bom(std::string_view text, const fs::path& file) {
+  if (text.starts_with("\xEF\xBB\xBF")) return text.substr(3);
+  if (text.starts_with(std::string_view("\xFF\xFE\0\0", 4)) || text.starts_with(std::string_view("\0\0\xFE\xFF", 4)))
+    fail_file(file, "the file is UTF-32 (it starts with a UTF-32 byte-order mark); save it as UTF-8");
+  if (text.starts_with("\xFF\xFE") || text.starts_with("\xFE\xFF"))
+    fail_file(file, "the file is UTF-16 (it starts with a UTF-16 byte-order mark); save it as UTF-8");
+  return text;
+}
+
+std::vector<std::string_view> text_lines(std::string_view text, const fs::path& file) {
+  return split_lines(strip_bom(text, file));
+}
+
+void check_relative_path(std::string_view relative, const fs::path& meta, int64_t line) {
+  if (relative.empty()) fail_at(meta, line, "the image path is empty");
+  if (relative.find('\0') != std::string_view::npos)
+    fail_at(meta, line, "the image path '{}' holds a NUL byte", quote(relative, 200));
+  if (relative.front() == '/')
+    fail_at(meta, line, "the image path '{}' is absolute; paths must be relative to the data folder",
+            quote(relative, 200));
+  for (std::string_view part : split(relative, '/'))
+    if (part == "..")
+      fail_at(meta, line, "the image path '{}' has a '..' component; paths must stay inside the data folder",
+              quote(relative, 200));
+}
+
+fs::path path_inside(const fs::path& base, std::string_view relative, const fs::path& meta, int64_t line) {
+  check_relative_path(relative, meta, line);
+  const fs::path path = base / fs::path(std::string(relative));
+  std::error_code ec;
+  const fs::path real_base = fs::weakly_canonical(base, ec);
+  const fs::path real = ec ? fs::path() : fs::weakly_canonical(path, ec);
+  if (ec) fail_at(meta, line, "cannot resolve the image path '{}' ({})", quote(relative, 200), ec.message());
+  // Component-wise prefix: /data/x is inside /data, /data2/x is not.
+  auto b = real_base.begin(), r = real.begin();
+  for (; b != real_base.end() && r != real.end() && *b == *r; ++b, ++r) {
+  }
+  const bool trailing_empty = b != real_base.end() && b->empty() && std::next(b) == real_base.end();
+  if (b != real_base.end() && !trailing_empty)
+    fail_at(meta, line, "the image path '{}' leads to {}, outside the data folder {} (through a symbolic link)",
+            quote(relative, 200), shown_path(real), shown_path(real_base));
+  return path;
 }
 
 std::vector<std::string_view> split(std::string_view s, char sep) {

@@ -5,6 +5,7 @@
 #include <array>
 
 #include "core/error.h"
+#include "examples/lra/io_util.h"
 
 namespace memgrad::lra {
 
@@ -104,7 +105,7 @@ std::vector<int32_t> listops_tokenize(std::string_view s) {
     else if (w == "[MAX") out.push_back(kMax);
     else if (w == "[MED") out.push_back(kMed);
     else if (w == "[SM") out.push_back(kSum);
-    else fail("lra", "unknown ListOps token '{}'", w);
+    else fail("lra", "unknown ListOps token '{}'", io::quote(w));
   }
   return out;
 }

@@ -3,6 +3,7 @@
 
 #include "examples/lra/io_util.h"
 #include "examples/lra/loaders.h"
+#include "examples/lra/parsers.h"
 #include "examples/lra/rng.h"
 
 namespace memgrad::lra {
@@ -15,8 +16,18 @@ namespace {
 
 constexpr int64_t kCifarPixels = 1024, kCifarRecord = 1 + 3 * kCifarPixels;
 
-void read_cifar_file(const fs::path& file, std::vector<Example>& out) {
-  std::string data = io::read_file(file);
+// Metadata files ordered by the number in their name (0.npy, 1.npy, ..., 10.npy), then by name.
+bool metadata_less(const fs::path& a, const fs::path& b) {
+  int64_t na = -1, nb = -1;
+  bool ia = io::parse_int(a.stem().string(), na), ib = io::parse_int(b.stem().string(), nb);
+  if (ia && ib && na != nb) return na < nb;
+  if (ia != ib) return ia;
+  return a.filename() < b.filename();
+}
+
+}  // namespace
+
+void parse_cifar_batch(std::string_view data, const fs::path& file, std::vector<Example>& out) {
   if (data.empty()) fail_file(file, "no records");
   const int64_t size = static_cast<int64_t>(data.size());
   for (int64_t r = 0; r * kCifarRecord < size; ++r) {  // records are numbered from 1 in messages
@@ -35,16 +46,21 @@ void read_cifar_file(const fs::path& file, std::vector<Example>& out) {
   }
 }
 
-// Metadata files ordered by the number in their name (0.npy, 1.npy, ..., 10.npy), then by name.
-bool metadata_less(const fs::path& a, const fs::path& b) {
-  int64_t na = -1, nb = -1;
-  bool ia = io::parse_int(a.stem().string(), na), ib = io::parse_int(b.stem().string(), nb);
-  if (ia && ib && na != nb) return na < nb;
-  if (ia != ib) return ia;
-  return a.filename() < b.filename();
+void parse_pathfinder_metadata(std::string_view text, const fs::path& file, std::vector<PathfinderEntry>& out) {
+  auto lines = io::text_lines(text, file);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    auto f = io::split_blanks(lines[i]);
+    if (f.empty()) continue;
+    if (f.size() < 4) fail_at(file, ln, "expected at least 4 blank-separated fields (folder, file, -, label), got {}", f.size());
+    int64_t label = -1;
+    if (!io::parse_int(f[3], label) || (label != 0 && label != 1))
+      fail_at(file, ln, "label '{}' (field 4) is not 0 or 1", io::quote(f[3]));
+    std::string image = fmt::format("{}/{}", f[0], f[1]);
+    io::check_relative_path(image, file, ln);
+    out.push_back({std::move(image), ln, static_cast<int32_t>(label)});
+  }
 }
-
-}  // namespace
 
 Dataset load_cifar10(const TaskConfig& cfg) {
   Dataset ds{"image", kByteVocab, 10, kCifarPixels, false, {}, {}, {}};
@@ -52,8 +68,11 @@ Dataset load_cifar10(const TaskConfig& cfg) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) dir = cfg.data_dir;
   std::vector<Example> all;
-  for (int b = 1; b <= 5; ++b) read_cifar_file(dir / fmt::format("data_batch_{}.bin", b), all);
-  read_cifar_file(dir / "test_batch.bin", ds.test);
+  for (int b = 1; b <= 5; ++b) {
+    const fs::path file = dir / fmt::format("data_batch_{}.bin", b);
+    parse_cifar_batch(io::read_file(file), file, all);
+  }
+  parse_cifar_batch(io::read_file(dir / "test_batch.bin"), dir / "test_batch.bin", ds.test);
   // As LRA (tfds train[:90%] / train[90%:]): val is the tail of the training records.
   const int64_t n = static_cast<int64_t>(all.size());
   int64_t n_val = cfg.n_val >= 0 ? std::min(cfg.n_val, n - 1) : n / 10;
@@ -76,24 +95,14 @@ Dataset load_pathfinder(const TaskConfig& cfg, int64_t side) {
   std::sort(meta_files.begin(), meta_files.end(), metadata_less);
 
   struct Entry {
-    fs::path image, meta;
-    int64_t line;
-    int32_t label;
+    PathfinderEntry entry;
+    size_t meta;  // index into meta_files
   };
   std::vector<Entry> entries;
-  for (const fs::path& mf : meta_files) {
-    std::string text = io::read_file(mf);
-    auto lines = io::split_lines(text);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      const int64_t ln = static_cast<int64_t>(i) + 1;
-      auto f = io::split_blanks(lines[i]);
-      if (f.empty()) continue;
-      if (f.size() < 4) fail_at(mf, ln, "expected at least 4 blank-separated fields (folder, file, -, label), got {}", f.size());
-      int64_t label = -1;
-      if (!io::parse_int(f[3], label) || (label != 0 && label != 1))
-        fail_at(mf, ln, "label '{}' (field 4) is not 0 or 1", std::string(f[3]));
-      entries.push_back({base / std::string(f[0]) / std::string(f[1]), mf, ln, static_cast<int32_t>(label)});
-    }
+  for (size_t m = 0; m < meta_files.size(); ++m) {
+    std::vector<PathfinderEntry> listed;
+    parse_pathfinder_metadata(io::read_file(meta_files[m]), meta_files[m], listed);
+    for (auto& e : listed) entries.push_back({std::move(e), m});
   }
   if (entries.empty()) fail_file(base / "metadata", "no examples in the metadata files");
 
@@ -107,21 +116,20 @@ Dataset load_pathfinder(const TaskConfig& cfg, int64_t side) {
     std::vector<uint8_t> pixels;
     for (int64_t j : io::keep_subset(hi - lo, k, mix_seed(cfg.seed, static_cast<uint64_t>(s)))) {
       const Entry& e = entries[static_cast<size_t>(lo + j)];
+      const fs::path& meta = meta_files[e.meta];
+      const fs::path image = io::path_inside(base, e.entry.image, meta, e.entry.line);
       std::string bytes;
       try {
-        bytes = io::read_file(e.image);
+        bytes = io::read_file(image);
       } catch (const Error& err) {
-        throw Error(fmt::format("{} (listed at {}:{})", err.what(), e.meta.string(), e.line));
+        throw Error(fmt::format("{} (listed at {}:{})", err.what(), io::shown_path(meta), e.entry.line));
       }
       if (bytes.empty()) continue;  // LRA filters out empty image files
-      int w = 0, h = 0;
       std::string reason;
-      if (!decode_gray_image(bytes, pixels, w, h, reason))
-        fail_file(e.image, "cannot decode PNG ({}) (listed at {}:{})", reason, e.meta.string(), e.line);
-      if (w != side || h != side)
-        fail_file(e.image, "image is {}x{}, expected {}x{} (listed at {}:{})", w, h, side, side, e.meta.string(), e.line);
+      if (!decode_gray_image(bytes, side, pixels, reason))
+        fail_file(image, "{} (listed at {}:{})", reason, io::shown_path(meta), e.entry.line);
       Example ex;
-      ex.label = e.label;
+      ex.label = e.entry.label;
       ex.tokens.resize(pixels.size());
       for (size_t i = 0; i < pixels.size(); ++i) ex.tokens[i] = byte_token(pixels[i]);
       out.push_back(std::move(ex));

@@ -5,6 +5,7 @@
 #include "examples/lra/io_util.h"
 #include "examples/lra/listops.h"
 #include "examples/lra/loaders.h"
+#include "examples/lra/parsers.h"
 #include "examples/lra/rng.h"
 
 namespace memgrad::lra {
@@ -15,10 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string shown(std::string_view s) {  // a field quoted in a message, cut if long
-  return s.size() > 40 ? std::string(s.substr(0, 40)) + "..." : std::string(s);
-}
-
 bool blank(std::string_view s) { return s.find_first_not_of(" \t") == std::string_view::npos; }
 
 int64_t wanted(const TaskConfig& cfg, Split s) {
@@ -27,39 +24,48 @@ int64_t wanted(const TaskConfig& cfg, Split s) {
 
 }  // namespace
 
+void parse_listops_tsv(std::string_view text, const fs::path& file, int64_t max_len, std::vector<Example>& out) {
+  auto lines = io::text_lines(text, file);
+  if (lines.empty() || lines[0] != "Source\tTarget")
+    fail_at(file, 1, "expected the header 'Source<TAB>Target', got '{}'", io::quote(lines.empty() ? "" : lines[0]));
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    if (blank(lines[i])) continue;
+    auto cols = io::split(lines[i], '\t');
+    if (cols.size() != 2) fail_at(file, ln, "expected 2 tab-separated columns (Source, Target), got {}", cols.size());
+    int64_t label = -1;
+    if (!io::parse_int(cols[1], label) || label < 0 || label >= listops::kClasses)
+      fail_at(file, ln, "label '{}' is not an integer in [0, {})", io::quote(cols[1]), listops::kClasses);
+    Example ex;
+    try {
+      ex.tokens = listops_tokenize(cols[0]);
+    } catch (const Error& e) {
+      std::string what = e.what();
+      fail_at(file, ln, "{}", what.rfind("[lra] ", 0) == 0 ? what.substr(6) : what);
+    }
+    if (ex.tokens.empty()) fail_at(file, ln, "the source is empty");
+    if (static_cast<int64_t>(ex.tokens.size()) > max_len) ex.tokens.resize(static_cast<size_t>(max_len));
+    ex.label = static_cast<int32_t>(label);
+    out.push_back(std::move(ex));
+  }
+}
+
 Dataset load_listops(const TaskConfig& cfg, int64_t max_len) {
   Dataset ds{"listops", listops::kVocab, listops::kClasses, max_len, false, {}, {}, {}};
   for (Split s : {Split::train, Split::val, Split::test}) {
     fs::path file = fs::path(cfg.data_dir) / fmt::format("basic_{}.tsv", split_name(s));
-    std::string text = io::read_file(file);
-    auto lines = io::split_lines(text);
-    if (lines.empty() || lines[0] != "Source\tTarget")
-      fail_at(file, 1, "expected the header 'Source<TAB>Target', got '{}'", shown(lines.empty() ? "" : lines[0]));
     auto& out = ds.split(s);
-    for (size_t i = 1; i < lines.size(); ++i) {
-      const int64_t ln = static_cast<int64_t>(i) + 1;
-      if (blank(lines[i])) continue;
-      auto cols = io::split(lines[i], '\t');
-      if (cols.size() != 2) fail_at(file, ln, "expected 2 tab-separated columns (Source, Target), got {}", cols.size());
-      int64_t label = -1;
-      if (!io::parse_int(cols[1], label) || label < 0 || label >= listops::kClasses)
-        fail_at(file, ln, "label '{}' is not an integer in [0, {})", shown(cols[1]), listops::kClasses);
-      Example ex;
-      try {
-        ex.tokens = listops_tokenize(cols[0]);
-      } catch (const Error& e) {
-        std::string what = e.what();
-        fail_at(file, ln, "{}", what.rfind("[lra] ", 0) == 0 ? what.substr(6) : what);
-      }
-      if (ex.tokens.empty()) fail_at(file, ln, "the source is empty");
-      if (static_cast<int64_t>(ex.tokens.size()) > max_len) ex.tokens.resize(static_cast<size_t>(max_len));
-      ex.label = static_cast<int32_t>(label);
-      out.push_back(std::move(ex));
-    }
+    parse_listops_tsv(io::read_file(file), file, max_len, out);
     if (out.empty()) fail_file(file, "no examples");
     io::keep_examples(out, wanted(cfg, s), mix_seed(cfg.seed, static_cast<uint64_t>(s)));
   }
   return ds;
+}
+
+Example parse_imdb_review(std::string_view bytes, const fs::path& file, int32_t label, int64_t max_len) {
+  bytes = io::strip_bom(bytes, file);
+  if (bytes.empty()) fail_file(file, "empty review");
+  return {io::byte_tokens(bytes, max_len), {}, label};
 }
 
 Dataset load_imdb(const TaskConfig& cfg, int64_t max_len) {
@@ -85,9 +91,7 @@ Dataset load_imdb(const TaskConfig& cfg, int64_t max_len) {
   auto read = [&](const std::vector<Entry>& list, const std::vector<int64_t>& idx, std::vector<Example>& out) {
     for (int64_t i : idx) {
       const Entry& e = list[static_cast<size_t>(i)];
-      std::string bytes = io::read_file(e.file);
-      if (bytes.empty()) fail_file(e.file, "empty review");
-      out.push_back({io::byte_tokens(bytes, max_len), {}, e.label});
+      out.push_back(parse_imdb_review(io::read_file(e.file), e.file, e.label, max_len));
     }
   };
   auto train = entries("train"), test = entries("test");
@@ -108,28 +112,31 @@ Dataset load_imdb(const TaskConfig& cfg, int64_t max_len) {
   return ds;
 }
 
+void parse_aan_tsv(std::string_view text, const fs::path& file, int64_t max_len, std::vector<Example>& out) {
+  auto lines = io::text_lines(text, file);
+  for (size_t i = 0; i < lines.size(); ++i) {
+    const int64_t ln = static_cast<int64_t>(i) + 1;
+    if (blank(lines[i])) continue;
+    auto cols = io::split(lines[i], '\t');
+    if (cols.size() != 5)
+      fail_at(file, ln, "expected 5 tab-separated columns (label, id1, id2, text1, text2), got {}", cols.size());
+    double label = -1;
+    auto [end, err] = std::from_chars(cols[0].data(), cols[0].data() + cols[0].size(), label);
+    if (err != std::errc() || end != cols[0].data() + cols[0].size() || (label != 0.0 && label != 1.0))
+      fail_at(file, ln, "label '{}' is not 0 or 1", io::quote(cols[0]));
+    if (cols[3].empty()) fail_at(file, ln, "text1 is empty");
+    if (cols[4].empty()) fail_at(file, ln, "text2 is empty");
+    out.push_back({io::byte_tokens(cols[3], max_len), io::byte_tokens(cols[4], max_len), static_cast<int32_t>(label)});
+  }
+}
+
 Dataset load_aan(const TaskConfig& cfg, int64_t max_len) {
   Dataset ds{"retrieval", kByteVocab, 2, max_len, true, {}, {}, {}};
   for (Split s : {Split::train, Split::val, Split::test}) {
     const char* part = s == Split::train ? "train" : s == Split::val ? "eval" : "test";
     fs::path file = fs::path(cfg.data_dir) / fmt::format("new_aan_pairs.{}.tsv", part);
-    std::string text = io::read_file(file);
-    auto lines = io::split_lines(text);
     auto& out = ds.split(s);
-    for (size_t i = 0; i < lines.size(); ++i) {
-      const int64_t ln = static_cast<int64_t>(i) + 1;
-      if (blank(lines[i])) continue;
-      auto cols = io::split(lines[i], '\t');
-      if (cols.size() != 5)
-        fail_at(file, ln, "expected 5 tab-separated columns (label, id1, id2, text1, text2), got {}", cols.size());
-      double label = -1;
-      auto [end, err] = std::from_chars(cols[0].data(), cols[0].data() + cols[0].size(), label);
-      if (err != std::errc() || end != cols[0].data() + cols[0].size() || (label != 0.0 && label != 1.0))
-        fail_at(file, ln, "label '{}' is not 0 or 1", shown(cols[0]));
-      if (cols[3].empty()) fail_at(file, ln, "text1 is empty");
-      if (cols[4].empty()) fail_at(file, ln, "text2 is empty");
-      out.push_back({io::byte_tokens(cols[3], max_len), io::byte_tokens(cols[4], max_len), static_cast<int32_t>(label)});
-    }
+    parse_aan_tsv(io::read_file(file), file, max_len, out);
     if (out.empty()) fail_file(file, "no examples");
     io::keep_examples(out, wanted(cfg, s), mix_seed(cfg.seed, static_cast<uint64_t>(s)));
   }

@@ -2,7 +2,8 @@
 // Loaders for the official LRA files. make_task calls them when TaskConfig::data_dir is set; each
 // fills a Dataset with the same vocabulary as the task's generator (see dataset.h). Sizes in the
 // config (n_train, n_val, n_test >= 0) keep a seeded random subset of a split; -1 keeps it all.
-// Malformed input throws memgrad::Error naming the file and the line or record.
+// Malformed input throws memgrad::Error naming the file and the line or record (the parsers under
+// the loaders, on bytes in memory, are in parsers.h). Text files may start with a UTF-8 BOM.
 //
 // ListOps  <dir>/basic_{train,val,test}.tsv: header "Source\tTarget", then one example a line:
 //          the source as LRA writes it ("( ( [MAX 2 ) 9 ] )": "(" and ")" dropped, "]" a token)
@@ -24,8 +25,10 @@
 //          the label (0 or 1); other fields are ignored: "imgs/0 sample_0.png 0 1 ...". Metadata
 //          files are read in numeric order of their names (0.npy, 1.npy, ..., 10.npy), lines in
 //          order; as LRA, the first 80% of the examples are train, the next 10% val, the last
-//          10% test. PNGs are decoded to 1 channel with stb_image and must be side x side; empty
-//          (0-byte) image files are skipped, as LRA filters them out.
+//          10% test. Image paths must stay inside <base>: absolute paths, ".." components and
+//          symbolic links that lead out of it are errors naming the metadata file and line.
+//          PNGs are decoded to 1 channel with stb_image and must be side x side (checked on the
+//          header, before decoding); empty (0-byte) image files are skipped, as LRA filters them out.
 #include <cstdint>
 #include <string>
 
@@ -38,10 +41,5 @@ Dataset load_imdb(const TaskConfig& cfg, int64_t max_len);
 Dataset load_aan(const TaskConfig& cfg, int64_t max_len);
 Dataset load_cifar10(const TaskConfig& cfg);
 Dataset load_pathfinder(const TaskConfig& cfg, int64_t side);
-
-// Decodes a PNG (or any format stb_image reads) held in memory to 8-bit gray; false with a reason
-// when it cannot. png.cpp holds the one stb_image implementation.
-bool decode_gray_image(const std::string& bytes, std::vector<uint8_t>& pixels, int& width, int& height,
-                       std::string& reason);
 
 }  // namespace memgrad::lra

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autograd/attention.h"
+#include "examples/lra/checked.h"
 
 namespace memgrad::lra {
 
@@ -16,86 +17,106 @@ namespace {
 
 constexpr int64_t kF = 4;  // bytes of a float32
 
+// Every count below is a checked Count (checked.h): sizes that overflow int64 throw SizeOverflow,
+// which estimate_step_memory turns into an error naming them.
 struct Candidate {
-  int64_t bytes;
+  Count bytes;
   const char* where;
 };
 
 // Parameter bytes of each part of the model (same shapes as model.cpp and nn/).
 struct ParamBytes {
-  int64_t total = 0, largest = 0;
-  int64_t head = 0, final_norm = 0, layer_post = 0;  // the gradients that exist early in backward
+  Count total = 0, largest = 0;
+  Count head = 0, final_norm = 0, layer_post = 0;  // the gradients that exist early in backward
 };
 
 ParamBytes param_bytes(const ModelConfig& m) {
   const auto& e = m.encoder;
-  const int64_t D = e.dim, F = e.ff_hidden, C = m.classes, Hh = m.head_hidden > 0 ? m.head_hidden : D;
-  const int64_t head_in = m.pair ? 4 * D : D;
-  const int64_t cls = m.pooling == nn::Pooling::cls ? D : 0;  // the learned CLS token
-  const std::vector<int64_t> tensors = {m.vocab * D, m.positions() * D, 3 * D * D, F * D, head_in * Hh};
+  const Count D = e.dim, F = e.ff_hidden, C = m.classes, Hh = m.head_hidden > 0 ? m.head_hidden : e.dim;
+  const Count head_in = m.pair ? 4 * D : D;
+  const Count cls = m.pooling == nn::Pooling::cls ? D : 0;  // the learned CLS token
+  const Count positions = Count(m.max_len) + (m.pooling == nn::Pooling::cls ? 1 : 0);  // ModelConfig::positions()
+  const std::vector<Count> tensors = {m.vocab * D, positions * D, 3 * D * D, F * D, head_in * Hh};
   ParamBytes p;
   p.head = (head_in * Hh + Hh + Hh * C + C) * kF;
   p.final_norm = 2 * D * kF;
-  const int64_t attn = (3 * D * D + 3 * D) + (D * D + D), ff = (F * D + F) + (D * F + D), norms = 4 * D;
+  const Count attn = (3 * D * D + 3 * D) + (D * D + D), ff = (F * D + F) + (D * F + D), norms = 4 * D;
   p.layer_post = (D * D + D + ff + 2 * D) * kF;  // out projection, ln2, feed-forward
-  p.total = (m.vocab * D + m.positions() * D + cls) * kF + e.layers * (attn + ff + norms) * kF + p.final_norm + p.head;
+  p.total = (m.vocab * D + positions * D + cls) * kF + e.layers * (attn + ff + norms) * kF + p.final_norm + p.head;
   p.largest = *std::max_element(tensors.begin(), tensors.end()) * kF;
   return p;
 }
 
-}  // namespace
+// The sizes the estimate divides by or multiplies; a clear error instead of a division by zero.
+void check_sizes(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
+  const auto& e = m.encoder;
+  constexpr const char* op = "lra memory estimate";
+  MG_CHECK(batch >= 1 && seq_len >= 1, op, "batch {} and sequence length {} must be positive", batch, seq_len);
+  MG_CHECK(e.dim >= 1 && e.heads >= 1 && e.ff_hidden >= 1 && e.layers >= 0, op,
+           "dim {}, heads {} and ff {} must be positive and layers {} not negative", e.dim, e.heads, e.ff_hidden,
+           e.layers);
+  MG_CHECK(e.dim % e.heads == 0, op, "dim {} is not divisible by heads {}", e.dim, e.heads);
+  MG_CHECK(m.vocab >= 1 && m.classes >= 1 && m.max_len >= 1 && m.head_hidden >= 0, op,
+           "vocab {}, classes {} and max_len {} must be positive and head_hidden {} not negative", m.vocab, m.classes,
+           m.max_len, m.head_hidden);
+  MG_CHECK(e.attention.top_k >= 1, op, "top_k {} must be positive", e.attention.top_k);
+  MG_CHECK(e.attention.q_chunk.value_or(1) >= 1 && e.attention.k_chunk.value_or(1) >= 1, op,
+           "chunk sizes must be positive");
+  MG_CHECK(threads >= 0, op, "threads {} must not be negative", threads);
+}
 
-MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
+MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
   const auto& e = m.encoder;
   const AttentionKind kind = e.attention.kind;
   // With CLS pooling the encoder sees one more position than the batch has tokens.
-  const int64_t B = batch, N = seq_len + (m.pooling == nn::Pooling::cls ? 1 : 0);
-  const int64_t D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = D / H;
-  const int64_t nt = threads > 0 ? threads : omp_get_max_threads();
-  const int64_t towers = m.pair ? 2 : 1;
+  const Count B = batch, N = Count(seq_len) + (m.pooling == nn::Pooling::cls ? 1 : 0);
+  const Count D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = e.dim / e.heads;
+  const Count nt = threads > 0 ? threads : omp_get_max_threads();
+  const Count towers = m.pair ? 2 : 1;
   const bool drop = e.dropout > 0;
 
   // Sizes of one tower's tensors, in bytes.
-  const int64_t T = B * N;
-  const int64_t X = T * D * kF;   // a [B, N, D] activation
-  const int64_t Fx = T * F * kF;  // a [B, N, ff_hidden] activation
-  const int64_t S = T * kF;       // one float per token (LayerNorm mean / rstd, pooling weights)
-  const int64_t P = B * H * N * N * kF;                       // vanilla's [B, H, N, N]
-  const int64_t kk = std::min(e.attention.top_k, N);
-  const int64_t K2 = 2 * B * H * N * kk * kF;                 // topk's indices (int32) + probabilities
-  const int64_t lse = B * H * N * kF;                         // chunked's logsumexp
-  const int64_t mask = B * N;                                 // bool key masks
+  const Count T = B * N;
+  const Count X = T * D * kF;   // a [B, N, D] activation
+  const Count Fx = T * F * kF;  // a [B, N, ff_hidden] activation
+  const Count S = T * kF;       // one float per token (LayerNorm mean / rstd, pooling weights)
+  // Each kind's own tensors, counted only for that kind (vanilla's N^2 may overflow where the others fit).
+  const bool vanilla = kind == AttentionKind::vanilla, topk = kind == AttentionKind::topk;
+  const Count P = vanilla ? B * H * N * N * kF : 0;          // vanilla's [B, H, N, N]
+  const Count kk = std::min(Count(e.attention.top_k), N);
+  const Count K2 = topk ? 2 * B * H * N * kk * kF : 0;       // topk's indices (int32) + probabilities
+  const Count lse = B * H * N * kF;                          // chunked's logsumexp
+  const Count mask = B * N;                                  // bool key masks
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).
-  const int64_t pre = X + 2 * S;                                       // ln1 output, ln1 statistics
-  int64_t attn = 3 * X + X;                                            // qkv projection, merged heads
+  const Count pre = X + 2 * S;                                         // ln1 output, ln1 statistics
+  Count attn = 3 * X + X;                                              // qkv projection, merged heads
   if (kind == AttentionKind::vanilla) attn += P + 2 * mask;            // probabilities, masks
   if (kind == AttentionKind::chunked) attn += X + lse + mask;          // O, logsumexp, key mask
   if (kind == AttentionKind::topk) attn += K2;                         // indices, probabilities
-  const int64_t post = X + (X + 2 * S) + 2 * Fx + X + (drop ? 2 * X + Fx : 0);  // h, ln2, fc1/act, output, dropout
-  const int64_t layer = pre + attn + post;
-  const int64_t A0 = X;              // embeddings + positions, the first layer's input
-  const int64_t tail = 2 * S + S;    // final LayerNorm statistics, pooling weights
-  const int64_t saved = e.checkpoint ? A0 + L * X + tail : A0 + L * layer + tail;
+  const Count post = X + (X + 2 * S) + 2 * Fx + X + (drop ? 2 * X + Fx : 0);  // h, ln2, fc1/act, output, dropout
+  const Count layer = pre + attn + post;
+  const Count A0 = X;              // embeddings + positions, the first layer's input
+  const Count tail = 2 * S + S;    // final LayerNorm statistics, pooling weights
+  const Count saved = e.checkpoint ? A0 + L * X + tail : A0 + L * layer + tail;
 
   const ParamBytes pb = param_bytes(m);
   MemoryEstimate r;
-  r.params = pb.total;
-  r.optimizer = 2 * pb.total;
-  r.batch = towers * (B * seq_len * 4 + B * 8) + B * 8;  // int32 tokens, int64 lengths, labels
-  r.saved = towers * saved;
-  const int64_t others = (towers - 1) * saved;  // the other tower, fully saved while this one peaks
+  r.params = pb.total.value();
+  r.optimizer = (2 * pb.total).value();
+  r.batch = (towers * (B * seq_len * 4 + B * 8) + B * 8).value();  // int32 tokens, int64 lengths, labels
+  r.saved = (towers * saved).value();
+  const Count others = (towers - 1) * saved;  // the other tower, fully saved while this one peaks
 
   // Transients of the last layer's attention: what it holds beyond `before`, the state before it.
-  const int64_t Cq = std::min<int64_t>(e.attention.q_chunk.value_or(kDefaultQChunk), N);
-  const int64_t Ck = std::min<int64_t>(e.attention.k_chunk.value_or(kDefaultKChunk), N);
-  const int64_t Cq_top =
-      std::clamp<int64_t>((int64_t{1} << 20) / N, 1, e.attention.q_chunk.value_or(kDefaultTopkQChunk));
-  const int64_t grads_late = pb.head + pb.final_norm + pb.layer_post;  // gradients done before the last attention
+  const Count Cq = std::min(Count(e.attention.q_chunk.value_or(kDefaultQChunk)), N);
+  const Count Ck = std::min(Count(e.attention.k_chunk.value_or(kDefaultKChunk)), N);
+  const Count Cq_top = std::clamp<int64_t>((int64_t{1} << 20) / N.value(), 1,
+                                           e.attention.q_chunk.value_or(kDefaultTopkQChunk));
+  const Count grads_late = pb.head + pb.final_norm + pb.layer_post;  // gradients done before the last attention
 
   // The state around the last layer: everything else saved, then the layer's own parts.
-  auto layer_candidates = [&](int64_t before, int64_t layer_state, int64_t extra_held,
-                              std::vector<Candidate>& out) {
+  auto layer_candidates = [&](Count before, Count layer_state, Count extra_held, std::vector<Candidate>& out) {
     // forward of the last layer, up to its attention
     out.push_back({before + pre + 6 * X, "qkv projection (forward)"});
     if (kind == AttentionKind::vanilla) out.push_back({before + pre + 3 * X + 2 * P + X, "vanilla scores (forward)"});
@@ -104,9 +125,9 @@ MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t
     if (kind == AttentionKind::topk)
       out.push_back({before + pre + 3 * X + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward"});
     // backward: the feed-forward's hidden gradient, then the attention with the residual gradient held
-    const int64_t top = before + layer_state + extra_held;
+    const Count top = before + layer_state + extra_held;
     out.push_back({top + Fx + (drop ? X : 0) + pb.head + pb.final_norm, "feed-forward backward"});
-    const int64_t at_attn = top - post - X + 2 * X + grads_late;  // post-attention parts and merged freed
+    const Count at_attn = top - post - X + 2 * X + grads_late;  // post-attention parts and merged freed
     if (kind == AttentionKind::vanilla) out.push_back({at_attn + 2 * P, "vanilla attention backward"});
     if (kind == AttentionKind::chunked)
       out.push_back({at_attn + 4 * X + lse + nt * (2 * Cq * Ck + Cq * D) * kF, "chunked attention backward"});
@@ -121,17 +142,47 @@ MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t
     // Only layer inputs are kept; the last layer is recomputed in backward with the incoming
     // gradient and its recorded output held by the checkpoint until its inner backward ends.
     c.push_back({saved + 2 * X + pb.head, "start of backward"});
-    const int64_t before = A0 + (L - 1) * X + tail;  // the last layer's output was freed by the final LayerNorm
-    layer_candidates(before, layer, 2 * X, c);  // the recorded output and the incoming gradient
+    const Count before = A0 + (L - 1) * X + tail;  // the last layer's output was freed by the final LayerNorm
+    layer_candidates(before, layer, 2 * X, c);    // the recorded output and the incoming gradient
   }
   for (auto& cand : c) cand.bytes += others;
   c.push_back({pb.total + 4 * pb.largest, "optimizer step"});  // gradients + clipping's float64 square
 
   auto best = std::max_element(c.begin(), c.end(),
                                [](const Candidate& a, const Candidate& b) { return a.bytes < b.bytes; });
-  r.total = r.params + r.optimizer + r.batch + best->bytes;
+  r.total = (Count(r.params) + r.optimizer + r.batch + best->bytes).value();
   r.peak_at = best->where;
   return r;
+}
+
+}  // namespace
+
+MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
+  check_sizes(m, batch, seq_len, threads);
+  try {
+    return estimate_unchecked(m, batch, seq_len, threads);
+  } catch (const SizeOverflow&) {
+    const auto& e = m.encoder;
+    fail("lra memory estimate",
+         "one training step of batch {} x {} tokens with dim {}, ff {}, {} heads, {} layers, vocab {}, max_len {} "
+         "needs more than 2^63 bytes: the sizes overflow 64-bit byte counts",
+         batch, seq_len, e.dim, e.ff_hidden, e.heads, e.layers, m.vocab, m.max_len);
+  }
+}
+
+int64_t estimate_generated_data_bytes(const TaskConfig& task) {
+  if (!task.data_dir.empty()) return 0;
+  const int64_t max_len = task_lengths(task).second;
+  const int64_t towers = task.task == "retrieval" ? 2 : 1;
+  try {
+    Count total = 0;
+    for (Split s : {Split::train, Split::val, Split::test})
+      total += Count(generated_split_size(task, s)) * (Count(sizeof(Example)) + max_len * towers * 4);
+    return total.value();
+  } catch (const SizeOverflow&) {
+    fail("lra memory estimate", "{} examples of {} tokens: the data's byte count overflows 64 bits", task.task,
+         max_len);
+  }
 }
 
 int64_t available_memory_bytes() {

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <string>
 
+#include "examples/lra/dataset.h"
 #include "examples/lra/model.h"
 
 namespace memgrad::lra {
@@ -38,8 +39,16 @@ struct MemoryEstimate {
 
 // One training step of `model` on a batch of `batch` sequences padded to `seq_len` tokens (per
 // document for pair models), with `threads` OpenMP threads (the attention kernels take one
-// workspace block per thread; 0: omp_get_max_threads()).
+// workspace block per thread; 0: omp_get_max_threads()). Throws memgrad::Error naming the sizes
+// when one is out of range (batch, seq_len, dim, heads, ff not positive, dim not divisible by
+// heads, ...) or when a byte count does not fit int64: the estimate never wraps to a small or
+// negative count, so a huge size is refused, never waved through.
 MemoryEstimate estimate_step_memory(const ModelConfig& model, int64_t batch, int64_t seq_len, int threads = 0);
+
+// Bytes of the examples make_task generates for `task` (tokens as int32 at the longest length,
+// plus each example's own size): the data lra holds besides the model; 0 when it reads files
+// (data_dir set: their size bounds it). Throws memgrad::Error when the count overflows 64 bits.
+int64_t estimate_generated_data_bytes(const TaskConfig& task);
 
 // MemAvailable from /proc/meminfo in bytes; -1 when it cannot be read.
 int64_t available_memory_bytes();

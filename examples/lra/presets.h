@@ -52,6 +52,7 @@ struct RunConfig {
   std::vector<int64_t> sweep_lengths;
   int64_t sweep_steps = 3;  // timed steps per (kind, length) after one warm-up step
   Device device = Device::cpu();  // where the model trains and the sweep runs (--device)
+  int64_t threads = 0;            // OpenMP threads (--threads); 0: OpenMP's default
 };
 
 const std::vector<std::string>& preset_names();

@@ -117,6 +117,16 @@ void generate_split(const TaskConfig& cfg, const Resolved& r, Split split, int64
 
 }  // namespace
 
+std::pair<int64_t, int64_t> task_lengths(const TaskConfig& cfg) {
+  const Resolved r = resolve(cfg);
+  return {r.min_len, r.max_len};
+}
+
+int64_t generated_split_size(const TaskConfig& cfg, Split s) {
+  const int64_t n = s == Split::train ? cfg.n_train : s == Split::val ? cfg.n_val : cfg.n_test;
+  return n < 0 ? (s == Split::train ? kDefaultTrain : kDefaultEval) : n;
+}
+
 Dataset make_task(const TaskConfig& cfg) {
   const Resolved r = resolve(cfg);
   if (!cfg.data_dir.empty()) {
@@ -133,9 +143,8 @@ Dataset make_task(const TaskConfig& cfg) {
   Dataset ds{cfg.task, vocab[r.task], classes[r.task], r.max_len, r.task == 2, {}, {}, {}};
   std::unordered_set<uint64_t> seen;
   // test and val first, so that they do not depend on n_train (ListOps drops duplicates in order).
-  generate_split(cfg, r, Split::test, cfg.n_test < 0 ? kDefaultEval : cfg.n_test, ds.test, seen);
-  generate_split(cfg, r, Split::val, cfg.n_val < 0 ? kDefaultEval : cfg.n_val, ds.val, seen);
-  generate_split(cfg, r, Split::train, cfg.n_train < 0 ? kDefaultTrain : cfg.n_train, ds.train, seen);
+  for (Split s : {Split::test, Split::val, Split::train})
+    generate_split(cfg, r, s, generated_split_size(cfg, s), ds.split(s), seen);
   return ds;
 }
 

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The lra program's exit statuses (docs/lra.md): runs the built binary on command lines that must
+# succeed (0), fail while running (1), be rejected as bad usage (2) or be refused for memory (3),
+# and checks each message names the option. The option rules themselves are tested without the
+# program in tests/test_lra_options.cpp. CTest entry lra_cli (examples/CMakeLists.txt).
+#
+#   tests/lra_cli_test.sh build/examples/lra/lra
+set -u
+LRA="${1:?usage: lra_cli_test.sh <path of the lra binary>}"
+TMP="$(mktemp -d)"
+trap 'rm -rf "$TMP"' EXIT
+failures=0
+# Small generated data, one thread: each run below takes well under a second.
+SMALL=(--n-train 8 --n-val 4 --n-test 4 --threads 1)
+
+# expect STATUS TEXT ARGS...: lra ARGS exits with STATUS and its output contains TEXT.
+expect() {
+  local want="$1" text="$2"
+  shift 2
+  local out rc
+  out="$("$LRA" "$@" 2>&1)"
+  rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL: lra $* exited $rc, expected $want; output:"
+    echo "$out" | tail -n 5
+    failures=$((failures + 1))
+  elif [[ "$out" != *"$text"* ]]; then
+    echo "FAIL: lra $* (exit $rc): '$text' not in the output:"
+    echo "$out" | tail -n 5
+    failures=$((failures + 1))
+  else
+    echo "ok: exit $rc: lra $*"
+  fi
+}
+
+# 0: done, and the help lists the exit statuses
+expect 0 "Exit status: 0 done" --help
+expect 0 "predicted peak memory" estimate "${SMALL[@]}"
+expect 0 "--steps" train --help
+
+# 2: the command line is wrong (CLI11's own errors included: they exit 2, not 104-114)
+expect 2 "not expected" estimate --bogus
+expect 2 "" # no subcommand
+expect 2 "--steps: 99999999999999999999 is out of range" estimate --steps 99999999999999999999
+expect 2 "--batch: 4611686018427387904 is out of range" estimate --batch 4611686018427387904
+expect 2 "--heads: 0 is out of range" train --heads 0
+expect 2 "--sweep-lengths: 'abc' is not a positive integer" compare --sweep-lengths abc
+expect 2 "--sweep-lengths: 0 is out of range" compare --sweep-lengths 0
+expect 2 "--threads: 100000 is out of range" train --threads 100000
+expect 2 "--eval-every: -1 is out of range" estimate --eval-every -1
+expect 2 "--lr: 'nan' is not a finite number" estimate --lr nan
+expect 2 "--out-dir: the path is empty" train --out-dir ""
+expect 2 "--dim 64 is not divisible by --heads 3" estimate --heads 3
+expect 2 "overflow" estimate --kinds vanilla --batch 1048576 --max-len 16777216 --dim 1048576 --heads 1
+
+# 1: an error while running (here: a data folder without the files)
+expect 1 "basic_train.tsv" estimate "${SMALL[@]}" --data-dir "$TMP"
+# 3: refused for memory (the data, and one training step, far beyond any machine)
+expect 3 "refusing to start" estimate --n-train 1000000000 --max-len 16777216
+expect 3 "refusing to start" estimate "${SMALL[@]}" --kinds vanilla --batch 1048576 --dim 65536 --heads 1
+
+if [ "$failures" -ne 0 ]; then
+  echo "lra_cli_test: $failures failure(s)"
+  exit 1
+fi
+echo "lra_cli_test: all passed"
