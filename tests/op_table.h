@@ -5,11 +5,14 @@
 //   forward    the op on contiguous inputs against the row's reference (plain double loops over
 //              row-major values, tests/op_table_refs.h), for every dtype the row lists, on the main
 //              shapes and on each shape variant (empty, one element, 0-d, ...);
-//   views      the op on every view kind of its inputs (transposed, transposed with an offset,
-//              sliced with an offset and a step, stride 0 in an outer / the inner / every dim),
-//              laid out one input at a time and all at once: outputs AND input gradients must
-//              equal those of the contiguous inputs holding the same values;
-//   gradcheck  float64 central differences, all differentiable inputs together and each alone;
+//   views      the op on every view kind of its inputs (transposed, last two dims transposed with
+//              an offset, rows padded (a narrow of the last dim), sliced with an offset and a step,
+//              stride 0 in an outer / the inner / every dim), laid out one input at a time and all
+//              at once, each in its own buffer of NaN (or out-of-range integer) poison: outputs AND
+//              input gradients must equal those of the contiguous inputs holding the same values;
+//              and the upstream gradient in every view kind, against a contiguous one;
+//   gradcheck  float64 central differences, all differentiable inputs together and each alone,
+//              on contiguous and sliced inputs; float32 gradients against float64 ones;
 //   errors     the row's bad-input cases with the message parts they must produce, and, where a
 //              row takes several value inputs, float32 mixed with float64;
 //   cuda       the same runs on the GPU (contiguous and every view kind built in GPU memory)
@@ -35,7 +38,7 @@ enum class Domain {
   normal,          // randn; ints in [-5, 5]
   positive,        // [0.5, 2); ints in [1, 5]
   away_from_zero,  // |x| >= 0.2 (kinks of relu/abs); ints in +-[1, 5]
-  unit,            // (0.1, 0.9)
+  unit,            // (0.1, 0.9); ints in [0, 3]
   ties,            // small integers in [-2, 2] in the row's dtype: comparisons see equal values
   index,           // integers in [low, high), in the run's index dtype
   mask,            // bool, about 30% false
@@ -52,8 +55,6 @@ struct Input {
   int64_t of_dim = 0, high_add = 0;
   // every third element (1, 4, 7, ...) set to this value (an ignore_index, an inf)
   std::optional<double> every_third;
-  // a fixed dtype for this input, whatever the run's (e.g. a float64 input to a conversion)
-  std::optional<DType> dtype;
 
   Input& no_grad() { return grad = false, *this; }
 };
@@ -154,6 +155,8 @@ void check_cuda(const std::vector<Row>& rows);
   TEST_CASE("op table, " family ": every view kind equals the contiguous input, values and gradients") {    \
     ::memgrad::optable::check_views(rows_fn());                                                               \
   }                                                                                                           \
-  TEST_CASE("op table, " family ": float64 gradcheck") { ::memgrad::optable::check_gradcheck(rows_fn()); }  \
+  TEST_CASE("op table, " family ": float64 gradcheck, float32 gradients") {                               \
+    ::memgrad::optable::check_gradcheck(rows_fn());                                                           \
+  }                                                                                                           \
   TEST_CASE("op table, " family ": bad input gives the row's errors") { ::memgrad::optable::check_errors(rows_fn()); } \
   TEST_CASE("op table, " family ": CUDA equals the CPU") { ::memgrad::optable::check_cuda(rows_fn()); }

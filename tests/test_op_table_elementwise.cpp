@@ -113,7 +113,7 @@ std::vector<Row> rows() {
                          {"[div]", "integer division by zero"}});
   r.push_back(idiv);
   Row ipow = binary_row("pow(Tensor, Tensor)", [](auto& a, auto& b) { return pow(a, b); },
-                        [](double a, double b) { return std::pow(a, b); }, ties({2, 3, 4}), pos({3, 4}),
+                        [](double a, double b) { return std::pow(a, b); }, ties({2, 3, 4}), unit({3, 4}),
                         {DType::int32, DType::int64});
   ipow.name = "pow of integers";
   r.push_back(ipow);

@@ -74,7 +74,7 @@ std::vector<Row> rows() {
                                    [](const Tensor& t, Dims d, bool k) { return amax(t, d, k); },
                                    [](const Tensor& t, Dims d, bool k) { return amin(t, d, k); }};
   for (size_t o = 0; o < ops.size(); ++o)
-    for (const Dims& dims : std::vector<Dims>{{}, {0}, {1}, {-1}, {0, 2}, {2, 0}, {1, 2}, {0, 1, 2}})
+    for (const Dims& dims : std::vector<Dims>{{}, {0}, {1}, {2}, {-1}, {0, 1}, {0, 2}, {2, 0}, {1, 2}, {0, 1, 2}})
       for (bool keepdim : {false, true}) r.push_back(reduce_row(ops[o].first, ops[o].second, fns[o], dims, keepdim));
   for (const char* op : {"max", "min", "argmax"})
     for (int64_t dim : {0, 1, 2, -1})
