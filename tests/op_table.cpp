@@ -214,13 +214,17 @@ std::pair<Strides, int64_t> layout_strides(const Shape& s, Layout k) {
       std::swap(order[0], order[1]);
       pad = 2, offset = 3;
       break;
-    case Layout::padded: pad = 3, offset = 2; break;
+    case Layout::padded: pad = 3, offset = 2; break;  // only the rows: as narrow(x, -1, ...) of a wider x
     case Layout::sliced: step = 2, pad = 1, offset = 1; break;
     default: offset = k == Layout::contiguous ? 0 : 2;
   }
   Strides st(n);
   int64_t acc = step;
-  for (int64_t d : order) st[d] = acc, acc = acc * std::max<int64_t>(s[d], 1) + pad;
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int64_t d = order[i];
+    st[d] = acc;
+    acc = acc * std::max<int64_t>(s[d], 1) + (k != Layout::padded || i == 0 ? pad : 0);
+  }
   for (int64_t d : zero_dims(s, k)) st[d] = 0;
   return {st, offset};
 }
