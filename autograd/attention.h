@@ -41,8 +41,25 @@ struct AttentionOptions {
   bool fused = true;
 };
 
-// q [B, H, Nq, D], k [B, H, Nk, D], v [B, H, Nk, Dv] -> [B, H, Nq, Dv].
-// A query whose keys are all masked gets output 0 and zero gradients, in every kind.
+// q [B, H, Nq, D], k [B, H, Nk, D], v [B, H, Nk, Dv] -> [B, H, Nq, Dv]. Any view (copied once
+// where the kernels cannot read it in place: backend.h, "Attention input layout").
+//
+// Masks and non-finite values, the same in every kind and on every device (tests/test_nan_rules.cpp):
+//  - A key is visible to query i unless it is padding or (causal) after i's last key.
+//  - Visible pairs compute as the dense formulas do, in IEEE arithmetic: s_ij = scale q_i . k_j,
+//    p_i = softmax over i's visible keys, out_i = sum_j p_ij v_j, and their gradients. So a NaN or
+//    +inf among row i's visible scores makes all of p_i and out_i NaN (softmax's rule), a NaN or
+//    inf in a visible v_j reaches out_i (0 * inf = NaN where p_ij underflows), and so on.
+//  - Masked pairs carry nothing: whatever q_i, k_j or v_j hold, a masked pair (i, j) adds nothing
+//    to out_i and no gradient to q_i, k_j or v_j.
+//  - A query with no visible key gets output 0 and zero gradients. A query whose visible scores
+//    are all -inf gets probabilities 0 (softmax's all -inf rule): out_i = sum_j 0 * v_j.
+//  - topk keeps, among the visible keys, the top_k highest scores, NaN above +inf above the rest
+//    (torch.topk), ties to the earlier key; the keys it does not keep count as masked. With
+//    top_k >= Nk it equals vanilla, NaN pattern included.
+//  - One exception: a non-finite gradient of the output reaches vanilla's dv of keys masked for
+//    that row (0 * inf in its dense product), not the other kinds'.
+// key_lengths outside [0, Nk] are an error (key_valid_mask).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts = {});
 
 // The keys each batch element may attend, by the rule attention() applies (and the pooling heads

@@ -2,7 +2,9 @@
 // chunked and topk are single autograd nodes over backend kernels.
 #include "autograd/attention.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
@@ -53,24 +55,66 @@ Dims validate(const Tensor& q, const Tensor& k, const Tensor& v, const Attention
   return d;
 }
 
+// The keys masked for each query: bool, broadcast to the scores [B, H, Nq, Nk], true = ignore;
+// undefined when nothing is masked.
+Tensor masked_pairs(const Tensor& valid, bool causal, const Dims& d, Device dev) {
+  NoGradGuard ng;
+  Tensor masked;
+  if (valid.defined()) masked = reshape(logical_not(valid), {d.B, 1, 1, d.Nk});
+  if (causal) {
+    Tensor i = reshape(arange(d.Nq, DType::int64, dev), {d.Nq, 1});
+    Tensor j = reshape(arange(d.Nk, DType::int64, dev), {1, d.Nk});
+    Tensor after = gt(j, i + static_cast<double>(d.Nk - d.Nq));  // [Nq, Nk]
+    masked = masked.defined() ? logical_or(masked, after) : after;
+  }
+  return masked;
+}
+
+// Vanilla over visible pairs only, for inputs that hold NaN or inf under a mask: a dense product
+// would let 0 * NaN from masked pairs through. Padded keys' k and v rows are replaced by zeros
+// (where(): they get no gradient) and, when causal, each query row multiplies only the keys it
+// may see. One small graph per query row: this path is for broken inputs, not for speed.
+Tensor vanilla_visible_only(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& valid, double scale,
+                            bool causal, const Dims& d) {
+  Tensor kz = k, vz = v, pad;  // pad: bool [B, 1, 1, Nk], true = padding
+  if (valid.defined()) {
+    Tensor zero;
+    {
+      NoGradGuard ng;
+      pad = reshape(logical_not(valid), {d.B, 1, 1, d.Nk});
+      zero = zeros({}, q.dtype(), q.device());
+    }
+    Tensor pad_rows = reshape(pad, {d.B, 1, d.Nk, 1});
+    kz = where(pad_rows, zero, k);
+    vz = where(pad_rows, zero, v);
+  }
+  auto attend = [&](const Tensor& qs, int64_t n) {  // queries qs [B, H, r, D] against keys 0.. n - 1
+    Tensor s = matmul(qs, transpose(narrow(kz, 2, 0, n), -1, -2)) * scale;  // [B, H, r, n]
+    if (pad.defined()) s = masked_fill(s, narrow(pad, 3, 0, n), -INFINITY);
+    return matmul(softmax(s, -1), narrow(vz, 2, 0, n));  // [B, H, r, Dv]
+  };
+  if (!causal) return attend(q, d.Nk);
+  std::vector<Tensor> rows;
+  for (int64_t i = 0; i < d.Nq; ++i) {
+    const int64_t n = std::min(d.Nk, i + 1 + d.Nk - d.Nq);  // keys j <= i + (Nk - Nq)
+    rows.push_back(n > 0 ? attend(narrow(q, 2, i, 1), n) : zeros({d.B, d.H, 1, d.Dv}, q.dtype(), q.device()));
+  }
+  return rows.empty() ? zeros({d.B, d.H, 0, d.Dv}, q.dtype(), q.device()) : cat(rows, 2);
+}
+
 // The primitive-op baseline: autograd keeps the [B, H, Nq, Nk] probabilities for backward.
 Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& valid, double scale, bool causal,
                const Dims& d) {
+  const bool any_mask = valid.defined() || causal;
+  if (any_mask && !(all_finite(q) && all_finite(k) && all_finite(v)))
+    return vanilla_visible_only(q, k, v, valid, scale, causal, d);
   Tensor s = matmul(q, transpose(k, -1, -2)) * scale;  // [B, H, Nq, Nk]
-  Tensor masked;                                        // bool, broadcast to s: true = ignore
-  {
-    NoGradGuard ng;
-    if (valid.defined()) masked = reshape(logical_not(valid), {d.B, 1, 1, d.Nk});
-    if (causal) {
-      Tensor i = reshape(arange(d.Nq, DType::int64, q.device()), {d.Nq, 1});
-      Tensor j = reshape(arange(d.Nk, DType::int64, q.device()), {1, d.Nk});
-      Tensor after = gt(j, i + static_cast<double>(d.Nk - d.Nq));  // [Nq, Nk]
-      masked = masked.defined() ? logical_or(masked, after) : after;
-    }
-  }
+  Tensor masked = masked_pairs(valid, causal, d, q.device());
   if (masked.defined()) s = masked_fill(s, masked, -INFINITY);
-  Tensor p = softmax(s, -1);  // a fully masked row is all zeros
-  return matmul(p, v);        // [B, H, Nq, Dv]
+  Tensor p = softmax(s, -1);  // a fully masked row is all zeros; a row with NaN or +inf all NaN
+  // NaN rows (scores overflowing to inf): their masked pairs still carry nothing
+  if (masked.defined() && !all_finite(p)) p = masked_fill(p, masked, 0.0);
+  return matmul(p, v);  // [B, H, Nq, Dv]
 }
 
 // A view the kernels read in place (backend.h, "Attention input layout"), else a copy made here,

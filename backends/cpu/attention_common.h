@@ -1,6 +1,7 @@
 #pragma once
-// Pieces shared by the CPU attention kernels: per-head pointers, masking of score blocks and
-// per-thread workspaces taken from the framework's allocator (so peak-memory figures include them).
+// Pieces shared by the CPU attention kernels: per-head pointers, masking of score blocks, finiteness
+// checks and per-thread workspaces taken from the framework's allocator (so peak-memory figures
+// include them).
 #include <omp.h>
 
 #include <algorithm>
@@ -25,21 +26,48 @@ inline int64_t last_key(int64_t i, int64_t nq_total, int64_t nk_total, bool caus
   return causal ? std::min(nk_total - 1, i + nk_total - nq_total) : nk_total - 1;
 }
 
-// Sets masked scores of the block S [nq, nk] (row stride ld; queries i0.., keys j0..) to -inf:
-// keys with valid[j] false, and keys after a query's last_key.
+// Whether query i may attend key j: valid[j] (null = all) and, when causal, j <= last_key(i).
+inline bool visible(int64_t i, int64_t j, const bool* valid, bool causal, int64_t nq_total, int64_t nk_total) {
+  return (!valid || valid[j]) && (!causal || j <= last_key(i, nq_total, nk_total, true));
+}
+
+// Sets the masked entries of the block S [nq, nk] (row stride ld; queries i0.., keys j0..) to
+// `value` (-inf for scores, 0 for probabilities): keys with valid[j] false, and keys after a
+// query's last_key.
 template <class T>
 void mask_block(T* S, int64_t ld, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid, bool causal,
-                int64_t nq_total, int64_t nk_total) {
-  const T ninf = -std::numeric_limits<T>::infinity();
+                int64_t nq_total, int64_t nk_total, T value = -std::numeric_limits<T>::infinity()) {
   if (valid)
     for (int64_t c = 0; c < nk; ++c)
       if (!valid[j0 + c])
-        for (int64_t r = 0; r < nq; ++r) S[r * ld + c] = ninf;
+        for (int64_t r = 0; r < nq; ++r) S[r * ld + c] = value;
   if (causal)
     for (int64_t r = 0; r < nq; ++r) {
       int64_t first_masked = last_key(i0 + r, nq_total, nk_total, true) + 1 - j0;  // column
-      for (int64_t c = std::max<int64_t>(first_masked, 0); c < nk; ++c) S[r * ld + c] = ninf;
+      for (int64_t c = std::max<int64_t>(first_masked, 0); c < nk; ++c) S[r * ld + c] = value;
     }
+}
+
+// Whether the block (queries i0.. i0 + nq - 1, keys j0.. j0 + nk - 1) holds a masked pair.
+inline bool block_has_masked(int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid, bool causal,
+                             int64_t nq_total, int64_t nk_total) {
+  if (causal && last_key(i0, nq_total, nk_total, true) < j0 + nk - 1) return true;
+  if (valid)
+    for (int64_t c = 0; c < nk; ++c)
+      if (!valid[j0 + c]) return true;
+  return false;
+}
+
+// Whether every element of the rows x[0, rows) (row stride ld, cols each) is finite.
+template <class T>
+bool rows_finite(const T* x, int64_t rows, int64_t cols, int64_t ld) {
+  int bad = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const T* xr = x + r * ld;
+#pragma omp simd reduction(| : bad)
+    for (int64_t c = 0; c < cols; ++c) bad |= !(xr[c] - xr[c] == T(0));  // NaN and +-inf give NaN
+  }
+  return !bad;
 }
 
 // One block of at least `elems` elements per thread, from the framework allocator. Each block

@@ -1,6 +1,12 @@
 // Chunked (memory-efficient) attention on the CPU: exact softmax attention by online softmax over
 // key chunks (Rabe & Staats 2021), backward by recomputation block by block (FlashAttention-2).
 // Score blocks are products through cblas; nothing of size Nq x Nk is ever allocated.
+//
+// NaN / inf (the contract in autograd/attention.h): visible pairs compute as vanilla, in IEEE
+// arithmetic; masked pairs carry nothing. The running max propagates NaN; probabilities and score
+// gradients of masked pairs are set to 0 explicitly (exp(-inf - NaN) would be NaN), and a block
+// holding masked pairs whose q, k, v or output-gradient rows are not all finite is multiplied pair
+// by pair over its visible pairs only (a product through BLAS would add 0 * NaN = NaN for them).
 #include <cmath>
 #include <limits>
 #include <mutex>
@@ -11,8 +17,42 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
 #include "backends/cpu/row_ops.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cpu {
+namespace {
+
+// acc [nq, Dv] += P [nq, nk] V [nk, Dv] (row stride ldv) over the block's visible pairs only.
+template <class T>
+void add_visible_products(const T* P, int64_t nq, int64_t nk, const T* V, int64_t ldv, int64_t Dv, T* acc, int64_t i0,
+                          int64_t j0, const bool* valid, bool causal, int64_t Nq, int64_t Nk) {
+  for (int64_t r = 0; r < nq; ++r)
+    for (int64_t c = 0; c < nk; ++c) {
+      if (!visible(i0 + r, j0 + c, valid, causal, Nq, Nk)) continue;
+      const T pr = P[r * nk + c];
+      for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] += pr * V[c * ldv + d];
+    }
+}
+
+// The backward products of one block over its visible pairs only: dV [nk, Dv] += P^T dO,
+// dK [nk, D] += scale dS^T Q, dQ [nq, D] += scale dS K (Q, K with row strides ldq, ldk; dO dense).
+template <class T>
+void add_visible_grads(const T* P, const T* dS, int64_t nq, int64_t nk, const T* Q, int64_t ldq, const T* K,
+                       int64_t ldk, const T* dO, int64_t D, int64_t Dv, T scale, T* dQ, T* dK, T* dV, int64_t i0,
+                       int64_t j0, const bool* valid, bool causal, int64_t Nq, int64_t Nk) {
+  for (int64_t r = 0; r < nq; ++r)
+    for (int64_t c = 0; c < nk; ++c) {
+      if (!visible(i0 + r, j0 + c, valid, causal, Nq, Nk)) continue;
+      const T pr = P[r * nk + c], ds = scale * dS[r * nk + c];
+      for (int64_t d = 0; d < Dv; ++d) dV[c * Dv + d] += pr * dO[r * Dv + d];
+      for (int64_t d = 0; d < D; ++d) {
+        dK[c * D + d] += ds * Q[r * ldq + d];
+        dQ[r * D + d] += ds * K[c * ldk + d];
+      }
+    }
+}
+
+}  // namespace
 
 void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                            const Tensor& key_valid, const AttentionParams& p, Tensor& out,
@@ -52,8 +92,8 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
           mask_block(S, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk);
           for (int64_t r = 0; r < nq; ++r) {
             T* s = S + r * nk;
-            const T m_new = std::max(m[r], row_max(s, nk));
-            if (m_new == ninf) {  // every key so far masked for this row
+            const T m_new = nan_max(m[r], row_max(s, nk));  // NaN: the row's output is NaN
+            if (m_new == ninf) {  // every key so far masked (or scored -inf) for this row
               std::fill(s, s + nk, T(0));
               continue;
             }
@@ -64,13 +104,18 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
             m[r] = m_new;
           }
           // acc += P V_j  [nq, Dv]
-          gemm<T>(false, false, nq, Dv, nk, T(1), S, nk, V + j0 * row_stride(v), row_stride(v), T(1), acc, Dv);
+          const T* Vj = V + j0 * row_stride(v);
+          if (block_has_masked(nq, nk, i0, j0, vb, p.causal, Nq, Nk) && !rows_finite(Vj, nk, Dv, row_stride(v)))
+            add_visible_products(S, nq, nk, Vj, row_stride(v), Dv, acc, i0, j0, vb, p.causal, Nq, Nk);
+          else
+            gemm<T>(false, false, nq, Dv, nk, T(1), S, nk, Vj, row_stride(v), T(1), acc, Dv);
         }
         T* O = out.data<T>() + ((b * H + h) * Nq + i0) * Dv;  // [nq, Dv]
         T* L = lse.data<T>() + (b * H + h) * Nq + i0;
         for (int64_t r = 0; r < nq; ++r) {
-          if (l[r] == T(0)) {  // no valid key: output 0, and lse = +inf makes every P = 0 in backward
-            std::fill(O + r * Dv, O + (r + 1) * Dv, T(0));
+          if (l[r] == T(0)) {  // no visible key, or all scored -inf: lse = +inf makes every P = 0 in backward
+            // the sum of 0 * v over the visible keys: 0, or NaN where one of their v is not finite
+            std::copy(acc + r * Dv, acc + (r + 1) * Dv, O + r * Dv);
             L[r] = std::numeric_limits<T>::infinity();
             continue;
           }
@@ -130,14 +175,11 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
           const T* Di = Dl + bh * Nq + i0;
           // P = exp(scale * Q K^T - L)  [nq, nk], recomputed
           gemm<T>(false, true, nq, nk, D, T(p.scale), Qi, row_stride(q), Kj, row_stride(k), T(0), P, nk);
-          mask_block(P, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk);
           for (int64_t r = 0; r < nq; ++r) {
             T* pr = P + r * nk;
             const T Lr = Li[r];
             for (int64_t c = 0; c < nk; ++c) pr[c] = fast_exp(pr[c] - Lr);
           }
-          // dV_j += P^T dO_i  [nk, Dv]
-          gemm<T>(true, false, nk, Dv, nq, T(1), P, nk, dOi, Dv, T(1), dVj, Dv);
           // dP = dO_i V_j^T  [nq, nk]; dS = P * (dP - Delta)
           gemm<T>(false, true, nq, nk, Dv, T(1), dOi, Dv, Vj, row_stride(v), T(0), dS, nk);
           for (int64_t r = 0; r < nq; ++r) {
@@ -146,10 +188,24 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
             const T dr = Di[r];
             for (int64_t c = 0; c < nk; ++c) ds[c] = pr[c] * (ds[c] - dr);
           }
-          // dK_j += scale * dS^T Q_i  [nk, D]
-          gemm<T>(true, false, nk, D, nq, T(p.scale), dS, nk, Qi, row_stride(q), T(1), dKj, D);
-          // dQ_i += scale * dS K_j  [nq, D]
-          gemm<T>(false, false, nq, D, nk, T(p.scale), dS, nk, Kj, row_stride(k), T(0), dQp, D);
+          const bool masked = block_has_masked(nq, nk, i0, j0, vb, p.causal, Nq, Nk);
+          if (masked) {  // masked pairs: P = dS = 0 exactly, whatever L, dP and Delta hold
+            mask_block(P, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk, T(0));
+            mask_block(dS, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk, T(0));
+          }
+          if (masked && !(rows_finite(Qi, nq, D, row_stride(q)) && rows_finite(Kj, nk, D, row_stride(k)) &&
+                          rows_finite(dOi, nq, Dv, Dv))) {
+            std::fill(dQp, dQp + nq * D, T(0));
+            add_visible_grads(P, dS, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, D, Dv, T(p.scale), dQp, dKj,
+                              dVj, i0, j0, vb, p.causal, Nq, Nk);
+          } else {
+            // dV_j += P^T dO_i  [nk, Dv]
+            gemm<T>(true, false, nk, Dv, nq, T(1), P, nk, dOi, Dv, T(1), dVj, Dv);
+            // dK_j += scale * dS^T Q_i  [nk, D]
+            gemm<T>(true, false, nk, D, nq, T(p.scale), dS, nk, Qi, row_stride(q), T(1), dKj, D);
+            // dQ_i += scale * dS K_j  [nq, D]
+            gemm<T>(false, false, nq, D, nk, T(p.scale), dS, nk, Kj, row_stride(k), T(0), dQp, D);
+          }
           T* dQi = dq.data<T>() + (bh * Nq + i0) * D;
           std::lock_guard lock(dq_locks[bh * n_qc + qc]);
           for (int64_t e = 0; e < nq * D; ++e) dQi[e] += dQp[e];

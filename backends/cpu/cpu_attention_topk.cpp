@@ -1,6 +1,11 @@
 // Top-k attention on the CPU (Gupta et al. 2021): per query, the top_k largest unmasked scores,
 // softmax over them, and O = sum_t p_t V[idx_t]. Scores are formed one query chunk at a time
 // ([Cq, Nk] per thread); only indices and probabilities are kept for backward.
+//
+// NaN / inf (the contract in autograd/attention.h): the selection ranks NaN above +inf above every
+// other score (torch.topk), ties to the earlier key, and takes visible keys only (a visible key
+// scored -inf can be taken; a masked one never is); the softmax over the picks propagates NaN and
+// +inf, and picks all scored -inf get probability 0. Keys not picked carry nothing.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -11,6 +16,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
 #include "backends/cpu/row_ops.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cpu {
 namespace {
@@ -20,30 +26,45 @@ struct Scored {
   T s;
   int32_t j;
 };
-// Higher score first; on equal scores the earlier key.
+// Higher score first, NaN above everything (as torch.topk); on equal scores the earlier key.
 template <class T>
 bool before(const Scored<T>& a, const Scored<T>& b) {
-  return a.s > b.s || (a.s == b.s && a.j < b.j);
+  const bool an = a.s != a.s, bn = b.s != b.s;
+  if (an != bn) return an;
+  if (!an && a.s != b.s) return a.s > b.s;
+  return a.j < b.j;
 }
 
-// Selects the `sel` largest finite scores of s[0, n) (masked keys hold -inf). Split the row into
-// sel groups: the smallest group maximum is a lower bound on the sel-th largest score (sel
-// distinct elements reach it), so one vectorised pass of maxima and one filtering pass leave a
-// few candidates for nth_element. Writes the chosen keys in ascending order to idx; returns their
-// count (fewer than sel when fewer keys are unmasked). cand holds n entries.
+// The largest of x[0, n) with NaN counted as +inf (the selection order); -inf for n = 0.
 template <class T>
-int64_t select_top(const T* s, int64_t n, int64_t sel, Scored<T>* cand, int32_t* idx) {
-  const T ninf = -std::numeric_limits<T>::infinity();
+T select_max(const T* x, int64_t n) {
+  T m = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : m)
+  for (int64_t i = 0; i < n; ++i) {
+    const T v = x[i] != x[i] ? std::numeric_limits<T>::infinity() : x[i];
+    m = v > m ? v : m;
+  }
+  return m;
+}
+
+// Selects the `sel` largest scores of s[0, n) among the keys visible to the query (vb: valid
+// keys, null = all; the caller has set masked scores to -inf, and a visible key may score -inf
+// too). Split the row into sel groups: the smallest group maximum is a lower bound on the sel-th
+// largest score (sel distinct elements reach it), so one vectorised pass of maxima and one
+// filtering pass leave a few candidates for nth_element. Writes the chosen keys in ascending order
+// to idx; returns their count (fewer than sel when fewer keys are visible). cand holds n entries.
+template <class T>
+int64_t select_top(const T* s, const bool* vb, int64_t n, int64_t sel, Scored<T>* cand, int32_t* idx) {
   const int64_t groups = std::min(sel, n);
   T tau = std::numeric_limits<T>::infinity();
   for (int64_t g = 0; g < groups; ++g) {
     const int64_t b = g * n / groups, e = (g + 1) * n / groups;
-    tau = std::min(tau, row_max(s + b, e - b));
+    tau = std::min(tau, select_max(s + b, e - b));
   }
   int64_t m = 0;
   for (int64_t j = 0; j < n; ++j) {  // branch-free append
     cand[m] = {s[j], static_cast<int32_t>(j)};
-    m += (s[j] >= tau) & (s[j] > ninf);
+    m += (s[j] >= tau || s[j] != s[j]) & (!vb || vb[j]);
   }
   if (m > sel) std::nth_element(cand, cand + (sel - 1), cand + m, before<T>), m = sel;
   for (int64_t t = 0; t < m; ++t) idx[t] = cand[t].j;
@@ -95,14 +116,15 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
           std::fill(O, O + Dv, T(0));
           std::fill(I, I + kk, -1);
           std::fill(Pr, Pr + kk, T(0));
-          const int64_t sel = select_top(s, n_keys, kk, cand, pick);
+          const int64_t sel = select_top(s, vb, n_keys, kk, cand, pick);
           if (sel == 0) continue;  // every key masked: output 0
           T m = -std::numeric_limits<T>::infinity();
-          for (int64_t t2 = 0; t2 < sel; ++t2) e[t2] = s[pick[t2]], m = std::max(m, e[t2]);
-          T sum = exp_sub_sum(e, m, e, sel);
+          for (int64_t t2 = 0; t2 < sel; ++t2) e[t2] = s[pick[t2]], m = nan_max(m, e[t2]);
+          // softmax over the picks: NaN or +inf make it NaN; all -inf make it 0 (softmax's rule)
+          const T sum = m == -std::numeric_limits<T>::infinity() ? T(0) : exp_sub_sum(e, m, e, sel);
           for (int64_t t2 = 0; t2 < sel; ++t2) {
             const int32_t j = pick[t2];
-            const T pt = e[t2] / sum;
+            const T pt = sum == T(0) ? T(0) : e[t2] / sum;
             I[t2] = j;
             Pr[t2] = pt;
             const T* vr = V + j * row_stride(v);

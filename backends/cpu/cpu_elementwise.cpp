@@ -1,8 +1,11 @@
 // Creation, copies and elementwise kernels on the CPU.
+#include <atomic>
 #include <cmath>
 #include <limits>
 
 #include "backends/cpu/cpu_backend.h"
+#include "backends/scalar_checks.h"
+#include "backends/scalar_math.h"
 #include "backends/cpu/strided_loop.h"
 #include "core/random.h"
 
@@ -75,6 +78,7 @@ constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 void CpuBackend::fill(Tensor& out, double value) {
   dispatch_all(out.dtype(), "fill", [&]<class T>() {
+    check_fill_value(value, out.dtype());
     const T v = static_cast<T>(value);
     // write-only: out may be uninitialised, and reading garbage as bool is undefined behaviour
     auto L = make_loop<1>(out.shape(), {&out.strides()});
@@ -87,6 +91,7 @@ void CpuBackend::fill(Tensor& out, double value) {
 
 void CpuBackend::arange(Tensor& out, double start, double step) {
   dispatch_numeric(out.dtype(), "arange", [&]<class T>() {
+    check_arange_values(start, step, out.numel(), out.dtype());
     T* o = ptr<T>(out);
     parallel_for(out.numel(), 1, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) o[i] = static_cast<T>(start + step * static_cast<double>(i));
@@ -97,6 +102,7 @@ void CpuBackend::arange(Tensor& out, double start, double step) {
 void CpuBackend::random(Tensor& out, RandomKind kind, double a, double b, uint64_t seed, uint64_t offset) {
   const std::array<uint32_t, 2> key{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)};
   dispatch_all(out.dtype(), "random", [&]<class T>() {
+    check_random_dtype(out.dtype(), kind, a, b);
     T* o = ptr<T>(out);
     const int64_t n = out.numel();
     parallel_for((n + 3) / 4, 40, [&](int64_t b0, int64_t b1) {
@@ -130,7 +136,19 @@ void CpuBackend::random(Tensor& out, RandomKind kind, double a, double b, uint64
 
 void CpuBackend::copy(const Tensor& src, Tensor& dst) {
   dispatch_all(dst.dtype(), "copy", [&]<class D>() {
-    dispatch_all(src.dtype(), "copy", [&]<class S>() { map1<D, S>(src, dst, 1, [](S v) { return static_cast<D>(v); }); });
+    dispatch_all(src.dtype(), "copy", [&]<class S>() {
+      if constexpr (std::is_floating_point_v<S> && is_wrapping_int<D>) {  // float -> int: checked
+        std::atomic<bool> bad{false};
+        map1<D, S>(src, dst, 1, [&bad](S v) {
+          if (fits_integer<D>(v)) return static_cast<D>(v);
+          bad.store(true, std::memory_order_relaxed);
+          return D(0);
+        });
+        if (bad.load()) check_integer_conversion(src, dst.dtype(), "to");
+      } else {
+        map1<D, S>(src, dst, 1, [](S v) { return static_cast<D>(v); });
+      }
+    });
   });
 }
 
@@ -138,9 +156,9 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) 
   dispatch_numeric(x.dtype(), "unary", [&]<class T>() {
     using std::exp;
     switch (op) {
-      case UnaryOp::neg: return map1<T, T>(x, out, 1, [](T v) { return static_cast<T>(-v); });
-      case UnaryOp::abs: return map1<T, T>(x, out, 1, [](T v) { return v < 0 ? static_cast<T>(-v) : v; });
-      case UnaryOp::relu: return map1<T, T>(x, out, 1, [](T v) { return v > 0 ? v : T(0); });
+      case UnaryOp::neg: return map1<T, T>(x, out, 1, [](T v) { return wrap_neg(v); });
+      case UnaryOp::abs: return map1<T, T>(x, out, 1, [](T v) { return wrap_abs(v); });
+      case UnaryOp::relu: return map1<T, T>(x, out, 1, [](T v) { return relu_value(v); });
       default: break;
     }
     if constexpr (std::is_floating_point_v<T>) {
@@ -168,7 +186,7 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
                                 double scalar) {
   dispatch_float(x.dtype(), "unary_backward", [&]<class T>() {
     switch (op) {
-      case UnaryOp::relu: return map2<T, T, T>(x, grad, out, 1, [](T v, T g) { return v > 0 ? g : T(0); });
+      case UnaryOp::relu: return map2<T, T, T>(x, grad, out, 1, [](T v, T g) { return relu_grad(v, g); });
       case UnaryOp::abs:
         return map2<T, T, T>(x, grad, out, 1, [](T v, T g) { return v > 0 ? g : (v < 0 ? -g : T(0)); });
       case UnaryOp::exp: return map2<T, T, T>(y, grad, out, 1, [](T v, T g) { return v * g; });
@@ -211,20 +229,25 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
   }
   dispatch_numeric(a.dtype(), "binary", [&]<class T>() {
     switch (op) {
-      case BinaryOp::add: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return static_cast<T>(x + y); });
-      case BinaryOp::sub: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return static_cast<T>(x - y); });
-      case BinaryOp::mul: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return static_cast<T>(x * y); });
+      case BinaryOp::add: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return wrap_add(x, y); });
+      case BinaryOp::sub: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return wrap_sub(x, y); });
+      case BinaryOp::mul: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return wrap_mul(x, y); });
       case BinaryOp::div:
         if constexpr (std::is_integral_v<T>) {
           for (T v : b.to_vector<T>()) MG_CHECK(v != 0, "div", "integer division by zero");
+          return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return int_div(x, y); });
+        } else {
+          return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return x / y; });
         }
-        return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return static_cast<T>(x / y); });
       case BinaryOp::pow:
-        return map2<T, T, T>(a, b, out, 8, [](T x, T y) {
-          return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
-        });
-      case BinaryOp::maximum: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return x > y || x != x ? x : y; });
-      case BinaryOp::minimum: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return x < y || x != x ? x : y; });
+        if constexpr (std::is_integral_v<T>)
+          return map2<T, T, T>(a, b, out, 8, [](T x, T y) { return int_pow(x, y); });
+        else
+          return map2<T, T, T>(a, b, out, 8, [](T x, T y) {
+            return static_cast<T>(std::pow(static_cast<double>(x), static_cast<double>(y)));
+          });
+      case BinaryOp::maximum: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return nan_max(x, y); });
+      case BinaryOp::minimum: return map2<T, T, T>(a, b, out, 1, [](T x, T y) { return nan_min(x, y); });
       case BinaryOp::eq: return map2<bool, T, T>(a, b, out, 1, [](T x, T y) { return x == y; });
       case BinaryOp::ne: return map2<bool, T, T>(a, b, out, 1, [](T x, T y) { return x != y; });
       case BinaryOp::lt: return map2<bool, T, T>(a, b, out, 1, [](T x, T y) { return x < y; });
@@ -245,12 +268,19 @@ void CpuBackend::where(const Tensor& cond, const Tensor& a, const Tensor& b, Ten
 bool CpuBackend::all_finite(const Tensor& x) {
   if (!is_floating(x.dtype())) return true;
   return dispatch_float(x.dtype(), "all_finite", [&]<class T>() {
-    Tensor flags = empty(x.shape(), DType::boolean);
-    map1<bool, T>(x, flags, 1, [](T v) { return std::isfinite(v); });
-    const bool* f = flags.data<bool>();
-    bool ok = true;
-    for (int64_t i = 0; i < flags.numel(); ++i) ok &= f[i];
-    return ok;
+    // in place, allocating nothing: attention calls it on score-sized tensors
+    std::atomic<bool> bad{false};
+    auto L = make_loop<1>(x.shape(), {&x.strides()});
+    const T* p = ptr<T>(x);
+    for_each_row(L, 1, [&](const auto& off, int64_t n, const auto& st) {
+      const T* r = p + off[0];
+      const int64_t s = st[0];
+      int b = 0;
+#pragma omp simd reduction(| : b)
+      for (int64_t i = 0; i < n; ++i) b |= !(r[i * s] - r[i * s] == T(0));  // NaN and +-inf give NaN
+      if (b) bad.store(true, std::memory_order_relaxed);
+    });
+    return !bad.load();
   });
 }
 

@@ -4,6 +4,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cpu {
 namespace {
@@ -67,7 +68,7 @@ void CpuBackend::index_add(Tensor& dst, int64_t dim, const Tensor& idx, const Te
         for (int64_t l = 0; l < L; ++l) {
           T* drow = pd + (a * d.S + ix[l]) * d.B + c0;
           const T* srow = ps + (a * L + l) * d.B + c0;
-          for (int64_t c = 0; c < nc; ++c) drow[c] += srow[c];
+          for (int64_t c = 0; c < nc; ++c) drow[c] = wrap_add(drow[c], srow[c]);  // ints wrap
         }
       }
     });
@@ -103,7 +104,8 @@ void CpuBackend::scatter_add(Tensor& dst, int64_t dim, const Tensor& idx, const 
         int64_t a = t / o.B, b = t % o.B;
         for (int64_t j = 0; j < o.S; ++j) {
           int64_t i = (a * o.S + j) * o.B + b;
-          pd[(a * d.S + ix[i]) * d.B + b] += ps[i];
+          T& dv = pd[(a * d.S + ix[i]) * d.B + b];
+          dv = wrap_add(dv, ps[i]);  // ints wrap
         }
       }
     });

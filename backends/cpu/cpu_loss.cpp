@@ -4,6 +4,7 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cpu {
 namespace {
@@ -37,7 +38,7 @@ void CpuBackend::cross_entropy(const Tensor& logits_in, const Tensor& target, in
       for (int64_t r = r0; r < r1; ++r) {
         const T* x = px + r * C;
         T m = -std::numeric_limits<T>::infinity();
-        for (int64_t c = 0; c < C; ++c) m = std::max(m, x[c]);
+        for (int64_t c = 0; c < C; ++c) m = nan_max(m, x[c]);  // NaN propagates (scalar_math.h)
         double s = 0, sum_x = 0;
         for (int64_t c = 0; c < C; ++c) s += std::exp(x[c] - m), sum_x += x[c];
         T z = static_cast<T>(m + std::log(s));
@@ -46,8 +47,11 @@ void CpuBackend::cross_entropy(const Tensor& logits_in, const Tensor& target, in
           pl[r] = 0;
           continue;
         }
-        // -sum_c q_c log p_c with q = (1 - ls) * onehot + ls / C
-        pl[r] = static_cast<T>(z - (1.0 - label_smoothing) * x[tg[r]] - label_smoothing * sum_x / C);
+        // -sum_c q_c log p_c with q = (1 - ls) * onehot + ls / C; without smoothing a -inf logit
+        // elsewhere is a zero probability, not 0 * -inf
+        double loss = z - (1.0 - label_smoothing) * x[tg[r]];
+        if (label_smoothing != 0) loss -= label_smoothing * sum_x / C;
+        pl[r] = static_cast<T>(loss);
       }
     });
   });

@@ -7,6 +7,7 @@
 #include "backends/reduce_block.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cpu {
 namespace {
@@ -55,13 +56,14 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
   Block blk = as_reduce_block(x, dims);
   dispatch_numeric(x.dtype(), "reduce", [&]<class T>() {
     using Acc = acc_t<T>;
-    if (op == ReduceOp::sum) return reduce_block<T>(blk, out, Acc(0), [](Acc a, T v) { return a + v; });
+    if (op == ReduceOp::sum)  // integers wrap (int64 accumulator, then modulo T)
+      return reduce_block<T>(blk, out, Acc(0), [](Acc a, T v) { return wrap_add(a, static_cast<Acc>(v)); });
     MG_CHECK(blk.R > 0, op == ReduceOp::max ? "max" : "min", "cannot reduce over an empty dim (shape {})",
              str(x.shape()));
     if (op == ReduceOp::max)
       return reduce_block<T>(blk, out, T(std::numeric_limits<T>::lowest()),
-                             [](T a, T v) { return v > a || v != v ? v : a; });
-    return reduce_block<T>(blk, out, T(std::numeric_limits<T>::max()), [](T a, T v) { return v < a || v != v ? v : a; });
+                             [](T a, T v) { return nan_max(a, v); });  // NaN propagates (scalar_math.h)
+    return reduce_block<T>(blk, out, T(std::numeric_limits<T>::max()), [](T a, T v) { return nan_min(a, v); });
   });
 }
 

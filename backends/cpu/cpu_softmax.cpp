@@ -19,15 +19,16 @@ void CpuBackend::softmax(const Tensor& x_in, Tensor& out, bool log) {
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = px + r * C;
         T* orow = po + r * C;
-        T m = row_max(xr, C);
+        T m = row_max(xr, C);  // NaN when the row holds one: the whole row becomes NaN
         if (m == -std::numeric_limits<T>::infinity()) m = 0;  // a fully masked row: keep it finite
         T sum = exp_sub_sum(xr, m, orow, C);
         if (log) {
           T log_sum = std::log(sum);  // (x - m) - log(sum): exact x - m, no rounding at the scale of m
           for (int64_t c = 0; c < C; ++c) orow[c] = (xr[c] - m) - log_sum;
         } else {
-          // a row of -inf (every entry masked) has sum 0: its probabilities are 0, not NaN
-          T inv = sum > 0 ? T(1) / sum : T(0);
+          // a row of -inf (every entry masked) has sum 0: its probabilities are 0, not NaN; a row
+          // with NaN or +inf has sum NaN, and every probability NaN (scalar_math.h)
+          T inv = sum == T(0) ? T(0) : T(1) / sum;
           for (int64_t c = 0; c < C; ++c) orow[c] *= inv;
         }
       }

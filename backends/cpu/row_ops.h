@@ -8,12 +8,17 @@
 
 namespace memgrad::cpu {
 
+// The largest of x[0, n): NaN when one is NaN (scalar_math.h), -inf for n = 0.
 template <class T>
 T row_max(const T* x, int64_t n) {
   T m = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : m)
-  for (int64_t i = 0; i < n; ++i) m = x[i] > m ? x[i] : m;
-  return m;
+  int nan = 0;  // simd max reductions drop NaN: it is tracked on the side
+#pragma omp simd reduction(max : m) reduction(| : nan)
+  for (int64_t i = 0; i < n; ++i) {
+    m = x[i] > m ? x[i] : m;
+    nan |= x[i] != x[i];
+  }
+  return nan ? std::numeric_limits<T>::quiet_NaN() : m;
 }
 
 // out[i] = exp(x[i] - m); returns the sum (accumulated in T).

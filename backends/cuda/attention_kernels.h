@@ -17,6 +17,13 @@ struct HeadLayout {
   int64_t sb = 0, sh = 0, sr = 0;
 };
 
+// A row-major matrix operand of a batched product over (b, h): matrix (b, h) starts at
+// p + b * sb + h * sh (elements), rows ld elements apart.
+struct GemmOperand {
+  const void* p = nullptr;
+  int64_t ld = 0, sb = 0, sh = 0;
+};
+
 // What decides whether query i (of Nq) may attend key j (of Nk): key_valid [B, Nk] (true = attend,
 // null = all) and causal masking with bottom-right alignment (j <= i + Nk - Nq). Rows of score
 // blocks are laid out [B * H, rows, cols]; b = row_block / H.
@@ -47,10 +54,27 @@ void launch_attn_row_dot(const T* a, const T* b, T* out, int64_t rows, int64_t n
 template <class T>
 void launch_attn_bwd_probs(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnMask& mk,
                            const T* lse);
-// dS [BH, nq, nk] holds dP on entry; becomes P * (dP - delta[row]); delta [BH, Nq].
+// dS [BH, nq, nk] holds dP on entry; becomes P * (dP - delta[row]), 0 where masked; delta [BH, Nq].
 template <class T>
-void launch_attn_bwd_dscores(T* dS, const T* P, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t Nq,
-                             const T* delta);
+void launch_attn_bwd_dscores(T* dS, const T* P, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0,
+                             const AttnMask& mk, const T* delta);
+
+// The products of a block over its visible pairs only (for inputs that are not all finite, where
+// cuBLAS would add 0 * NaN for masked pairs). Operands are GemmOperands whose row 0 is the
+// block's first row (query rows i0.., key rows j0..); O, dQ, dK, dV are dense [BH, N, *].
+// O rows i0.. += P V.
+template <class T>
+void launch_attn_visible_pv(const T* P, const GemmOperand& V, T* O, int64_t BH, int64_t nq, int64_t nk, int64_t i0,
+                            int64_t j0, const AttnMask& mk, int64_t Dv);
+// dV rows j0.. += P^T dO, dK rows j0.. += scale dS^T Q, dQ rows i0.. += scale dS K.
+template <class T>
+void launch_attn_visible_grads(const T* P, const T* dS, const GemmOperand& Q, const GemmOperand& K,
+                               const GemmOperand& dO, T* dQ, T* dK, T* dV, int64_t BH, int64_t nq, int64_t nk,
+                               int64_t i0, int64_t j0, const AttnMask& mk, int64_t D, int64_t Dv, double scale);
+// Sets *flag = 1 when an element of the [B, H, N, C] view x (layout xl) is not finite.
+template <class T>
+void launch_attn_flag_nonfinite(const T* x, const HeadLayout& xl, int64_t BH, int64_t H, int64_t N, int64_t C,
+                                int32_t* flag);
 
 // ---- top-k attention (cuda_attention_topk.cu) ----
 
@@ -72,12 +96,6 @@ void launch_topk_backward(const T* q, HeadLayout ql, const T* k, HeadLayout kl, 
 
 // ---- host helpers shared by the two attention .cpp files (defined in cuda_attention_chunked.cpp) ----
 
-// A row-major matrix operand of a batched product over (b, h): matrix (b, h) starts at
-// p + b * sb + h * sh (elements), rows ld elements apart.
-struct GemmOperand {
-  const void* p = nullptr;
-  int64_t ld = 0, sb = 0, sh = 0;
-};
 // Row-major C = alpha op(A) op(B) + beta C ([m, n], op(A) [m, k], op(B) [k, n]) for each of the
 // B x H matrices, with cuBLAS strided-batched calls (one over B * H when the (b, h) strides
 // merge, else one per b). k = 0 gives C = beta C.

@@ -3,13 +3,17 @@
 // output accumulated in `out` itself. Backward: score blocks recomputed from lse (FlashAttention-2
 // math). Score blocks are [B * H, rows, k_chunk]; nothing of size Nq x Nk is allocated.
 // With AttentionParams::fused and shapes the fused kernels take, both methods hand over to them
-// (cuda_flash_attention.cpp).
+// (cuda_flash_attention.cpp) when the inputs are all finite. Inputs with NaN or inf take the
+// block-wise path with its products over visible pairs only (the NaN / inf contract of
+// autograd/attention.h; cuda_attention_chunked.cu).
 // Also defines attention_kernels.h's batched products (attn_gemm); the input layouts are in
 // attention_layout.cpp.
 #include <algorithm>
 #include <climits>
+#include <initializer_list>
 #include <type_traits>
 
+#include "backends/backend.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
@@ -117,20 +121,40 @@ GemmOperand dense_rows(const T* p, int64_t H, int64_t N, int64_t cols, int64_t n
   return {p + n0 * cols, std::max<int64_t>(cols, 1), H * N * cols, N * cols};
 }
 
+// Whether every element of the [B, H, N, *] tensors is finite (one flag, one wait for the GPU).
+template <class T>
+bool all_finite_inputs(std::initializer_list<const Tensor*> ts, const char* op) {
+  int64_t elems = 0;
+  for (const Tensor* t : ts) elems += t->numel();
+  if (elems == 0) return true;
+  const Tensor& first = **ts.begin();
+  Tensor flag = empty({1}, DType::int32, first.device());
+  MG_CUDA_CHECK(op, cudaMemsetAsync(flag.raw_data(), 0, sizeof(int32_t), 0));
+  for (const Tensor* t : ts) {
+    launch_attn_flag_nonfinite<T>(t->data<T>(), head_layout(*t), t->shape()[0] * t->shape()[1], t->shape()[1],
+                                  t->shape()[2], t->shape()[3], flag.data<int32_t>());
+    check_launch(op);
+  }
+  int32_t hit = 0;
+  MG_CUDA_CHECK(op, cudaMemcpy(&hit, flag.raw_data(), sizeof(int32_t), cudaMemcpyDeviceToHost));
+  return hit == 0;
+}
+
 }  // namespace
 
 void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                             const Tensor& key_valid, const AttentionParams& p, Tensor& out,
                                             Tensor& lse) {
-  if (p.fused && flash_attention_supported(q_in, k_in, v_in)) {  // one kernel (cuda_flash_attention.cu)
-    flash_attention_forward(q_in, k_in, v_in, key_valid, p, out, lse);
-    return;
-  }
-  const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
-  const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
-  dispatch_float(q_in.dtype(), "attention", [&]<class T>() {
+  const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
+  const int64_t Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
+  dispatch_float(q.dtype(), "attention", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
-    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+    const bool finite = all_finite_inputs<T>({&q, &k, &v}, "attention");
+    if (finite && p.fused && flash_attention_supported(q, k, v)) {  // one kernel (cuda_flash_attention.cu)
+      flash_attention_forward(q, k, v, key_valid, p, out, lse);
+      return;
+    }
     const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
     const int64_t R = rows_per_block(p.q_chunk, Nq, BH, Ck);
     const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
@@ -155,8 +179,13 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
         launch_attn_fwd_update<T>(S, BH, nq, nk, i0, j0, mk, m, l, O, Dv);
         check_launch("attention");
         // O_i += P V_j
-        attn_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1,
-                     dense_rows(O, H, Nq, Dv, i0), B, H);
+        if (finite) {
+          attn_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1,
+                       dense_rows(O, H, Nq, Dv, i0), B, H);
+        } else {  // over visible pairs only: masked P = 0 must not meet a NaN in V
+          launch_attn_visible_pv<T>(S, head_operand(v, j0), O, BH, nq, nk, i0, j0, mk, Dv);
+          check_launch("attention");
+        }
       }
     }
     launch_attn_fwd_finish<T>(O, m, l, BH * Nq, Dv);
@@ -168,18 +197,20 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
                                              const Tensor& key_valid, const Tensor& out_in, const Tensor& lse_in,
                                              const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
                                              Tensor& dk, Tensor& dv) {
-  if (p.fused && flash_attention_supported(q_in, k_in, v_in)) {  // one kernel (cuda_flash_attention.cu)
-    flash_attention_backward(q_in, k_in, v_in, key_valid, out_in, lse_in, grad_out_in, p, dq, dk, dv);
-    return;
-  }
-  const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
-  const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], BH = B * H;
-  dispatch_float(q_in.dtype(), "attention_backward", [&]<class T>() {
+  const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
+  const int64_t Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
+  dispatch_float(q.dtype(), "attention_backward", [&]<class T>() {
     if (BH == 0 || Nq == 0 || Nk == 0) return;  // no score: every gradient stays 0
     MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_backward",
              "dq, dk, dv must be contiguous");
-    const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
-    const Tensor grad_out = contiguous_copy(grad_out_in), out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);
+    const Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
+    const bool finite = all_finite_inputs<T>({&q, &k, &v, &grad_out}, "attention_backward");
+    if (finite && p.fused && flash_attention_supported(q, k, v)) {  // one kernel (cuda_flash_attention.cu)
+      flash_attention_backward(q, k, v, key_valid, out_in, lse_in, grad_out, p, dq, dk, dv);
+      return;
+    }
+    const Tensor out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);
     const T* dO = grad_out.data<T>();  // [B, H, Nq, Dv]
     const T* L = lse.data<T>();        // [B, H, Nq]
     const int64_t Ck = std::min(p.k_chunk, Nk);
@@ -209,13 +240,18 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
         attn_gemm<T>("attention_backward", false, true, nq, nk, D, p.scale, Qi, Kj, 0, Pb, B, H);
         launch_attn_bwd_probs<T>(P, BH, nq, nk, i0, j0, mk, L);
         check_launch("attention_backward");
+        // dP = dO_i V_j^T; dS = P * (dP - delta), 0 where masked
+        attn_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H);
+        launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, j0, mk, delta);
+        check_launch("attention_backward");
+        if (!finite) {  // over visible pairs only: masked P, dS = 0 must not meet a NaN in Q, K or dO
+          launch_attn_visible_grads<T>(P, dS, Qi, Kj, dOi, dQ, dK, dV, BH, nq, nk, i0, j0, mk, D, Dv, p.scale);
+          check_launch("attention_backward");
+          continue;
+        }
         // dV_j += P^T dO_i
         attn_gemm<T>("attention_backward", true, false, nk, Dv, nq, 1, Pb, dOi, 1, dense_rows(dV, H, Nk, Dv, j0), B,
                      H);
-        // dP = dO_i V_j^T; dS = P * (dP - delta)
-        attn_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H);
-        launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, Nq, delta);
-        check_launch("attention_backward");
         // dK_j += scale * dS^T Q_i
         attn_gemm<T>("attention_backward", true, false, nk, D, nq, p.scale, dSb, Qi, 1, dense_rows(dK, H, Nk, D, j0),
                      B, H);

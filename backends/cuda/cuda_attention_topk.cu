@@ -3,6 +3,10 @@
 // order-preserving integer keys (8 bits a pass), compacts the chosen keys in ascending order with
 // a block scan (ties at the threshold go to the earlier keys, as on the CPU), then softmaxes them
 // and gathers V. Backward: one warp per query row, scatter-adding into dK and dV atomically.
+//
+// NaN / inf (autograd/attention.h), as the CPU's cpu_attention_topk.cpp: every visible key is a
+// candidate (one scored -inf too); NaN ranks above +inf (its radix key is the largest); the
+// softmax over the picks propagates NaN and gives 0 to picks that all score -inf.
 #include <cuda_runtime.h>
 
 #include <cmath>
@@ -10,6 +14,7 @@
 
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/kernel_args.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cuda {
 namespace {
@@ -19,13 +24,16 @@ constexpr int kWarpsPerBlock = kThreads / 32;
 __device__ __forceinline__ float dev_exp(float x) { return expf(x); }
 __device__ __forceinline__ double dev_exp(double x) { return exp(x); }
 
-// Unsigned keys that order like the scores (-0 taken as +0, which compare equal on the CPU).
+// Unsigned keys that order like the scores (-0 taken as +0, which compare equal on the CPU), every
+// NaN as one key above +inf's (the CPU ranks NaN highest). Key 0 is no score's (it would be a NaN
+// with the sign bit set).
 __device__ __forceinline__ uint32_t radix_key(float x) {
-  const uint32_t u = __float_as_uint(x == 0.0f ? 0.0f : x);
+  const uint32_t u = x != x ? 0x7fc00000u : __float_as_uint(x == 0.0f ? 0.0f : x);
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 __device__ __forceinline__ unsigned long long radix_key(double x) {
-  const auto u = static_cast<unsigned long long>(__double_as_longlong(x == 0.0 ? 0.0 : x));
+  const auto u = x != x ? 0x7ff8000000000000ull
+                        : static_cast<unsigned long long>(__double_as_longlong(x == 0.0 ? 0.0 : x));
   return (u & 0x8000000000000000ull) ? ~u : (u | 0x8000000000000000ull);
 }
 template <class T>
@@ -42,21 +50,22 @@ __device__ __forceinline__ T warp_sum(T x) {
   return x;
 }
 
-// Max (is_max) or sum of x over the block; every thread gets the result. red holds 32 entries.
+// Max (is_max, NaN-propagating) or sum of x over the block; every thread gets the result. red
+// holds 32 entries.
 template <class T>
 __device__ T block_reduce(T x, T* red, bool is_max) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
   __syncthreads();  // red is free (a previous call may still be reading it)
   for (int o = 16; o > 0; o >>= 1) {
     const T y = __shfl_xor_sync(0xffffffffu, x, o);
-    x = is_max ? (y > x ? y : x) : x + y;
+    x = is_max ? nan_max(x, y) : x + y;
   }
   if (lane == 0) red[warp] = x;
   __syncthreads();
   x = lane < nwarps ? red[lane] : (is_max ? -static_cast<T>(INFINITY) : T(0));
   for (int o = 16; o > 0; o >>= 1) {
     const T y = __shfl_xor_sync(0xffffffffu, x, o);
-    x = is_max ? (y > x ? y : x) : x + y;
+    x = is_max ? nan_max(x, y) : x + y;
   }
   return x;
 }
@@ -126,7 +135,7 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ int hist[256];
   __shared__ int2 scan_tot[33];
   __shared__ T red[32];
-  __shared__ int s_sel, s_mode, s_digit, s_rem;  // mode: 0 none, 1 all finite keys, 2 radix select
+  __shared__ int s_sel, s_mode, s_digit, s_rem;  // mode: 0 none, 1 all visible keys, 2 radix select
   const int tid = threadIdx.x, nthreads = blockDim.x;
   const T ninf = -static_cast<T>(INFINITY);
   const int64_t rows = BH * nq;
@@ -140,9 +149,9 @@ __global__ void __launch_bounds__(kThreads)
     int32_t* I = idx + g * kk;
     T* P = probs + g * kk;
     T* O = out + g * Dv;
-    auto finite = [&](int j) { return (!vb || vb[j]) && s[j] > ninf; };  // masked keys score -inf
+    auto finite = [&](int j) { return !vb || vb[j]; };  // visible (j < n: not after the causal limit)
 
-    // Radix select of the sel-th largest key: the first pass also counts the finite keys.
+    // Radix select of the sel-th largest key: the first pass also counts the visible keys.
     K prefix = 0, mask = 0;
     int sel = 0, mode = 0, need = 0;
     for (int shift = kBits - 8; shift >= 0; shift -= 8) {
@@ -203,19 +212,16 @@ __global__ void __launch_bounds__(kThreads)
 
     // Softmax over the picked scores.
     T mx = ninf;
-    for (int t = tid; t < sel; t += nthreads) {
-      const T x = s[I[t]];
-      mx = x > mx ? x : mx;
-    }
-    mx = block_reduce(mx, red, true);
+    for (int t = tid; t < sel; t += nthreads) mx = nan_max(mx, s[I[t]]);
+    mx = block_reduce(mx, red, true);  // NaN: every probability NaN
     T sum = 0;
     for (int t = tid; t < sel; t += nthreads) {
-      const T e = dev_exp(s[I[t]] - mx);
+      const T e = mx == ninf ? T(0) : dev_exp(s[I[t]] - mx);  // picks all scored -inf: probability 0
       P[t] = e;
       sum += e;
     }
     sum = block_reduce(sum, red, false);
-    for (int t = tid; t < sel; t += nthreads) P[t] = P[t] / sum;
+    for (int t = tid; t < sel; t += nthreads) P[t] = sum == T(0) ? T(0) : P[t] / sum;
     for (int64_t t = sel + tid; t < kk; t += nthreads) I[t] = -1, P[t] = T(0);
     __syncthreads();  // every probability is written
 

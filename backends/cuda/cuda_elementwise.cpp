@@ -8,6 +8,8 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/elementwise_kernels.h"
 #include "backends/cuda/strided_args.h"
+#include "backends/scalar_checks.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cuda {
 namespace {
@@ -18,15 +20,18 @@ T* ptr(const Tensor& t) {
 }
 
 // True when some element of x (any view) is a non-finite float (float types) or a zero (integer
-// types). Waits for the GPU: the answer comes back to the host.
-template <class T>
+// types), or with I an integer type, a float that I cannot hold. Waits for the GPU: the answer
+// comes back to the host.
+template <class T, class I = void>
 bool any_flagged(const Tensor& x, const char* op) {
   const int64_t n = x.numel();
   if (n == 0) return false;
   Tensor flag = empty({1}, DType::int32, x.device());
   MG_CUDA_CHECK(op, cudaMemsetAsync(flag.raw_data(), 0, sizeof(int32_t), 0));
   const auto args = strided_args<1>(op, x.shape(), {&x});
-  if constexpr (std::is_floating_point_v<T>)
+  if constexpr (!std::is_void_v<I>)
+    launch_flag_unfit<I, T>(ptr<T>(x), args, n, ptr<int32_t>(flag));
+  else if constexpr (std::is_floating_point_v<T>)
     launch_flag_nonfinite<T>(ptr<T>(x), args, n, ptr<int32_t>(flag));
   else
     launch_flag_zero<T>(ptr<T>(x), args, n, ptr<int32_t>(flag));
@@ -39,6 +44,7 @@ bool any_flagged(const Tensor& x, const char* op) {
 }  // namespace
 
 void CudaBackend::fill(Tensor& out, double value) {
+  check_fill_value(value, out.dtype());
   dispatch_all(out.dtype(), "fill", [&]<class T>() {
     const int64_t n = out.numel();
     if (n == 0) return;
@@ -49,6 +55,7 @@ void CudaBackend::fill(Tensor& out, double value) {
 }
 
 void CudaBackend::arange(Tensor& out, double start, double step) {
+  check_arange_values(start, step, out.numel(), out.dtype());
   dispatch_numeric(out.dtype(), "arange", [&]<class T>() {
     const int64_t n = out.numel();
     if (n == 0) return;
@@ -59,6 +66,7 @@ void CudaBackend::arange(Tensor& out, double start, double step) {
 
 void CudaBackend::random(Tensor& out, RandomKind kind, double a, double b, uint64_t seed, uint64_t offset) {
   const uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  check_random_dtype(out.dtype(), kind, a, b);
   dispatch_all(out.dtype(), "random", [&]<class T>() {
     const int64_t n = out.numel();
     if (n == 0) return;
@@ -72,6 +80,8 @@ void CudaBackend::copy(const Tensor& src, Tensor& dst) {
     dispatch_all(src.dtype(), "copy", [&]<class S>() {
       const int64_t n = dst.numel();
       if (n == 0) return;
+      if constexpr (std::is_floating_point_v<S> && is_wrapping_int<D>)  // float -> int: every value must fit
+        if (any_flagged<S, D>(src, "to")) check_integer_conversion(src, dst.dtype(), "to");
       launch_copy<D, S>(ptr<D>(dst), ptr<S>(src), strided_args<2>("copy", dst.shape(), {&dst, &src}), n);
       check_launch("copy");
     });

@@ -9,6 +9,7 @@
 
 #include "backends/cuda/elementwise_kernels.h"
 #include "backends/cuda/philox.cuh"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cuda {
 namespace {
@@ -101,7 +102,11 @@ __global__ void random_kernel(T* out, int64_t n, RandomKind kind, double a, doub
 
 template <class D, class S>
 __global__ void copy_kernel(D* dst, const S* src, StridedArgs<2> args, int64_t n) {
-  for_each_element(args, n, [&](const int64_t (&off)[2]) { dst[off[0]] = static_cast<D>(src[off[1]]); });
+  // float -> int: the host checked that every value fits (launch_flag_unfit); 0 stands in otherwise
+  for_each_element(args, n, [&](const int64_t (&off)[2]) {
+    const S v = src[off[1]];
+    dst[off[0]] = fits_integer<D>(v) ? static_cast<D>(v) : D(0);
+  });
 }
 
 // ---- element-wise ----
@@ -109,9 +114,9 @@ __global__ void copy_kernel(D* dst, const S* src, StridedArgs<2> args, int64_t n
 template <class T>
 __device__ __forceinline__ T unary_apply(UnaryOp op, T v, T e, bool square) {
   switch (op) {
-    case UnaryOp::neg: return static_cast<T>(-v);
-    case UnaryOp::abs: return v < 0 ? static_cast<T>(-v) : v;
-    case UnaryOp::relu: return v > 0 ? v : T(0);
+    case UnaryOp::neg: return wrap_neg(v);  // scalar_math.h: integers wrap, NaN propagates
+    case UnaryOp::abs: return wrap_abs(v);
+    case UnaryOp::relu: return relu_value(v);
     default: break;
   }
   if constexpr (std::is_floating_point_v<T>) {
@@ -138,7 +143,7 @@ __global__ void unary_kernel(UnaryOp op, const T* x, T* out, StridedArgs<2> args
 template <class T>
 __device__ __forceinline__ T unary_backward_apply(UnaryOp op, T v, T g, T e) {
   switch (op) {
-    case UnaryOp::relu: return v > 0 ? g : T(0);
+    case UnaryOp::relu: return relu_grad(v, g);
     case UnaryOp::abs: return v > 0 ? g : (v < 0 ? -g : T(0));
     case UnaryOp::exp: return v * g;
     case UnaryOp::log: return g / v;
@@ -165,43 +170,24 @@ __global__ void unary_backward_kernel(UnaryOp op, const T* in, const T* grad, T*
   });
 }
 
-// std::pow(double(x), double(y)) for integers x, y: exact by repeated squaring while the power fits
-// in 53 bits (where the CPU's correctly rounded pow is exact too), 1 / x^-y for negative y.
-__device__ __forceinline__ double integer_pow(double x, int64_t y) {
-  uint64_t e = y < 0 ? 0 - static_cast<uint64_t>(y) : static_cast<uint64_t>(y);
-  double r = 1.0, base = x;
-  while (e) {
-    if (e & 1) r *= base;
-    e >>= 1;
-    if (e) base *= base;
-  }
-  return y < 0 ? 1.0 / r : r;
-}
-
-// static_cast<T>(double) as x86 does it for values T cannot hold (inf, NaN, out of range): the
-// lowest T ("integer indefinite"), where the device would saturate instead.
-template <class T>
-__device__ __forceinline__ T x86_cast(double v) {
-  constexpr T lowest = static_cast<T>(static_cast<std::make_unsigned_t<T>>(1) << (sizeof(T) * 8 - 1));
-  constexpr double lo = static_cast<double>(lowest);  // -2^(bits-1): T holds the truncation of (lo - 1, -lo)
-  if (!(v > lo - 1.0 && v < -lo)) return lowest;
-  return static_cast<T>(v);
-}
-
 template <class T>
 __device__ __forceinline__ T binary_apply(BinaryOp op, T x, T y) {
   switch (op) {
-    case BinaryOp::add: return static_cast<T>(x + y);
-    case BinaryOp::sub: return static_cast<T>(x - y);
-    case BinaryOp::mul: return static_cast<T>(x * y);
-    case BinaryOp::div: return static_cast<T>(x / y);  // integer divisors were checked non-zero on the host
+    case BinaryOp::add: return wrap_add(x, y);  // scalar_math.h: integers wrap
+    case BinaryOp::sub: return wrap_sub(x, y);
+    case BinaryOp::mul: return wrap_mul(x, y);
+    case BinaryOp::div:
+      if constexpr (std::is_integral_v<T>)
+        return int_div(x, y);  // divisors were checked non-zero on the host
+      else
+        return x / y;
     case BinaryOp::pow:
       if constexpr (std::is_integral_v<T>)
-        return x86_cast<T>(integer_pow(static_cast<double>(x), static_cast<int64_t>(y)));
+        return int_pow(x, y);
       else
         return static_cast<T>(pow(static_cast<double>(x), static_cast<double>(y)));
-    case BinaryOp::maximum: return x > y || x != x ? x : y;
-    case BinaryOp::minimum: return x < y || x != x ? x : y;
+    case BinaryOp::maximum: return nan_max(x, y);
+    case BinaryOp::minimum: return nan_min(x, y);
     default: return T(0);  // not reached: comparisons go to compare_kernel
   }
 }
@@ -236,13 +222,15 @@ __global__ void where_kernel(const bool* cond, const T* a, const T* b, T* out, S
   for_each_element(args, n, [&](const int64_t (&off)[4]) { out[off[0]] = cond[off[1]] ? a[off[2]] : b[off[3]]; });
 }
 
-// Flags a non-finite float or a zero integer. Every thread that sees one stores 1: racing stores
-// of one value need no atomics.
-template <class T>
+// Flags a non-finite float or a zero integer (I = void), or a float that the integer type I
+// cannot hold. Every thread that sees one stores 1: racing stores of one value need no atomics.
+template <class T, class I = void>
 __global__ void flag_kernel(const T* x, StridedArgs<1> args, int64_t n, int32_t* flag) {
   bool hit = false;
   for_each_element(args, n, [&](const int64_t (&off)[1]) {
-    if constexpr (std::is_floating_point_v<T>)
+    if constexpr (!std::is_void_v<I>)
+      hit |= !fits_integer<I>(x[off[0]]);
+    else if constexpr (std::is_floating_point_v<T>)
       hit |= !isfinite(x[off[0]]);
     else
       hit |= x[off[0]] == T(0);
@@ -310,6 +298,11 @@ void launch_flag_zero(const T* x, const StridedArgs<1>& args, int64_t n, int32_t
   flag_kernel<T><<<blocks_for(n), kThreads>>>(x, args, n, flag);
 }
 
+template <class I, class F>
+void launch_flag_unfit(const F* x, const StridedArgs<1>& args, int64_t n, int32_t* flag) {
+  flag_kernel<F, I><<<blocks_for(n), kThreads>>>(x, args, n, flag);
+}
+
 #define MG_ALL_TYPES(X) X(float) X(double) X(int32_t) X(int64_t) X(bool)
 #define MG_NUMERIC_TYPES(X) X(float) X(double) X(int32_t) X(int64_t)
 
@@ -339,5 +332,9 @@ MG_INST_FLOAT(double)
 
 template void launch_flag_zero<int32_t>(const int32_t*, const StridedArgs<1>&, int64_t, int32_t*);
 template void launch_flag_zero<int64_t>(const int64_t*, const StridedArgs<1>&, int64_t, int32_t*);
+template void launch_flag_unfit<int32_t, float>(const float*, const StridedArgs<1>&, int64_t, int32_t*);
+template void launch_flag_unfit<int32_t, double>(const double*, const StridedArgs<1>&, int64_t, int32_t*);
+template void launch_flag_unfit<int64_t, float>(const float*, const StridedArgs<1>&, int64_t, int32_t*);
+template void launch_flag_unfit<int64_t, double>(const double*, const StridedArgs<1>&, int64_t, int32_t*);
 
 }  // namespace memgrad::cuda

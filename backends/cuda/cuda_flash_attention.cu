@@ -12,12 +12,17 @@
 // registers, walks the query tiles that can see its keys, recomputes P = exp(S - lse), forms
 // dS = P (dO V^T - delta) and adds scale dS K into dq with atomicAdd (one pass; dq's last bits
 // depend on the order in which blocks finish).
+//
+// NaN / inf (autograd/attention.h): the host hands over only finite q, k, v and output gradients
+// (others take the block-wise path), so a masked pair's 0 never meets a NaN operand; scores can
+// still overflow to inf, so the running max propagates NaN and a masked pair's dS is 0 exactly.
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <cstdint>
 
 #include "backends/cuda/flash_attention_kernels.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cuda {
 namespace {
@@ -37,12 +42,9 @@ __device__ __forceinline__ int64_t last_key(const FlashShape& s, int64_t i) {
   return s.causal ? min64(s.Nk - 1, i + s.Nk - s.Nq) : s.Nk - 1;
 }
 
-// Max / sum over the 16 lanes of a half-warp (one tile row).
+// Max (NaN-propagating) / sum over the 16 lanes of a half-warp (one tile row).
 __device__ __forceinline__ float row_max(float x) {
-  for (int o = kSide / 2; o > 0; o >>= 1) {
-    const float y = __shfl_xor_sync(0xffffffffu, x, o);
-    x = y > x ? y : x;
-  }
+  for (int o = kSide / 2; o > 0; o >>= 1) x = nan_max(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
 }
 __device__ __forceinline__ float row_sum(float x) {
@@ -136,10 +138,10 @@ __global__ void __launch_bounds__(kFlashThreads) flash_fwd_kernel(const float* _
       for (int c = 0; c < CM; ++c) {
         const bool vis = col_ok[c] && j0 + tx + kSide * c <= last[r];
         sc[r][c] = vis ? sc[r][c] * s.scale : ninf;  // -inf marks a masked key
-        mx = sc[r][c] > mx ? sc[r][c] : mx;
+        mx = nan_max(mx, sc[r][c]);
       }
       mx = row_max(mx);
-      const float m_new = m[r] < mx ? mx : m[r];
+      const float m_new = nan_max(m[r], mx);  // NaN: the row's output is NaN
       const bool any = m_new != ninf;  // else every key so far is masked for this row: P = 0
       float sum = 0.f;
 #pragma unroll
@@ -276,7 +278,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
         const bool vis = col_ok[c] && j0 + tx + kSide * c <= last;
         const float pr = vis ? expf(sc[r][c] * s.scale - L) : 0.f;  // 0 too where L = +inf
         sc[r][c] = pr;
-        dp[r][c] = pr * (dp[r][c] - dr);
+        dp[r][c] = vis ? pr * (dp[r][c] - dr) : 0.f;  // a masked pair's 0 even where delta is NaN
         PSs[row * LP + tx + kSide * c] = pr;
       }
     }

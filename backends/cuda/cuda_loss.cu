@@ -19,7 +19,7 @@ __global__ void cross_entropy_kernel(const T* __restrict__ logits, const I* __re
   for (int64_t r = team.first_row; r < N; r += team.row_step) {
     const T* x = logits + r * C;
     T m = -INFINITY;
-    for (int64_t c = team.lane; c < C; c += team.size) m = m < x[c] ? x[c] : m;  // std::max(m, x[c])
+    for (int64_t c = team.lane; c < C; c += team.size) m = nan_max(m, x[c]);  // as the CPU (scalar_math.h)
     m = team.reduce(m, MaxOp{}, T(-INFINITY));
     double s = 0, sum_x = 0;
     for (int64_t c = team.lane; c < C; c += team.size) s += dev_exp(x[c] - m), sum_x += x[c];
@@ -29,8 +29,10 @@ __global__ void cross_entropy_kernel(const T* __restrict__ logits, const I* __re
     const T z = static_cast<T>(m + log(s));
     lse[r] = z;
     const int64_t t = target[r];
-    // -sum_c q_c log p_c with q = (1 - ls) * onehot + ls / C
-    losses[r] = t == ignore_index ? T(0) : static_cast<T>(z - (1.0 - ls) * x[t] - ls * sum_x / C);
+    // -sum_c q_c log p_c with q = (1 - ls) * onehot + ls / C; without smoothing a -inf logit
+    // elsewhere is a zero probability, not 0 * -inf (as the CPU)
+    const double smooth = ls != 0 ? ls * sum_x / C : 0.0;
+    losses[r] = t == ignore_index ? T(0) : static_cast<T>(z - (1.0 - ls) * x[t] - smooth);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/reduce_kernels.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cuda {
 namespace {
@@ -46,7 +47,7 @@ __device__ __forceinline__ acc_t<In> reduce_init(ReduceOp op) {
 template <class Acc>
 __device__ __forceinline__ Acc reduce_step(ReduceOp op, Acc a, Acc v) {
   switch (op) {
-    case ReduceOp::sum: return a + v;
+    case ReduceOp::sum: return wrap_add(a, v);  // integers wrap (scalar_math.h)
     case ReduceOp::max: return v > a || v != v ? v : a;
     default: return v < a || v != v ? v : a;
   }

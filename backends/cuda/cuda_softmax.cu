@@ -19,7 +19,7 @@ __global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ out, int
     const T* xr = x + r * cols;
     T* orow = out + r * cols;
     T m = -INFINITY;
-    for (int64_t c = team.lane; c < cols; c += team.size) m = xr[c] > m ? xr[c] : m;
+    for (int64_t c = team.lane; c < cols; c += team.size) m = nan_max(m, xr[c]);  // NaN: the row is NaN
     m = team.reduce(m, MaxOp{}, T(-INFINITY));
     if (m == T(-INFINITY)) m = 0;  // a fully masked row: keep it finite
     T sum = 0;
@@ -29,8 +29,9 @@ __global__ void softmax_kernel(const T* __restrict__ x, T* __restrict__ out, int
       const T log_sum = dev_log(sum);  // (x - m) - log(sum): exact x - m, no rounding at the scale of m
       for (int64_t c = team.lane; c < cols; c += team.size) orow[c] = (xr[c] - m) - log_sum;
     } else {
-      // a row of -inf (every entry masked) has sum 0: its probabilities are 0, not NaN
-      const T inv = sum > T(0) ? T(1) / sum : T(0);
+      // a row of -inf (every entry masked) has sum 0: its probabilities are 0, not NaN; a row
+      // with NaN or +inf has sum NaN, and every probability NaN
+      const T inv = sum == T(0) ? T(0) : T(1) / sum;
       for (int64_t c = team.lane; c < cols; c += team.size) orow[c] = dev_exp(xr[c] - m) * inv;
     }
   }

@@ -6,6 +6,8 @@
 // compaction, and a full buffer is bitonic-sorted (higher score first, on equal scores the earlier
 // key: the CPU's order) and cut to kk. Keys arrive in ascending order, so a key equal to tau is
 // later than it and loses. At the end: sort, softmax over the best kk, re-sort them by key, gather V.
+// NaN / inf (autograd/attention.h), as the CPU: every visible key is a candidate (one scored -inf
+// too), NaN ranks above +inf; the softmax propagates NaN and gives 0 to picks all scored -inf.
 // Backward: one warp per query row over its kk picks; dK and dV rows are shared, so atomic.
 #include <cuda_runtime.h>
 
@@ -14,6 +16,7 @@
 
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/topk_fused_kernels.h"
+#include "backends/scalar_math.h"
 
 namespace memgrad::cuda {
 namespace {
@@ -42,8 +45,17 @@ __device__ __forceinline__ int64_t fused_last_key(const AttnMask& mk, int64_t i)
   return mk.causal ? min(last, i + mk.Nk - mk.Nq) : last;
 }
 
+// Whether (sa, ja) ranks before (sb, jb): NaN first, then the higher score, on equal scores the lower key.
+template <class T>
+__device__ __forceinline__ bool ranks_before(T sa, int ja, T sb, int jb) {
+  const bool an = sa != sa, bn = sb != sb;
+  if (an != bn) return an;
+  if (!an && sa != sb) return sa > sb;
+  return ja < jb;
+}
+
 // Bitonic sort of the n (a power of 2) entries (s[t], j[t]) by the calling warp: best first
-// (by_key false: higher score, on equal scores the lower key) or by ascending key (by_key true).
+// (by_key false: ranks_before) or by ascending key (by_key true).
 template <class T>
 __device__ void warp_bitonic_sort(T* s, int* j, int n, bool by_key) {
   const int lane = threadIdx.x & 31;
@@ -55,7 +67,7 @@ __device__ void warp_bitonic_sort(T* s, int* j, int n, bool by_key) {
         const bool forward = (a & size) == 0;  // this run sorts in the requested order, its neighbour reversed
         const T sa = s[a], sb = s[b];
         const int ja = j[a], jb = j[b];
-        const bool b_first = by_key ? jb < ja : (sb > sa || (sb == sa && jb < ja));
+        const bool b_first = by_key ? jb < ja : ranks_before(sb, jb, sa, ja);
         if (b_first == forward) s[a] = sb, s[b] = sa, j[a] = jb, j[b] = ja;
       }
       __syncwarp();
@@ -63,7 +75,7 @@ __device__ void warp_bitonic_sort(T* s, int* j, int n, bool by_key) {
 }
 
 // Sorts the warp's cnt candidates best first; slots up to the next power of 2 get sentinels
-// (-inf, kNoKey), worse than any candidate (candidates are > -inf).
+// (-inf, kNoKey), after every candidate (one scored -inf has a lower key).
 template <class T>
 __device__ void sort_candidates(T* s, int* j, int cnt) {
   const int lane = threadIdx.x & 31, n = pow2_at_least(cnt);
@@ -95,9 +107,10 @@ __global__ void __launch_bounds__(256)
     const T* kh = k + b * kl.sb + h * kl.sh;  // [Nk, D]
     for (int64_t d = lane; d < D; d += 32)  // warp w loads (and alone reads) its row
       qs[w * D + d] = i < Nq ? q[b * ql.sb + h * ql.sh + i * ql.sr + d] : T(0);
-    int cnt = 0;  // candidates in the buffer (warp-uniform, as are tau and has_tau)
+    int cnt = 0;  // candidates in the buffer (warp-uniform, as are tau, tau_j and has_tau)
     bool has_tau = false;
     T tau = ninf;
+    int tau_j = 0;
     for (int64_t j0 = 0; j0 < n_blk; j0 += kTopkFusedTile) {
       const int64_t nt = min(int64_t{kTopkFusedTile}, n_blk - j0);
       __syncthreads();  // ks is free: every warp is done with the previous tile (of this or an earlier group)
@@ -114,15 +127,17 @@ __global__ void __launch_bounds__(256)
         T acc = 0;
         for (int64_t d = 0; d < D; ++d) acc += qr[d] * kr[d];
         s = acc * scale;
-        take = s > ninf && (!has_tau || s > tau);  // NaN never; equal to tau: a later key, it loses
+        // equal to tau: a later key, it loses
+        take = !has_tau || ranks_before(s, static_cast<int>(j), tau, tau_j);
       }
       unsigned m = __ballot_sync(kFullMask, take);
       if (cnt + __popc(m) > cap) {  // full (cnt > cap - 32 >= kk): keep the best kk, raise tau
         sort_candidates(cs, cj, cnt);
         cnt = kk;
         tau = cs[kk - 1];
+        tau_j = cj[kk - 1];
         has_tau = true;
-        take = take && s > tau;
+        take = take && ranks_before(s, static_cast<int>(j), tau, tau_j);
         m = __ballot_sync(kFullMask, take);
       }
       if (take) {
@@ -140,12 +155,12 @@ __global__ void __launch_bounds__(256)
     T* O = out + row * Dv;        // [Dv]
     sort_candidates(cs, cj, cnt);
     const int sel = min(kk, cnt);
-    // softmax over the best sel, max-subtracted (the max is the first)
+    // softmax over the best sel, max-subtracted (the max is the first: NaN if any, as NaN ranks first)
     const T mx = sel > 0 ? cs[0] : T(0);
     __syncwarp();  // every lane has read cs[0] before lane 0 overwrites it
     T sum = 0;
     for (int t = lane; t < sel; t += 32) {
-      const T e = fused_exp(cs[t] - mx);
+      const T e = mx == ninf ? T(0) : fused_exp(cs[t] - mx);  // picks all scored -inf: probability 0
       cs[t] = e;
       sum += e;
     }
@@ -153,7 +168,7 @@ __global__ void __launch_bounds__(256)
     // the picks in ascending key order (the rest sorts last)
     const int n_sel = pow2_at_least(sel);
     for (int t = lane; t < n_sel; t += 32) {
-      if (t < sel) cs[t] = cs[t] / sum;
+      if (t < sel) cs[t] = sum == T(0) ? T(0) : cs[t] / sum;
       else cs[t] = T(0), cj[t] = kNoKey;
     }
     warp_bitonic_sort(cs, cj, n_sel, true);

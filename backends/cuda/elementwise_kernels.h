@@ -20,7 +20,8 @@ void launch_arange(T* out, int64_t n, double start, double step);
 template <class T>
 void launch_random(T* out, int64_t n, RandomKind kind, double a, double b, uint32_t k0, uint32_t k1,
                    uint64_t offset);
-// dst[i] = static_cast<D>(src[i]); args: {dst, src}.
+// dst[i] = static_cast<D>(src[i]); args: {dst, src}. Float -> int: the caller has checked that every
+// value fits (launch_flag_unfit).
 template <class D, class S>
 void launch_copy(D* dst, const S* src, const StridedArgs<2>& args, int64_t n);
 
@@ -47,5 +48,9 @@ template <class T>
 void launch_flag_nonfinite(const T* x, const StridedArgs<1>& args, int64_t n, int32_t* flag);
 template <class T>
 void launch_flag_zero(const T* x, const StridedArgs<1>& args, int64_t n, int32_t* flag);
+// Sets *flag = 1 when some float x[i] cannot be converted to the integer type I (NaN, infinite,
+// or its truncation out of range: scalar_math.h's fits_integer).
+template <class I, class F>
+void launch_flag_unfit(const F* x, const StridedArgs<1>& args, int64_t n, int32_t* flag);
 
 }  // namespace memgrad::cuda

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backends/scalar_math.h"
+
 namespace memgrad::cuda {
 
 constexpr int kWarp = 32;
@@ -21,10 +23,10 @@ struct SumOp {
   template <class T>
   __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
 };
-// As the CPU's `x > m ? x : m`: a NaN never wins.
+// NaN-propagating, as the CPU's row_max (scalar_math.h).
 struct MaxOp {
   template <class T>
-  __device__ __forceinline__ T operator()(T a, T b) const { return b > a ? b : a; }
+  __device__ __forceinline__ T operator()(T a, T b) const { return nan_max(a, b); }
 };
 
 template <class T, class Op>

@@ -18,7 +18,7 @@ declare -A PROGRAM_SRC=(
   [attention]=test_attention_chunked.cpp
 )
 declare -A PROGRAM_UNITS=(
-  [elementwise]="cuda_elementwise cuda_reduce"
+  [elementwise]="cuda_elementwise cuda_reduce cuda_softmax cuda_loss cuda_index"
   [attention]="cuda_flash_attention cuda_attention_chunked"
 )
 # backends/cuda files with a host side (X.cpp) only

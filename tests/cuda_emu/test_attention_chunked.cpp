@@ -2,9 +2,11 @@
 // fused kernels (backends/cuda/cuda_flash_attention.*, every block of their grids) and, on a subset
 // of cases, the block-wise path (cuda_attention_chunked.*, grid-stride kernels capped at 3 blocks,
 // cuBLAS faked by a naive gemm). D 32/64/128, causal, key masks (one batch with no valid key),
-// ragged tiles, strided q/k/v with NaN padding, empty sequences.
+// ragged tiles, strided q/k/v with NaN padding, empty sequences; and NaN / inf in q, k, v (the
+// block-wise path's products over visible pairs only) and scores overflowing from finite inputs
+// (the fused kernels' NaN rows), whose NaN / inf must sit where the CPU's do.
 // Built and run by tests/cuda_emu/run.sh; `test_attention_chunked one Nq Nk D causal mask layout
-// [blockwise]` runs one case (B = H = 2).
+// [blockwise]` runs one case (B = H = 2), `test_attention_chunked special` the NaN / inf cases only.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -68,7 +70,7 @@ void compare(const Tensor& got, const Tensor& want, const std::string& what, dou
   for (int64_t i = 0; i < want.numel(); ++i) {
     if (std::isfinite(b[i])) mx = std::max(mx, (double)std::fabs(b[i]));
     if (!std::isfinite(b[i]) || !std::isfinite(a[i])) {
-      if (!(a[i] == b[i])) special_ok = false;
+      if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) special_ok = false;
       continue;
     }
     if (b[i] == 0 && a[i] != 0 && std::fabs(a[i]) > 1e-30) {}  // covered by the relative error
@@ -157,6 +159,62 @@ void one(int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, bool causal, i
               (long)fused_blocks, secs);
   std::fflush(stdout);
 }
+// Inputs with NaN / inf (which: 0 NaN in a query row, 1 NaN in keys, 2 NaN in values, 3 +inf in a
+// value, 4 finite inputs whose scores overflow to +inf): the fused path hands non-finite inputs to
+// the block-wise one (products over visible pairs only); both must match the CPU element by element.
+void one_special(int64_t Nq, int64_t Nk, int64_t D, bool causal, int mask, int which) {
+  const int f0 = failures;
+  const int64_t B = 2, H = 2;
+  Tensor q = strided(B, H, Nq, D, 1), k = strided(B, H, Nk, D, 2), v = strided(B, H, Nk, D, 0);
+  auto at = [](Tensor& t, int64_t b, int64_t h, int64_t n, int64_t d) -> float& {
+    const Strides& st = t.strides();
+    return t.data<float>()[b * st[0] + h * st[1] + n * st[2] + d];
+  };
+  switch (which) {
+    case 0: at(q, 0, 1, 3, 2) = NAN, at(q, 1, 0, Nq - 1, 0) = NAN; break;
+    case 1: at(k, 1, 0, 5, 1) = NAN, at(k, 0, 1, Nk - 1, 3) = NAN; break;  // key 5 is padding in some cases
+    case 2: at(v, 1, 0, 5, 2) = NAN, at(v, 0, 1, Nk - 1, 0) = NAN, at(v, 1, 1, 0, 4) = NAN; break;
+    case 3: at(v, 0, 0, 2, 1) = INFINITY; break;
+    default:  // q row 3 . k row 7 = 1e40: +inf; the other rows hardly see the big key (well conditioned)
+      for (int64_t i = 0; i < Nq; ++i) at(q, 0, 0, i, 0) = i == 3 ? 1e20f : 1e-30f;
+      at(k, 0, 0, 7, 0) = 1e20f;
+  }
+  Tensor kv;
+  if (mask) {
+    kv = empty({B, Nk}, DType::boolean);
+    bool* m = kv.data<bool>();
+    for (int64_t i = 0; i < B * Nk; ++i) m[i] = rng() % 4 != 0;
+    m[Nk + 5] = false;  // key 5 of batch 1: padding
+    m[7] = true;        // key 7 of batch 0: visible (which 4: row 3's +inf score is not masked)
+    if (mask == 2) for (int64_t j = 0; j < Nk; ++j) m[j] = false;  // batch 0: every key padding
+  }
+  Tensor go = filled({B, H, Nq, D}, 1.0);
+  AttentionParams p;
+  p.scale = 1.0 / std::sqrt((double)D);
+  p.causal = causal;
+  p.q_chunk = 16, p.k_chunk = 24;
+  p.fused = true;
+  const Result ref = run(CPU, q, k, v, kv, go, p);
+  char name[200];
+  std::snprintf(name, sizeof name, "special %d Nq%ld Nk%ld D%ld causal%d mask%d", which, (long)Nq, (long)Nk, (long)D,
+                causal, mask);
+  const double tol = 1e-5;
+  for (bool fused : {true, false}) {
+    p.fused = fused;
+    const Result got = run(GPU, q, k, v, kv, go, p);
+    const std::string n = std::string(name) + (fused ? " fused" : " blockwise");
+    compare(got.out, ref.out, n + " out", tol);
+    compare(got.lse, ref.lse, n + " lse", tol);
+    compare(got.dq, ref.dq, n + " dq", tol);
+    compare(got.dk, ref.dk, n + " dk", tol);
+    compare(got.dv, ref.dv, n + " dv", tol);
+  }
+  ++cases;
+  if (failures != f0) ++cases_failed;
+  std::printf("%-60s %s\n", name, failures == f0 ? "ok" : "FAILED");
+  std::fflush(stdout);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,7 +224,7 @@ int main(int argc, char** argv) {
   if (mode == "one") {
     one(2, 2, std::atol(argv[2]), std::atol(argv[3]), std::atol(argv[4]), std::atoi(argv[5]), std::atoi(argv[6]),
         std::atoi(argv[7]), argc > 8 && std::atoi(argv[8]));
-  } else {
+  } else if (mode == "all") {
     const int64_t pairs[][2] = {{1, 1}, {7, 33}, {33, 7}, {70, 129}, {129, 70}, {129, 129}, {1, 129}, {33, 33}, {128, 129}, {96, 129}};
     int c = 0;
     for (int64_t D : {32, 64, 128})
@@ -182,6 +240,14 @@ int main(int argc, char** argv) {
     one(2, 2, 0, 5, 64, true, 1, 1, true);
     one(1, 3, 200, 150, 128, true, 1, 2, false);
     one(3, 1, 65, 64, 32, false, 2, 1, false);
+    // NaN / inf
+    for (int which = 0; which < 5; ++which)
+      for (int causal = 0; causal < 2; ++causal)
+        for (int mask = 0; mask < 3; ++mask) one_special(33, 40, 32, causal, mask, which);
+  } else if (mode == "special") {
+    for (int which = 0; which < 5; ++which)
+      for (int causal = 0; causal < 2; ++causal)
+        for (int mask = 0; mask < 3; ++mask) one_special(33, 40, 32, causal, mask, which);
   }
   std::printf("%d cases, %d failed; %d tensor comparisons, %d failed; worst relative error %.3g in %s\n", cases,
               cases_failed, checks, failures, worst, worst_what.c_str());

@@ -1,10 +1,14 @@
-// Runs CudaBackend's element-wise and reduction methods (backends/cuda/cuda_elementwise.* and
-// cuda_reduce.*, kernels emulated on the host) against CpuBackend on random inputs: dtypes,
-// broadcast and strided views, NaN/inf, empty shapes, split reductions, ties in arg max/min.
+// Runs CudaBackend's element-wise, reduction, softmax and cross-entropy methods
+// (backends/cuda/cuda_elementwise.*, cuda_reduce.*, cuda_softmax.*, cuda_loss.*, kernels emulated on
+// the host) against CpuBackend on random inputs: dtypes, broadcast and strided views, NaN/inf,
+// empty shapes, split reductions, ties in arg max/min, integer extremes (wrapping, INT_MIN / -1),
+// float -> int conversions that must fail, softmax and cross-entropy rows with NaN / inf / all -inf.
 // Every grid is capped at 3 blocks (these kernels are grid-stride), so grid-stride loops wrap.
 // Built and run by tests/cuda_emu/run.sh.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "backends/cpu/cpu_backend.h"
@@ -99,14 +103,27 @@ void check(const Tensor& g, const Tensor& c, const std::string& what, double rto
   });
 }
 
-// Runs f on both backends; both throw or both agree.
+// Runs f on both backends; both throw the same error or neither does. Returns whether neither threw.
 template <class F>
-void both_throw_or(const std::string& what, F f) {
+bool both_throw_or(const std::string& what, F f) {
   std::string eg, ec;
   try { f(GPU); } catch (const std::exception& e) { eg = e.what(); }
   try { f(CPU); } catch (const std::exception& e) { ec = e.what(); }
   ++checks;
   if (eg != ec) { printf("FAIL %s: errors differ: gpu '%s' cpu '%s'\n", what.c_str(), eg.c_str(), ec.c_str()); ++failures; }
+  return eg.empty() && ec.empty();
+}
+// Runs f on both backends and expects both to throw an error containing `msg`.
+template <class F>
+void both_throw(const std::string& what, const std::string& msg, F f) {
+  std::string eg, ec;
+  try { f(GPU); } catch (const std::exception& e) { eg = e.what(); }
+  try { f(CPU); } catch (const std::exception& e) { ec = e.what(); }
+  ++checks;
+  if (eg != ec || eg.find(msg) == std::string::npos) {
+    printf("FAIL %s: expected '%s' from both: gpu '%s' cpu '%s'\n", what.c_str(), msg.c_str(), eg.c_str(), ec.c_str());
+    ++failures;
+  }
 }
 
 std::string dn(DType t) { return to_string(t); }
@@ -124,9 +141,10 @@ void test_fill_arange_random() {
         Tensor g = empty({n}, t), c = empty({n}, t);
         uint64_t seed = rng(), off = rng() >> 2;
         double a = k == RandomKind::bernoulli ? 0.3 : -1.5, b = k == RandomKind::bernoulli ? 0 : 2.5;
-        GPU.random(g, k, a, b, seed, off);
-        CPU.random(c, k, a, b, seed, off);
-        check(g, c, "random " + dn(t) + " kind " + std::to_string(int(k)) + " n " + std::to_string(n));
+        const std::string what = "random " + dn(t) + " kind " + std::to_string(int(k)) + " n " + std::to_string(n);
+        // normal samples into an integer type are refused by both
+        if (both_throw_or(what, [&](Backend& be) { be.random(&be == &GPU ? g : c, k, a, b, seed, off); }))
+          check(g, c, what);
       }
     // uniform clamp: b reached by rounding
     {
@@ -143,6 +161,13 @@ void test_fill_arange_random() {
     check(g, c, "arange " + dn(t));
   }
   both_throw_or("arange bool", [](Backend& be) { Tensor t = empty({3}, DType::boolean); be.arange(t, 0, 1); });
+  // integer outputs: values they cannot hold are errors (scalar_math.h), never static_cast's UB
+  for (DType t : {DType::int32, DType::int64}) {
+    both_throw("fill nan " + dn(t), "[fill] cannot fill", [&](Backend& be) { Tensor x = empty({5}, t); be.fill(x, NAN); });
+    both_throw("fill 1e30 " + dn(t), "[fill] cannot fill", [&](Backend& be) { Tensor x = empty({5}, t); be.fill(x, 1e30); });
+    both_throw("arange past the range " + dn(t), "[arange]",
+               [&](Backend& be) { Tensor x = empty({5}, t); be.arange(x, 1e19, 1); });
+  }
 }
 
 void test_copy() {
@@ -150,9 +175,11 @@ void test_copy() {
     for (DType s : kAll) {
       Tensor src = transposed(rnd({3, 5, 7}, s, -5, 5, true));
       Tensor g = empty(src.shape(), d), c = empty(src.shape(), d);
-      GPU.copy(src, g);
-      CPU.copy(src, c);
-      check(g, c, "copy " + dn(s) + " -> " + dn(d));
+      // specials (NaN, inf) into an integer type: the same error from both
+      if (both_throw_or("copy " + dn(s) + " -> " + dn(d), [&](Backend& be) { be.copy(src, &be == &GPU ? g : c); }))
+        check(g, c, "copy " + dn(s) + " -> " + dn(d));
+      else if (!(is_floating(s) && is_integral(d)))
+        printf("FAIL copy %s -> %s threw\n", dn(s).c_str(), dn(d).c_str()), ++failures;
       Tensor src2 = rnd({2, 300}, s);
       Tensor bg = rnd({2, 601}, d), bc = empty({2, 601}, d);
       CPU.copy(bg, bc);
@@ -228,6 +255,90 @@ void test_binary() {
     CPU.binary(BinaryOp::pow, a, b, c);
     check(g, c, "int pow corners " + dn(t));
   }
+}
+
+// Integer extremes: wrapping add / sub / mul / neg / abs / pow, INT_MIN / -1, as the CPU.
+void test_int_extremes() {
+  for (DType t : {DType::int32, DType::int64}) {
+    Tensor a = empty({9}, t), b = empty({9}, t);
+    dispatch_index(t, "x", [&]<class T>() {
+      const T lo = std::numeric_limits<T>::min(), hi = std::numeric_limits<T>::max();
+      T av[9] = {lo, hi, lo, hi, -1, 7, lo, 3, -2}, bv[9] = {-1, 1, 1, -1, lo, -2, 2, 40, 63};
+      std::memcpy(a.raw_data(), av, sizeof av);
+      std::memcpy(b.raw_data(), bv, sizeof bv);
+    });
+    for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div, BinaryOp::pow,
+                        BinaryOp::maximum, BinaryOp::minimum}) {
+      Tensor g = empty({9}, t), c = empty({9}, t);
+      std::string what = "int extremes binary " + std::to_string(int(op)) + " " + dn(t);
+      if (both_throw_or(what, [&](Backend& be) { be.binary(op, a, b, &be == &GPU ? g : c); })) check(g, c, what);
+    }
+    for (UnaryOp op : {UnaryOp::neg, UnaryOp::abs, UnaryOp::relu}) {
+      Tensor g = empty({9}, t), c = empty({9}, t);
+      GPU.unary(op, a, g, 0);
+      CPU.unary(op, a, c, 0);
+      check(g, c, "int extremes unary " + std::to_string(int(op)) + " " + dn(t));
+    }
+    for (ReduceOp op : {ReduceOp::sum, ReduceOp::max, ReduceOp::min}) {
+      Tensor g = empty({1}, t), c = empty({1}, t);
+      GPU.reduce(op, a, {0}, g);
+      CPU.reduce(op, a, {0}, c);
+      check(g, c, "int extremes reduce " + std::to_string(int(op)) + " " + dn(t));
+    }
+  }
+  // float -> int: in range converts (truncating), anything else is the same error
+  for (DType s : kFloat)
+    for (DType d : {DType::int32, DType::int64}) {
+      Tensor ok = rnd({300}, s, -2e9, 2e9), g = empty({300}, d), c = empty({300}, d);
+      GPU.copy(ok, g);
+      CPU.copy(ok, c);
+      check(g, c, "copy in range " + dn(s) + " -> " + dn(d));
+      for (double bad : {double(NAN), double(INFINITY), -1e19, 3e9}) {
+        if (d == DType::int64 && std::fabs(bad) < 1e10) continue;
+        Tensor x = rnd({300}, s, -5, 5);
+        dispatch_float(s, "x", [&]<class T>() { x.data<T>()[123] = static_cast<T>(bad); });
+        both_throw("copy bad " + dn(s) + " -> " + dn(d), "(element 123)",
+                   [&](Backend& be) { be.copy(x, &be == &GPU ? g : c); });
+      }
+    }
+}
+
+// Softmax, log-softmax and cross-entropy rows holding NaN, +inf, -inf or nothing but -inf.
+void test_softmax_loss_nan() {
+  for (DType t : kFloat)
+    for (int64_t C : {7, 40, 1500}) {  // one warp per row, and one block per row
+      const int64_t R = 6;
+      Tensor x = rnd({R, C}, t, -3, 3);
+      dispatch_float(t, "x", [&]<class T>() {
+        T* p = x.data<T>();
+        p[0 * C + C / 2] = NAN;                                 // row 0: NaN
+        p[1 * C + C - 1] = INFINITY;                            // row 1: +inf
+        for (int64_t c = 0; c < C; ++c) p[2 * C + c] = -INFINITY;  // row 2: fully masked
+        p[3 * C + 1] = -INFINITY;                               // row 3: one -inf
+        p[4 * C] = NAN, p[4 * C + 1] = INFINITY;                // row 4: both
+      });
+      for (bool log : {false, true}) {
+        std::string what = "softmax nan rows " + dn(t) + " C " + std::to_string(C) + (log ? " log" : "");
+        Tensor g = empty({R, C}, t), c = empty({R, C}, t);
+        GPU.softmax(x, g, log);
+        CPU.softmax(x, c, log);
+        check(g, c, what, t == DType::float32 ? 1e-6 : 1e-13);
+        Tensor gr = rnd({R, C}, t), gb = empty({R, C}, t), cb = empty({R, C}, t);
+        GPU.softmax_backward(c, gr, gb, log);
+        CPU.softmax_backward(c, gr, cb, log);
+        check(gb, cb, "backward " + what, t == DType::float32 ? 1e-5 : 1e-12);
+      }
+      Tensor target = empty({R}, DType::int64);
+      for (int64_t r = 0; r < R; ++r) target.data<int64_t>()[r] = (r * 5 + 2) % C;
+      for (double ls : {0.0, 0.1}) {
+        std::string what = "cross_entropy nan rows " + dn(t) + " C " + std::to_string(C) + " ls " + std::to_string(ls);
+        Tensor gl = empty({R}, t), cl = empty({R}, t), gz = empty({R}, t), cz = empty({R}, t);
+        GPU.cross_entropy(x, target, -100, ls, gl, gz);
+        CPU.cross_entropy(x, target, -100, ls, cl, cz);
+        check(gl, cl, what + " losses", t == DType::float32 ? 1e-5 : 1e-12);
+        check(gz, cz, what + " lse", t == DType::float32 ? 1e-5 : 1e-12);
+      }
+    }
 }
 
 void test_where_finite() {
@@ -364,6 +475,8 @@ int main() {
   test_copy();
   test_unary();
   test_binary();
+  test_int_extremes();
+  test_softmax_loss_nan();
   test_where_finite();
   test_reduce();
   test_arg_reduce();

@@ -1,6 +1,8 @@
 // Runs CudaBackend's top-k attention (fused kernels of cuda_topk_fused.cu, and the block-wise path
 // of cuda_attention_topk.cu with a host GEMM standing in for cuBLAS), emulated on the host,
-// against CpuBackend on random inputs: out, idx, probs, dq, dk, dv.
+// against CpuBackend on random inputs: out, idx, probs, dq, dk, dv; with NaN / inf in q, k and v
+// too (data kind 3: NaN ranks highest, +inf kept, a key scored -inf can be picked), where every
+// NaN / inf must sit where the CPU's does.
 // usage: test_topk [filter substring] [--quick] [--blockwise]
 #include <algorithm>
 #include <cmath>
@@ -98,7 +100,7 @@ int cases = 0, passed = 0, near_tie_cases = 0;
 double gauss() { return std::normal_distribution<double>(0, 1)(rng); }
 
 // data: 0 gaussian, 1 quantized to multiples of 0.5 in [-2, 2] (many exact ties), 2 gaussian with
-// duplicated key rows (exact ties between different keys).
+// duplicated key rows (exact ties between different keys), 3 gaussian with NaN / inf (set_specials).
 Tensor make(const Shape& s, DType dt, int data, bool view) {
   // view: a [B, N, H, D] buffer seen as [B, H, N, D] (unit last stride, permuted rows)
   Shape bs = view ? Shape{s[0], s[2], s[1], s[3]} : s;
@@ -129,6 +131,22 @@ void dup_rows(Tensor& k, int64_t j_src, int64_t j_dst) {
   });
 }
 
+// Element (b, h, n, d) of a [B, H, N, D] view set to x.
+void set_at(Tensor& t, int64_t b, int64_t h, int64_t n, int64_t d, double x) {
+  const Strides& st = t.strides();
+  dispatch_float(t.dtype(), "set", [&]<class T>() { t.data<T>()[b * st[0] + h * st[1] + n * st[2] + d * st[3]] = T(x); });
+}
+// NaN / inf in a few places: a query row of NaN (all its scores NaN), keys with a NaN, +inf and
+// -inf element (scores NaN, and +-inf by the query's sign), a value with NaN and one with +inf.
+void set_specials(Tensor& q, Tensor& k, Tensor& v) {
+  const int64_t Nq = q.shape()[2], Nk = k.shape()[2];
+  set_at(q, 0, 1, Nq / 2, 0, NAN);
+  set_at(k, 1, 0, Nk / 3, 0, NAN);
+  if (Nk > 2) set_at(k, 0, 0, Nk - 1, 0, INFINITY), set_at(k, 1, 1, 1, 0, -INFINITY);
+  set_at(v, 0, 1, Nk / 2, 1, NAN);
+  set_at(v, 1, 0, 0, 0, INFINITY);
+}
+
 Tensor garbage(const Shape& s, DType dt) {
   Tensor t = empty(s, dt);
   std::memset(t.raw_data(), 0xFF, t.nbytes());  // NaN / -1: unwritten entries show
@@ -147,11 +165,15 @@ std::string compare(const Tensor& g, const Tensor& c, double rtol, const char* w
   dispatch_all(c.dtype(), "cmp", [&]<class T>() {
     auto a = g.to_vector<T>(), b = c.to_vector<T>();
     double mx = 0;
-    for (auto x : b) mx = std::max(mx, std::fabs(double(x)));
+    for (auto x : b)
+      if (std::isfinite(double(x))) mx = std::max(mx, std::fabs(double(x)));
     const double atol = rtol * std::max(mx, 1e-3);
     for (size_t i = 0; i < a.size(); ++i) {
       const double x = double(a[i]), y = double(b[i]);
-      const bool ok = std::is_integral_v<T> ? x == y : (std::isfinite(x) && std::fabs(x - y) <= rtol * std::fabs(y) + atol);
+      const bool special = !std::isfinite(x) || !std::isfinite(y);  // NaN, +inf, -inf: the same on both
+      const bool ok = std::is_integral_v<T> ? x == y
+                      : special             ? (x == y || (std::isnan(x) && std::isnan(y)))
+                                            : std::fabs(x - y) <= rtol * std::fabs(y) + atol;
       if (!ok) {
         char buf[200];
         std::snprintf(buf, sizeof buf, "%s[%zu]: gpu %.9g cpu %.9g", what, i, x, y);
@@ -188,6 +210,7 @@ bool run(const Cfg& c) {
          v = make({B, H, c.Nk, c.Dv}, c.dt, 0, c.view);
   if (c.data == 2 && c.Nk > 1)  // duplicate keys: a few pairs, including far apart (different tiles)
     for (int r = 0; r < std::max<int64_t>(1, c.Nk / 4); ++r) dup_rows(k, rng() % c.Nk, rng() % c.Nk);
+  if (c.data == 3 && c.D > 0) set_specials(q, k, v);
   Tensor valid;
   if (c.mask) {
     valid = empty({B, c.Nk}, DType::boolean);
@@ -234,11 +257,17 @@ bool run(const Cfg& c) {
       return acc * p.scale;
     };
     double lo_in = 1e300, hi_out = -1e300;  // the least picked by one side vs the best it left out
+    bool special = false;  // a key scored NaN or inf differs: never a rounding near-tie
     std::vector<int32_t> a(Ig.begin() + r * kk, Ig.begin() + (r + 1) * kk), bb(Ic.begin() + r * kk, Ic.begin() + (r + 1) * kk);
-    for (int32_t j : a) if (j >= 0 && std::find(bb.begin(), bb.end(), j) == bb.end()) lo_in = std::min(lo_in, score(j)), hi_out = std::max(hi_out, score(j));
-    for (int32_t j : bb) if (j >= 0 && std::find(a.begin(), a.end(), j) == a.end()) lo_in = std::min(lo_in, score(j)), hi_out = std::max(hi_out, score(j));
+    auto note = [&](int32_t j) {
+      const double sj = score(j);
+      special |= !std::isfinite(sj);
+      lo_in = std::min(lo_in, sj), hi_out = std::max(hi_out, sj);
+    };
+    for (int32_t j : a) if (j >= 0 && std::find(bb.begin(), bb.end(), j) == bb.end()) note(j);
+    for (int32_t j : bb) if (j >= 0 && std::find(a.begin(), a.end(), j) == a.end()) note(j);
     const double tol = (c.dt == DType::float32 ? 1e-5 : 1e-12) * std::max(1.0, std::fabs(hi_out));
-    if (!(hi_out - lo_in <= tol)) {
+    if (special || !(hi_out - lo_in <= tol)) {
       char buf[200];
       std::snprintf(buf, sizeof buf, "idx differ in row %ld beyond a near-tie (scores %.9g .. %.9g)", r, lo_in, hi_out);
       err = buf;
@@ -302,6 +331,17 @@ int main(int argc, char** argv) {
                 run(c2);
               }
           }
+        }
+  // NaN / inf in q, k, v (data kind 3), in --quick runs too
+  for (auto [Nq, Nk] : {std::pair<int64_t, int64_t>{7, 33}, {33, 100}})
+    for (int64_t top_k : {1, 5, 64, 256})
+      for (int causal = 0; causal < 2; ++causal)
+        for (int mask = 0; mask < 3; ++mask) {
+          const int r = i++;
+          Cfg c{Nq, Nk, top_k, bool(causal), mask, 3, (r % 4 == 3) ? DType::float64 : DType::float32, !blockwise,
+                r % 2 == 1, true};
+          if (!filter.empty() && name(c).find(filter) == std::string::npos) continue;
+          run(c);
         }
   // odd head sizes: D, Dv not multiples of 32 and larger than a warp; D = 0
   for (int64_t D : {0, 1, 45, 70})
