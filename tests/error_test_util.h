@@ -3,13 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <functional>
-#include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
 // Runs f, which must throw memgrad::Error whose message contains every one of `parts`.
-inline void check_error(const std::function<void()>& f, std::initializer_list<std::string> parts) {
+inline void check_error(const std::function<void()>& f, const std::vector<std::string>& parts) {
   std::string msg;
   try {
     f();

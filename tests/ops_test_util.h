@@ -30,7 +30,7 @@ inline double tol(DType t) { return t == DType::float64 ? 1e-10 : 1e-5; }
 inline std::string mismatch(const Vec& got, const Vec& ref, double rtol, double atol) {
   if (got.size() != ref.size()) return fmt::format("{} values, reference has {}", got.size(), ref.size());
   for (size_t i = 0; i < got.size(); ++i) {
-    if (std::isnan(got[i]) && std::isnan(ref[i])) continue;
+    if (got[i] == ref[i] || (std::isnan(got[i]) && std::isnan(ref[i]))) continue;  // also equal infinities
     if (!(std::abs(got[i] - ref[i]) <= atol + rtol * std::abs(ref[i])))
       return fmt::format("element {}: got {:.12g}, expected {:.12g}", i, got[i], ref[i]);
   }

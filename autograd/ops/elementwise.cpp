@@ -29,6 +29,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor unary_op(const char* name, UnaryOp op, const Tensor& x, double scalar = 0) {
+  if (op != UnaryOp::relu && op != UnaryOp::abs) check_float(x.dtype(), name);  // relu and abs take integers too
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   backend_for(x.device()).unary(op, x, out, scalar);
   if (!is_floating(x.dtype())) return out;
@@ -136,8 +137,17 @@ Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::lt
 Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::le, a, b); }
 Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::gt, a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::ge, a, b); }
-Tensor logical_and(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::logical_and, a, b); }
-Tensor logical_or(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::logical_or, a, b); }
+namespace {
+Tensor logical(BinaryOp op, const Tensor& a, const Tensor& b) {
+  MG_CHECK(a.dtype() == DType::boolean && b.dtype() == DType::boolean, binary_name(op),
+           "needs bool tensors, got {} {} and {} {}", to_string(a.dtype()), str(a.shape()), to_string(b.dtype()),
+           str(b.shape()));
+  return binary_forward(op, a, b);
+}
+}  // namespace
+
+Tensor logical_and(const Tensor& a, const Tensor& b) { return logical(BinaryOp::logical_and, a, b); }
+Tensor logical_or(const Tensor& a, const Tensor& b) { return logical(BinaryOp::logical_or, a, b); }
 Tensor logical_not(const Tensor& a) {
   MG_CHECK(a.dtype() == DType::boolean, "logical_not", "needs a bool tensor, got {} {}", to_string(a.dtype()),
            str(a.shape()));

@@ -41,8 +41,18 @@ Shape squeezed_shape(const Shape& s, const std::vector<int64_t>& dims, bool keep
 // Runs a reduce kernel; returns the result with reduced dims kept as size 1.
 Tensor reduce_keep(ReduceOp op, const Tensor& t, const std::vector<int64_t>& dims) {
   Tensor out = empty(kept_shape(t.shape(), dims), t.dtype(), t.device());
-  backend_for(t.device()).reduce(op, t, dims, out);
+  if (out.numel() > 0) backend_for(t.device()).reduce(op, t, dims, out);  // an empty result needs no kernel
   return out;
+}
+
+// max and min have no value over an empty dim (a 0-d input has one element).
+void check_nonempty(const char* op, const Tensor& t, const std::vector<int64_t>& dims) {
+  bool ok = t.numel() > 0;
+  if (!dims.empty()) {
+    ok = true;
+    for (int64_t d : dims) ok &= t.shape()[d] > 0;
+  }
+  MG_CHECK(ok, op, "cannot reduce over an empty dim of shape {}", str(t.shape()));
 }
 
 // Removes kept dims without autograd (a metadata change of a fresh contiguous tensor).
@@ -50,7 +60,7 @@ Tensor drop_dims(const Tensor& t, const Shape& shape) { return alias(t, shape, c
 
 Tensor extreme(const char* name, ReduceOp op, const Tensor& t, std::vector<int64_t> dims, bool keepdim) {
   dims = normalize_dims(name, t, std::move(dims));
-  MG_CHECK(t.numel() > 0, name, "cannot reduce an empty tensor of shape {}", str(t.shape()));
+  check_nonempty(name, t, dims);
   Tensor kept = reduce_keep(op, t, dims);
   Tensor out = drop_dims(kept, squeezed_shape(t.shape(), dims, keepdim));
   Tensor st = saved(t), sk = saved(kept);
@@ -91,14 +101,14 @@ Tensor amin(const Tensor& t, std::vector<int64_t> dims, bool keepdim) {
 namespace {
 ValuesIndices arg_extreme(const char* name, ReduceOp op, const Tensor& t, int64_t dim, bool keepdim) {
   dim = wrap_dim(dim, t.dim(), name, t.shape());
-  MG_CHECK(t.numel() > 0, name, "cannot reduce an empty tensor of shape {}", str(t.shape()));
   std::vector<int64_t> dims = t.dim() == 0 ? std::vector<int64_t>{} : std::vector<int64_t>{dim};
+  check_nonempty(name, t, dims);
   Shape ks = kept_shape(t.shape(), dims);
   Tensor values = empty(ks, t.dtype(), t.device()), idx = empty(ks, DType::int64, t.device());
   if (t.dim() == 0) {
     backend_for(t.device()).copy(t, values);
     backend_for(t.device()).fill(idx, 0);
-  } else {
+  } else if (values.numel() > 0) {
     backend_for(t.device()).arg_reduce(op, t, dim, values, idx);
   }
   Shape os = squeezed_shape(t.shape(), dims, keepdim);
@@ -108,7 +118,7 @@ ValuesIndices arg_extreme(const char* name, ReduceOp op, const Tensor& t, int64_
   finish(name, {t}, std::vector<Tensor>{v}, [sidx, ks, in, dim](const Grads& g) {
     Tensor gin = zeros(in, g[0].dtype(), g[0].device());
     if (in.empty()) return Grads{reshape(g[0], in)};
-    backend_for(gin.device()).scatter_add(gin, dim, sidx, contiguous(reshape(g[0], ks)));
+    if (gin.numel() > 0) backend_for(gin.device()).scatter_add(gin, dim, sidx, contiguous(reshape(g[0], ks)));
     return Grads{gin};
   });
   return {v, ix};
@@ -123,7 +133,7 @@ ValuesIndices min(const Tensor& t, int64_t dim, bool keepdim) {
 }
 Tensor argmax(const Tensor& t, int64_t dim, bool keepdim) {
   NoGradGuard g;
-  return max(t, dim, keepdim).indices;
+  return arg_extreme("argmax", ReduceOp::max, t, dim, keepdim).indices;
 }
 
 Tensor sum_to(const Tensor& t, const Shape& shape) {

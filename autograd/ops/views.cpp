@@ -259,6 +259,9 @@ Tensor stack(const std::vector<Tensor>& ts, int64_t dim) {
   std::vector<Tensor> us;
   for (const auto& t : ts) {
     MG_CHECK(t.shape() == ts[0].shape(), "stack", "shapes {} and {} differ", str(ts[0].shape()), str(t.shape()));
+    MG_CHECK(t.dtype() == ts[0].dtype() && t.device() == ts[0].device(), "stack",
+             "tensors differ in dtype or device: {} {} and {} {}", to_string(ts[0].dtype()), ts[0].device().str(),
+             to_string(t.dtype()), t.device().str());
     us.push_back(unsqueeze(t, dim));
   }
   return cat(us, dim);

@@ -36,10 +36,14 @@ std::optional<DType> match_numpy(const py::dtype& d) {
   return std::nullopt;
 }
 
+// The dtype of d in native byte order (d itself when it has none or is native).
+py::dtype native_order(const py::dtype& d) { return py::reinterpret_borrow<py::dtype>(d.attr("newbyteorder")("=")); }
+
 // The nearest memgrad dtype for a numpy dtype memgrad lacks (float16 -> float32, small or
-// unsigned ints -> int64); nullopt for anything else (complex, strings, objects).
+// unsigned ints -> int64; a byte-swapped dtype memgrad has -> that dtype); nullopt for anything
+// else (complex, strings, objects).
 std::optional<DType> nearest_numpy(const py::dtype& d) {
-  if (auto t = match_numpy(d)) return t;
+  if (auto t = match_numpy(native_order(d))) return t;  // '>i4' is int32, not the nearest int64
   switch (d.kind()) {
     case 'f': return d.itemsize() <= 4 ? DType::float32 : DType::float64;
     case 'i':
@@ -159,7 +163,7 @@ Tensor from_numpy(py::array a, bool* copied) {
   auto dtype = match_numpy(a.dtype());
   bool swapped = false;  // a supported dtype in non-native byte order: copied in native order
   if (!dtype) {
-    auto native = py::reinterpret_borrow<py::dtype>(a.dtype().attr("newbyteorder")("="));
+    py::dtype native = native_order(a.dtype());
     dtype = match_numpy(native);
     if (!dtype) unsupported(a.dtype());
     a = a.attr("astype")(native);

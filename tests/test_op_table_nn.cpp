@@ -1,0 +1,186 @@
+// Op table rows: matmul in each form, softmax/log_softmax, where, masked_fill, layer_norm, dropout
+// (the harness: tests/op_table.h). Index ops and cross_entropy: test_op_table_index.cpp.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "op_table.h"
+#include "op_table_refs.h"
+
+using namespace memgrad;
+using namespace memgrad::optable;
+
+namespace {
+
+const std::vector<DType> kNumeric = {DType::float32, DType::float64, DType::int32, DType::int64};
+
+Row matmul_row(const std::string& name, Shape a, Shape b, std::vector<Variant> variants) {
+  return {.op = "matmul",
+          .name = name,
+          .inputs = {in(std::move(a)), in(std::move(b))},
+          .fn = f1([](auto& x) { return matmul(x[0], x[1]); }),
+          .ref = [](const std::vector<Tensor>& x) { return std::vector<Expect>{ref::matmul(x[0], x[1])}; },
+          .variants = std::move(variants),
+          .errors = {{[] { matmul(zeros({2, 3}), zeros({4, 5})); }, {"[matmul] shapes [2, 3] and [4, 5] cannot be multiplied"}},
+                     {[] { matmul(zeros({2, 2, 3}), zeros({3, 3, 4})); }, {"[matmul]", "[2]", "[3]", "broadcast"}},
+                     {[] { matmul(scalar(1.0), zeros({2})); }, {"[matmul] 0-d operands"}}},
+          .cuda_tol_scale = 4};
+}
+
+Row softmax_row(bool log, int64_t dim) {
+  const char* op = log ? "log_softmax" : "softmax";
+  std::vector<Variant> variants = {{"one element", {{1, 1, 1}}}, {"empty", {{2, 0, 4}}}};
+  if (dim == 0 || dim == -1) variants.push_back({"1-d", {{5}}});
+  if (dim == -1) variants.push_back({"empty rows", {{3, 0}}});
+  return {.op = op,
+          .name = fmt::format("{} over dim {}", op, dim),
+          .inputs = {in({2, 3, 4})},
+          .fn = f1([log, dim](auto& x) { return log ? log_softmax(x[0], dim) : softmax(x[0], dim); }),
+          .ref = [log, dim](const std::vector<Tensor>& x) {
+            return std::vector<Expect>{ref::same(x[0], ref::softmax(x[0], dim, log))};
+          },
+          .variants = variants,
+          .errors = {{[log] { log ? log_softmax(zeros({2, 3}), 2) : softmax(zeros({2, 3}), 2); },
+                      {std::string("[") + op + "]", "dim 2 is out of range for shape [2, 3]"}}}};
+}
+
+Row layer_norm_row(const std::string& name, bool weight, bool bias, double eps) {
+  std::vector<Input> ins = {in({2, 3, 5})};
+  if (weight) ins.push_back(in({5}));
+  if (bias) ins.push_back(in({5}));
+  auto pick = [weight, bias](const std::vector<Tensor>& x) {
+    return std::pair<Tensor, Tensor>{weight ? x[1] : Tensor(), bias ? x[weight ? 2 : 1] : Tensor()};
+  };
+  auto shapes = [&](Shape s, int64_t c) {
+    std::vector<Shape> out = {std::move(s)};
+    if (weight) out.push_back({c});
+    if (bias) out.push_back({c});
+    return out;
+  };
+  return {.op = "layer_norm",
+          .name = name,
+          .inputs = ins,
+          .fn = f1([pick, eps](auto& x) {
+            auto [w, b] = pick(x);
+            return layer_norm(x[0], w, b, eps);
+          }),
+          .ref = [pick, eps](const std::vector<Tensor>& x) {
+            auto [w, b] = pick(x);
+            return std::vector<Expect>{ref::same(x[0], ref::layer_norm(x[0], w, b, eps))};
+          },
+          .variants = {{"one row", shapes({1, 5}, 5)}, {"1-d", shapes({5}, 5)}, {"no rows", shapes({0, 5}, 5)},
+                       {"one channel", shapes({3, 1}, 1)}},
+          .errors = {{[] { layer_norm(zeros({2, 4}), ones({3}), Tensor()); }, {"[layer_norm] weight/bias of shape [3]"}},
+                     {[] { layer_norm(zeros({2, 4}), ones({4}, DType::float64), Tensor()); }, {"[layer_norm]", "float64"}},
+                     {[] { layer_norm(zeros({2, 3}), Tensor(), Tensor(), 0); }, {"[layer_norm] eps must be positive"}},
+                     {[] { layer_norm(scalar(1.0), Tensor(), Tensor()); }, {"[layer_norm]", "at least one dim"}}}};
+}
+
+Row dropout_row(const std::string& name, double p, bool training, bool seeded) {
+  Row row{.op = "dropout",
+          .name = name,
+          .inputs = {in({4, 5})},
+          .fn = f1([p, training](auto& x) {
+            Generator g(5);
+            return dropout(x[0], p, training, &g);
+          }),
+          .variants = {{"0-d", {{}}}, {"empty", {{0, 3}}}, {"3-d", {{2, 3, 4}}}},
+          .errors = {{[] { dropout(zeros({2}), 1.5); }, {"[dropout] p must be in [0, 1], got 1.5"}},
+                     {[] { dropout(zeros({2}), -0.1); }, {"[dropout] p must be in [0, 1]"}}}};
+  if (seeded) {
+    row.prop = [p](const std::vector<Tensor>& x, const Outputs& out) {
+      Vec xv = optest::vals(x[0]), y = optest::vals(out[0]);
+      bool ok = true;
+      for (size_t i = 0; i < y.size(); ++i) ok &= y[i] == 0 || std::abs(y[i] - xv[i] / (1 - p)) <= 1e-6 * (1 + std::abs(y[i]));
+      CHECK_MESSAGE(ok, "dropout keeps an element scaled by 1 / (1 - p) or zeroes it");
+    };
+  } else {
+    const bool zero = training && p == 1;
+    row.ref = [zero](const std::vector<Tensor>& x) {
+      return std::vector<Expect>{ref::same(x[0], zero ? Vec(x[0].numel(), 0.0) : optest::vals(x[0]))};
+    };
+    row.tol32 = row.tol64 = 0;  // exact
+    row.reject_ints = false;    // the identity takes any dtype
+  }
+  return row;
+}
+
+std::vector<Row> rows() {
+  std::vector<Row> r;
+  r.push_back(matmul_row("matmul 2-d", {3, 4}, {4, 5},
+                         {{"M = 1", {{1, 4}, {4, 5}}}, {"K = 1", {{3, 1}, {1, 5}}}, {"N = 1", {{3, 4}, {4, 1}}},
+                          {"one element", {{1, 1}, {1, 1}}}, {"M = 0", {{0, 3}, {3, 4}}}, {"K = 0 (zeros)", {{2, 0}, {0, 3}}}}));
+  r.push_back(matmul_row("matmul batched", {2, 3, 4}, {2, 4, 5},
+                         {{"two batch dims", {{2, 2, 3, 4}, {2, 2, 4, 5}}}, {"empty batch", {{0, 3, 4}, {0, 4, 5}}}}));
+  r.push_back(matmul_row("matmul broadcast batch dims", {2, 1, 3, 4}, {3, 4, 2},
+                         {{"2-d left operand", {{3, 4}, {2, 4, 5}}}, {"batch 1 against 3", {{1, 3, 4}, {3, 4, 5}}}}));
+  r.push_back(matmul_row("matmul shared weight", {2, 3, 4}, {4, 5},
+                         {{"two batch dims", {{2, 2, 3, 4}, {4, 2}}}, {"empty batch", {{0, 2, 3}, {3, 4}}}}));
+  r.push_back(matmul_row("matmul 1-d operands", {4}, {4, 5},
+                         {{"matrix-vector", {{3, 4}, {4}}}, {"vector-batch", {{4}, {2, 4, 5}}},
+                          {"batch-vector", {{2, 3, 4}, {4}}}, {"dot product", {{4}, {4}}}}));
+
+  for (bool log : {false, true})
+    for (int64_t dim : {0, 1, 2, -1, -3}) r.push_back(softmax_row(log, dim));
+
+  auto where_fn = f1([](auto& x) { return where(x[0], x[1], x[2]); });
+  r.push_back({.op = "where",
+               .name = "where with broadcasting",
+               .inputs = {mask({3, 1, 4}), in({2, 4}), in({3, 2, 1})},
+               .fn = where_fn,
+               .ref = [](const std::vector<Tensor>& x) { return std::vector<Expect>{ref::where(x[0], x[1], x[2])}; },
+               .dtypes = {DType::float32, DType::float64, DType::int32, DType::int64, DType::boolean},
+               .variants = {{"a 0-d branch", {{3, 1, 4}, {}, {3, 2, 1}}},
+                            {"same shapes", {{2, 3}, {2, 3}, {2, 3}}},
+                            {"0-d condition", {{}, {2, 3}, {3}}},
+                            {"empty", {{0, 4}, {4}, {1}}}},
+               .errors = {{[] { where(zeros({2}), zeros({2}), zeros({2})); }, {"[where] condition must be bool"}},
+                          {[] { where(zeros({2}, DType::boolean), zeros({3}), zeros({2})); }, {"[where]", "cannot be broadcast"}}}});
+
+  auto mf = [](double value) { return f1([value](auto& x) { return masked_fill(x[0], x[1], value); }); };
+  auto mf_ref = [](double value) {
+    return [value](const std::vector<Tensor>& x) {
+      Expect e = ref::where(x[1], x[0], x[0]);  // x's shape and dtype
+      Vec xv = optest::vals(x[0]), m = optest::vals(x[1]);
+      for (int64_t i = 0; i < x[0].numel(); ++i)
+        e.values[i] = m[optest::bcast_index(optest::unravel(i, x[0].shape()), x[1].shape())] != 0 ? value : xv[i];
+      e.shape = x[0].shape();
+      return std::vector<Expect>{e};
+    };
+  };
+  std::vector<ErrorCase> mf_errors = {
+      {[] { masked_fill(zeros({3, 4}), from_vector<bool>({true, false, true}, {3}), 0.0); }, {"[masked_fill]", "[3]", "[3, 4]"}},
+      {[] { masked_fill(zeros({4}), zeros({2, 4}, DType::boolean), 0.0); }, {"[masked_fill]", "does not broadcast"}},
+      {[] { masked_fill(zeros({4}), zeros({4}), 0.0); }, {"condition must be bool"}}};
+  r.push_back({.op = "masked_fill",
+               .name = "masked_fill with a broadcast mask",
+               .inputs = {in({3, 4}), mask({1, 4})},
+               .fn = mf(-3.0),
+               .ref = mf_ref(-3.0),
+               .dtypes = kNumeric,
+               .variants = {{"full mask", {{3, 4}, {3, 4}}}, {"0-d mask", {{3, 4}, {}}}, {"empty", {{0, 4}, {4}}}},
+               .errors = mf_errors});
+  r.push_back({.op = "masked_fill",
+               .name = "masked_fill with -inf",
+               .inputs = {in({2, 3, 4}), mask({3, 4})},
+               .fn = mf(-INFINITY),
+               .ref = mf_ref(-INFINITY),
+               .reject_ints = false,  // -inf in an integer tensor: the NaN/overflow rules' business
+               .gradcheck = false});  // central differences of -inf outputs are NaN; the row above checks  // -inf in an integer tensor: the NaN/overflow rules' business
+
+  r.push_back(layer_norm_row("layer_norm with weight and bias", true, true, 1e-5));
+  r.push_back(layer_norm_row("layer_norm without weight and bias", false, false, 1e-5));
+  r.push_back(layer_norm_row("layer_norm with weight only", true, false, 1e-5));
+  r.push_back(layer_norm_row("layer_norm with bias only, large eps", false, true, 0.5));
+
+  r.push_back(dropout_row("dropout p = 0 (the identity)", 0.0, true, false));
+  r.push_back(dropout_row("dropout when not training (the identity)", 0.3, false, false));
+  r.push_back(dropout_row("dropout p = 1 (zeros)", 1.0, true, false));
+  r.push_back(dropout_row("dropout p = 0.3, seeded mask", 0.3, true, true));
+  r.push_back(dropout_row("dropout p = 0.75, seeded mask", 0.75, true, true));
+  return r;
+}
+
+}  // namespace
+
+OP_TABLE_FAMILY("nn", rows)
