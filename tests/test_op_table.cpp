@@ -42,6 +42,9 @@ const std::vector<std::string> kOps = {
     // linear algebra and nn
     "matmul", "softmax", "log_softmax", "where", "masked_fill", "layer_norm", "dropout", "index_select", "gather",
     "embedding", "cross_entropy",
+    // in-place writes and optimizer updates
+    "copy_", "fill_", "zero_", "add_", "sub_", "mul_(Tensor, Tensor)", "mul_(Tensor, double)", "div_", "sgd_step_",
+    "adam_step_",
     // checkpointing and gradient checks
     "checkpoint", "gradcheck",
 };
@@ -58,7 +61,7 @@ std::string name_of(const std::string& entry) { return entry.substr(0, entry.fin
 std::map<std::string, int> declared_ops() {
   std::ifstream f(std::string(MEMGRAD_SOURCE_DIR) + "/autograd/ops.h");
   REQUIRE_MESSAGE(f.good(), "cannot read autograd/ops.h");
-  const std::regex decl(R"(^(Tensor|bool|ValuesIndices|std::vector<Tensor>|GradcheckResult) (operator\S+?|\w+)\()");
+  const std::regex decl(R"(^(Tensor|bool|void|ValuesIndices|std::vector<Tensor>|GradcheckResult) (operator\S+?|\w+)\()");
   std::map<std::string, int> out;
   std::string line;
   std::smatch m;

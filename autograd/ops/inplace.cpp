@@ -1,6 +1,8 @@
 // In-place writes: the one place that decides whether a write into an existing tensor is allowed,
 // and that counts it in the storage's version (core/storage.h) so that backward notices tensors
 // saved before the write (autograd/node.h). Contract in autograd/ops.h.
+#include <cmath>
+
 #include "autograd/ops.h"
 #include "backends/backend.h"
 
@@ -63,6 +65,13 @@ Tensor update(const Tensor& t, const Tensor& other, const char* op, F&& f) {
   return write(t, result);
 }
 
+// A number that scales an integer tensor must be an integer (PyTorch refuses 2.5 too): converting
+// it to the tensor's dtype would truncate it without a word.
+void check_integral_scale(const Tensor& t, double value, const char* what, const char* op) {
+  MG_CHECK(!is_integral(t.dtype()) || value == std::trunc(value), op, "{} {} is not an integer, and the tensor is {}",
+           what, value, to_string(t.dtype()));
+}
+
 }  // namespace
 
 Tensor copy_(const Tensor& t, const Tensor& src) {
@@ -85,6 +94,7 @@ Tensor fill_(const Tensor& t, double value) {
 Tensor zero_(const Tensor& t) { return fill_(t, 0.0); }
 
 Tensor add_(const Tensor& t, const Tensor& other, double alpha) {
+  check_integral_scale(t, alpha, "alpha", "add_");
   return update(t, other, "add_", [alpha](const Tensor& a, const Tensor& b) {
     return alpha == 1 ? add(a, b) : add(a, mul(b, scalar(alpha, b.dtype(), b.device())));
   });
@@ -95,7 +105,10 @@ Tensor sub_(const Tensor& t, const Tensor& other) {
 Tensor mul_(const Tensor& t, const Tensor& other) {
   return update(t, other, "mul_", [](const Tensor& a, const Tensor& b) { return mul(a, b); });
 }
-Tensor mul_(const Tensor& t, double value) { return mul_(t, scalar(value, t.dtype(), t.device())); }
+Tensor mul_(const Tensor& t, double value) {
+  check_integral_scale(t, value, "the factor", "mul_");
+  return mul_(t, scalar(value, t.dtype(), t.device()));
+}
 Tensor div_(const Tensor& t, const Tensor& other) {
   return update(t, other, "div_", [](const Tensor& a, const Tensor& b) { return div(a, b); });
 }
