@@ -89,6 +89,7 @@ class Reader : public nlohmann::json_sax<json> {
         MG_CHECK(!metadata_seen_, kOp, "'{}': the header has \"__metadata__\" twice", file_);
         metadata_seen_ = in_metadata_ = true;
       } else {
+        MG_CHECK(!k.empty(), kOp, "'{}': a tensor has an empty name", file_);  // save_safetensors writes none
         MG_CHECK(header.entries.size() < Limits::max_tensors, kOp,
                  "'{}': the header lists more than {} tensors, the limit (SafetensorsLimits::max_tensors)", file_,
                  Limits::max_tensors);

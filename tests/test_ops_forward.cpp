@@ -98,8 +98,9 @@ TEST_CASE("ops forward: binary float ops over every broadcasting pattern") {
        [](double a, double b) { return std::pow(std::abs(a) + 0.5, b); }},
   };
   for (DType dt : kFloats)
-    for (const auto& [sa, sb] : shapes)
+    for (const auto& shape_pair : shapes)  // not a structured binding: clang < 16 cannot capture one
       for (const auto& c : cases) {
+        const Shape &sa = shape_pair.first, &sb = shape_pair.second;
         CAPTURE(c.name);
         CAPTURE(to_string(dt));
         CAPTURE(str(sa));
@@ -273,7 +274,9 @@ TEST_CASE("ops forward: sum/mean/amax/amin over single, multiple non-adjacent an
       Vec xv = vals(x);
       for (const auto& dims : dim_sets)
         for (bool keepdim : {false, true})
-          for (const auto& [code, op] : ops) {
+          for (const auto& code_op : ops) {  // not a structured binding: clang < 16 cannot capture one
+            const auto& code = code_op.first;
+            const auto& op = code_op.second;
             CAPTURE(code);
             CAPTURE(str(dims));
             CAPTURE(keepdim);

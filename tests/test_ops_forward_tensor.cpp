@@ -69,7 +69,8 @@ TEST_CASE("ops forward: rand and randn are seeded and have the right range and m
 
 TEST_CASE("ops forward: randint stays in [low, high) and hits every value") {
   for (DType dt : kInts)
-    for (auto [lo, hi] : {std::pair<int64_t, int64_t>{0, 5}, {-3, 4}, {-10, -7}, {7, 8}}) {
+    for (auto range : {std::pair<int64_t, int64_t>{0, 5}, {-3, 4}, {-10, -7}, {7, 8}}) {  // not a structured binding: clang < 16 cannot capture one
+      const int64_t lo = range.first, hi = range.second;
       CAPTURE(to_string(dt));
       CAPTURE(lo);
       CAPTURE(hi);

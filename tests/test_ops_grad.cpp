@@ -45,7 +45,8 @@ TEST_CASE("ops grad: binary ops, every broadcasting pattern (gradients summed to
   };
   uint64_t seed = 100;
   for (const auto& c : cases)
-    for (const auto& [sa, sb] : kBroadcastPairs) {
+    for (const auto& shape_pair : kBroadcastPairs) {  // not a structured binding: clang < 16 cannot capture one
+      const Shape &sa = shape_pair.first, &sb = shape_pair.second;
       CAPTURE(c.name);
       CAPTURE(str(sa));
       CAPTURE(str(sb));
@@ -174,10 +175,12 @@ TEST_CASE("ops grad: sum/mean/amax/amin over dims, keepdim true and false") {
   // random inputs have no ties
   Tensor x = randn64({2, 3, 4}, 300);
   Tensor xp = leaf(permute(raw64({3, 4, 2}, 604), {2, 0, 1}));  // non-contiguous
-  for (const auto& [name, op] : ops)
+  for (const auto& name_op : ops)  // not a structured binding: clang < 16 cannot capture one
     for (const auto& dims : dim_sets)
       for (bool keepdim : {false, true})
         for (const Tensor& in : {x, xp}) {
+          const auto& name = name_op.first;
+          const auto& op = name_op.second;
           CAPTURE(name);
           CAPTURE(str(dims));
           CAPTURE(keepdim);
@@ -235,7 +238,8 @@ TEST_CASE("ops grad: matmul, plain, batched, broadcast, shared weight, 1-d, stri
       {{4}, {2, 4, 3}},       {{2, 3, 4}, {4}},
   };
   uint64_t seed = 400;
-  for (const auto& [sa, sb] : shapes) {
+  for (const auto& shape_pair : shapes) {  // not a structured binding: clang < 16 cannot capture one
+    const Shape &sa = shape_pair.first, &sb = shape_pair.second;
     CAPTURE(str(sa));
     CAPTURE(str(sb));
     Tensor a = randn64(sa, ++seed), b = randn64(sb, ++seed);

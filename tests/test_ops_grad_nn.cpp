@@ -31,7 +31,8 @@ TEST_CASE("ops grad: softmax and log_softmax over each dim, strided inputs") {
 
 TEST_CASE("ops grad: where and masked_fill, with broadcasting") {
   Tensor cond = gt(raw64({2, 1, 4}, 10), scalar(0.0, DType::float64));
-  for (const auto& [sa, sb] : std::vector<std::pair<Shape, Shape>>{{{3, 4}, {2, 3, 1}}, {{2, 3, 4}, {}}, {{4}, {1, 4}}}) {
+  for (const auto& shape_pair : std::vector<std::pair<Shape, Shape>>{{{3, 4}, {2, 3, 1}}, {{2, 3, 4}, {}}, {{4}, {1, 4}}}) {
+    const Shape &sa = shape_pair.first, &sb = shape_pair.second;  // not a structured binding: clang < 16 cannot capture one
     CAPTURE(str(sa));
     CAPTURE(str(sb));
     Tensor a = randn64(sa, 11), b = randn64(sb, 12);
@@ -278,7 +279,9 @@ TEST_CASE("ops grad: float32 backward kernels agree with float64") {
       {"max/amax", [](const std::vector<Tensor>& v) { return max(v[0], 1).values + amax(v[0], {1}); }},
   };
   Tensor x = raw64({4, 5}, 70), w = raw64({5}, 71), b = raw64({5}, 72);
-  for (const auto& [name, f] : cases) {
+  for (const auto& name_f : cases) {  // not a structured binding: clang < 16 cannot capture one
+    const auto& name = name_f.first;
+    const auto& f = name_f.second;
     CAPTURE(name);
     std::vector<Vec> g32, g64;
     for (DType dt : kFloats) {

@@ -149,15 +149,16 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
       {"neg", &neg},   {"exp", &exp},         {"log", &log},   {"sqrt", &sqrt},
       {"tanh", &tanh}, {"sigmoid", &sigmoid}, {"relu", &relu}, {"gelu", &gelu},
       {"abs", &abs},   {"logical_not", &logical_not}};
-  for (auto [name, f] : unary) both(m, cls, name, [f](const TensorArg& t) { return f(t); }, Release());
+  // [f = f]: clang before 16 cannot capture a structured binding itself (C++20 allows it).
+  for (auto [name, f] : unary) both(m, cls, name, [f = f](const TensorArg& t) { return f(t); }, Release());
   using Binary = Tensor (*)(const Tensor&, const Tensor&);
   const std::pair<const char*, Binary> binaries[] = {
       {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"div", &div}, {"maximum", &maximum}, {"minimum", &minimum},
       {"eq", &eq},   {"ne", &ne},   {"lt", &lt},   {"le", &le},   {"gt", &gt},           {"ge", &ge},
       {"logical_and", &logical_and}, {"logical_or", &logical_or}};
   for (auto [name, f] : binaries) {
-    m.def(name, [f](py::handle a, py::handle b) { return binary(f, a, b); }, py::arg("input"), py::arg("other"));
-    cls.def(name, [f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); }, py::arg("other"));
+    m.def(name, [f = f](py::handle a, py::handle b) { return binary(f, a, b); }, py::arg("input"), py::arg("other"));
+    cls.def(name, [f = f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); }, py::arg("other"));
   }
   m.def("pow", &pow_any, py::arg("input"), py::arg("exponent"));
   cls.def("pow", [](const Tensor& a, py::handle b) { return pow_any(py::cast(a), b); }, py::arg("exponent"));
@@ -169,9 +170,9 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
       {"ge", &ge},   {"and", &logical_and}, {"or", &logical_or}};
   for (auto [name, f] : ops) {
     std::string n = name;
-    cls.def(("__" + n + "__").c_str(), [f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); });
+    cls.def(("__" + n + "__").c_str(), [f = f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); });
     if (n != "lt" && n != "le" && n != "gt" && n != "ge")
-      cls.def(("__r" + n + "__").c_str(), [f](const Tensor& a, py::handle b) { return binary(f, b, py::cast(a)); });
+      cls.def(("__r" + n + "__").c_str(), [f = f](const Tensor& a, py::handle b) { return binary(f, b, py::cast(a)); });
   }
   cls.def("__eq__", [](const Tensor& a, py::handle b) -> py::object {
     if (b.is_none()) return py::bool_(false);
@@ -194,7 +195,7 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   using Reduce = Tensor (*)(const Tensor&, std::vector<int64_t>, bool);
   const std::pair<const char*, Reduce> reductions[] = {{"sum", &sum}, {"mean", &mean}, {"amax", &amax}, {"amin", &amin}};
   for (auto [name, f] : reductions)
-    both(m, cls, name, [f](const TensorArg& t, py::handle dim, bool keepdim) {
+    both(m, cls, name, [f = f](const TensorArg& t, py::handle dim, bool keepdim) {
       auto dims = to_dims(dim);
       py::gil_scoped_release release;
       return f(t, dims, keepdim);
