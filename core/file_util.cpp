@@ -80,7 +80,8 @@ size_t remove_stale_temporaries(const std::string& path) {
 }
 
 AtomicFile::AtomicFile(std::string path, const char* op) : path_(std::move(path)), op_(op) {
-  MG_CHECK(!path_.empty(), op_, "empty file name");
+  const std::string name = split(path_).name;
+  MG_CHECK(!name.empty() && name != "." && name != "..", op_, "'{}': not a file name", shown(path_));
   remove_stale_temporaries(path_);
   static std::atomic<unsigned long long> counter{0};
   // O_EXCL: a temporary of an earlier process that had this pid is skipped, not overwritten.

@@ -112,6 +112,8 @@ TEST_CASE("AtomicFile replaces the file whole, or leaves it and no temporary beh
   CHECK(tmp.names() == std::vector<std::string>{"out.json"});
   CHECK_THROWS_WITH_AS(write_file_atomic(tmp / "no/such/dir/x", "x", "test"),
                        doctest::Contains(("[test] '" + (tmp / "no/such/dir/x") + "': cannot create").c_str()), Error);
+  for (const std::string& bad : {std::string(), tmp / "", tmp / ".", tmp / ".."})
+    CHECK_THROWS_WITH_AS(write_file_atomic(bad, "x", "test"), doctest::Contains("': not a file name"), Error);
   // a path that is not UTF-8 appears escaped in the message
   CHECK_THROWS_WITH_AS(write_file_atomic(tmp / "no/\xff/x", "x", "test"), doctest::Contains("no/\\xff/x"), Error);
 }
