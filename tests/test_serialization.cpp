@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "autograd/ops.h"
 #include "nn/module.h"
@@ -286,6 +287,23 @@ TEST_CASE("a bad checkpoint leaves the model and the optimizer unchanged") {
   optim::SGD sgd(dst.parameters());
   CHECK_ERROR(load_checkpoint(path, dst, &sgd), "optimizer state is from Adam, not SGD");
   unchanged();
+
+  // step counts beyond 2^53 (found by fuzz_safetensors: INT64_MAX went through a double and back,
+  // undefined behaviour) or below the minimum
+  for (int64_t bad : {std::numeric_limits<int64_t>::max(), (int64_t{1} << 53) + 1, int64_t{-1}}) {
+    CAPTURE(bad);
+    t = load_safetensors(path);
+    t["optim.step"] = full({}, 0, DType::int64);
+    t["optim.step"].data<int64_t>()[0] = bad;
+    save_safetensors(tmp / "step.safetensors", t, {{"memgrad.optimizer", "Adam"}});
+    CHECK_ERROR(load_checkpoint(tmp / "step.safetensors", dst, &dst_opt), "'step' must be in [0, 2^53]");
+    t = load_safetensors(path);
+    t["optim.state.0.step"] = full({}, 0, DType::int64);
+    t["optim.state.0.step"].data<int64_t>()[0] = bad;
+    save_safetensors(tmp / "step.safetensors", t, {{"memgrad.optimizer", "Adam"}});
+    CHECK_ERROR(load_checkpoint(tmp / "step.safetensors", dst, &dst_opt), "'state.0.step' must be in [1, 2^53]");
+    unchanged();
+  }
 
   load_checkpoint(path, dst, &dst_opt);  // the good file still loads
   CHECK(flat(dst.w) == flat(src.w));
