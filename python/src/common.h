@@ -67,6 +67,10 @@ struct TensorArg : Tensor {
   TensorArg(Tensor t) : Tensor(std::move(t)) {}  // NOLINT: implicit on purpose
 };
 
+// A str argument (a name, a dict key) as UTF-8; anything else (bytes included) is an error naming
+// the op and `what` ("a tensor name"), the type and the value.
+std::string to_str(py::handle h, const char* op, const std::string& what);
+
 // True for Python / numpy scalars (bool, int, float, numpy generic, 0-d array).
 bool is_scalar(py::handle h);
 // The other operand of a binary op with `t`: scalars become 0-d tensors of t's dtype (an int or

@@ -247,6 +247,12 @@ py::array to_numpy(const Tensor& t) {
   return py::array(numpy_dtype(t.dtype()), std::move(shape), std::move(strides), t.raw_data(), base);
 }
 
+std::string to_str(py::handle h, const char* op, const std::string& what) {
+  if (!py::isinstance<py::str>(h))
+    fail(op, "{} must be a str, got {} {}", what, Py_TYPE(h.ptr())->tp_name, shown(h));
+  return h.cast<std::string>();  // UTF-8 (a lone surrogate raises UnicodeEncodeError)
+}
+
 bool is_scalar(py::handle h) {
   if (PyBool_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr())) return true;
   if (py::isinstance(h, numpy().attr("generic"))) return true;

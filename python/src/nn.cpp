@@ -95,7 +95,7 @@ void bind_nn(py::module_& m) {
       .def("state_dict", &Module::state_dict)
       .def("load_state_dict", [](Module& mod, py::dict state, bool strict) {
         std::map<std::string, Tensor> s;
-        for (auto [k, v] : state) s[k.cast<std::string>()] = as_tensor(v);
+        for (auto [k, v] : state) s[to_str(k, "load_state_dict", "a state dict key")] = as_tensor(v);
         mod.load_state_dict(s, strict);
       }, py::arg("state_dict"), py::arg("strict") = true)
       .def("to", [](Module& mod, py::handle what) {

@@ -9,23 +9,11 @@
 
 namespace memgrad::python {
 
-namespace {
-
-// A str key or value of save_safetensors' arguments; `what` says which in the error.
-std::string str_of(py::handle h, const std::string& what) {
-  if (!py::isinstance<py::str>(h))
-    fail("save_safetensors", "{} must be a str, got {} {}", what, Py_TYPE(h.ptr())->tp_name,
-         escape_bytes(py::repr(h).cast<std::string>(), 60));
-  return h.cast<std::string>();  // UTF-8 (a lone surrogate raises UnicodeEncodeError)
-}
-
-}  // namespace
-
 void bind_serialization(py::module_& m) {
   m.def("save_safetensors", [](const std::filesystem::path& path, py::dict tensors, py::handle metadata) {
     std::map<std::string, Tensor> ts;
     for (auto [k, v] : tensors) {
-      std::string name = str_of(k, "a tensor name");
+      std::string name = to_str(k, "save_safetensors", "a tensor name");
       try {
         ts[name] = as_tensor(v);
       } catch (const Error& e) {
@@ -37,8 +25,8 @@ void bind_serialization(py::module_& m) {
       if (!py::isinstance<py::dict>(metadata))
         fail("save_safetensors", "metadata must be a dict of str to str, got {}", Py_TYPE(metadata.ptr())->tp_name);
       for (auto [k, v] : py::reinterpret_borrow<py::dict>(metadata)) {
-        std::string key = str_of(k, "a metadata key");
-        meta[key] = str_of(v, "metadata '" + escape_bytes(key) + "'");
+        std::string key = to_str(k, "save_safetensors", "a metadata key");
+        meta[key] = to_str(v, "save_safetensors", "metadata '" + escape_bytes(key) + "'");
       }
     }
     py::gil_scoped_release release;

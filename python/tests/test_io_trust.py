@@ -155,3 +155,12 @@ def test_ops_and_modules_accept_numpy_input_like_the_binary_ops():
     t = mg.zeros(2, 3)
     t.grad = np.ones((2, 3), dtype=np.float32)
     assert t.grad.tolist() == [[1, 1, 1], [1, 1, 1]]
+
+
+def test_state_dict_keys_must_be_strings():
+    lin = mg.nn.Linear(2, 2)
+    with pytest.raises(ValueError, match=r"\[load_state_dict\] a state dict key must be a str, got int 1"):
+        lin._cpp.load_state_dict({1: np.ones((2, 2), dtype=np.float32)})  # the C++ module's own
+    opt = mg.optim.SGD(lin.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"a state dict key must be a str, got bytes b'step'"):
+        opt.load_state_dict({b"step": 0})
