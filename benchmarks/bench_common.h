@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/file_util.h"
+
 extern "C" char* openblas_get_corename(void);
 extern "C" int openblas_get_num_threads(void);
 
@@ -81,19 +83,10 @@ inline std::string command_line(int argc, char** argv) {
   return command;
 }
 
-// Writes to a temporary file beside `out`, then renames it over `out` (atomic on one file system).
+// Writes `out` atomically (core/file_util.h), creating its folder first.
 inline void write_atomically(const std::filesystem::path& out, const std::string& text) {
-  namespace fs = std::filesystem;
-  fs::path dir = out.has_parent_path() ? out.parent_path() : fs::path(".");
-  fs::create_directories(dir);
-  fs::path tmp = dir / (out.filename().string() + ".tmp." + std::to_string(getpid()));
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    f.flush();
-    if (!f) throw std::runtime_error("cannot write " + tmp.string());
-  }
-  fs::rename(tmp, out);
+  if (out.has_parent_path()) std::filesystem::create_directories(out.parent_path());
+  memgrad::write_file_atomic(out.string(), text, "bench");
 }
 
 }  // namespace memgrad::bench

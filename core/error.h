@@ -7,18 +7,27 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/escape.h"
+
 namespace memgrad {
 
-// Bad arguments (shapes, dtypes, devices, options). Python sees ValueError.
+// Both exception types keep their message as valid UTF-8 without NUL bytes (sanitize_message):
+// whatever bytes a file or a name put into it, what() is the whole message and Python can decode
+// it. Values from outside should still go through escape_bytes() where they are formatted in, which
+// also keeps them short.
+
+// Bad arguments (shapes, dtypes, devices, options, files). Python sees ValueError.
 class Error : public std::invalid_argument {
  public:
-  using std::invalid_argument::invalid_argument;
+  explicit Error(const std::string& what) : std::invalid_argument(sanitize_message(what)) {}
+  explicit Error(const char* what) : Error(std::string(what)) {}
 };
 
 // Failures that are not the caller's fault (out of memory, a backend error). Python: RuntimeError.
 class RuntimeError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  explicit RuntimeError(const std::string& what) : std::runtime_error(sanitize_message(what)) {}
+  explicit RuntimeError(const char* what) : RuntimeError(std::string(what)) {}
 };
 
 template <class... Args>

@@ -13,8 +13,8 @@
 namespace memgrad::fuzz {
 
 // A folder of this process's own under $TMPDIR (default /tmp), made on first use and removed at a
-// normal exit. scripts/fuzz.sh points TMPDIR into build-fuzz/ so that a crashed run leaves nothing
-// elsewhere.
+// normal exit. scripts/fuzz.sh points TMPDIR at a fresh folder in /dev/shm (memory) per run and
+// removes it afterwards, so that a crashed run leaves nothing behind.
 inline const std::filesystem::path& scratch_dir() {
   static const std::filesystem::path dir = [] {
     const char* t = std::getenv("TMPDIR");

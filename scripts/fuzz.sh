@@ -6,8 +6,9 @@
 #   scripts/fuzz.sh 600                 every target, 10 minutes each
 #   scripts/fuzz.sh 60 safetensors      the named targets only (fuzz_<name> or <name>)
 #
-# Runs as many targets at once as there are cores (MEMGRAD_FUZZ_JOBS overrides). Installs clang,
-# libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and libomp-dev with apt-get when missing.
+# Runs as many targets at once as there are cores (MEMGRAD_FUZZ_JOBS overrides), each with one
+# OpenMP thread. Installs clang, libclang-rt-14-dev (libFuzzer and the sanitizer runtimes) and
+# libomp-dev with apt-get when missing.
 # A crash, leak, UB report, timeout (> 30 s for one input) or out-of-memory (> 2 GiB) is a finding:
 # the input is kept as build-fuzz/findings/<target>/<kind>-<hash> and the run's log beside it.
 # Prints a table (target, runs, seconds, result); the last line is `fuzz: N passed, M failed`
@@ -20,7 +21,7 @@ targets=()
 for arg in "$@"; do
   case "$arg" in
     -h | --help)
-      sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+      sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *[!0-9]*) targets+=("${arg#fuzz_}") ;;
@@ -91,13 +92,16 @@ mkdir -p "$RUNS" "$FINDINGS"
 
 # Runs fuzz_$1 for $secs seconds in $RUNS/$1 (corpus copy, scratch TMPDIR, log); 0 when clean.
 run_target() {
-  local t="$1" dir="$RUNS/$1" dict=() t0=$SECONDS
-  mkdir -p "$dir/corpus" "$dir/tmp" "$FINDINGS/$t"
+  local t="$1" dir="$RUNS/$1" dict=() t0=$SECONDS tmp
+  mkdir -p "$dir/corpus" "$FINDINGS/$t"
   [ -d "fuzz/corpus/$t" ] && cp -r "fuzz/corpus/$t/." "$dir/corpus/"
   [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
-  TMPDIR="$(cd "$dir/tmp" && pwd)" nice "$BUILD/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
+  # the files a target writes per input: in memory (/dev/shm) where there is one
+  tmp="$(mktemp -d /dev/shm/memgrad-fuzz.XXXXXX 2>/dev/null)" || { mkdir -p "$dir/tmp" && tmp="$(cd "$dir/tmp" && pwd)"; }
+  TMPDIR="$tmp" OMP_NUM_THREADS=1 nice "$BUILD/fuzz/fuzz_$t" -max_total_time="$secs" -timeout=30 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$FINDINGS/$t/" "${dict[@]}" "$dir/corpus" >"$dir/log" 2>&1
   local rc=$?
+  rm -rf "$tmp"
   echo "$rc" >"$dir/rc"
   echo "$((SECONDS - t0))" >"$dir/seconds"
   [ "$rc" -eq 0 ] || cp "$dir/log" "$FINDINGS/$t/log"

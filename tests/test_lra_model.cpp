@@ -123,7 +123,8 @@ TEST_CASE("lra warm start: weights of a shorter run, the position table's first 
   warm_start(*longer, warm_start_path(dir.string(), "chunked"));
   const auto a = shorter->state_dict(), b = longer->state_dict();
   for (const auto& [name, t] : a) {
-    CAPTURE(name);
+    const std::string& tensor_name = name;  // clang < 16 cannot capture a structured binding
+    CAPTURE(tensor_name);
     if (name == "pos.table") continue;
     CHECK(b.at(name).to_vector<float>() == t.to_vector<float>());
   }

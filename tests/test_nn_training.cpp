@@ -138,7 +138,9 @@ TEST_CASE("save, load and continue gives the same next step as not stopping") {
   auto meta = load_checkpoint(path, resumed, &opt2);
   g.set_state(std::stoull(meta.at("rng_seed")), std::stoull(meta.at("rng_offset")));
   CHECK(train_step(resumed, opt2, 10) == expected);
-  for (auto& [name, t] : resumed.state_dict())
-    CHECK_MESSAGE(contiguous(t).to_vector<float>() == contiguous(expected_params.at(name)).to_vector<float>(), name);
+  for (auto& entry : resumed.state_dict())  // not a structured binding: clang < 16 cannot capture one
+    CHECK_MESSAGE(contiguous(entry.second).to_vector<float>() ==
+                      contiguous(expected_params.at(entry.first)).to_vector<float>(),
+                  entry.first);
   std::filesystem::remove(path);
 }

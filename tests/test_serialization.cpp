@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "autograd/ops.h"
 #include "nn/module.h"
@@ -87,7 +88,8 @@ TEST_CASE("safetensors round trip of every dtype is bitwise, 0-d and empty tenso
   CHECK(meta == meta_in);
   REQUIRE(out.size() == in.size());
   for (const auto& [name, t] : in) {
-    CAPTURE(name);
+    const std::string& tensor_name = name;  // clang < 16 cannot capture a structured binding
+    CAPTURE(tensor_name);
     const Tensor& u = out.at(name);
     CHECK(u.shape() == t.shape());
     CHECK(u.dtype() == t.dtype());
@@ -151,7 +153,7 @@ TEST_CASE("malformed files throw errors naming the file and the tensor") {
   CHECK_ERROR(load(), in_p + ": file is 3 bytes, shorter than the 8-byte header length");
   write_bytes(p, u64_le(100) + "{}");
   CHECK_ERROR(load(), in_p + ": header length 100 runs past the end of the file (10 bytes)");
-  write_file(p, "{\"a\": [1, 2", "");
+  write_file(p, "{\"a\": {\"dtype\": \"F32\",", "");
   CHECK_ERROR(load(), in_p + ": header is not valid JSON");
   write_file(p, "[1, 2]", "");
   CHECK_ERROR(load(), in_p + ": header must be a JSON object");
@@ -162,7 +164,7 @@ TEST_CASE("malformed files throw errors naming the file and the tensor") {
   write_file(p, obj(entry("w", "F32", "[-3]", 0, 8)), std::string(8, '\0'));
   CHECK_ERROR(load(), in_p + ": tensor 'w': shape must hold non-negative integers, got -3");
   write_file(p, obj(entry("w", "F32", "[0, 4611686018427387904, 4]", 0, 0)), "");
-  CHECK_ERROR(load(), in_p + ": tensor 'w': shape [0,4611686018427387904,4] is too large");
+  CHECK_ERROR(load(), in_p + ": tensor 'w': shape [0, 4611686018427387904, 4] is too large");
   write_file(p, obj(entry("w", "F32", "[2]", 8, 16)), std::string(8, '\0'));
   CHECK_ERROR(load(), in_p + ": tensor 'w': data_offsets [8, 16] run past the data section (8 bytes)");
   write_file(p, obj(entry("w", "F32", "[0]", 8, 4)), std::string(8, '\0'));
@@ -286,7 +288,129 @@ TEST_CASE("a bad checkpoint leaves the model and the optimizer unchanged") {
   CHECK_ERROR(load_checkpoint(path, dst, &sgd), "optimizer state is from Adam, not SGD");
   unchanged();
 
+  // step counts beyond 2^53 (found by fuzz_safetensors: INT64_MAX went through a double and back,
+  // undefined behaviour) or below the minimum
+  for (int64_t bad : {std::numeric_limits<int64_t>::max(), (int64_t{1} << 53) + 1, int64_t{-1}}) {
+    CAPTURE(bad);
+    t = load_safetensors(path);
+    t["optim.step"] = full({}, 0, DType::int64);
+    t["optim.step"].data<int64_t>()[0] = bad;
+    save_safetensors(tmp / "step.safetensors", t, {{"memgrad.optimizer", "Adam"}});
+    CHECK_ERROR(load_checkpoint(tmp / "step.safetensors", dst, &dst_opt), "'step' must be in [0, 2^53]");
+    t = load_safetensors(path);
+    t["optim.state.0.step"] = full({}, 0, DType::int64);
+    t["optim.state.0.step"].data<int64_t>()[0] = bad;
+    save_safetensors(tmp / "step.safetensors", t, {{"memgrad.optimizer", "Adam"}});
+    CHECK_ERROR(load_checkpoint(tmp / "step.safetensors", dst, &dst_opt), "'state.0.step' must be in [1, 2^53]");
+    unchanged();
+  }
+
   load_checkpoint(path, dst, &dst_opt);  // the good file still loads
   CHECK(flat(dst.w) == flat(src.w));
   CHECK(dst_opt.lr() == 0.1);
+}
+
+TEST_CASE("hostile headers: deep nesting, duplicates, limits and foreign bytes give errors, never a crash") {
+  TempDir tmp;
+  const std::string p = tmp / "bad.safetensors";
+  const std::string in_p = "[load_safetensors] '" + p + "'";
+  auto load = [&] { return load_safetensors(p); };
+  const std::string ok = R"({"dtype":"F32","shape":[1],"data_offsets":[0,4]})";
+
+  // Deeply nested JSON (the old reader overflowed the stack formatting the value into its message).
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  write_file(p, "{\"a\":" + deep + "}", "");
+  CHECK_ERROR(load(), in_p + ": tensor 'a': entry must be an object, got an array");
+  write_file(p, R"({"a":{"dtype":"F32","shape":)" + deep + "}}", "");
+  CHECK_ERROR(load(), in_p + ": tensor 'a': shape must hold non-negative integers, got an array");
+  write_file(p, R"({"__metadata__":{"k":)" + deep + "}}", "");
+  CHECK_ERROR(load(), in_p + ": __metadata__ 'k' must be a string, got an array");
+  write_file(p, deep, "");
+  CHECK_ERROR(load(), in_p + ": header must be a JSON object, got an array");
+  // unknown fields are ignored, up to a nesting depth
+  write_file(p, R"({"a":{"dtype":"F32","note":{"x":[1,{"y":null}]},"shape":[1],"data_offsets":[0,4]}})",
+             std::string(4, '\0'));
+  CHECK(load().at("a").shape() == Shape{1});
+  write_file(p, R"({"a":{"dtype":"F32","note":)" + deep + R"(,"shape":[1],"data_offsets":[0,4]}})",
+             std::string(4, '\0'));
+  CHECK_ERROR(load(), in_p + ": tensor 'a': an unknown field nests deeper than 64 levels");
+
+  // A name twice (JSON parsers silently keep one of them), a field twice, __metadata__ twice.
+  write_file(p, "{\"a\":" + ok + ",\"a\":" + ok + "}", std::string(4, '\0'));
+  CHECK_ERROR(load(), in_p + ": the header lists tensor 'a' twice");
+  write_file(p, R"({"a":{"dtype":"F32","dtype":"F64","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  CHECK_ERROR(load(), in_p + ": tensor 'a': \"dtype\" appears twice");
+  write_file(p, R"({"__metadata__":{"k":"1"},"__metadata__":{}})", "");
+  CHECK_ERROR(load(), in_p + ": the header has \"__metadata__\" twice");
+  write_file(p, R"({"__metadata__":{"k":"1","k":"2"}})", "");
+  CHECK_ERROR(load(), in_p + ": __metadata__ has the key 'k' twice");
+
+  // An empty name (save_safetensors writes none, so the reader refuses it too).
+  write_file(p, "{\"\":" + ok + "}", std::string(4, '\0'));
+  CHECK_ERROR(load(), in_p + ": a tensor has an empty name");
+
+  // Dtypes memgrad lacks name the file, the tensor and the dtype.
+  for (const char* dtype : {"U64", "U8", "I8", "I16", "U16", "U32", "BF16", "F8_E4M3"}) {
+    write_file(p, std::string(R"({"w":{"dtype":")") + dtype + R"(","shape":[1],"data_offsets":[0,8]}})",
+               std::string(8, '\0'));
+    CHECK_ERROR(load(), in_p + ": tensor 'w': unsupported dtype \"" + dtype + "\" (memgrad reads F32, F64, I32, I64, BOOL");
+  }
+
+  // Limits: tensors, dims (the header size limit is checked before anything is read).
+  std::string many = "{";
+  for (size_t i = 0; i <= SafetensorsLimits::max_tensors; ++i)
+    many += fmt::format("{}\"t{}\":{{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}", i ? "," : "", i);
+  write_file(p, many + "}", "");
+  CHECK_ERROR(load(), in_p + ": the header lists more than 100000 tensors, the limit");
+  std::string dims = "[1";
+  for (size_t i = 0; i < SafetensorsLimits::max_dims; ++i) dims += ",1";
+  write_file(p, R"({"w":{"dtype":"F32","shape":)" + dims + R"(],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  CHECK_ERROR(load(), in_p + ": tensor 'w': shape has more than 64 dims");
+  write_bytes(p, u64_le(SafetensorsLimits::max_header_bytes + 8));
+  fs::resize_file(p, 16 + SafetensorsLimits::max_header_bytes);  // sparse: no disk used
+  CHECK_ERROR(load(), in_p + ": header length 100000008 exceeds the limit of 100000000 bytes");
+
+  // Bytes from the file appear escaped and short: a NUL no longer cuts the message, a huge value
+  // is not copied whole into it.
+  write_file(p, R"({"a\u0000b\u001b":{"dtype":"X","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'));
+  CHECK_ERROR(load(), in_p + ": tensor 'a\\x00b\\x1b': unsupported dtype \"X\"");
+  write_file(p, R"({"w":{"dtype":")" + std::string(100000, 'x') + R"(","shape":[1],"data_offsets":[0,4]}})",
+             std::string(4, '\0'));
+  try {
+    load();
+    FAIL("no error");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.size() < 400);
+    CHECK(msg.find("unsupported dtype \"xxxx") != std::string::npos);
+    CHECK(msg.find("...") != std::string::npos);
+  }
+  write_file(p, "{\"w\":\"" + std::string(100000, 'y'), "");  // unterminated: the parser's message is cut too
+  try {
+    load();
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).size() < 600);
+    CHECK(std::string(e.what()).find("header is not valid JSON") != std::string::npos);
+  }
+  const std::string odd = tmp / "caf\xe9.safetensors";  // a Latin-1 file name
+  CHECK_ERROR(load_safetensors(odd), "[load_safetensors] '" + (tmp / "caf\\xe9.safetensors") + "': cannot open");
+}
+
+TEST_CASE("save_safetensors refuses what load_safetensors would refuse, and removes stale temporaries") {
+  TempDir tmp;
+  const std::string p = tmp / "out.safetensors";
+  CHECK_ERROR(save_safetensors(p, {{"w", ones(Shape(SafetensorsLimits::max_dims + 1, 1))}}),
+              "tensor 'w' has 65 dims, more than the 64 that load_safetensors reads");
+  CHECK_ERROR(save_safetensors(p, {{"bad \xff", ones({1})}}), "invalid tensor name 'bad \\xff'");
+  CHECK_ERROR(save_safetensors(p, {{"w", ones({1})}}, {{"k", "\xc3"}}), "metadata 'k' = '\\xc3' is not valid UTF-8");
+  CHECK(!fs::exists(p));
+  // a temporary of a writer that was killed (its pid is gone) goes; one of a live process stays
+  const std::string stale = p + ".tmp.2147483647.3", live = p + ".tmp." + std::to_string(::getpid()) + ".999999";
+  write_bytes(stale, "partial");
+  write_bytes(live, "partial");
+  save_safetensors(p, {{"w", ones({2})}});
+  CHECK(!fs::exists(stale));
+  CHECK(fs::exists(live));
+  CHECK(load_safetensors(p).at("w").to_vector<float>() == std::vector<float>{1, 1});
 }

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/file_util.h"
 #include "examples/lra/memory_estimate.h"
 
 namespace memgrad::lra {
@@ -147,27 +148,7 @@ std::string to_csv(const RunReport& r) {
 void write_file_atomic(const std::string& path, const std::string& content) {
   const std::filesystem::path target(path);
   if (target.has_parent_path()) std::filesystem::create_directories(target.parent_path());
-  std::string tmp = path + ".tmp-XXXXXX";
-  const int fd = mkstemp(tmp.data());
-  if (fd < 0)
-    throw RuntimeError(fmt::format("[lra] cannot create a temporary file for {}: {}", path, std::strerror(errno)));
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t n = ::write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string why = std::strerror(errno);
-      ::close(fd), ::unlink(tmp.c_str());
-      throw RuntimeError(fmt::format("[lra] writing {}: {}", path, why));
-    }
-    done += static_cast<size_t>(n);
-  }
-  ::fchmod(fd, 0644);
-  if (::fsync(fd) != 0 || ::close(fd) != 0 || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    ::unlink(tmp.c_str());
-    throw RuntimeError(fmt::format("[lra] writing {}: {}", path, why));
-  }
+  memgrad::write_file_atomic(path, content, "lra");  // core/file_util.h
 }
 
 std::pair<std::string, std::string> write_reports(const RunReport& r, const std::string& dir) {

@@ -170,6 +170,16 @@ double scalar_value(const char* opt, const StateDict& sd, const std::string& key
   return dtype == DType::int64 ? static_cast<double>(c.item<int64_t>()) : c.item<double>();
 }
 
+// The value of a 0-d int64 tensor, exactly (scalar_value's double rounds above 2^53).
+int64_t int_value(const char* opt, const StateDict& sd, const std::string& key) {
+  scalar_value(opt, sd, key, DType::int64);  // presence, dtype and shape
+  return to(sd.at(key), Device::cpu()).item<int64_t>();
+}
+
+// Step counts above 2^53 are refused: no run reaches them, the bias corrections see them exactly
+// as doubles, and counting on from them cannot overflow.
+constexpr int64_t kMaxStep = int64_t{1} << 53;
+
 }  // namespace
 
 void Optimizer::validate_state_dict(const StateDict& sd) const {
@@ -179,7 +189,9 @@ void Optimizer::validate_state_dict(const StateDict& sd) const {
     used.insert(key);
     return scalar_value(op, sd, key, dtype);
   };
-  MG_CHECK(get("step", DType::int64) >= 0, op, "'step' must be >= 0");
+  get("step", DType::int64);
+  const int64_t step = int_value(op, sd, "step");
+  MG_CHECK(step >= 0 && step <= kMaxStep, op, "'step' must be in [0, 2^53], got {}", step);
   for (size_t g = 0; g < groups_.size(); ++g) {
     ParamGroup pg{groups_[g].params, get(fmt::format("group.{}.lr", g), DType::float64),
                   get(fmt::format("group.{}.weight_decay", g), DType::float64)};
@@ -198,7 +210,9 @@ void Optimizer::validate_state_dict(const StateDict& sd) const {
   for (size_t i = 0; i < params.size(); ++i) {
     const std::string step_key = fmt::format("state.{}.step", i);
     if (!sd.count(step_key)) continue;
-    MG_CHECK(get(step_key, DType::int64) >= 1, op, "'{}' must be >= 1", step_key);
+    get(step_key, DType::int64);
+    const int64_t param_step = int_value(op, sd, step_key);
+    MG_CHECK(param_step >= 1 && param_step <= kMaxStep, op, "'{}' must be in [1, 2^53], got {}", step_key, param_step);
     for (const auto& n : names) {
       const std::string key = fmt::format("state.{}.{}", i, n);
       auto it = sd.find(key);
@@ -234,13 +248,13 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     for (const auto& p : g.params) {
       auto it = sd.find(fmt::format("state.{}.step", i));
       if (it != sd.end()) {
-        state[i].step = static_cast<int64_t>(scalar_value(name_.c_str(), sd, it->first, DType::int64));
+        state[i].step = int_value(name_.c_str(), sd, it->first);
         for (const auto& n : names) state[i].buffers[n] = clone(to(detach(sd.at(fmt::format("state.{}.{}", i, n))), p.device()));
       }
       ++i;
     }
   }
-  step_count_ = static_cast<int64_t>(scalar_value(name_.c_str(), sd, "step", DType::int64));
+  step_count_ = int_value(name_.c_str(), sd, "step");
   for (size_t g = 0; g < groups_.size(); ++g) {
     groups_[g].lr = scalar_value(name_.c_str(), sd, fmt::format("group.{}.lr", g), DType::float64);
     groups_[g].weight_decay = scalar_value(name_.c_str(), sd, fmt::format("group.{}.weight_decay", g), DType::float64);

@@ -31,7 +31,7 @@ AttentionOptions attention_options(const std::string& kind, py::handle scale, bo
 
 void bind_attention(py::module_& m) {
   py::module_ f = m.def_submodule("functional", "Functional ops: attention.");
-  f.def("attention", [](const Tensor& q, const Tensor& k, const Tensor& v, const std::string& kind, py::handle scale,
+  f.def("attention", [](const TensorArg& q, const TensorArg& k, const TensorArg& v, const std::string& kind, py::handle scale,
                         bool causal, py::handle key_padding_mask, py::handle key_lengths, py::handle q_chunk,
                         py::handle k_chunk, int64_t top_k, bool fused) {
     AttentionOptions o = attention_options(kind, scale, causal, key_padding_mask, key_lengths, q_chunk, k_chunk, top_k);

@@ -56,6 +56,21 @@ Tensor as_tensor(py::handle h, std::optional<DType> dtype = std::nullopt);
 // The same, but always a fresh copy (memgrad.tensor()).
 Tensor copy_tensor(py::handle h, std::optional<DType> dtype = std::nullopt);
 
+// The parameter type of ops that read a tensor argument: binds like `const Tensor&` but also takes
+// what as_tensor converts (numpy arrays, sequences, scalars), so that every op accepts numpy input
+// the way the binary ops do. The conversion runs in pybind11's argument loading, with the GIL, before
+// a call guard releases it. A Tensor matches in pybind11's first (no-conversion) pass, anything else
+// in the second; None, str and bytes never match (TypeError with the signatures). Not for in-place
+// ops: a converted array may be a copy.
+struct TensorArg : Tensor {
+  TensorArg() = default;
+  TensorArg(Tensor t) : Tensor(std::move(t)) {}  // NOLINT: implicit on purpose
+};
+
+// A str argument (a name, a dict key) as UTF-8; anything else (bytes included) is an error naming
+// the op and `what` ("a tensor name"), the type and the value.
+std::string to_str(py::handle h, const char* op, const std::string& what);
+
 // True for Python / numpy scalars (bool, int, float, numpy generic, 0-d array).
 bool is_scalar(py::handle h);
 // The other operand of a binary op with `t`: scalars become 0-d tensors of t's dtype (an int or
@@ -83,3 +98,22 @@ void bind_serialization(py::module_& m);
 void bind_lra(py::module_& m);
 
 }  // namespace memgrad::python
+
+namespace pybind11::detail {
+template <>
+struct type_caster<memgrad::python::TensorArg> {
+  PYBIND11_TYPE_CASTER(memgrad::python::TensorArg, const_name("Tensor | ArrayLike"));
+  bool load(handle src, bool convert) {
+    if (isinstance<memgrad::Tensor>(src)) {
+      value = src.cast<memgrad::Tensor>();
+      return true;
+    }
+    if (!convert || src.is_none() || isinstance<str>(src) || isinstance<bytes>(src)) return false;
+    value = memgrad::python::as_tensor(src);
+    return true;
+  }
+  static handle cast(const memgrad::python::TensorArg& t, return_value_policy policy, handle parent) {
+    return type_caster_base<memgrad::Tensor>::cast(static_cast<const memgrad::Tensor&>(t), policy, parent);
+  }
+};
+}  // namespace pybind11::detail

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "common.h"
+#include "core/escape.h"
 
 namespace memgrad::python {
 
@@ -55,20 +56,59 @@ std::optional<DType> nearest_numpy(const py::dtype& d) {
 
 [[noreturn]] void unsupported(py::handle what) {
   throw Error(fmt::format("[tensor] unsupported dtype {} (memgrad has float32, float64, int32, int64 and bool)",
-                          py::str(what).cast<std::string>()));
+                          escape_bytes(py::str(what).cast<std::string>(), 80)));
 }
 
-// numpy array of h with memgrad-compatible dtype (`dtype` when given).
+// repr() of a value for a message: escaped and short.
+std::string shown(py::handle h) { return escape_bytes(py::repr(h).cast<std::string>(), 80); }
+// "uint64": an array's dtype for a message.
+std::string dtype_str(const py::array& a) { return escape_bytes(py::str(a.dtype()).cast<std::string>(), 40); }
+
+// a converted to `target` (a memgrad dtype) the way numpy's astype does, but never silently
+// wrapping: an integer target refuses values outside its range (a uint64 above int64's maximum, an
+// int64 beyond int32's) and NaN or infinite floats; the error names the first such value. Floats
+// to integers truncate toward zero, as in numpy and PyTorch; everything else converts exactly or
+// rounds (int64 -> float32, float64 -> float32).
+py::array convert_checked(py::array a, DType target) {
+  auto m = match_numpy(a.dtype());
+  if (m && *m == target) return a;
+  const char kind = a.dtype().kind();
+  MG_CHECK(kind == 'b' || kind == 'i' || kind == 'u' || kind == 'f', "tensor",
+           "cannot convert {} to {} (memgrad has float32, float64, int32, int64 and bool)", shown(a),
+           to_string(target));
+  const auto size = static_cast<py::ssize_t>(itemsize(target));
+  const bool always_fits = kind == 'b' || (kind == 'i' && a.itemsize() <= size) || (kind == 'u' && a.itemsize() < size);
+  if ((target == DType::int32 || target == DType::int64) && !always_fits && a.size() > 0) {
+    py::module_ np = numpy();
+    py::object info = np.attr("iinfo")(numpy_dtype(target));
+    py::object lo = info.attr("min"), hi = info.attr("max");
+    py::array checked = a;
+    if (kind == 'f') {
+      py::array finite = np.attr("isfinite")(a);
+      if (!finite.attr("all")().cast<bool>())
+        fail("tensor", "value {} of the {} array cannot be converted to {}",
+             shown(a.attr("__getitem__")(np.attr("logical_not")(finite)).attr("flat")[py::int_(0)].attr("item")()),
+             dtype_str(a), to_string(target));
+      checked = np.attr("trunc")(a);
+    }
+    // min and max as Python numbers: Python compares ints and floats exactly (numpy would round
+    // the bound to the array's dtype first)
+    py::object mn = checked.attr("min")().attr("item")(), mx = checked.attr("max")().attr("item")();
+    for (const py::object& v : {mn, mx})
+      MG_CHECK(!(v < lo) && !(v > hi), "tensor", "value {} of the {} array is out of range for {} ([{}, {}])", shown(v),
+               dtype_str(a), to_string(target), shown(lo), shown(hi));
+  }
+  return a.attr("astype")(numpy_dtype(target));
+}
+
+// numpy array of h with memgrad-compatible dtype (`dtype` when given), converted by
+// convert_checked.
 py::array as_array(py::handle h, std::optional<DType> dtype) {
   py::array a = py::reinterpret_borrow<py::array>(numpy().attr("asarray")(h));
-  if (dtype) {
-    if (!match_numpy(a.dtype()) || *match_numpy(a.dtype()) != *dtype) a = a.attr("astype")(numpy_dtype(*dtype));
-    return a;
-  }
+  if (dtype) return convert_checked(a, *dtype);
   auto t = nearest_numpy(a.dtype());
   if (!t) unsupported(a.dtype());
-  if (!match_numpy(a.dtype())) a = a.attr("astype")(numpy_dtype(*t));
-  return a;
+  return convert_checked(a, *t);
 }
 
 }  // namespace
@@ -211,6 +251,12 @@ py::array to_numpy(const Tensor& t) {
   return py::array(numpy_dtype(t.dtype()), std::move(shape), std::move(strides), t.raw_data(), base);
 }
 
+std::string to_str(py::handle h, const char* op, const std::string& what) {
+  if (!py::isinstance<py::str>(h))
+    fail(op, "{} must be a str, got {} {}", what, Py_TYPE(h.ptr())->tp_name, shown(h));
+  return h.cast<std::string>();  // UTF-8 (a lone surrogate raises UnicodeEncodeError)
+}
+
 bool is_scalar(py::handle h) {
   if (PyBool_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyFloat_Check(h.ptr())) return true;
   if (py::isinstance(h, numpy().attr("generic"))) return true;
@@ -228,6 +274,10 @@ Tensor as_tensor(py::handle h, std::optional<DType> dtype) {
   if (PyLong_Check(h.ptr())) {
     DType t = dtype.value_or(DType::int64);
     if (is_floating(t)) return scalar(h.cast<double>(), t);
+    int overflow = 0;
+    PyLong_AsLongLongAndOverflow(h.ptr(), &overflow);
+    MG_CHECK(overflow == 0 || t == DType::boolean, "tensor", "integer {} is out of range for {}", shown(h),
+             to_string(t));
     return from_numpy(as_array(h, t));  // exact for large ints
   }
   if (PyFloat_Check(h.ptr())) return scalar(h.cast<double>(), dtype.value_or(DType::float32));
@@ -257,7 +307,11 @@ std::pair<Tensor, Tensor> coerce_pair(const Tensor& t, py::handle other) {
     if (kind == 'f' && !is_floating(t.dtype())) a = to(t, DType::float32);
     else if ((kind == 'i' || kind == 'u') && t.dtype() == DType::boolean) a = to(t, DType::int64);
     else if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
-      throw Error(fmt::format("[tensor] unsupported operand {}", py::repr(other).cast<std::string>()));
+      throw Error(fmt::format("[tensor] unsupported operand {}", shown(other)));
+    if (!is_floating(a.dtype())) {  // exact, and range-checked: no trip through double
+      Tensor o = as_tensor(other, a.dtype());
+      return {a, o.device() == a.device() ? o : to(o, a.device())};
+    }
     double v = py::float_(py::reinterpret_borrow<py::object>(other)).cast<double>();
     return {a, scalar(v, a.dtype(), a.device())};
   }

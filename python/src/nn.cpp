@@ -53,7 +53,7 @@ void forward(py::class_<C, Module, std::shared_ptr<C>>& cls, F f, const Extra&..
 // A masked forward: x [B, N, D] with an optional key_padding_mask or key_lengths.
 template <class C>
 void masked_forward(py::class_<C, Module, std::shared_ptr<C>>& cls) {
-  forward(cls, [](const C& mod, const Tensor& x, py::handle mask, py::handle lengths) {
+  forward(cls, [](const C& mod, const TensorArg& x, py::handle mask, py::handle lengths) {
     Tensor k = opt_tensor(mask), l = opt_tensor(lengths);
     py::gil_scoped_release release;
     return mod.forward(x, k, l);
@@ -95,7 +95,7 @@ void bind_nn(py::module_& m) {
       .def("state_dict", &Module::state_dict)
       .def("load_state_dict", [](Module& mod, py::dict state, bool strict) {
         std::map<std::string, Tensor> s;
-        for (auto [k, v] : state) s[k.cast<std::string>()] = as_tensor(v);
+        for (auto [k, v] : state) s[to_str(k, "load_state_dict", "a state dict key")] = as_tensor(v);
         mod.load_state_dict(s, strict);
       }, py::arg("state_dict"), py::arg("strict") = true)
       .def("to", [](Module& mod, py::handle what) {
@@ -115,7 +115,7 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("bias", [](const Linear& l) { return opt(l.bias); })
       .def_readonly("in_features", &Linear::in_features)
       .def_readonly("out_features", &Linear::out_features);
-  forward(linear, [](const Linear& l, const Tensor& x) { return l.forward(x); }, py::arg("x"), Release());
+  forward(linear, [](const Linear& l, const TensorArg& x) { return l.forward(x); }, py::arg("x"), Release());
 
   py::class_<Embedding, Module, std::shared_ptr<Embedding>> emb(n, "Embedding");
   emb.def(py::init([](int64_t num, int64_t dim, py::handle dtype, Generator* gen) {
@@ -135,14 +135,14 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("weight", [](const LayerNorm& l) { return l.weight; })
       .def_property_readonly("bias", [](const LayerNorm& l) { return l.bias; })
       .def_readonly("eps", &LayerNorm::eps);
-  forward(ln, [](const LayerNorm& l, const Tensor& x) { return l.forward(x); }, py::arg("x"), Release());
+  forward(ln, [](const LayerNorm& l, const TensorArg& x) { return l.forward(x); }, py::arg("x"), Release());
 
   // Layers that keep the generator for dropout hold it alive (keep_alive on the argument).
   py::class_<Dropout, Module, std::shared_ptr<Dropout>> drop(n, "Dropout");
   drop.def(py::init([](double p, Generator* gen) { return std::make_shared<Dropout>(p, gen); }), py::arg("p") = 0.1,
            py::arg("generator") = nullptr, py::keep_alive<1, 3>())
       .def_readonly("p", &Dropout::p);
-  forward(drop, [](const Dropout& d, const Tensor& x) { return d.forward(x); }, py::arg("x"), Release());
+  forward(drop, [](const Dropout& d, const TensorArg& x) { return d.forward(x); }, py::arg("x"), Release());
 
   py::class_<FeedForward, Module, std::shared_ptr<FeedForward>> ff(n, "FeedForward");
   ff.def(py::init([](int64_t dim, int64_t hidden, double p, const std::string& act, py::handle dtype, Generator* gen) {
@@ -152,7 +152,7 @@ void bind_nn(py::module_& m) {
       .def_readonly("fc1", &FeedForward::fc1)
       .def_readonly("fc2", &FeedForward::fc2)
       .def_readonly("drop", &FeedForward::drop);
-  forward(ff, [](const FeedForward& f, const Tensor& x) { return f.forward(x); }, py::arg("x"), Release());
+  forward(ff, [](const FeedForward& f, const TensorArg& x) { return f.forward(x); }, py::arg("x"), Release());
 
   py::class_<MultiHeadAttention, Module, std::shared_ptr<MultiHeadAttention>> mha(n, "MultiHeadAttention");
   mha.def(py::init([](int64_t dim, int64_t heads, const std::string& kind, bool causal, py::handle scale,
@@ -210,7 +210,7 @@ void bind_nn(py::module_& m) {
     return std::make_shared<LearnedPositionalEncoding>(max_len, dim, popts(dtype, gen));
   }), py::arg("max_len"), py::arg("dim"), py::arg("dtype") = py::none(), py::arg("generator") = nullptr)
       .def_property_readonly("table", [](const LearnedPositionalEncoding& p) { return p.table; });
-  forward(lpe, [](const LearnedPositionalEncoding& p, const Tensor& x) { return p.forward(x); }, py::arg("x"), Release());
+  forward(lpe, [](const LearnedPositionalEncoding& p, const TensorArg& x) { return p.forward(x); }, py::arg("x"), Release());
 
   py::class_<SinusoidalPositionalEncoding, Module, std::shared_ptr<SinusoidalPositionalEncoding>> spe(
       n, "SinusoidalPositionalEncoding");
@@ -218,7 +218,7 @@ void bind_nn(py::module_& m) {
     return std::make_shared<SinusoidalPositionalEncoding>(max_len, dim, to_dtype_opt(dtype).value_or(DType::float32));
   }), py::arg("max_len"), py::arg("dim"), py::arg("dtype") = py::none())
       .def_property_readonly("table", [](const SinusoidalPositionalEncoding& p) { return p.table; });
-  forward(spe, [](const SinusoidalPositionalEncoding& p, const Tensor& x) { return p.forward(x); }, py::arg("x"),
+  forward(spe, [](const SinusoidalPositionalEncoding& p, const TensorArg& x) { return p.forward(x); }, py::arg("x"),
           Release());
 
   py::class_<ClassificationHead, Module, std::shared_ptr<ClassificationHead>> ch(n, "ClassificationHead");
@@ -227,7 +227,7 @@ void bind_nn(py::module_& m) {
   }), py::arg("dim"), py::arg("hidden"), py::arg("classes"), py::arg("dtype") = py::none(), py::arg("generator") = nullptr)
       .def_readonly("fc1", &ClassificationHead::fc1)
       .def_readonly("fc2", &ClassificationHead::fc2);
-  forward(ch, [](const ClassificationHead& h, const Tensor& x) { return h.forward(x); }, py::arg("pooled"), Release());
+  forward(ch, [](const ClassificationHead& h, const TensorArg& x) { return h.forward(x); }, py::arg("pooled"), Release());
 
   py::class_<RetrievalHead, Module, std::shared_ptr<RetrievalHead>> rh(n, "RetrievalHead");
   rh.def(py::init([](int64_t dim, int64_t hidden, int64_t classes, py::handle dtype, Generator* gen) {
@@ -235,16 +235,16 @@ void bind_nn(py::module_& m) {
   }), py::arg("dim"), py::arg("hidden"), py::arg("classes"), py::arg("dtype") = py::none(), py::arg("generator") = nullptr)
       .def_readonly("fc1", &RetrievalHead::fc1)
       .def_readonly("fc2", &RetrievalHead::fc2);
-  forward(rh, [](const RetrievalHead& h, const Tensor& u, const Tensor& v) { return h.forward(u, v); }, py::arg("u"),
+  forward(rh, [](const RetrievalHead& h, const TensorArg& u, const TensorArg& v) { return h.forward(u, v); }, py::arg("u"),
           py::arg("v"), Release());
 
-  n.def("pool", [](const Tensor& x, const std::string& how, py::handle mask, py::handle lengths) {
+  n.def("pool", [](const TensorArg& x, const std::string& how, py::handle mask, py::handle lengths) {
     Pooling p = parse_pooling(how);
     Tensor k = opt_tensor(mask), l = opt_tensor(lengths);
     py::gil_scoped_release release;
     return pool(x, p, k, l);
   }, py::arg("x"), py::arg("how") = "mean", py::arg("key_padding_mask") = py::none(), py::arg("key_lengths") = py::none());
-  n.def("accuracy", [](const Tensor& logits, py::handle target, int64_t ignore_index) {
+  n.def("accuracy", [](const TensorArg& logits, py::handle target, int64_t ignore_index) {
     return accuracy(logits, as_tensor(target), ignore_index);
   }, py::arg("logits"), py::arg("target"), py::arg("ignore_index") = -100);
 

@@ -98,7 +98,7 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
      py::arg("requires_grad") = false);
   auto like = [&](const char* name, auto make) {
-    m.def(name, [make](const Tensor& t, py::handle dtype, bool requires_grad) {
+    m.def(name, [make](const TensorArg& t, py::handle dtype, bool requires_grad) {
       Tensor r = make(t.shape(), to_dtype_opt(dtype).value_or(t.dtype()), t.device());
       if (requires_grad) r.set_requires_grad(true);
       return r;
@@ -107,7 +107,7 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   like("zeros_like", [](const Shape& s, DType d, Device v) { return zeros(s, d, v); });
   like("ones_like", [](const Shape& s, DType d, Device v) { return ones(s, d, v); });
   like("empty_like", [](const Shape& s, DType d, Device v) { return empty(s, d, v); });
-  m.def("full_like", [](const Tensor& t, double value, py::handle dtype) {
+  m.def("full_like", [](const TensorArg& t, double value, py::handle dtype) {
     return full(t.shape(), value, to_dtype_opt(dtype).value_or(t.dtype()), t.device());
   }, py::arg("input"), py::arg("fill_value"), py::arg("dtype") = py::none());
   m.def("arange", [](py::handle start, py::handle end, py::handle step, py::handle dtype, py::handle device) {
@@ -149,19 +149,20 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
       {"neg", &neg},   {"exp", &exp},         {"log", &log},   {"sqrt", &sqrt},
       {"tanh", &tanh}, {"sigmoid", &sigmoid}, {"relu", &relu}, {"gelu", &gelu},
       {"abs", &abs},   {"logical_not", &logical_not}};
-  for (auto [name, f] : unary) both(m, cls, name, [f](const Tensor& t) { return f(t); }, Release());
+  // [f = f]: clang before 16 cannot capture a structured binding itself (C++20 allows it).
+  for (auto [name, f] : unary) both(m, cls, name, [f = f](const TensorArg& t) { return f(t); }, Release());
   using Binary = Tensor (*)(const Tensor&, const Tensor&);
   const std::pair<const char*, Binary> binaries[] = {
       {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"div", &div}, {"maximum", &maximum}, {"minimum", &minimum},
       {"eq", &eq},   {"ne", &ne},   {"lt", &lt},   {"le", &le},   {"gt", &gt},           {"ge", &ge},
       {"logical_and", &logical_and}, {"logical_or", &logical_or}};
   for (auto [name, f] : binaries) {
-    m.def(name, [f](py::handle a, py::handle b) { return binary(f, a, b); }, py::arg("input"), py::arg("other"));
-    cls.def(name, [f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); }, py::arg("other"));
+    m.def(name, [f = f](py::handle a, py::handle b) { return binary(f, a, b); }, py::arg("input"), py::arg("other"));
+    cls.def(name, [f = f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); }, py::arg("other"));
   }
   m.def("pow", &pow_any, py::arg("input"), py::arg("exponent"));
   cls.def("pow", [](const Tensor& a, py::handle b) { return pow_any(py::cast(a), b); }, py::arg("exponent"));
-  both(m, cls, "all_finite", [](const Tensor& t) { return all_finite(t); }, Release());
+  both(m, cls, "all_finite", [](const TensorArg& t) { return all_finite(t); }, Release());
 
   // operators (numpy scalars, Python numbers, arrays and lists on either side)
   const std::pair<const char*, Binary> ops[] = {
@@ -169,9 +170,9 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
       {"ge", &ge},   {"and", &logical_and}, {"or", &logical_or}};
   for (auto [name, f] : ops) {
     std::string n = name;
-    cls.def(("__" + n + "__").c_str(), [f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); });
+    cls.def(("__" + n + "__").c_str(), [f = f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); });
     if (n != "lt" && n != "le" && n != "gt" && n != "ge")
-      cls.def(("__r" + n + "__").c_str(), [f](const Tensor& a, py::handle b) { return binary(f, b, py::cast(a)); });
+      cls.def(("__r" + n + "__").c_str(), [f = f](const Tensor& a, py::handle b) { return binary(f, b, py::cast(a)); });
   }
   cls.def("__eq__", [](const Tensor& a, py::handle b) -> py::object {
     if (b.is_none()) return py::bool_(false);
@@ -194,49 +195,49 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   using Reduce = Tensor (*)(const Tensor&, std::vector<int64_t>, bool);
   const std::pair<const char*, Reduce> reductions[] = {{"sum", &sum}, {"mean", &mean}, {"amax", &amax}, {"amin", &amin}};
   for (auto [name, f] : reductions)
-    both(m, cls, name, [f](const Tensor& t, py::handle dim, bool keepdim) {
+    both(m, cls, name, [f = f](const TensorArg& t, py::handle dim, bool keepdim) {
       auto dims = to_dims(dim);
       py::gil_scoped_release release;
       return f(t, dims, keepdim);
     }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  both(m, cls, "max", [](const Tensor& t, py::object dim, bool keepdim) { return max_min(t, dim, keepdim, true); },
+  both(m, cls, "max", [](const TensorArg& t, py::object dim, bool keepdim) { return max_min(t, dim, keepdim, true); },
        py::arg("dim") = py::none(), py::arg("keepdim") = false, "max over all (a tensor) or over dim: (values, indices).");
-  both(m, cls, "min", [](const Tensor& t, py::object dim, bool keepdim) { return max_min(t, dim, keepdim, false); },
+  both(m, cls, "min", [](const TensorArg& t, py::object dim, bool keepdim) { return max_min(t, dim, keepdim, false); },
        py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  both(m, cls, "argmax", [](const Tensor& t, py::object dim, bool keepdim) {
+  both(m, cls, "argmax", [](const TensorArg& t, py::object dim, bool keepdim) {
     if (dim.is_none()) return argmax(reshape(t, {-1}), 0);
     return argmax(t, dim.cast<int64_t>(), keepdim);
   }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("sum_to", [](const Tensor& t, py::handle shape) { return sum_to(t, to_shape(shape)); }, py::arg("input"),
+  m.def("sum_to", [](const TensorArg& t, py::handle shape) { return sum_to(t, to_shape(shape)); }, py::arg("input"),
         py::arg("shape"));
 
   // ---- linear algebra and nn ops ----
   m.def("matmul", [](py::handle a, py::handle b) { return binary(&matmul, a, b); }, py::arg("input"), py::arg("other"));
   cls.def("matmul", [](const Tensor& a, py::handle b) { return binary(&matmul, py::cast(a), b); }, py::arg("other"));
-  both(m, cls, "softmax", [](const Tensor& t, int64_t dim) { return softmax(t, dim); }, py::arg("dim") = -1, Release());
-  both(m, cls, "log_softmax", [](const Tensor& t, int64_t dim) { return log_softmax(t, dim); }, py::arg("dim") = -1,
+  both(m, cls, "softmax", [](const TensorArg& t, int64_t dim) { return softmax(t, dim); }, py::arg("dim") = -1, Release());
+  both(m, cls, "log_softmax", [](const TensorArg& t, int64_t dim) { return log_softmax(t, dim); }, py::arg("dim") = -1,
        Release());
   m.def("where", &where_any, py::arg("condition"), py::arg("input"), py::arg("other"));
-  both(m, cls, "masked_fill", [](const Tensor& t, py::handle mask, double value) {
+  both(m, cls, "masked_fill", [](const TensorArg& t, py::handle mask, double value) {
     Tensor k = as_tensor(mask);
     py::gil_scoped_release release;
     return masked_fill(t, k, value);
   }, py::arg("mask"), py::arg("value"));
-  m.def("layer_norm", [](const Tensor& x, const Tensor& w, const Tensor& b, double eps) { return layer_norm(x, w, b, eps); },
+  m.def("layer_norm", [](const TensorArg& x, const TensorArg& w, const TensorArg& b, double eps) { return layer_norm(x, w, b, eps); },
         py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("eps") = 1e-5, Release());
-  m.def("dropout", [](const Tensor& x, double p, bool training, Generator* gen) { return dropout(x, p, training, gen); },
+  m.def("dropout", [](const TensorArg& x, double p, bool training, Generator* gen) { return dropout(x, p, training, gen); },
         py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true, py::arg("generator") = nullptr, Release());
-  both(m, cls, "index_select", [](const Tensor& t, int64_t dim, py::handle index) {
+  both(m, cls, "index_select", [](const TensorArg& t, int64_t dim, py::handle index) {
     return index_select(t, dim, as_tensor(index));
   }, py::arg("dim"), py::arg("index"));
-  both(m, cls, "gather", [](const Tensor& t, int64_t dim, py::handle index) { return gather(t, dim, as_tensor(index)); },
+  both(m, cls, "gather", [](const TensorArg& t, int64_t dim, py::handle index) { return gather(t, dim, as_tensor(index)); },
        py::arg("dim"), py::arg("index"));
-  m.def("embedding", [](const Tensor& w, py::handle ids) {
+  m.def("embedding", [](const TensorArg& w, py::handle ids) {
     Tensor i = as_tensor(ids);
     py::gil_scoped_release release;
     return embedding(w, i);
   }, py::arg("weight"), py::arg("ids"));
-  m.def("cross_entropy", [](const Tensor& logits, py::handle target, int64_t ignore_index, const std::string& reduction,
+  m.def("cross_entropy", [](const TensorArg& logits, py::handle target, int64_t ignore_index, const std::string& reduction,
                             double label_smoothing) {
     Tensor t = as_tensor(target);
     CrossEntropyOptions o{ignore_index, parse_reduction(reduction), label_smoothing};
@@ -250,22 +251,22 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   cls.def("view", [](const Tensor& t, py::args shape) { return view(t, shape_from_args(shape)); });
   cls.def("expand", [](const Tensor& t, py::args shape) { return expand(t, shape_from_args(shape)); });
   cls.def("permute", [](const Tensor& t, py::args dims) { return permute(t, shape_from_args(dims)); });
-  m.def("reshape", [](const Tensor& t, py::handle s) { return reshape(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
-  m.def("view", [](const Tensor& t, py::handle s) { return view(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
-  m.def("expand", [](const Tensor& t, py::handle s) { return expand(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
-  m.def("permute", [](const Tensor& t, py::handle d) { return permute(t, to_shape(d)); }, py::arg("input"), py::arg("dims"));
-  both(m, cls, "flatten", [](const Tensor& t, int64_t s, int64_t e) { return flatten(t, s, e); }, py::arg("start_dim") = 0,
+  m.def("reshape", [](const TensorArg& t, py::handle s) { return reshape(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
+  m.def("view", [](const TensorArg& t, py::handle s) { return view(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
+  m.def("expand", [](const TensorArg& t, py::handle s) { return expand(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
+  m.def("permute", [](const TensorArg& t, py::handle d) { return permute(t, to_shape(d)); }, py::arg("input"), py::arg("dims"));
+  both(m, cls, "flatten", [](const TensorArg& t, int64_t s, int64_t e) { return flatten(t, s, e); }, py::arg("start_dim") = 0,
        py::arg("end_dim") = -1);
-  both(m, cls, "transpose", [](const Tensor& t, int64_t a, int64_t b) { return transpose(t, a, b); }, py::arg("dim0"),
+  both(m, cls, "transpose", [](const TensorArg& t, int64_t a, int64_t b) { return transpose(t, a, b); }, py::arg("dim0"),
        py::arg("dim1"));
-  both(m, cls, "narrow", [](const Tensor& t, int64_t d, int64_t s, int64_t n) { return narrow(t, d, s, n); },
+  both(m, cls, "narrow", [](const TensorArg& t, int64_t d, int64_t s, int64_t n) { return narrow(t, d, s, n); },
        py::arg("dim"), py::arg("start"), py::arg("length"));
-  both(m, cls, "select", [](const Tensor& t, int64_t d, int64_t i) { return select(t, d, i); }, py::arg("dim"),
+  both(m, cls, "select", [](const TensorArg& t, int64_t d, int64_t i) { return select(t, d, i); }, py::arg("dim"),
        py::arg("index"));
-  both(m, cls, "squeeze", [](const Tensor& t, py::object dim) {
+  both(m, cls, "squeeze", [](const TensorArg& t, py::object dim) {
     return dim.is_none() ? squeeze(t) : squeeze(t, dim.cast<int64_t>());
   }, py::arg("dim") = py::none());
-  both(m, cls, "unsqueeze", [](const Tensor& t, int64_t d) { return unsqueeze(t, d); }, py::arg("dim"));
+  both(m, cls, "unsqueeze", [](const TensorArg& t, int64_t d) { return unsqueeze(t, d); }, py::arg("dim"));
   cls.def_property_readonly("T", [](const Tensor& t) {
     std::vector<int64_t> dims;
     for (int64_t d = t.dim() - 1; d >= 0; --d) dims.push_back(d);
@@ -274,9 +275,9 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   m.def("cat", [](py::handle ts, int64_t dim) { return cat(tensor_list(ts), dim); }, py::arg("tensors"), py::arg("dim") = 0);
   m.def("stack", [](py::handle ts, int64_t dim) { return stack(tensor_list(ts), dim); }, py::arg("tensors"),
         py::arg("dim") = 0);
-  m.def("clone", [](const Tensor& t) { return clone(t); }, py::arg("input"));
-  m.def("detach", [](const Tensor& t) { return detach(t); }, py::arg("input"));
-  m.def("contiguous", [](const Tensor& t) { return contiguous(t); }, py::arg("input"));
+  m.def("clone", [](const TensorArg& t) { return clone(t); }, py::arg("input"));
+  m.def("detach", [](const TensorArg& t) { return detach(t); }, py::arg("input"));
+  m.def("contiguous", [](const TensorArg& t) { return contiguous(t); }, py::arg("input"));
 }
 
 }  // namespace memgrad::python

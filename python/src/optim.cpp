@@ -49,7 +49,7 @@ std::vector<ParamGroup> groups_of(py::handle params) {
 
 StateDict state_of(py::dict d) {
   StateDict s;
-  for (auto [k, v] : d) s[k.cast<std::string>()] = as_tensor(v);
+  for (auto [k, v] : d) s[to_str(k, "load_state_dict", "a state dict key")] = as_tensor(v);
   return s;
 }
 

@@ -5,16 +5,30 @@
 #include "nn/serialization.h"
 
 #include "common.h"
+#include "core/escape.h"
 
 namespace memgrad::python {
 
 void bind_serialization(py::module_& m) {
   m.def("save_safetensors", [](const std::filesystem::path& path, py::dict tensors, py::handle metadata) {
     std::map<std::string, Tensor> ts;
-    for (auto [k, v] : tensors) ts[k.cast<std::string>()] = as_tensor(v);
+    for (auto [k, v] : tensors) {
+      std::string name = to_str(k, "save_safetensors", "a tensor name");
+      try {
+        ts[name] = as_tensor(v);
+      } catch (const Error& e) {
+        fail("save_safetensors", "tensor '{}': {}", escape_bytes(name), e.what());
+      }
+    }
     std::map<std::string, std::string> meta;
-    if (!metadata.is_none())
-      for (auto [k, v] : py::reinterpret_borrow<py::dict>(metadata)) meta[k.cast<std::string>()] = v.cast<std::string>();
+    if (!metadata.is_none()) {
+      if (!py::isinstance<py::dict>(metadata))
+        fail("save_safetensors", "metadata must be a dict of str to str, got {}", Py_TYPE(metadata.ptr())->tp_name);
+      for (auto [k, v] : py::reinterpret_borrow<py::dict>(metadata)) {
+        std::string key = to_str(k, "save_safetensors", "a metadata key");
+        meta[key] = to_str(v, "save_safetensors", "metadata '" + escape_bytes(key) + "'");
+      }
+    }
     py::gil_scoped_release release;
     save_safetensors(path.string(), ts, meta);
   }, py::arg("path"), py::arg("tensors"), py::arg("metadata") = py::none(),

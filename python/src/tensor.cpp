@@ -59,7 +59,7 @@ Tensor to_any(const Tensor& t, const py::args& args, py::object dtype, py::objec
 
 // Tensor.data = value: t keeps its identity (every handle sees the change), gets value's storage
 // and metadata, loses its gradient. What Module.to() does for parameters.
-void set_data(const Tensor& t, const Tensor& value) {
+void set_data(const Tensor& t, const TensorArg& value) {
   Tensor v = detach(value);  // keeps the source impl alive while it is read
   TensorImpl* d = t.impl();
   const TensorImpl* s = v.impl();
@@ -191,7 +191,7 @@ void bind_tensor(py::module_& m) {
       .def_property("grad", [](const Tensor& t) -> py::object {
         Tensor g = t.grad();
         return g.defined() ? py::cast(g) : py::none();
-      }, [](Tensor& t, py::object g) { t.set_grad(g.is_none() ? Tensor() : g.cast<Tensor>()); })
+      }, [](Tensor& t, py::object g) { t.set_grad(g.is_none() ? Tensor() : as_tensor(g)); })
       .def_property_readonly("grad_fn", &Tensor::grad_fn)
       .def_property_readonly("is_leaf", &Tensor::is_leaf)
       .def("backward", [](const Tensor& t, py::object gradient, bool retain_graph) {
