@@ -7,31 +7,14 @@
 #include <fstream>
 #include <numeric>
 
+#include "core/escape.h"
 #include "examples/lra/rng.h"
 
 namespace memgrad::lra::io {
 
-std::string quote(std::string_view s, size_t max) {
-  std::string out;
-  for (size_t i = 0; i < s.size() && i < max; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '\\') out += "\\\\";
-    else if (c >= 0x20 && c < 0x7f) out += static_cast<char>(c);
-    else out += fmt::format("\\x{:02x}", c);
-  }
-  if (s.size() > max) out += "...";
-  return out;
-}
+std::string quote(std::string_view s, size_t max) { return escape_bytes(s, max); }
 
-std::string shown_path(const fs::path& p) {
-  std::string out;
-  for (char ch : p.string()) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
-    else out += ch;
-  }
-  return out;
-}
+std::string shown_path(const fs::path& p) { return escape_bytes(p.string(), 4096); }
 
 std::string read_file(const fs::path& file) {
   std::error_code ec;

@@ -16,10 +16,11 @@ namespace memgrad::lra::io {
 
 namespace fs = std::filesystem;
 
-// s for a message: bytes outside printable ASCII as \xNN, cut to `max` bytes with "..." after
-// (a field quoted from a file or the command line must not put control bytes on the terminal).
+// s for a message, by core's one rule (core/escape.h, escape_bytes): control bytes and bytes
+// outside well-formed UTF-8 as \xNN, cut to about `max` bytes with "..." after (a field quoted
+// from a file or the command line must not put control bytes on the terminal).
 std::string quote(std::string_view s, size_t max = 40);
-// A path for a message: control bytes as \xNN, other bytes (UTF-8 names) kept.
+// A path for a message: the same escaping, cut only beyond 4 KiB.
 std::string shown_path(const fs::path& p);
 
 template <class... Args>

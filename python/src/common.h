@@ -37,7 +37,8 @@ Shape to_shape(py::handle h);
 Shape shape_from_args(const py::args& args);
 // Dims for reductions: None -> {} (all dims), an int, or a sequence.
 std::vector<int64_t> to_dims(py::handle h);
-// Rejects negative dims and shapes whose byte size overflows (before anything allocates).
+// Rejects negative dims and shapes beyond core's size limit (core/shape.h, check_shape) before
+// anything allocates.
 void check_shape(const Shape& s, DType dtype, const char* op);
 
 // numpy -> Tensor. Shares the array's memory (the Storage keeps the array alive) when the dtype
@@ -77,9 +78,6 @@ bool is_scalar(py::handle h);
 // bool tensor meeting a float scalar is promoted to float32 first, as in PyTorch); arrays and
 // sequences take t's dtype when both are floats. Returns (t possibly promoted, other).
 std::pair<Tensor, Tensor> coerce_pair(const Tensor& t, py::handle other);
-
-// Refuses in-place writes that autograd cannot see (a tensor that requires grad, grad mode on).
-void check_inplace(const Tensor& t, const char* op);
 
 // AttentionOptions from the keyword arguments of functional.attention (attention.cpp).
 AttentionOptions attention_options(const std::string& kind, py::handle scale, bool causal, py::handle key_padding_mask,

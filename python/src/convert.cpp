@@ -180,13 +180,7 @@ std::vector<int64_t> to_dims(py::handle h) {
   return to_shape(h);
 }
 
-void check_shape(const Shape& s, DType dtype, const char* op) {
-  int64_t n = static_cast<int64_t>(itemsize(dtype));
-  for (int64_t d : s) {
-    MG_CHECK(d >= 0, op, "negative dimension in shape {}", str(s));
-    MG_CHECK(!__builtin_mul_overflow(n, d, &n) && n < (int64_t{1} << 60), op, "shape {} is too large", str(s));
-  }
-}
+void check_shape(const Shape& s, DType dtype, const char* op) { (void)memgrad::check_shape(s, itemsize(dtype), op); }
 
 py::dtype numpy_dtype(DType t) {
   switch (t) {
@@ -318,12 +312,6 @@ std::pair<Tensor, Tensor> coerce_pair(const Tensor& t, py::handle other) {
   Tensor o = as_tensor(other);
   if (is_floating(o.dtype()) && is_floating(t.dtype()) && o.dtype() != t.dtype()) o = to(o, t.dtype());
   return {t, o};
-}
-
-void check_inplace(const Tensor& t, const char* op) {
-  MG_CHECK(!(t.requires_grad() && grad_enabled()), op,
-           "cannot write in place into a tensor that requires grad (autograd would not see the change); "
-           "use memgrad.no_grad() or detach()");
 }
 
 }  // namespace memgrad::python
