@@ -35,6 +35,9 @@ Device to_device(py::handle h);
 // Shapes from a sequence of ints (or one int); `args` forms accept f(2, 3) and f((2, 3)).
 Shape to_shape(py::handle h);
 Shape shape_from_args(const py::args& args);
+// A file-system path argument (str, bytes or os.PathLike) as the bytes the OS takes (os.fsencode:
+// undecodable names round-trip); a NUL byte is an Error naming `op`, another type a TypeError.
+std::string to_path(py::handle h, const char* op);
 // Dims for reductions: None -> {} (all dims), an int, or a sequence.
 std::vector<int64_t> to_dims(py::handle h);
 // Rejects negative dims and shapes beyond core's size limit (core/shape.h, check_shape) before

@@ -180,6 +180,18 @@ std::vector<int64_t> to_dims(py::handle h) {
   return to_shape(h);
 }
 
+std::string to_path(py::handle h, const char* op) {
+  py::object encoded;
+  try {
+    encoded = py::module_::import("os").attr("fsencode")(h);
+  } catch (py::error_already_set&) {
+    throw py::type_error(fmt::format("[{}] a path must be str, bytes or os.PathLike, got {}", op, Py_TYPE(h.ptr())->tp_name));
+  }
+  std::string path = encoded.cast<std::string>();
+  MG_CHECK(path.find('\0') == std::string::npos, op, "the path '{}' holds a NUL byte", escape_bytes(path));
+  return path;
+}
+
 void check_shape(const Shape& s, DType dtype, const char* op) { (void)memgrad::check_shape(s, itemsize(dtype), op); }
 
 py::dtype numpy_dtype(DType t) {

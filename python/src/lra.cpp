@@ -83,11 +83,11 @@ void bind_lra(py::module_& m) {
 
   l.def("make_task", [](const std::string& task, int64_t n_train, int64_t n_val, int64_t n_test, int64_t max_len,
                         int64_t min_len, int64_t image_side, int64_t depth, int64_t args, uint64_t seed,
-                        const std::string& data_dir, const std::string& difficulty) {
+                        py::handle data_dir, const std::string& difficulty) {
     TaskConfig c;
     c.task = task, c.n_train = n_train, c.n_val = n_val, c.n_test = n_test, c.max_len = max_len, c.min_len = min_len;
     c.image_side = image_side, c.listops_max_depth = depth, c.listops_max_args = args, c.seed = seed;
-    c.data_dir = data_dir, c.pathfinder_difficulty = difficulty;
+    c.data_dir = to_path(data_dir, "make_task"), c.pathfinder_difficulty = difficulty;
     py::gil_scoped_release release;
     return std::make_shared<Dataset>(make_task(c));
   }, py::arg("task") = "listops", py::kw_only(), py::arg("n_train") = -1, py::arg("n_val") = -1, py::arg("n_test") = -1,

@@ -1,7 +1,5 @@
 // safetensors files: memgrad.save_safetensors / load_safetensors (checkpoints of Python modules
 // are assembled in memgrad/serialization.py from these). File I/O runs without the GIL.
-#include <pybind11/stl/filesystem.h>
-
 #include "nn/serialization.h"
 
 #include "common.h"
@@ -10,7 +8,8 @@
 namespace memgrad::python {
 
 void bind_serialization(py::module_& m) {
-  m.def("save_safetensors", [](const std::filesystem::path& path, py::dict tensors, py::handle metadata) {
+  m.def("save_safetensors", [](py::handle path_arg, py::dict tensors, py::handle metadata) {
+    const std::string path = to_path(path_arg, "save_safetensors");
     std::map<std::string, Tensor> ts;
     for (auto [k, v] : tensors) {
       std::string name = to_str(k, "save_safetensors", "a tensor name");
@@ -30,15 +29,16 @@ void bind_serialization(py::module_& m) {
       }
     }
     py::gil_scoped_release release;
-    save_safetensors(path.string(), ts, meta);
+    save_safetensors(path, ts, meta);
   }, py::arg("path"), py::arg("tensors"), py::arg("metadata") = py::none(),
   "Writes {name: tensor} (tensors or arrays) atomically as a safetensors file; metadata: {str: str}.");
-  m.def("load_safetensors", [](const std::filesystem::path& path, bool with_metadata) -> py::object {
+  m.def("load_safetensors", [](py::handle path_arg, bool with_metadata) -> py::object {
+    const std::string path = to_path(path_arg, "load_safetensors");
     std::map<std::string, std::string> meta;
     std::map<std::string, Tensor> ts;
     {
       py::gil_scoped_release release;
-      ts = load_safetensors(path.string(), &meta);
+      ts = load_safetensors(path, &meta);
     }
     py::dict out;
     for (auto& [k, t] : ts) out[py::str(k)] = t;

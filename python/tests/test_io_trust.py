@@ -164,3 +164,15 @@ def test_state_dict_keys_must_be_strings():
     opt = mg.optim.SGD(lin.parameters(), lr=0.1)
     with pytest.raises(ValueError, match=r"a state dict key must be a str, got bytes b'step'"):
         opt.load_state_dict({b"step": 0})
+
+
+def test_paths_any_bytes_the_os_takes_and_nul_is_a_clear_error(tmp_path):
+    # a name that is not UTF-8 (os.listdir gives it with surrogate escapes) round-trips, as bytes too
+    name = os.fsdecode(os.fsencode(str(tmp_path)) + b"/\xff.safetensors")
+    mg.save({"a": mg.ones(2)}, name)
+    assert mg.load(name)["a"].tolist() == [1.0, 1.0]
+    assert mg.load(os.fsencode(name))["a"].tolist() == [1.0, 1.0]
+    with pytest.raises(ValueError, match=r"\[load_safetensors\] the path .* holds a NUL byte"):
+        mg.load(str(tmp_path / "a\x00b"))
+    with pytest.raises(ValueError, match=r"\[save_safetensors\] the path .* holds a NUL byte"):
+        mg.save({"a": mg.ones(2)}, str(tmp_path / "a\x00b"))
