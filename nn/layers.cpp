@@ -48,14 +48,19 @@ Tensor Dropout::forward(const Tensor& x) const { return dropout(x, p, is_trainin
 
 Tensor activate(const Tensor& x, Activation act) { return act == Activation::gelu ? gelu(x) : relu(x); }
 
-FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation act, ParamOptions p)
-    : activation(act) {
+FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation act, ParamOptions p,
+                         FeedForwardTopK tk)
+    : activation(act), topk(tk) {
   fc1 = register_module("fc1", std::make_shared<Linear>(dim, hidden, true, p));
   drop = register_module("drop", std::make_shared<Dropout>(p_drop, p.gen));
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, dim, true, p));
 }
 
 Tensor FeedForward::forward(const Tensor& x) const {
+  MG_CHECK(topk.top_k >= 0 && topk.chunk >= 1, "FeedForward", "top_k must be >= 0 and chunk >= 1, got {} and {}",
+           topk.top_k, topk.chunk);
+  MG_CHECK(topk.top_k == 0 || topk.top_k >= fc1->out_features, "FeedForward",
+           "top_k = {} < hidden = {}: the top-k path is not built yet", topk.top_k, fc1->out_features);
   return fc2->forward(drop->forward(activate(fc1->forward(x), activation)));
 }
 

@@ -53,14 +53,28 @@ class Dropout : public Module {
 enum class Activation { gelu, relu };
 
 // Linear -> activation -> dropout -> Linear.
+//
+// Top-k feed-forward (Gupta et al. 2021, "Memory-efficient Transformers via Top-k Attention"):
+// with 0 < top_k < hidden, each token keeps only its top_k largest entries of x W1^T + b1, the
+// activation and dropout apply to those alone, and fc2 sums the matching top_k columns of W2.
+// Tokens are processed `chunk` at a time, so no [tokens, hidden] tensor exists beyond one chunk,
+// and backward keeps only the top_k indices and activations per token. top_k = 0 (the default)
+// or top_k >= hidden is the dense layer. Both fields may be changed after construction (a
+// zero-shot swap of a trained dense layer to top-k).
+struct FeedForwardTopK {
+  int64_t top_k = 0;     // 0: dense
+  int64_t chunk = 1024;  // tokens per chunk of the top-k path
+};
+
 class FeedForward : public Module {
  public:
   FeedForward(int64_t dim, int64_t hidden, double dropout = 0.0, Activation act = Activation::gelu,
-              ParamOptions p = {});
+              ParamOptions p = {}, FeedForwardTopK topk = {});
   Tensor forward(const Tensor& x) const;  // [..., dim] -> [..., dim]
   std::shared_ptr<Linear> fc1, fc2;
   std::shared_ptr<Dropout> drop;
   Activation activation;
+  FeedForwardTopK topk;
 };
 
 Tensor activate(const Tensor& x, Activation act);

@@ -9,7 +9,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerConfig& c, Par
   attn = register_module("attn", std::make_shared<MultiHeadAttention>(c.dim, c.heads, c.attention, p));
   drop1 = register_module("drop1", std::make_shared<Dropout>(c.dropout, p.gen));
   ln2 = register_module("ln2", std::make_shared<LayerNorm>(c.dim, 1e-5, p));
-  ff = register_module("ff", std::make_shared<FeedForward>(c.dim, c.ff_hidden, c.dropout, c.activation, p));
+  ff = register_module("ff", std::make_shared<FeedForward>(c.dim, c.ff_hidden, c.dropout, c.activation, p, c.ff_topk));
   drop2 = register_module("drop2", std::make_shared<Dropout>(c.dropout, p.gen));
 }
 

@@ -12,6 +12,7 @@ struct TransformerConfig {
   int64_t heads = 4;
   int64_t layers = 2;
   int64_t ff_hidden = 128;
+  FeedForwardTopK ff_topk;     // top-k feed-forward (nn/layers.h); top_k = 0: dense
   double dropout = 0.1;
   Activation activation = Activation::gelu;
   AttentionOptions attention;  // kind, causal, chunk sizes, top_k
