@@ -53,8 +53,10 @@ std::unique_ptr<SequenceModel> make_model(const ModelConfig& c) {
 
 std::string describe(const SequenceModel& m) {
   const auto& e = m.config.encoder;
-  return fmt::format("{}{} layers, dim {}, {} heads, ff {}, {} attention{}, {} pooling, {} parameters",
-                     m.config.pair ? "two towers, " : "", e.layers, e.dim, e.heads, e.ff_hidden,
+  const std::string ff_topk =
+      e.ff_topk.top_k > 0 ? fmt::format(" (top-k {}, chunks of {} tokens)", e.ff_topk.top_k, e.ff_topk.chunk) : "";
+  return fmt::format("{}{} layers, dim {}, {} heads, ff {}{}, {} attention{}, {} pooling, {} parameters",
+                     m.config.pair ? "two towers, " : "", e.layers, e.dim, e.heads, e.ff_hidden, ff_topk,
                      to_string(e.attention.kind),
                      e.attention.kind == AttentionKind::topk ? fmt::format(" (k={})", e.attention.top_k) : "",
                      m.config.pooling == nn::Pooling::cls ? "cls" : "mean", m.num_parameters());

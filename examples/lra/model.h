@@ -68,7 +68,8 @@ class RetrievalModel : public SequenceModel {
 // Classifier, or RetrievalModel when c.pair. Initialised from the default generator (seed it first).
 std::unique_ptr<SequenceModel> make_model(const ModelConfig& c);
 
-// One line: "2 layers, dim 64, 4 heads, ff 128, chunked attention, mean pooling, 68,234 parameters".
+// One line: "2 layers, dim 64, 4 heads, ff 128, chunked attention, mean pooling, 68,234 parameters"
+// ("ff 128 (top-k 16, chunks of 1024 tokens)" with a top-k feed-forward).
 std::string describe(const SequenceModel& m);
 
 }  // namespace memgrad::lra

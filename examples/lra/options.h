@@ -68,6 +68,8 @@ struct NumericOption {
   std::string range() const;  // "[1, 4096]", "(0, 10]"
 };
 const std::vector<NumericOption>& numeric_options();
+// The entry of numeric_options() named `name` ("--dim"); UsageError on an unknown name.
+const NumericOption& numeric_option(const std::string& name);
 
 // The configuration and attention kinds a command line asks for: the preset, each option checked
 // against its range and set, then the checks across options (dim divisible by heads, min-len at
