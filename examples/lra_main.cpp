@@ -17,6 +17,7 @@
 
 #include "autograd/attention.h"
 #include "core/allocator.h"
+#include "examples/lra/config_json.h"
 #include "examples/lra/lra.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/options.h"

@@ -61,34 +61,6 @@ void print_table(FILE* out, const RunReport& r) {
                static_cast<long long>(r.majority_class));
 }
 
-nlohmann::json config_to_json(const RunConfig& c) {
-  const auto& e = c.model.encoder;
-  const auto& t = c.train;
-  return {
-      {"preset", c.preset},
-      {"seed", c.seed},
-      {"init_from", c.init_from},
-      {"data",
-       {{"task", c.data.task}, {"n_train", c.data.n_train}, {"n_val", c.data.n_val}, {"n_test", c.data.n_test},
-        {"min_len", c.data.min_len}, {"max_len", c.data.max_len}, {"image_side", c.data.image_side},
-        {"listops_max_depth", c.data.listops_max_depth}, {"listops_max_args", c.data.listops_max_args},
-        {"data_seed", c.data.seed}, {"data_dir", c.data.data_dir}}},
-      {"model",
-       {{"vocab", c.model.vocab}, {"classes", c.model.classes}, {"max_len", c.model.max_len}, {"pair", c.model.pair},
-        {"dim", e.dim}, {"heads", e.heads}, {"layers", e.layers}, {"ff_hidden", e.ff_hidden},
-        {"dropout", e.dropout}, {"top_k", e.attention.top_k}, {"checkpoint_layers", e.checkpoint},
-        {"pooling", c.model.pooling == nn::Pooling::cls ? "cls" : "mean"}, {"positions", "learned"}}},
-      {"train",
-       {{"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
-        {"warmup_frac", t.warmup_frac}, {"min_lr_frac", t.min_lr_frac}, {"clip", t.clip},
-        {"eval_every", t.eval_every}, {"patience", t.patience}, {"eval_batch", t.eval_batch},
-        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"optimizer", "AdamW"},
-        {"schedule", "linear warmup + cosine"}}},
-      {"sweep_lengths", c.sweep_lengths},
-      {"sweep_steps", c.sweep_steps},
-  };
-}
-
 nlohmann::json to_json(const RunReport& r) {
   nlohmann::json kinds = nlohmann::json::array();
   for (const auto& k : r.kinds) {

@@ -16,7 +16,6 @@ namespace memgrad::lra {
 // chunked/vanilla and topk/vanilla ratios and the majority-class rate.
 void print_table(FILE* out, const RunReport& report);
 
-nlohmann::json config_to_json(const RunConfig& cfg);
 nlohmann::json to_json(const RunReport& report);
 std::string to_csv(const RunReport& report);
 
