@@ -88,7 +88,11 @@ void load_weights(nn::Module& model, CheckpointWeights w, const char* op, Positi
 
 RunCheckpoint read_run_checkpoint(const std::string& path, const char* op) {
   RunCheckpoint c;
-  c.weights = read_checkpoint_weights(path, op);
+  try {
+    c.weights = read_checkpoint_weights(path, op);
+  } catch (const Error& e) {
+    fail(op, "{} cannot be read as a checkpoint written by lra: {}", path, e.what());
+  }
   const auto& meta = c.weights.metadata;
   auto entry = [&](const char* key) -> const std::string* {
     const auto it = meta.find(key);

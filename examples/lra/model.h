@@ -65,6 +65,11 @@ class RetrievalModel : public SequenceModel {
   std::shared_ptr<nn::RetrievalHead> head;
 };
 
+// Switches a built (e.g. trained) model to another attention kind, topk's keys per query and
+// feed-forward top-k, in every encoder layer and in m.config: a zero-shot swap, the weights are
+// untouched (MultiHeadAttention::options, FeedForward::topk).
+void set_inference_options(SequenceModel& m, AttentionKind kind, int64_t top_k, nn::FeedForwardTopK ff);
+
 // Classifier, or RetrievalModel when c.pair. Initialised from the default generator (seed it first).
 std::unique_ptr<SequenceModel> make_model(const ModelConfig& c);
 

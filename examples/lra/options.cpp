@@ -140,6 +140,22 @@ const NumericOption& numeric_option(const std::string& name) {
   usage("unknown numeric option '{}'", name);
 }
 
+std::vector<AttentionKind> parse_kind_list(const std::string& option, const std::string& list) {
+  std::vector<AttentionKind> kinds;
+  for (std::string_view item : io::split(list, ',')) {
+    AttentionKind k;
+    try {
+      k = parse_attention_kind(std::string(item));
+    } catch (const Error&) {
+      usage("{}: '{}' is not an attention kind (allowed: vanilla, chunked, topk, comma-separated)", option,
+            io::quote(item));
+    }
+    if (std::find(kinds.begin(), kinds.end(), k) != kinds.end()) usage("{}: '{}' is given twice", option, item);
+    kinds.push_back(k);
+  }
+  return kinds;
+}
+
 namespace {
 
 uint64_t parse_seed(const NumericOption& o, const std::string& text) {
@@ -159,22 +175,6 @@ double parse_real(const NumericOption& o, const std::string& text) {
   const bool below = o.lo_open ? v <= o.lo : v < o.lo, above = o.hi_open ? v >= o.hi : v > o.hi;
   if (below || above) usage("{}: {} is out of range (allowed: {})", o.name, io::quote(text), o.range());
   return v;
-}
-
-std::vector<AttentionKind> parse_kinds(const char* option, const std::string& list) {
-  std::vector<AttentionKind> kinds;
-  for (std::string_view item : io::split(list, ',')) {
-    AttentionKind k;
-    try {
-      k = parse_attention_kind(std::string(item));
-    } catch (const Error&) {
-      usage("{}: '{}' is not an attention kind (allowed: vanilla, chunked, topk, comma-separated)", option,
-            io::quote(item));
-    }
-    if (std::find(kinds.begin(), kinds.end(), k) != kinds.end()) usage("{}: '{}' is given twice", option, item);
-    kinds.push_back(k);
-  }
-  return kinds;
 }
 
 // A path option that is given must not be empty.
@@ -215,7 +215,8 @@ ResolvedRun resolve_command_line(const CommandLine& cl) {
   RunConfig& c = r.cfg;
   try {
     c = make_preset(cl.preset, cl.task);
-    r.kinds = parse_kinds(cl.mode == "train" ? "--attention" : "--kinds", cl.mode == "train" ? cl.attention : cl.kinds);
+    const bool train = cl.mode == "train";
+    r.kinds = parse_kind_list(train ? "--attention" : "--kinds", train ? cl.attention : cl.kinds);
     c.device = Device::parse(cl.device);
   } catch (const UsageError&) {
     throw;

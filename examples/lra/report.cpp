@@ -1,6 +1,7 @@
 #include "examples/lra/report.h"
 
 #include <fcntl.h>
+#include <omp.h>
 #include <sys/stat.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -153,6 +154,20 @@ double load_average() {
   double load = -1;
   in >> load;
   return in ? load : -1;
+}
+
+std::string run_machine(Device device, const std::string& activity) {
+  return fmt::format("{}, OpenMP threads: {}{}", machine_description(), omp_get_max_threads(),
+                     device.is_cpu() ? "" : fmt::format(", {} on {}", activity, device.str()));
+}
+
+void note_if_busy(FILE* out) {
+  const double load = load_average();
+  if (omp_get_max_threads() > 1 && load >= omp_get_num_procs())
+    std::fprintf(out,
+                 "note: the machine is busy (load %.1f on %d cores): OpenMP threads wait for each other when one is "
+                 "descheduled, so steps may run several times slower; --threads 1 avoids that.\n",
+                 load, omp_get_num_procs());
 }
 
 std::string utc_now() {
