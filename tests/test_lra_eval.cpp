@@ -47,17 +47,18 @@ struct Threads {
   int saved;
 };
 
-// Trains the tiny model with vanilla attention into `dir` (vanilla.safetensors, results.json).
-void train_tiny(const fs::path& dir) {
+// Trains the tiny model with each kind into `dir` (<kind>.safetensors, results.json), as lra does.
+RunReport train_tiny(const fs::path& dir, std::vector<AttentionKind> kinds = {AttentionKind::vanilla}) {
   RunConfig cfg = tiny_run(dir);
   Dataset ds = make_task(cfg.data);
   fit_model_to_data(cfg.model, ds);
   RunReport report;
   report.task = "listops", report.preset = "demo", report.config_json = config_to_json(cfg).dump();
   FILE* quiet = std::tmpfile();
-  report.kinds.push_back(train_kind(cfg, ds, AttentionKind::vanilla, quiet));
+  for (AttentionKind kind : kinds) report.kinds.push_back(train_kind(cfg, ds, kind, quiet));
   std::fclose(quiet);
   write_reports(report, dir.string());
+  return report;
 }
 
 EvalReport eval_quietly(const EvalRequest& req) {
@@ -140,6 +141,34 @@ TEST_CASE("lra eval: a vanilla-trained model evaluated with chunked and with top
   CHECK(max_diff(AttentionKind::topk, 1) > 1e-3);
   CHECK(model->enc->layers[0]->attn->options.kind == AttentionKind::topk);
   CHECK(model->config.encoder.attention.top_k == 1);
+}
+
+TEST_CASE("lra eval: a results folder of several kinds, each model evaluated as trained scores its test accuracy") {
+  Threads one(1);
+  TempDir dir;
+  const RunReport trained = train_tiny(dir.path, {AttentionKind::topk, AttentionKind::chunked});
+  EvalRequest req;
+  req.from = dir.path.string();
+  req.kinds = {AttentionKind::vanilla, AttentionKind::topk};
+  const EvalReport r = eval_quietly(req);
+  REQUIRE(r.sources.size() == 2);
+  CHECK(r.rows.size() == 4);  // per trained kind: vanilla, topk with the trained k = 4
+  for (size_t i = 0; i < 2; ++i) {
+    CAPTURE(trained.kinds[i].kind);
+    CHECK(r.sources[i].trained == trained.kinds[i].kind);
+    // the same checkpoint, data and batches as the trainer's own test pass
+    CHECK(r.sources[i].trained_acc == trained.kinds[i].test_acc);
+  }
+  // the topk-trained model as trained is its row "topk, k = 4"; chunked's reference was evaluated apart
+  const EvalRow* topk_row = nullptr;
+  for (const EvalRow& x : r.rows)
+    if (x.trained == "topk" && x.kind == "topk") topk_row = &x;
+  REQUIRE(topk_row);
+  CHECK(topk_row->top_k == 4);
+  CHECK(topk_row->test_acc == r.sources[0].trained_acc);
+  // --trained picks one of them
+  req.trained = {AttentionKind::chunked};
+  CHECK(eval_quietly(req).sources.size() == 1);
 }
 
 TEST_CASE("lra eval: checkpoints it cannot use are clear errors naming the file") {
@@ -225,11 +254,11 @@ TEST_CASE("lra eval: the command line, checked before any file is read") {
   CHECK(r.top_k.empty());
   CHECK(r.out_dir == "results");  // not a folder here: its parent
   cl.top_k = "1,2,4,all";
-  cl.ff_top_k = "0,8,all";
+  cl.ff_top_k = "0,8";
   cl.numbers = {{"--batch", "7"}, {"--max-eval", "100"}, {"--ff-chunk", "256"}, {"--threads", "1"}};
   const EvalRequest s = resolve_eval_command_line(cl);
   CHECK(s.top_k == std::vector<TopKValue>{{1}, {2}, {4}, {0, true}});
-  CHECK(s.ff_top_k == std::vector<TopKValue>{{0}, {8}, {0, true}});
+  CHECK(s.ff_top_k == std::vector<TopKValue>{{0}, {8}});
   CHECK(s.batch == 7);
   CHECK(s.max_eval == 100);
   CHECK(s.ff_chunk == 256);
@@ -242,6 +271,10 @@ TEST_CASE("lra eval: the command line, checked before any file is read") {
   cl.top_k = "1";
   cl.ff_top_k = "-1";
   check_usage(cl, {"--ff-top-k: '-1' is not an integer in [0, 16777216]"});
+  cl.ff_top_k = "all";
+  CHECK(resolve_eval_command_line(cl).ff_top_k == std::vector<TopKValue>{{0}});
+  cl.ff_top_k = "8,all,0";
+  check_usage(cl, {"--ff-top-k: 0 and all both mean the dense layer"});
   cl.ff_top_k.reset();
   cl.attention = "chunked";
   check_usage(cl, {"--top-k is for topk attention"});

@@ -48,19 +48,33 @@ std::vector<std::string> kinds_in_results(const std::string& dir) {
   return kinds;
 }
 
+// The data of the last checkpoint, kept for the next one when its stored task is the same (the
+// kinds of one `compare` folder share it).
+struct DataCache {
+  std::string key;  // the TaskConfig as JSON
+  Dataset ds;
+};
+
 // The test data of a checkpoint: its stored task regenerated (or read from --data-dir / the stored
 // data folder), checked against the model's vocabulary, classes, pairing and length.
-Dataset test_data(const RunCheckpoint& c, const EvalRequest& req) {
+const Dataset& test_data(const RunCheckpoint& c, const EvalRequest& req, DataCache& cache) {
   TaskConfig t = c.cfg.data;
   if (req.data_dir) t.data_dir = *req.data_dir;
   const std::string& path = c.weights.path;
   const std::string source = t.data_dir.empty() ? "generated from the stored task and data seed" : t.data_dir;
-  Dataset ds;
-  try {
-    ds = make_task(t);
-  } catch (const Error& e) {
-    fail(kOp, "{}: the test data ({}) cannot be made: {}", path, source, e.what());
+  RunConfig keyed;
+  keyed.data = t;
+  const std::string key = config_to_json(keyed)["data"].dump();
+  if (key != cache.key) {
+    cache.key.clear();
+    try {
+      cache.ds = make_task(t);
+    } catch (const Error& e) {
+      fail(kOp, "{}: the test data ({}) cannot be made: {}", path, source, e.what());
+    }
+    cache.key = key;
   }
+  const Dataset& ds = cache.ds;
   const ModelConfig& m = c.cfg.model;
   MG_CHECK(ds.vocab_size == m.vocab && ds.num_classes == m.classes && ds.pair == m.pair && ds.max_len <= m.max_len,
            kOp,
@@ -82,7 +96,7 @@ struct Setting {
 std::vector<Setting> settings(const EvalRequest& req, const ModelConfig& m) {
   const std::vector<TopKValue> ks = req.top_k.empty() ? std::vector<TopKValue>{{m.encoder.attention.top_k}} : req.top_k;
   std::vector<int64_t> ffs;
-  for (const TopKValue& v : req.ff_top_k) ffs.push_back(v.all ? 0 : v.k);
+  for (const TopKValue& v : req.ff_top_k) ffs.push_back(v.k);  // 0: dense ("all" resolved to 0)
   if (ffs.empty()) ffs.push_back(m.encoder.ff_topk.top_k);
   std::vector<Setting> out;
   for (AttentionKind kind : req.kinds)
@@ -129,12 +143,13 @@ bool same_setting(const EvalRow& r, const EvalSource& src) {
 }
 
 // Evaluates one checkpoint with every setting; appends its source and rows to `report`.
-void eval_checkpoint(const std::string& path, const EvalRequest& req, EvalReport& report, FILE* log) {
+void eval_checkpoint(const std::string& path, const EvalRequest& req, EvalReport& report, DataCache& cache,
+                     FILE* log) {
   RunCheckpoint c = read_run_checkpoint(path, kOp);
   if (!req.trained.empty())
     MG_CHECK(std::find(req.trained.begin(), req.trained.end(), c.kind) != req.trained.end(), kOp,
              "{} was trained with {}, not with the kind --trained names", path, to_string(c.kind));
-  const Dataset ds = test_data(c, req);
+  const Dataset& ds = test_data(c, req, cache);
   memory::empty_cache(req.device);
   const int64_t outside = memory::stats(req.device).current;  // tensors held elsewhere: not part of the evaluation
   std::unique_ptr<SequenceModel> model = make_model(model_config(c.cfg, c.kind));
@@ -192,7 +207,8 @@ std::vector<std::string> eval_checkpoints(const EvalRequest& req) {
 EvalReport run_eval(const EvalRequest& req, FILE* log) {
   EvalReport report;
   report.from = req.from;
-  for (const std::string& path : eval_checkpoints(req)) eval_checkpoint(path, req, report, log);
+  DataCache cache;
+  for (const std::string& path : eval_checkpoints(req)) eval_checkpoint(path, req, report, cache, log);
   return report;
 }
 

@@ -33,7 +33,7 @@ struct EvalRequest {
   std::vector<AttentionKind> trained;   // a folder's trained kinds to load (empty: every kind of its results.json)
   std::vector<AttentionKind> kinds = {AttentionKind::vanilla, AttentionKind::chunked, AttentionKind::topk};
   std::vector<TopKValue> top_k;         // topk attention's keys per query (empty: the trained value)
-  std::vector<TopKValue> ff_top_k;      // feed-forward top-k, 0 = dense (empty: the trained value)
+  std::vector<TopKValue> ff_top_k;      // feed-forward top-k, 0 = dense, "all" resolved to 0 (empty: the trained value)
   std::optional<int64_t> ff_chunk;      // tokens per chunk of the top-k feed-forward (unset: the trained value)
   int64_t batch = 0;                    // sequences per evaluation batch (0: the stored eval batch)
   int64_t max_eval = 0;                 // test examples scored (0: all)

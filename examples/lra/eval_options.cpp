@@ -78,6 +78,11 @@ EvalRequest resolve_eval_command_line(const EvalCommandLine& cl) {
   if (cl.ff_top_k) {
     const auto [lo, hi] = range_of("--ff-top-k");
     r.ff_top_k = parse_top_k_list("--ff-top-k", *cl.ff_top_k, lo, hi);
+    for (TopKValue& v : r.ff_top_k) v = {.k = v.all ? 0 : v.k, .all = false};  // all: the dense layer, as 0
+    for (size_t i = 0; i < r.ff_top_k.size(); ++i)
+      if (std::find(r.ff_top_k.begin(), r.ff_top_k.begin() + static_cast<std::ptrdiff_t>(i), r.ff_top_k[i]) !=
+          r.ff_top_k.begin() + static_cast<std::ptrdiff_t>(i))
+        usage("--ff-top-k: 0 and all both mean the dense layer: give one");
   }
   const bool topk = std::find(r.kinds.begin(), r.kinds.end(), AttentionKind::topk) != r.kinds.end();
   if (!r.top_k.empty() && !topk) usage("--top-k is for topk attention, which --attention / --kinds leaves out");
