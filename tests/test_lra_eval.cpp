@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -76,8 +77,8 @@ const EvalRow& row(const EvalReport& r, const std::string& kind, std::optional<i
 }
 
 // A copy of `src` whose tensors and metadata `change` edits.
-std::string rewrite(const std::string& src, const fs::path& dst,
-                    const std::function<void(std::map<std::string, Tensor>&, std::map<std::string, std::string>&)>& change) {
+using Edit = std::function<void(std::map<std::string, Tensor>&, std::map<std::string, std::string>&)>;
+std::string rewrite(const std::string& src, const fs::path& dst, const Edit& change) {
   std::map<std::string, std::string> meta;
   std::map<std::string, Tensor> tensors = load_safetensors(src, &meta);
   change(tensors, meta);
@@ -187,11 +188,13 @@ TEST_CASE("lra eval: checkpoints it cannot use are clear errors naming the file"
   const fs::path truncated = dir.path / "truncated.safetensors";
   fs::copy_file(good, truncated);
   fs::resize_file(truncated, fs::file_size(truncated) / 2);
-  check_error([&] { eval_file(truncated.string()); }, {"lra eval", truncated.string(), "cannot be read as a checkpoint"});
+  check_error([&] { eval_file(truncated.string()); },
+              {"lra eval", truncated.string(), "cannot be read as a checkpoint"});
   // foreign: a safetensors file without lra's metadata, and a file that is not safetensors
   const std::string foreign = rewrite(good, dir.path / "foreign.safetensors", [](auto&, auto& meta) { meta.clear(); });
   check_error([&] { eval_file(foreign); }, {foreign, "not a checkpoint written by lra"});
-  check_error([&] { eval_file((dir.path / "results.json").string()); }, {"results.json", "cannot be read as a checkpoint"});
+  check_error([&] { eval_file((dir.path / "results.json").string()); },
+              {"results.json", "cannot be read as a checkpoint"});
   // an lra checkpoint from before the configuration was stored
   const std::string old = rewrite(good, dir.path / "old.safetensors", [](auto&, auto& meta) { meta.erase("config"); });
   check_error([&] { eval_file(old); }, {old, "no stored run configuration"});
@@ -210,9 +213,11 @@ TEST_CASE("lra eval: checkpoints it cannot use are clear errors naming the file"
   });
   check_error([&] { eval_file(wide); },
               {wide, "'model.enc.0.ff.fc1.bias'", "[32] float32 in the file", "[48] float32 in the model"});
-  const std::string missing = rewrite(good, dir.path / "missing.safetensors", [](auto& t, auto&) { t.erase("model.pos.table"); });
+  const std::string missing =
+      rewrite(good, dir.path / "missing.safetensors", [](auto& t, auto&) { t.erase("model.pos.table"); });
   check_error([&] { eval_file(missing); }, {missing, "no tensor 'model.pos.table'"});
-  const std::string extra = rewrite(good, dir.path / "extra.safetensors", [](auto& t, auto&) { t["model.extra"] = zeros({2}); });
+  const std::string extra =
+      rewrite(good, dir.path / "extra.safetensors", [](auto& t, auto&) { t["model.extra"] = zeros({2}); });
   check_error([&] { eval_file(extra); }, {extra, "'model.extra' ([2] float32) is not in the model"});
   const std::string broken = rewrite(good, dir.path / "broken.safetensors", [](auto&, auto& meta) {
     nlohmann::json j = nlohmann::json::parse(meta.at("config"));

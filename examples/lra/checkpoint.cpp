@@ -118,8 +118,8 @@ RunCheckpoint read_run_checkpoint(const std::string& path, const char* op) {
   } catch (const Error&) {
     fail(op, "{}: metadata \"kind\" is '{}', not an attention kind", path, escape_bytes(*entry("kind"), 40));
   }
-  MG_CHECK(*entry("task") == c.cfg.data.task, op, "{}: metadata \"task\" is '{}' but the stored configuration's is '{}'",
-           path, escape_bytes(*entry("task"), 40), c.cfg.data.task);
+  MG_CHECK(*entry("task") == c.cfg.data.task, op,
+           "{}: metadata \"task\" is '{}' but the stored configuration's is '{}'", path, escape_bytes(*entry("task"), 40), c.cfg.data.task);
   c.step = entry("step") ? *entry("step") : "";
   c.val_acc = entry("val_acc") ? *entry("val_acc") : "";
   return c;

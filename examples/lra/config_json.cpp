@@ -90,7 +90,8 @@ class Reader {
   }
   double real(std::string_view key) const {
     const nlohmann::json& v = at(key);
-    if (!v.is_number() || !std::isfinite(v.get<double>())) bad(key, fmt::format("is {}, not a finite number", shown(v)));
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      bad(key, fmt::format("is {}, not a finite number", shown(v)));
     return v.get<double>();
   }
   bool flag(std::string_view key) const {
@@ -164,7 +165,8 @@ void read_model(const Reader& r, ModelConfig& m) {
   e.ff_topk.top_k = r.integer_of("model.ff_top_k", "--ff-top-k");
   e.ff_topk.chunk = r.integer_of("model.ff_chunk", "--ff-chunk");
   e.dropout = r.real("model.dropout");
-  if (e.dropout < 0 || e.dropout >= 1) r.bad("model.dropout", fmt::format("is {}, out of range (allowed: [0, 1))", e.dropout));
+  if (e.dropout < 0 || e.dropout >= 1)
+    r.bad("model.dropout", fmt::format("is {}, out of range (allowed: [0, 1))", e.dropout));
   e.activation = r.choice("model.activation", {"gelu", "relu"}) == "gelu" ? nn::Activation::gelu : nn::Activation::relu;
   e.attention.top_k = r.integer_of("model.top_k", "--top-k");
   e.checkpoint = r.flag("model.checkpoint_layers");

@@ -129,7 +129,7 @@ EvalRow evaluate_setting(SequenceModel& model, const Dataset& ds, const Setting&
   return r;
 }
 
-// "topk k=8 ff top-k 16" / "chunked ff dense": a row as a log line names it.
+// "topk k=8, ff top-k 16" / "chunked, ff dense": a row as a log line names it.
 std::string setting_name(const EvalRow& r) {
   std::string s = r.kind;
   if (r.top_k) s += r.top_k_all ? fmt::format(" k=all({})", *r.top_k) : fmt::format(" k={}", *r.top_k);
@@ -171,8 +171,9 @@ void eval_checkpoint(const std::string& path, const EvalRequest& req, EvalReport
   const size_t first = report.rows.size();
   for (const Setting& s : settings(req, c.cfg.model)) {
     EvalRow r = evaluate_setting(*model, ds, s, req, c, outside);
-    std::fprintf(log, "  %-36s test acc %.4f  (%lld examples, %.2f s, peak %s)\n", setting_name(r).c_str(), r.test_acc,
-                 static_cast<long long>(r.examples), r.seconds, format_bytes(static_cast<double>(r.peak_bytes)).c_str());
+    std::fprintf(log, "  %-36s test acc %.4f  (%lld examples, %.2f s, peak %s)\n", setting_name(r).c_str(),
+                 r.test_acc, static_cast<long long>(r.examples), r.seconds,
+                 format_bytes(static_cast<double>(r.peak_bytes)).c_str());
     std::fflush(log);
     report.rows.push_back(std::move(r));
   }

@@ -62,8 +62,8 @@ void check_sizes(const ModelConfig& m, int64_t batch, int64_t seq_len, int threa
   MG_CHECK(e.attention.top_k >= 1, op, "top_k {} must be positive", e.attention.top_k);
   MG_CHECK(e.attention.q_chunk.value_or(1) >= 1 && e.attention.k_chunk.value_or(1) >= 1, op,
            "chunk sizes must be positive");
-  MG_CHECK(e.ff_topk.top_k >= 0 && e.ff_topk.chunk >= 1, op, "ff top_k {} must not be negative and ff chunk {} positive",
-           e.ff_topk.top_k, e.ff_topk.chunk);
+  MG_CHECK(e.ff_topk.top_k >= 0 && e.ff_topk.chunk >= 1, op,
+           "ff top_k {} must not be negative and ff chunk {} positive", e.ff_topk.top_k, e.ff_topk.chunk);
   MG_CHECK(threads >= 0, op, "threads {} must not be negative", threads);
 }
 
