@@ -222,8 +222,12 @@ void add_eval(CLI::App* c, EvalCommandLine& o) {
           if (takes) o.numbers.emplace_back(name, v);
           else o.refused.push_back(name);
         },
-        name == "--batch" ? fmt::format("sequences per evaluation batch (default: the stored one) {}", n.range())
-                          : fmt::format("{} {}", n.help, n.range()));
+        fmt::format("{} {}",
+                    name == "--batch"      ? "sequences per evaluation batch (default: the stored one)"
+                    : name == "--max-eval" ? "test examples scored (0: all)"
+                                           : n.help,
+                    n.range()));
+    opt->type_name("INT");
     if (!takes) opt->group("");  // hidden: refused with a clear message
   }
   for (const char* name : {"--task", "--preset", "--pooling", "--init-from", "--sweep-lengths"})
