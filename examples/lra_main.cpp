@@ -4,19 +4,25 @@
 //   lra train    --task listops --attention chunked --preset demo   one task, one attention kind
 //   lra compare  --task listops --preset demo                       the same model and seed, each kind
 //   lra estimate --task listops --preset lra                        predicted peak memory only
+//   lra eval     --from results/listops-demo-vanilla --top-k 1,8,all   a trained model with other kinds
 //
 // Options after the subcommand override the preset (lra <cmd> --help lists them). Results go to
 // --out-dir (default results/<task>-<preset>, train: results/<task>-<preset>-<kind>): results.json,
-// results.csv and one checkpoint per kind; examples/lra/plot_results.py draws the JSON.
+// results.csv and one checkpoint per kind (eval: eval.json beside the checkpoints);
+// examples/lra/plot_results.py draws the JSON.
 #include <CLI/CLI.hpp>
 #include <omp.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 
 #include "autograd/attention.h"
 #include "core/allocator.h"
+#include "examples/lra/config_json.h"
+#include "examples/lra/eval_options.h"
+#include "examples/lra/eval_report.h"
 #include "examples/lra/lra.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/options.h"
@@ -107,27 +113,9 @@ void make_out_dir(const std::string& dir) {
          ec ? ec.message() : "a file of that name exists");
 }
 
-int run(const CommandLine& cl, const std::string& command) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const std::string& mode = cl.mode;
-  auto [cfg, kinds] = resolve_command_line(cl);
-  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
-  if (cfg.device.is_cuda()) (void)memory::stats(cfg.device);  // a clear error now when there is no GPU
-
-  RunReport report;
-  report.command = command, report.mode = mode, report.task = cfg.data.task, report.preset = cfg.preset;
-  report.machine = fmt::format("{}, OpenMP threads: {}{}", machine_description(), omp_get_max_threads(),
-                               cfg.device.is_cpu() ? "" : ", training on " + cfg.device.str());
-  report.started = utc_now();
-  std::printf("memgrad lra %s: task %s, preset %s\nmachine: %s\n", mode.c_str(), cfg.data.task.c_str(),
-              cfg.preset.c_str(), report.machine.c_str());
-  const double load = load_average();
-  if (omp_get_max_threads() > 1 && load >= omp_get_num_procs())
-    std::printf("note: the machine is busy (load %.1f on %d cores): OpenMP threads wait for each other when one is "
-                "descheduled, so steps may run several times slower; --threads 1 avoids that.\n",
-                load, omp_get_num_procs());
-
-  check_data_memory(cfg, !cl.no_memory_check);
+// The data of a run, generated or read, with the model fitted to it and its facts in `report`.
+Dataset prepare_data(RunConfig& cfg, RunReport& report, bool enforce_memory) {
+  check_data_memory(cfg, enforce_memory);
   Dataset ds = make_task(cfg.data);
   fit_model_to_data(cfg.model, ds);
   auto [majority_class, majority_rate] = majority_baseline(ds);
@@ -138,16 +126,11 @@ int run(const CommandLine& cl, const std::string& command) {
               ds.task.c_str(), cfg.data.data_dir.empty() ? "generated" : cfg.data.data_dir.c_str(), ds.train.size(),
               ds.val.size(), ds.test.size(), static_cast<long long>(ds.max_len), ds.pair ? " per document" : "",
               majority_rate);
-  check_memory(cfg, ds, kinds, !cl.no_memory_check);
-  if (mode == "estimate") return kExitOk;
-  make_out_dir(cfg.out_dir);
+  return ds;
+}
 
-  report.config_json = config_to_json(cfg).dump();
-  for (AttentionKind k : kinds) report.kinds.push_back(train_kind(cfg, ds, k));
-  if (mode == "compare") report.sweep = run_sweep(cfg, kinds);
-  report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  print_table(stdout, report);
+// Each kind's peak memory of a training step, predicted before training and measured.
+void print_peaks(const RunReport& report, const RunConfig& cfg, const Dataset& ds) {
   std::printf("peak memory of a training step, predicted before training vs measured (memory::PeakMeter):\n");
   for (const auto& k : report.kinds)
     std::printf("  %-8s predicted %11s  measured %11s  (%+.1f%%)%s\n", k.kind.c_str(),
@@ -159,10 +142,102 @@ int run(const CommandLine& cl, const std::string& command) {
                     : fmt::format(" at length {}, the longest batch run ({} predicted for {})", k.peak_seq_len,
                                   format_bytes(static_cast<double>(k.predicted_bytes)), longest_step_len(cfg, ds))
                           .c_str());
+}
+
+// lra train / compare / estimate.
+int run(const CommandLine& cl, const std::string& command) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string& mode = cl.mode;
+  auto [cfg, kinds] = resolve_command_line(cl);
+  if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
+  if (cfg.device.is_cuda()) (void)memory::stats(cfg.device);  // a clear error now when there is no GPU
+
+  RunReport report;
+  report.command = command, report.mode = mode, report.task = cfg.data.task, report.preset = cfg.preset;
+  report.machine = run_machine(cfg.device, "training");
+  report.started = utc_now();
+  std::printf("memgrad lra %s: task %s, preset %s\nmachine: %s\n", mode.c_str(), cfg.data.task.c_str(),
+              cfg.preset.c_str(), report.machine.c_str());
+  note_if_busy(stdout);
+
+  Dataset ds = prepare_data(cfg, report, !cl.no_memory_check);
+  check_memory(cfg, ds, kinds, !cl.no_memory_check);
+  if (mode == "estimate") return kExitOk;
+  make_out_dir(cfg.out_dir);
+
+  report.config_json = config_to_json(cfg).dump();
+  for (AttentionKind k : kinds) report.kinds.push_back(train_kind(cfg, ds, k));
+  if (mode == "compare") report.sweep = run_sweep(cfg, kinds);
+  report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  print_table(stdout, report);
+  print_peaks(report, cfg, ds);
   auto [json_path, csv_path] = write_reports(report, cfg.out_dir);
   std::printf("wrote %s, %s and %zu checkpoint(s) in %s; total time %s\n", json_path.c_str(), csv_path.c_str(),
               report.kinds.size(), cfg.out_dir.c_str(), ProgressBar::format_duration(report.wall_seconds).c_str());
   return kExitOk;
+}
+
+// lra eval (examples/lra/eval.h).
+int run_eval_command(const EvalCommandLine& cl, const std::string& command) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const EvalRequest req = resolve_eval_command_line(cl);
+  if (req.threads > 0) omp_set_num_threads(static_cast<int>(req.threads));
+  if (req.device.is_cuda()) (void)memory::stats(req.device);  // a clear error now when there is no GPU
+  const std::string machine = run_machine(req.device, "evaluating"), started = utc_now();
+  std::printf("memgrad lra eval: %s\nmachine: %s\n", req.from.c_str(), machine.c_str());
+  note_if_busy(stdout);
+
+  EvalReport report = run_eval(req);
+  report.command = command, report.machine = machine, report.started = started;
+  report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  print_eval_table(stdout, report);
+  const std::string path = write_eval_json(report, req.out_dir);
+  std::printf("wrote %s; total time %s (examples/lra/plot_results.py %s draws it)\n", path.c_str(),
+              ProgressBar::format_duration(report.wall_seconds).c_str(), path.c_str());
+  return kExitOk;
+}
+
+// The options of `lra eval`. The train/compare options that would change the model or its data are
+// registered hidden and refused with a message naming them (resolve_eval_command_line).
+void add_eval(CLI::App* c, EvalCommandLine& o) {
+  c->add_option("--from", o.from, "a results folder (results.json, <kind>.safetensors) or one checkpoint file")
+      ->required();
+  c->add_option("--attention", o.attention, "evaluate with this one attention kind");
+  c->add_option("--kinds", o.kinds, "evaluate with these kinds, comma-separated (default: vanilla,chunked,topk)");
+  c->add_option("--trained", o.trained, "a results folder's trained kinds to load (default: all in results.json)");
+  c->add_option("--top-k", o.top_k,
+                "topk attention's keys per query: integers and/or all (= vanilla), comma-separated (default: the "
+                "trained value)");
+  c->add_option("--ff-top-k", o.ff_top_k,
+                "feed-forward top-k: integers (0: dense) and/or all (dense), comma-separated (default: the trained "
+                "value)");
+  const auto& taken = eval_numeric_options();
+  for (const NumericOption& n : numeric_options()) {
+    const std::string name = n.name;
+    if (name == "--top-k" || name == "--ff-top-k") continue;
+    const bool takes = std::find(taken.begin(), taken.end(), name) != taken.end();
+    CLI::Option* opt = c->add_option_function<std::string>(
+        name, [&o, name, takes](const std::string& v) {
+          if (takes) o.numbers.emplace_back(name, v);
+          else o.refused.push_back(name);
+        },
+        fmt::format("{} {}",
+                    name == "--batch"      ? "sequences per evaluation batch (default: the stored one)"
+                    : name == "--max-eval" ? "test examples scored (0: all)"
+                                           : n.help,
+                    n.range()));
+    opt->type_name("INT");
+    if (!takes) opt->group("");  // hidden: refused with a clear message
+  }
+  for (const char* name : {"--task", "--preset", "--pooling", "--init-from", "--sweep-lengths"})
+    c->add_option_function<std::string>(name, [&o, name](const std::string&) { o.refused.push_back(name); })
+        ->group("");
+  for (const char* name : {"--checkpoint-layers", "--fixed-padding", "--no-sweep", "--no-memory-check"})
+    c->add_flag_callback(name, [&o, name] { o.refused.push_back(name); })->group("");
+  c->add_option("--out-dir", o.out_dir, "where eval.json goes (default: the --from folder, or the file's folder)");
+  c->add_option("--data-dir", o.data_dir, "read the official LRA files under this folder (default: as trained)");
+  c->add_option("--device", o.device, "cpu or cuda")->capture_default_str();
 }
 
 }  // namespace
@@ -171,9 +246,9 @@ int main(int argc, char** argv) {
   CLI::App app{"Vanilla, chunked and top-k attention on Long Range Arena-style tasks"};
   app.require_subcommand(1);
   app.footer(
-      "Exit status: 0 done, 1 error while running (data, files, training), 2 bad command line (unknown option, "
-      "malformed or out-of-range value, contradicting options), 3 refused: the predicted memory exceeds what is "
-      "available (see --no-memory-check).");
+      "Exit status: 0 done, 1 error while running (data, files, checkpoints, training), 2 bad command line (unknown "
+      "option, malformed or out-of-range value, contradicting options), 3 refused: the predicted memory exceeds what "
+      "is available (see --no-memory-check).");
   CommandLine o;
   CLI::App* train = app.add_subcommand("train", "train one attention kind on one task");
   add_common(train, o);
@@ -186,6 +261,10 @@ int main(int argc, char** argv) {
   CLI::App* estimate = app.add_subcommand("estimate", "print the predicted peak memory of a step, train nothing");
   add_common(estimate, o);
   estimate->add_option("--kinds", o.kinds, "comma-separated attention kinds")->capture_default_str();
+  EvalCommandLine e;
+  CLI::App* eval = app.add_subcommand(
+      "eval", "evaluate a trained model on its test split with other attention kinds and top-k settings");
+  add_eval(eval, e);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -197,7 +276,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   o.mode = train->parsed() ? "train" : compare->parsed() ? "compare" : "estimate";
   try {
-    return run(o, command);
+    return eval->parsed() ? run_eval_command(e, command) : run(o, command);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "error: %s\n", e.what());

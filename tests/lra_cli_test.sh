@@ -59,6 +59,23 @@ expect 1 "basic_train.tsv" estimate "${SMALL[@]}" --data-dir "$TMP"
 expect 3 "refusing to start" estimate --n-train 1000000000 --max-len 16777216
 expect 3 "refusing to start" estimate "${SMALL[@]}" --kinds vanilla --batch 1048576 --dim 65536 --heads 1
 
+# eval: a tiny trained run evaluated with other kinds (0), bad lists and refused options (2),
+# checkpoints that are missing or not lra's (1)
+RUN="$TMP/run"
+expect 0 "wrote" train "${SMALL[@]}" --attention vanilla --steps 2 --batch 4 --dim 16 --heads 2 --layers 1 --ff 32 \
+  --max-len 40 --out-dir "$RUN"
+expect 0 "eval.json" eval --from "$RUN" --top-k 1,all --threads 1
+expect 0 "--from" eval --help
+expect 2 "--from is required" eval --top-k 1
+expect 2 "--top-k: '0' is not an integer" eval --from "$RUN" --top-k 0
+expect 2 "--top-k: 'x' is not an integer" eval --from "$RUN" --top-k 1,x
+expect 2 "--ff-top-k: '-1' is not an integer" eval --from "$RUN" --ff-top-k -1
+expect 2 "--dim cannot be given to lra eval" eval --from "$RUN" --dim 32
+expect 2 "--task cannot be given to lra eval" eval --from "$RUN" --task text
+expect 1 "does not exist" eval --from "$TMP/nothing"
+expect 1 "has no checkpoint for topk" eval --from "$RUN" --trained topk
+expect 1 "cannot be read as a checkpoint" eval --from "$RUN/results.json"
+
 if [ "$failures" -ne 0 ]; then
   echo "lra_cli_test: $failures failure(s)"
   exit 1

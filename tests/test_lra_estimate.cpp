@@ -112,6 +112,34 @@ TEST_CASE("lra memory estimate: vanilla grows with N^2, chunked and topk linearl
   CHECK(total(AttentionKind::topk, 4096) < total(AttentionKind::vanilla, 4096));
 }
 
+TEST_CASE("lra memory estimate: the top-k feed-forward saves [tokens, k] instead of [tokens, ff]") {
+  for (AttentionKind kind : kKinds) {
+    CAPTURE(to_string(kind));
+    ModelConfig dense = small_model(kind, 256);
+    dense.encoder.ff_hidden = 1024;
+    const int64_t B = 2, N = 256, T = B * N, F = 1024, L = dense.encoder.layers;
+    const MemoryEstimate d = estimate_step_memory(dense, B, N);
+    // top_k = 0 and top_k >= ff are the dense layer
+    ModelConfig same = dense;
+    same.encoder.ff_topk.top_k = F;
+    CHECK(estimate_step_memory(same, B, N).total == d.total);
+    // k = 16: each layer keeps 16 values, 16 activations (float32) and 16 int64 indices per token
+    // in place of two [T, F] float32 activations
+    ModelConfig topk = dense;
+    topk.encoder.ff_topk = {.top_k = 16, .chunk = 64};
+    const MemoryEstimate t = estimate_step_memory(topk, B, N);
+    CHECK(d.saved - t.saved == L * (2 * T * F * 4 - T * 16 * 16));
+    CHECK(t.total < d.total);
+    CHECK(t.params == d.params);
+    // a larger chunk holds larger [chunk, F] workspaces: never less memory
+    topk.encoder.ff_topk.chunk = T;
+    CHECK(estimate_step_memory(topk, B, N).total >= t.total);
+  }
+  ModelConfig bad = small_model(AttentionKind::chunked, 64);
+  bad.encoder.ff_topk.chunk = 0;
+  check_error([&] { estimate_step_memory(bad, 2, 16); }, {"ff chunk 0"});
+}
+
 TEST_CASE("lra memory estimate: bad sizes are errors naming them, byte counts never wrap") {
   const ModelConfig ok = small_model(AttentionKind::chunked, 64);
   auto with = [&](auto change) {

@@ -62,6 +62,8 @@ void check_sizes(const ModelConfig& m, int64_t batch, int64_t seq_len, int threa
   MG_CHECK(e.attention.top_k >= 1, op, "top_k {} must be positive", e.attention.top_k);
   MG_CHECK(e.attention.q_chunk.value_or(1) >= 1 && e.attention.k_chunk.value_or(1) >= 1, op,
            "chunk sizes must be positive");
+  MG_CHECK(e.ff_topk.top_k >= 0 && e.ff_topk.chunk >= 1, op,
+           "ff top_k {} must not be negative and ff chunk {} positive", e.ff_topk.top_k, e.ff_topk.chunk);
   MG_CHECK(threads >= 0, op, "threads {} must not be negative", threads);
 }
 
@@ -87,6 +89,16 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count K2 = topk ? 2 * B * H * N * kk * kF : 0;       // topk's indices (int32) + probabilities
   const Count lse = B * H * N * kF;                          // chunked's logsumexp
   const Count mask = B * N;                                  // bool key masks
+  // The feed-forward's hidden activations. Dense: [T, ff] before and after the activation. Top-k
+  // (0 < top_k < ff, nn/layers.h): per token the k kept values before and after the activation
+  // and their int64 indices, and while a chunk of tokens runs, its dense [chunk, ff] product and
+  // the selection's scratch (two of them: an overestimate rather than an underestimate).
+  const bool ff_topk = e.ff_topk.top_k > 0 && e.ff_topk.top_k < e.ff_hidden;
+  const Count Kf = ff_topk ? Count(e.ff_topk.top_k) : F;
+  const Count ff_saved = ff_topk ? T * Kf * (2 * kF + 8) : 2 * Fx;
+  const Count ff_drop = ff_topk ? T * Kf * kF : Fx;               // the dropout mask of the hidden layer
+  const Count ff_work = ff_topk ? 2 * std::min(Count(e.ff_topk.chunk), T) * F * kF : 0;
+  const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : Fx;
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).
   const Count pre = X + 2 * S;                                         // ln1 output, ln1 statistics
@@ -94,7 +106,7 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   if (kind == AttentionKind::vanilla) attn += P + 2 * mask;            // probabilities, masks
   if (kind == AttentionKind::chunked) attn += X + lse + mask;          // O, logsumexp, key mask
   if (kind == AttentionKind::topk) attn += K2;                         // indices, probabilities
-  const Count post = X + (X + 2 * S) + 2 * Fx + X + (drop ? 2 * X + Fx : 0);  // h, ln2, fc1/act, output, dropout
+  const Count post = X + (X + 2 * S) + ff_saved + X + (drop ? 2 * X + ff_drop : 0);  // h, ln2, fc1/act, output, dropout
   const Count layer = pre + attn + post;
   const Count A0 = X;              // embeddings + positions, the first layer's input
   const Count tail = 2 * S + S;    // final LayerNorm statistics, pooling weights
@@ -126,7 +138,8 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
       out.push_back({before + pre + 3 * X + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward"});
     // backward: the feed-forward's hidden gradient, then the attention with the residual gradient held
     const Count top = before + layer_state + extra_held;
-    out.push_back({top + Fx + (drop ? X : 0) + pb.head + pb.final_norm, "feed-forward backward"});
+    if (ff_topk) out.push_back({before + layer_state + ff_work, "top-k feed-forward forward"});
+    out.push_back({top + ff_hidden_grad + (drop ? X : 0) + pb.head + pb.final_norm, "feed-forward backward"});
     const Count at_attn = top - post - X + 2 * X + grads_late;  // post-attention parts and merged freed
     if (kind == AttentionKind::vanilla) out.push_back({at_attn + 2 * P, "vanilla attention backward"});
     if (kind == AttentionKind::chunked)

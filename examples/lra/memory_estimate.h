@@ -6,7 +6,8 @@
 //   static       parameters + AdamW's two moment buffers (live across steps) + the batch
 //   saved        what the forward leaves for backward, per layer: LayerNorm inputs and
 //                statistics, the qkv projection (q, k, v are views of it), the merged heads, the
-//                feed-forward activations, dropout masks when dropout > 0; and per attention kind
+//                feed-forward activations (top-k feed-forward: the k kept values, activations and
+//                int64 indices per token), dropout masks when dropout > 0; and per attention kind
 //                  vanilla  the [B, H, N, N] probabilities
 //                  chunked  the output O and one logsumexp per query row
 //                  topk     the top-k indices (int32) and probabilities, [B, H, N, k] each
@@ -15,11 +16,14 @@
 //   transient    the largest short-lived set on top of what is live at that moment, taken as the
 //                largest of a few candidates: the vanilla scores (two [B, H, N, N] buffers in the
 //                forward, three in its backward), the gradients entering backward, the
-//                feed-forward's hidden gradient, the chunked/topk backward's dQ, dK, dV and
-//                per-thread blocks, and the optimizer step (gradients + clipping's float64 copy).
+//                feed-forward's hidden gradient (top-k: [tokens, k] plus two [chunk, ff]
+//                workspaces, also counted in its forward), the chunked/topk backward's dQ, dK, dV
+//                and per-thread blocks, and the optimizer step (gradients + clipping's float64 copy).
 //
 // Calibrated against memory::PeakMeter around real steps (tests/test_lra_estimate.cpp): the
-// estimate is within a few percent of the measured peak for the shipped presets.
+// estimate is within a few percent of the measured peak for the shipped presets. The top-k
+// feed-forward terms are written from the layer's contract (nn/layers.h), generously (two chunk
+// workspaces where the contract names one): they are meant to overestimate until measured.
 #include <cstdint>
 #include <string>
 

@@ -51,10 +51,25 @@ std::unique_ptr<SequenceModel> make_model(const ModelConfig& c) {
   return std::make_unique<Classifier>(c);
 }
 
+void set_inference_options(SequenceModel& m, AttentionKind kind, int64_t top_k, nn::FeedForwardTopK ff) {
+  MG_CHECK(top_k >= 1 && ff.top_k >= 0 && ff.chunk >= 1, "lra model",
+           "top_k {} must be positive, ff top_k {} not negative and ff chunk {} positive", top_k, ff.top_k, ff.chunk);
+  auto& e = m.config.encoder;
+  e.attention.kind = kind, e.attention.top_k = top_k, e.ff_topk = ff;
+  for (const auto& layer : m.enc->layers) {
+    layer->attn->options.kind = kind;
+    layer->attn->options.top_k = top_k;
+    layer->ff->topk = ff;
+  }
+  m.enc->config.attention.kind = kind, m.enc->config.attention.top_k = top_k, m.enc->config.ff_topk = ff;
+}
+
 std::string describe(const SequenceModel& m) {
   const auto& e = m.config.encoder;
-  return fmt::format("{}{} layers, dim {}, {} heads, ff {}, {} attention{}, {} pooling, {} parameters",
-                     m.config.pair ? "two towers, " : "", e.layers, e.dim, e.heads, e.ff_hidden,
+  const std::string ff_topk =
+      e.ff_topk.top_k > 0 ? fmt::format(" (top-k {}, chunks of {} tokens)", e.ff_topk.top_k, e.ff_topk.chunk) : "";
+  return fmt::format("{}{} layers, dim {}, {} heads, ff {}{}, {} attention{}, {} pooling, {} parameters",
+                     m.config.pair ? "two towers, " : "", e.layers, e.dim, e.heads, e.ff_hidden, ff_topk,
                      to_string(e.attention.kind),
                      e.attention.kind == AttentionKind::topk ? fmt::format(" (k={})", e.attention.top_k) : "",
                      m.config.pooling == nn::Pooling::cls ? "cls" : "mean", m.num_parameters());

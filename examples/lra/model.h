@@ -65,10 +65,16 @@ class RetrievalModel : public SequenceModel {
   std::shared_ptr<nn::RetrievalHead> head;
 };
 
+// Switches a built (e.g. trained) model to another attention kind, topk's keys per query and
+// feed-forward top-k, in every encoder layer and in m.config: a zero-shot swap, the weights are
+// untouched (MultiHeadAttention::options, FeedForward::topk).
+void set_inference_options(SequenceModel& m, AttentionKind kind, int64_t top_k, nn::FeedForwardTopK ff);
+
 // Classifier, or RetrievalModel when c.pair. Initialised from the default generator (seed it first).
 std::unique_ptr<SequenceModel> make_model(const ModelConfig& c);
 
-// One line: "2 layers, dim 64, 4 heads, ff 128, chunked attention, mean pooling, 68,234 parameters".
+// One line: "2 layers, dim 64, 4 heads, ff 128, chunked attention, mean pooling, 68,234 parameters"
+// ("ff 128 (top-k 16, chunks of 1024 tokens)" with a top-k feed-forward).
 std::string describe(const SequenceModel& m);
 
 }  // namespace memgrad::lra

@@ -91,6 +91,10 @@ const std::vector<NumericOption>& numeric_options() {
        .real_field = MG_REAL(c.model.encoder.dropout)},
       {.name = "--top-k", .help = "keys per query of topk attention", .kind = O::integer, .lo = 1, .hi = kMaxLen,
        .int_field = MG_INT(c.model.encoder.attention.top_k)},
+      {.name = "--ff-top-k", .help = "top-k feed-forward: hidden units kept per token (0: dense)", .kind = O::integer,
+       .lo = 0, .hi = kMaxFF, .int_field = MG_INT(c.model.encoder.ff_topk.top_k)},
+      {.name = "--ff-chunk", .help = "tokens per chunk of the top-k feed-forward", .kind = O::integer, .lo = 1,
+       .hi = kMaxCount, .int_field = MG_INT(c.model.encoder.ff_topk.chunk)},
       {.name = "--eval-every", .help = "steps between validation passes (0: only at the end)", .kind = O::integer,
        .lo = 0, .hi = kMaxSteps, .int_field = MG_INT(c.train.eval_every)},
       {.name = "--max-eval", .help = "validation examples per pass (0: all)", .kind = O::integer, .lo = 0,
@@ -130,6 +134,28 @@ std::vector<int64_t> parse_int_list_option(const std::string& option, const std:
   return out;
 }
 
+const NumericOption& numeric_option(const std::string& name) {
+  for (const auto& o : numeric_options())
+    if (name == o.name) return o;
+  usage("unknown numeric option '{}'", name);
+}
+
+std::vector<AttentionKind> parse_kind_list(const std::string& option, const std::string& list) {
+  std::vector<AttentionKind> kinds;
+  for (std::string_view item : io::split(list, ',')) {
+    AttentionKind k;
+    try {
+      k = parse_attention_kind(std::string(item));
+    } catch (const Error&) {
+      usage("{}: '{}' is not an attention kind (allowed: vanilla, chunked, topk, comma-separated)", option,
+            io::quote(item));
+    }
+    if (std::find(kinds.begin(), kinds.end(), k) != kinds.end()) usage("{}: '{}' is given twice", option, item);
+    kinds.push_back(k);
+  }
+  return kinds;
+}
+
 namespace {
 
 uint64_t parse_seed(const NumericOption& o, const std::string& text) {
@@ -149,28 +175,6 @@ double parse_real(const NumericOption& o, const std::string& text) {
   const bool below = o.lo_open ? v <= o.lo : v < o.lo, above = o.hi_open ? v >= o.hi : v > o.hi;
   if (below || above) usage("{}: {} is out of range (allowed: {})", o.name, io::quote(text), o.range());
   return v;
-}
-
-const NumericOption& find_option(const std::string& name) {
-  for (const auto& o : numeric_options())
-    if (name == o.name) return o;
-  usage("unknown numeric option '{}'", name);
-}
-
-std::vector<AttentionKind> parse_kinds(const char* option, const std::string& list) {
-  std::vector<AttentionKind> kinds;
-  for (std::string_view item : io::split(list, ',')) {
-    AttentionKind k;
-    try {
-      k = parse_attention_kind(std::string(item));
-    } catch (const Error&) {
-      usage("{}: '{}' is not an attention kind (allowed: vanilla, chunked, topk, comma-separated)", option,
-            io::quote(item));
-    }
-    if (std::find(kinds.begin(), kinds.end(), k) != kinds.end()) usage("{}: '{}' is given twice", option, item);
-    kinds.push_back(k);
-  }
-  return kinds;
 }
 
 // A path option that is given must not be empty.
@@ -198,7 +202,8 @@ void check_sizes(const RunConfig& c, const std::vector<AttentionKind>& kinds) {
         (void)estimate_step_memory(ms, c.train.batch, n);
       }
     } catch (const Error& e) {
-      usage("{} (from --batch, --max-len, --dim, --ff, --heads, --layers, --top-k, --sweep-lengths)", inner(e));
+      usage("{} (from --batch, --max-len, --dim, --ff, --heads, --layers, --top-k, --ff-top-k, --ff-chunk, --sweep-lengths)",
+            inner(e));
     }
   }
 }
@@ -210,7 +215,8 @@ ResolvedRun resolve_command_line(const CommandLine& cl) {
   RunConfig& c = r.cfg;
   try {
     c = make_preset(cl.preset, cl.task);
-    r.kinds = parse_kinds(cl.mode == "train" ? "--attention" : "--kinds", cl.mode == "train" ? cl.attention : cl.kinds);
+    const bool train = cl.mode == "train";
+    r.kinds = parse_kind_list(train ? "--attention" : "--kinds", train ? cl.attention : cl.kinds);
     c.device = Device::parse(cl.device);
   } catch (const UsageError&) {
     throw;
@@ -221,7 +227,7 @@ ResolvedRun resolve_command_line(const CommandLine& cl) {
 
   bool min_len_given = false, max_len_given = false;
   for (const auto& [name, text] : cl.numbers) {
-    const NumericOption& o = find_option(name);
+    const NumericOption& o = numeric_option(name);
     if (o.kind == NumericOption::integer)
       o.int_field(c) = parse_int_option(o.name, text, static_cast<int64_t>(o.lo), static_cast<int64_t>(o.hi));
     else if (o.kind == NumericOption::seed)

@@ -8,8 +8,8 @@
 //
 // Exit statuses of `lra` (also in docs/lra.md and `lra --help`):
 //   0  done (or --help)
-//   1  an error while running: a data file, --init-from file or results folder that cannot be
-//      used, a failed training step
+//   1  an error while running: a data file, --init-from file, results folder or checkpoint (lra
+//      eval --from) that cannot be used, a failed training step
 //   2  the command line is wrong: an unknown option or subcommand, a value that is not a number,
 //      out of its range, or options that contradict each other (e.g. --dim not divisible by --heads)
 //   3  refused: the predicted memory of the data or of a training step exceeds the available memory
@@ -68,6 +68,8 @@ struct NumericOption {
   std::string range() const;  // "[1, 4096]", "(0, 10]"
 };
 const std::vector<NumericOption>& numeric_options();
+// The entry of numeric_options() named `name` ("--dim"); UsageError on an unknown name.
+const NumericOption& numeric_option(const std::string& name);
 
 // The configuration and attention kinds a command line asks for: the preset, each option checked
 // against its range and set, then the checks across options (dim divisible by heads, min-len at
@@ -85,5 +87,7 @@ ResolvedRun resolve_command_line(const CommandLine& cl);
 int64_t parse_int_option(const std::string& option, const std::string& text, int64_t lo, int64_t hi);
 std::vector<int64_t> parse_int_list_option(const std::string& option, const std::string& text, int64_t lo,
                                            int64_t hi);
+// A comma-separated list of attention kinds, each at most once ("vanilla,topk").
+std::vector<AttentionKind> parse_kind_list(const std::string& option, const std::string& list);
 
 }  // namespace memgrad::lra

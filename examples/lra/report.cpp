@@ -1,6 +1,7 @@
 #include "examples/lra/report.h"
 
 #include <fcntl.h>
+#include <omp.h>
 #include <sys/stat.h>
 #include <fmt/format.h>
 #include <unistd.h>
@@ -59,34 +60,6 @@ void print_table(FILE* out, const RunReport& r) {
   }
   std::fprintf(out, "majority-class rate (test): %.4f (always answering label %lld)\n", r.majority_rate,
                static_cast<long long>(r.majority_class));
-}
-
-nlohmann::json config_to_json(const RunConfig& c) {
-  const auto& e = c.model.encoder;
-  const auto& t = c.train;
-  return {
-      {"preset", c.preset},
-      {"seed", c.seed},
-      {"init_from", c.init_from},
-      {"data",
-       {{"task", c.data.task}, {"n_train", c.data.n_train}, {"n_val", c.data.n_val}, {"n_test", c.data.n_test},
-        {"min_len", c.data.min_len}, {"max_len", c.data.max_len}, {"image_side", c.data.image_side},
-        {"listops_max_depth", c.data.listops_max_depth}, {"listops_max_args", c.data.listops_max_args},
-        {"data_seed", c.data.seed}, {"data_dir", c.data.data_dir}}},
-      {"model",
-       {{"vocab", c.model.vocab}, {"classes", c.model.classes}, {"max_len", c.model.max_len}, {"pair", c.model.pair},
-        {"dim", e.dim}, {"heads", e.heads}, {"layers", e.layers}, {"ff_hidden", e.ff_hidden},
-        {"dropout", e.dropout}, {"top_k", e.attention.top_k}, {"checkpoint_layers", e.checkpoint},
-        {"pooling", c.model.pooling == nn::Pooling::cls ? "cls" : "mean"}, {"positions", "learned"}}},
-      {"train",
-       {{"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
-        {"warmup_frac", t.warmup_frac}, {"min_lr_frac", t.min_lr_frac}, {"clip", t.clip},
-        {"eval_every", t.eval_every}, {"patience", t.patience}, {"eval_batch", t.eval_batch},
-        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"optimizer", "AdamW"},
-        {"schedule", "linear warmup + cosine"}}},
-      {"sweep_lengths", c.sweep_lengths},
-      {"sweep_steps", c.sweep_steps},
-  };
 }
 
 nlohmann::json to_json(const RunReport& r) {
@@ -181,6 +154,20 @@ double load_average() {
   double load = -1;
   in >> load;
   return in ? load : -1;
+}
+
+std::string run_machine(Device device, const std::string& activity) {
+  return fmt::format("{}, OpenMP threads: {}{}", machine_description(), omp_get_max_threads(),
+                     device.is_cpu() ? "" : fmt::format(", {} on {}", activity, device.str()));
+}
+
+void note_if_busy(FILE* out) {
+  const double load = load_average();
+  if (omp_get_max_threads() > 1 && load >= omp_get_num_procs())
+    std::fprintf(out,
+                 "note: the machine is busy (load %.1f on %d cores): OpenMP threads wait for each other when one is "
+                 "descheduled, so steps may run several times slower; --threads 1 avoids that.\n",
+                 load, omp_get_num_procs());
 }
 
 std::string utc_now() {

@@ -16,7 +16,6 @@ namespace memgrad::lra {
 // chunked/vanilla and topk/vanilla ratios and the majority-class rate.
 void print_table(FILE* out, const RunReport& report);
 
-nlohmann::json config_to_json(const RunConfig& cfg);
 nlohmann::json to_json(const RunReport& report);
 std::string to_csv(const RunReport& report);
 
@@ -30,6 +29,11 @@ void write_file_atomic(const std::string& path, const std::string& content);
 std::string machine_description();
 // The 1-minute load average from /proc/loadavg (-1 when unreadable).
 double load_average();
+// The "machine" of a run's reports: machine_description(), the OpenMP threads, and on a GPU
+// "<activity> on cuda:0" ("training on cuda:0").
+std::string run_machine(Device device, const std::string& activity);
+// Prints a note when several OpenMP threads run and the load average reaches the number of cores.
+void note_if_busy(FILE* out);
 // The current time in UTC, ISO 8601 ("2026-11-22T09:15:00Z").
 std::string utc_now();
 

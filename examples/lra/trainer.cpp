@@ -12,6 +12,7 @@
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "examples/lra/batch.h"
+#include "examples/lra/checkpoint.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/progress.h"
 #include "examples/lra/warm_start.h"
@@ -148,9 +149,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
     const bool better = !(acc <= r.best_val_acc);  // true for the first (best is NaN)
     if (better) {
       r.best_val_acc = acc, r.best_step = step, evals_without_gain = 0;
-      save_checkpoint(r.checkpoint, *model, &opt,
-                      {{"kind", r.kind}, {"task", ds.task}, {"step", std::to_string(step)},
-                       {"val_acc", fmt::format("{:.6f}", acc)}, {"seed", std::to_string(cfg.seed)}});
+      save_checkpoint(r.checkpoint, *model, &opt, checkpoint_metadata(cfg, kind, step, acc));
     } else {
       ++evals_without_gain;
     }

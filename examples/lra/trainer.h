@@ -7,9 +7,9 @@
 // memory::PeakMeter: the largest peak over the steps is the measured peak memory of a training
 // step (parameters, optimizer state, batch, activations and transients, as the allocator saw
 // them). Every eval_every steps the validation split is scored; the best model so far is saved
-// as a checkpoint (model + optimizer, safetensors) and, with patience > 0, training stops after
-// that many evaluations without improvement. The test split is scored once, at the end, with the
-// best checkpoint loaded back.
+// as a checkpoint (model + optimizer + the run configuration, checkpoint.h) and, with
+// patience > 0, training stops after that many evaluations without improvement. The test split is
+// scored once, at the end, with the best checkpoint loaded back.
 #include <cstdio>
 #include <string>
 #include <utility>

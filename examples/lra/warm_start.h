@@ -7,13 +7,13 @@
 
 namespace memgrad::lra {
 
-// Loads the model weights ("model.<name>") of a checkpoint written by lra into `model`. Every
+// Loads the model weights ("model.<name>") of a checkpoint (checkpoint.h) into `model`. Every
 // tensor must match by name, shape and dtype, except the learned position table ("pos.table"),
 // which may be shorter than the model's (a run at shorter lengths): its rows replace the first
 // rows and later positions keep their initial values. Optimizer state is not loaded: the run
 // starts its own schedule. Nothing is changed when the file does not fit: the error names the
 // file, the tensor, and both shapes and dtypes. Weights that are NaN or infinite are refused at
-// load time, naming the file and tensor.
+// load time, naming the file and tensor. (checkpoint.h's load_weights, with PositionRows::may_be_fewer.)
 void warm_start(nn::Module& model, const std::string& path);
 
 // The checkpoint file for one kind: `from` itself when it is a file, else <from>/<kind>.safetensors
