@@ -6,7 +6,10 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <set>
+#include <string>
 
+#include "autograd/node.h"
 #include "autograd/ops.h"
 #include "nn/layers.h"
 #include "nn/optim/adam.h"
@@ -20,17 +23,34 @@ namespace {
 
 constexpr int64_t MiB = 1 << 20;
 
-// Output and the gradients of x and of fc1/fc2 weights and biases after y.backward(w).
+// The names of the nodes of y's graph.
+std::set<std::string> graph_ops(const Tensor& y) {
+  std::set<std::string> names;
+  std::vector<std::shared_ptr<Node>> todo{y.grad_fn()};
+  while (!todo.empty()) {
+    std::shared_ptr<Node> n = todo.back();
+    todo.pop_back();
+    if (!n || !names.insert(n->name()).second) continue;
+    for (const Edge& e : n->next_edges()) todo.push_back(e.fn);
+  }
+  return names;
+}
+
+// Output and the gradients of x and of fc1/fc2 weights and biases after y.backward(w), and the
+// ops of the graph.
 struct Run {
   Tensor y;
   std::vector<Tensor> grads;
+  std::set<std::string> ops;
 };
 Run run(FeedForward& ff, const Tensor& x_in, const Tensor& w) {
   ff.zero_grad();
   Tensor x = detach(x_in).set_requires_grad();
   Tensor y = ff.forward(x);
+  std::set<std::string> ops = graph_ops(y);
   y.backward(w);
-  return {detach(y), {x.grad(), ff.fc1->weight.grad(), ff.fc1->bias.grad(), ff.fc2->weight.grad(), ff.fc2->bias.grad()}};
+  return {detach(y), {x.grad(), ff.fc1->weight.grad(), ff.fc1->bias.grad(), ff.fc2->weight.grad(), ff.fc2->bias.grad()},
+          ops};
 }
 
 void check_same(const Run& a, const Run& b, double tol, const std::string& what) {
@@ -72,8 +92,12 @@ TEST_CASE("FeedForward with top_k = hidden equals the dense layer, values and ev
       const Run dense = run(ff, x, w);
       ff.topk = {.top_k = hidden, .chunk = 7};  // 8 chunks, the last one short
       const Run topk = run(ff, x, w);
+      CHECK((topk.ops.count("topk_linear") && topk.ops.count("sparse_linear")));  // the top-k path ran
+      CHECK(!dense.ops.count("topk_linear"));
       check_same(topk, dense, dt == DType::float32 ? 1e-5 : 1e-12,
                  std::string(to_string(dt)) + (act == Activation::relu ? " relu" : " gelu"));
+      ff.topk.top_k = hidden + 1;  // more than there are: the dense kernels
+      CHECK(!run(ff, x, w).ops.count("topk_linear"));
     }
 }
 
@@ -98,8 +122,9 @@ TEST_CASE("FeedForward with top_k < hidden equals a dense reference with a top-k
     Tensor xr = detach(x).set_requires_grad();
     Tensor yr = ff.fc2->forward(activate(ff.fc1->forward(xr), act) * mask);
     yr.backward(w);
-    const Run ref{detach(yr), {xr.grad(), ff.fc1->weight.grad(), ff.fc1->bias.grad(), ff.fc2->weight.grad(),
-                               ff.fc2->bias.grad()}};
+    const Run ref{detach(yr),
+                  {xr.grad(), ff.fc1->weight.grad(), ff.fc1->bias.grad(), ff.fc2->weight.grad(), ff.fc2->bias.grad()},
+                  {}};
     check_same(topk, ref, 1e-12, act == Activation::relu ? "relu" : "gelu");
   }
 }
