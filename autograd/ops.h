@@ -137,6 +137,22 @@ Tensor gather(const Tensor& t, int64_t dim, const Tensor& index);        // torc
 // weight [V, D], ids int of any shape -> [..., D]; backward scatter-adds into the rows used.
 Tensor embedding(const Tensor& weight, const Tensor& ids);
 
+// ---- sparse rows: the top-k feed-forward layer (ops/sparse_linear.cpp; nn::FeedForward) ----
+// The top k entries of each row of the linear map x weight^T + bias: x [..., in], weight [F, in]
+// (Linear's layout), bias [F] or undefined, 1 <= k <= F. Returns values [..., k] and indices
+// int64 [..., k], each row in ascending column order (a sparse row: value j sits at column
+// indices[..., j]). Ranking: larger first, NaN above +inf, equal values to the lower column.
+// Forward forms the scores `chunk` rows at a time (one [chunk, F] workspace, no [rows, F]
+// tensor). Backward saves only x, weight and the indices, and is sparse, O(rows * k * in):
+// dx[t] = sum_j g[t, j] W[idx[t, j]], dW[idx[t, j]] += g[t, j] x[t], db[idx[t, j]] += g[t, j].
+// The indices carry no gradient (the selection is piecewise constant).
+ValuesIndices topk_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t k, int64_t chunk = 1024);
+// A linear map of sparse rows: values [..., k] at columns indices (int32/int64, same shape, each
+// in [0, F): checked), weight [out, F] -> [..., out] = linear(scatter_add(zeros[..., F], indices,
+// values), weight), i.e. y[t] = sum_j values[t, j] W[:, indices[t, j]] (repeated indices add up).
+// Saves values, indices and weight; backward is O(rows * k * out); indices get no gradient.
+Tensor sparse_linear(const Tensor& values, const Tensor& indices, const Tensor& weight);
+
 enum class Reduction { none, mean, sum };
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;

@@ -86,6 +86,26 @@ class Backend {
                                        const Tensor& probs, const Tensor& grad_out, const AttentionParams& p,
                                        Tensor& dq, Tensor& dk, Tensor& dv) = 0;
 
+  // Sparse rows: the kernels of topk_linear and sparse_linear (the top-k feed-forward layer,
+  // autograd/ops/sparse_linear.cpp). Every tensor is contiguous and 2-d; float tensors share one
+  // dtype; idx is int64 [R, k] with every entry in [0, F) (the caller guarantees it: the kernels
+  // do not check). A row r of x / out / coef is one token.
+  //
+  // row_topk: s [R, F] (1 <= k <= F) gets bias [F] (undefined: none) added to each row in place;
+  // then per row the k largest entries, ordered higher first, NaN above +inf, equal values to
+  // the lower column (cpu/topk_select.h), are written in ascending column order: idx [R, k] and
+  // values [R, k] = s[r, idx[r, :]].
+  virtual void row_topk(Tensor& s, const Tensor& bias, Tensor& values, Tensor& idx) = 0;
+  // gather_rows_sum: out[r, :] = sum_j coef[r, j] * table[idx[r, j], :]; table [F, D], coef [R, k],
+  // out [R, D] (overwritten; 0 when k = 0).
+  virtual void gather_rows_sum(const Tensor& table, const Tensor& idx, const Tensor& coef, Tensor& out) = 0;
+  // gather_rows_dot: out[r, j] = table[idx[r, j], :] . x[r, :]; table [F, D], x [R, D], out [R, k].
+  virtual void gather_rows_dot(const Tensor& table, const Tensor& idx, const Tensor& x, Tensor& out) = 0;
+  // scatter_rows_add: table[idx[r, j], :] += coef[r, j] * x[r, :] for every (r, j), repeated
+  // indices accumulating (race-free on the CPU; atomic on the GPU, so float sums may round in any
+  // order there); table [F, D], coef [R, k], x [R, D].
+  virtual void scatter_rows_add(Tensor& table, const Tensor& idx, const Tensor& coef, const Tensor& x) = 0;
+
   // Optimizer steps (nn/optim), in place, with PyTorch's update formulas. param and the state
   // tensors are contiguous and share param's shape and dtype; grad may be any view of that shape.
   // SGD: d = grad + weight_decay * param; buf = first_step ? d : momentum * buf + (1 - dampening) * d;

@@ -59,9 +59,14 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation 
 Tensor FeedForward::forward(const Tensor& x) const {
   MG_CHECK(topk.top_k >= 0 && topk.chunk >= 1, "FeedForward", "top_k must be >= 0 and chunk >= 1, got {} and {}",
            topk.top_k, topk.chunk);
-  MG_CHECK(topk.top_k == 0 || topk.top_k >= fc1->out_features, "FeedForward",
-           "top_k = {} < hidden = {}: the top-k path is not built yet", topk.top_k, fc1->out_features);
-  return fc2->forward(drop->forward(activate(fc1->forward(x), activation)));
+  const int64_t hidden = fc1->out_features;
+  if (topk.top_k == 0 || topk.top_k > hidden) return fc2->forward(drop->forward(activate(fc1->forward(x), activation)));
+  MG_CHECK(x.dim() >= 1 && x.shape().back() == fc1->in_features, "FeedForward",
+           "input of shape {} for a layer with {} input features", str(x.shape()), fc1->in_features);
+  // [..., dim] -> the top_k units of each token: values and their indices  [..., top_k]
+  auto [v, idx] = topk_linear(x, fc1->weight, fc1->bias, topk.top_k, topk.chunk);
+  Tensor y = sparse_linear(drop->forward(activate(v, activation)), idx, fc2->weight);  // [..., dim]
+  return fc2->bias.defined() ? y + fc2->bias : y;
 }
 
 }  // namespace memgrad::nn

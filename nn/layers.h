@@ -58,8 +58,10 @@ enum class Activation { gelu, relu };
 // with 0 < top_k < hidden, each token keeps only its top_k largest entries of x W1^T + b1, the
 // activation and dropout apply to those alone, and fc2 sums the matching top_k columns of W2.
 // Tokens are processed `chunk` at a time, so no [tokens, hidden] tensor exists beyond one chunk,
-// and backward keeps only the top_k indices and activations per token. top_k = 0 (the default)
-// or top_k >= hidden is the dense layer. Both fields may be changed after construction (a
+// and backward keeps only the top_k indices and activations per token (ops topk_linear and
+// sparse_linear, autograd/ops.h). top_k = 0 (the default) or top_k > hidden runs the dense
+// kernels; top_k = hidden runs the top-k path keeping every unit, which equals the dense layer
+// (values and gradients, up to rounding). Both fields may be changed after construction (a
 // zero-shot swap of a trained dense layer to top-k).
 struct FeedForwardTopK {
   int64_t top_k = 0;     // 0: dense

@@ -69,6 +69,12 @@ class CudaBackend final : public Backend {
                                const Tensor& probs, const Tensor& grad_out, const AttentionParams& p, Tensor& dq,
                                Tensor& dk, Tensor& dv) override;
 
+  // cuda_sparse_rows.cpp
+  void row_topk(Tensor& s, const Tensor& bias, Tensor& values, Tensor& idx) override;
+  void gather_rows_sum(const Tensor& table, const Tensor& idx, const Tensor& coef, Tensor& out) override;
+  void gather_rows_dot(const Tensor& table, const Tensor& idx, const Tensor& x, Tensor& out) override;
+  void scatter_rows_add(Tensor& table, const Tensor& idx, const Tensor& coef, const Tensor& x) override;
+
   // cuda_optim.cpp
   void sgd_step(Tensor& param, const Tensor& grad, Tensor& momentum_buf, double lr, double momentum, double dampening,
                 double weight_decay, bool nesterov, bool first_step) override;

@@ -12,6 +12,11 @@ cross_entropy = _C.cross_entropy
 layer_norm = _C.layer_norm
 dropout = _C.dropout
 embedding = _C.embedding
+# The top-k feed-forward layer's ops (autograd/ops.h): topk_linear(x, weight, bias, k, chunk=1024)
+# -> (values, indices) of each row's top k of x @ weight.T + bias (ascending columns), and
+# sparse_linear(values, indices, weight) -> the linear map (weight [out, F]) of those sparse rows.
+topk_linear = _C.topk_linear
+sparse_linear = _C.sparse_linear
 relu = _C.relu
 gelu = _C.gelu
 sigmoid = _C.sigmoid

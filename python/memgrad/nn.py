@@ -365,10 +365,33 @@ class Dropout(_CppModule):
 
 
 class FeedForward(_CppModule):
-    """Linear(dim, hidden) -> gelu/relu -> dropout -> Linear(hidden, dim)."""
+    """Linear(dim, hidden) -> gelu/relu -> dropout -> Linear(hidden, dim).
 
-    def __init__(self, dim, hidden, dropout=0.0, activation="gelu", *, dtype=None, generator=None):
-        super().__init__(_C.nn.FeedForward(dim, hidden, dropout, activation, dtype=dtype, generator=generator))
+    top_k > 0 (at most hidden) keeps only each token's top_k largest units of the first Linear
+    (Gupta et al. 2021); activation, dropout and the second Linear then act on those alone, and
+    tokens are scored `chunk` at a time. top_k = 0 (or > hidden) is the dense layer. Both are
+    read/write properties (a zero-shot swap of a trained dense layer)."""
+
+    def __init__(self, dim, hidden, dropout=0.0, activation="gelu", *, top_k=0, chunk=1024, dtype=None,
+                 generator=None):
+        super().__init__(_C.nn.FeedForward(dim, hidden, dropout, activation, dtype=dtype, generator=generator,
+                                           top_k=top_k, chunk=chunk))
+
+    @property
+    def top_k(self):
+        return self._cpp.top_k
+
+    @top_k.setter
+    def top_k(self, value):
+        self._cpp.top_k = value
+
+    @property
+    def chunk(self):
+        return self._cpp.chunk
+
+    @chunk.setter
+    def chunk(self, value):
+        self._cpp.chunk = value
 
 
 class MultiHeadAttention(_CppModule):
@@ -385,32 +408,34 @@ class MultiHeadAttention(_CppModule):
 
 
 def _config(dim, heads, layers, ff_hidden, dropout, activation, kind, causal, scale, q_chunk, k_chunk, top_k,
-            checkpoint, dtype, generator):
+            checkpoint, dtype, generator, ff_top_k=0, ff_chunk=1024):
     return dict(dim=dim, heads=heads, layers=layers, ff_hidden=ff_hidden, dropout=dropout, activation=activation,
                 kind=kind, causal=causal, scale=scale, q_chunk=q_chunk, k_chunk=k_chunk, top_k=top_k,
-                checkpoint=checkpoint, dtype=dtype, generator=generator)
+                checkpoint=checkpoint, dtype=dtype, generator=generator, ff_top_k=ff_top_k, ff_chunk=ff_chunk)
 
 
 class TransformerEncoderLayer(_CppModule):
     """Pre-LN layer: x + attn(ln1(x)), then + ff(ln2(.)). forward(x, key_padding_mask, key_lengths)."""
 
     def __init__(self, dim=64, heads=4, ff_hidden=128, dropout=0.1, activation="gelu", *, kind="chunked",
-                 causal=False, scale=None, q_chunk=None, k_chunk=None, top_k=64, dtype=None, generator=None):
+                 causal=False, scale=None, q_chunk=None, k_chunk=None, top_k=64, ff_top_k=0, ff_chunk=1024,
+                 dtype=None, generator=None):
         super().__init__(_C.nn.TransformerEncoderLayer(**_config(dim, heads, 1, ff_hidden, dropout, activation, kind,
                                                                  causal, scale, q_chunk, k_chunk, top_k, False,
-                                                                 dtype, generator)))
+                                                                 dtype, generator, ff_top_k, ff_chunk)))
 
 
 class TransformerEncoder(_CppModule):
     """A stack of pre-LN layers and a final LayerNorm: x [B, N, dim] -> [B, N, dim].
-    checkpoint=True recomputes each layer in backward instead of storing its activations."""
+    checkpoint=True recomputes each layer in backward instead of storing its activations;
+    ff_top_k > 0 makes every feed-forward layer top-k (FeedForward's top_k, ff_chunk its chunk)."""
 
     def __init__(self, dim=64, heads=4, layers=2, ff_hidden=128, dropout=0.1, activation="gelu", *,
                  kind="chunked", causal=False, scale=None, q_chunk=None, k_chunk=None, top_k=64, checkpoint=False,
-                 dtype=None, generator=None):
+                 ff_top_k=0, ff_chunk=1024, dtype=None, generator=None):
         super().__init__(_C.nn.TransformerEncoder(**_config(dim, heads, layers, ff_hidden, dropout, activation, kind,
                                                             causal, scale, q_chunk, k_chunk, top_k, checkpoint,
-                                                            dtype, generator)))
+                                                            dtype, generator, ff_top_k, ff_chunk)))
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.config.items())

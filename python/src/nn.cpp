@@ -62,8 +62,10 @@ void masked_forward(py::class_<C, Module, std::shared_ptr<C>>& cls) {
 
 TransformerConfig config_of(int64_t dim, int64_t heads, int64_t layers, int64_t ff_hidden, double dropout,
                             const std::string& activation, const std::string& kind, bool causal, py::handle scale,
-                            py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool checkpoint) {
+                            py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool checkpoint, int64_t ff_top_k,
+                            int64_t ff_chunk) {
   TransformerConfig c;
+  c.ff_topk = {ff_top_k, ff_chunk};
   c.dim = dim, c.heads = heads, c.layers = layers, c.ff_hidden = ff_hidden, c.dropout = dropout;
   c.activation = parse_activation(activation);
   c.attention = attention_options(kind, scale, causal, py::none(), py::none(), q_chunk, k_chunk, top_k);
@@ -76,7 +78,7 @@ TransformerConfig config_of(int64_t dim, int64_t heads, int64_t layers, int64_t 
       py::arg("dropout") = 0.1, py::arg("activation") = "gelu", py::arg("kind") = "chunked",               \
       py::arg("causal") = false, py::arg("scale") = py::none(), py::arg("q_chunk") = py::none(),           \
       py::arg("k_chunk") = py::none(), py::arg("top_k") = 64, py::arg("checkpoint") = false,               \
-      py::arg("dtype") = py::none(), py::arg("generator") = nullptr
+      py::arg("dtype") = py::none(), py::arg("generator") = nullptr, py::arg("ff_top_k") = 0, py::arg("ff_chunk") = 1024
 
 }  // namespace
 
@@ -145,10 +147,18 @@ void bind_nn(py::module_& m) {
   forward(drop, [](const Dropout& d, const TensorArg& x) { return d.forward(x); }, py::arg("x"), Release());
 
   py::class_<FeedForward, Module, std::shared_ptr<FeedForward>> ff(n, "FeedForward");
-  ff.def(py::init([](int64_t dim, int64_t hidden, double p, const std::string& act, py::handle dtype, Generator* gen) {
-    return std::make_shared<FeedForward>(dim, hidden, p, parse_activation(act), popts(dtype, gen));
+  ff.def(py::init([](int64_t dim, int64_t hidden, double p, const std::string& act, py::handle dtype, Generator* gen,
+                     int64_t top_k, int64_t chunk) {
+    return std::make_shared<FeedForward>(dim, hidden, p, parse_activation(act), popts(dtype, gen),
+                                         FeedForwardTopK{top_k, chunk});
   }), py::arg("dim"), py::arg("hidden"), py::arg("dropout") = 0.0, py::arg("activation") = "gelu",
-     py::arg("dtype") = py::none(), py::arg("generator") = nullptr, py::keep_alive<1, 7>())
+     py::arg("dtype") = py::none(), py::arg("generator") = nullptr, py::arg("top_k") = 0, py::arg("chunk") = 1024,
+     py::keep_alive<1, 7>())
+      // the top-k path (nn/layers.h): checked when forward runs, so a swap may set both in turn
+      .def_property("top_k", [](const FeedForward& f) { return f.topk.top_k; },
+                    [](FeedForward& f, int64_t k) { f.topk.top_k = k; })
+      .def_property("chunk", [](const FeedForward& f) { return f.topk.chunk; },
+                    [](FeedForward& f, int64_t c) { f.topk.chunk = c; })
       .def_readonly("fc1", &FeedForward::fc1)
       .def_readonly("fc2", &FeedForward::fc2)
       .def_readonly("drop", &FeedForward::drop);
@@ -174,8 +184,9 @@ void bind_nn(py::module_& m) {
   layer.def(py::init([](int64_t dim, int64_t heads, int64_t layers, int64_t ff_hidden, double dropout,
                         const std::string& act, const std::string& kind, bool causal, py::handle scale,
                         py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool ckpt, py::handle dtype,
-                        Generator* gen) {
-    auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt);
+                        Generator* gen, int64_t ff_top_k, int64_t ff_chunk) {
+    auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt,
+                       ff_top_k, ff_chunk);
     return std::make_shared<TransformerEncoderLayer>(c, popts(dtype, gen));
   }), MG_CONFIG_ARGS, py::keep_alive<1, 16>())
       .def_readonly("ln1", &TransformerEncoderLayer::ln1)
@@ -188,8 +199,9 @@ void bind_nn(py::module_& m) {
   enc.def(py::init([](int64_t dim, int64_t heads, int64_t layers, int64_t ff_hidden, double dropout,
                       const std::string& act, const std::string& kind, bool causal, py::handle scale,
                       py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool ckpt, py::handle dtype,
-                      Generator* gen) {
-    auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt);
+                      Generator* gen, int64_t ff_top_k, int64_t ff_chunk) {
+    auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt,
+                       ff_top_k, ff_chunk);
     return std::make_shared<TransformerEncoder>(c, popts(dtype, gen));
   }), MG_CONFIG_ARGS, py::keep_alive<1, 16>())
       .def_readonly("layers", &TransformerEncoder::layers)
@@ -200,7 +212,7 @@ void bind_nn(py::module_& m) {
         d["dim"] = c.dim, d["heads"] = c.heads, d["layers"] = c.layers, d["ff_hidden"] = c.ff_hidden;
         d["dropout"] = c.dropout, d["activation"] = c.activation == Activation::gelu ? "gelu" : "relu";
         d["kind"] = to_string(c.attention.kind), d["causal"] = c.attention.causal, d["top_k"] = c.attention.top_k;
-        d["checkpoint"] = c.checkpoint;
+        d["checkpoint"] = c.checkpoint, d["ff_top_k"] = c.ff_topk.top_k, d["ff_chunk"] = c.ff_topk.chunk;
         return d;
       });
   masked_forward(enc);

@@ -237,6 +237,20 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
     py::gil_scoped_release release;
     return embedding(w, i);
   }, py::arg("weight"), py::arg("ids"));
+  m.def("topk_linear", [](const TensorArg& x, const TensorArg& weight, py::handle bias, int64_t k, int64_t chunk) {
+    Tensor b = bias.is_none() ? Tensor() : as_tensor(bias);
+    ValuesIndices r;
+    {
+      py::gil_scoped_release release;
+      r = topk_linear(x, weight, b, k, chunk);
+    }
+    return py::make_tuple(r.values, r.indices);
+  }, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("k"), py::arg("chunk") = 1024);
+  m.def("sparse_linear", [](const TensorArg& values, py::handle indices, const TensorArg& weight) {
+    Tensor i = as_tensor(indices);
+    py::gil_scoped_release release;
+    return sparse_linear(values, i, weight);
+  }, py::arg("values"), py::arg("indices"), py::arg("weight"));
   m.def("cross_entropy", [](const TensorArg& logits, py::handle target, int64_t ignore_index, const std::string& reduction,
                             double label_smoothing) {
     Tensor t = as_tensor(target);

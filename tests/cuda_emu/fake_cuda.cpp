@@ -156,6 +156,10 @@ MG_EMU_STUB(void, attention_topk_forward, const Tensor&, const Tensor&, const Te
             const AttentionParams&, Tensor&, Tensor&, Tensor&)
 MG_EMU_STUB(void, attention_topk_backward, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
             const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&)
+MG_EMU_STUB(void, row_topk, Tensor&, const Tensor&, Tensor&, Tensor&)
+MG_EMU_STUB(void, gather_rows_sum, const Tensor&, const Tensor&, const Tensor&, Tensor&)
+MG_EMU_STUB(void, gather_rows_dot, const Tensor&, const Tensor&, const Tensor&, Tensor&)
+MG_EMU_STUB(void, scatter_rows_add, Tensor&, const Tensor&, const Tensor&, const Tensor&)
 MG_EMU_STUB(void, sgd_step, Tensor&, const Tensor&, Tensor&, double, double, double, double, bool, bool)
 MG_EMU_STUB(void, adam_step, Tensor&, const Tensor&, Tensor&, Tensor&, double, double, double, double, double, bool,
             int64_t)

@@ -12,19 +12,22 @@
 
 # ---- the test programs: name, source, and the backends/cuda files X whose X.cu (emulated
 # kernels) and X.cpp (host side) it links ----
-PROGRAMS=(elementwise attention)
+PROGRAMS=(elementwise attention sparse_rows)
 declare -A PROGRAM_SRC=(
   [elementwise]=test_elementwise_reduce.cpp
   [attention]=test_attention_chunked.cpp
+  [sparse_rows]=test_sparse_rows.cpp
 )
 declare -A PROGRAM_UNITS=(
   [elementwise]="cuda_elementwise cuda_reduce cuda_softmax cuda_loss cuda_index"
   [attention]="cuda_flash_attention cuda_attention_chunked"
+  [sparse_rows]="cuda_sparse_rows"
 )
 # backends/cuda files with a host side (X.cpp) only
 declare -A PROGRAM_HOST_UNITS=(
   [elementwise]=""
   [attention]="attention_layout"
+  [sparse_rows]=""
 )
 
 set -euo pipefail

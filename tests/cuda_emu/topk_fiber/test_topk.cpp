@@ -87,6 +87,10 @@ STUB(void CudaBackend::cross_entropy(const Tensor&, const Tensor&, int64_t, doub
 STUB(void CudaBackend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, double, Tensor&))
 STUB(void CudaBackend::attention_chunked_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&))
 STUB(void CudaBackend::attention_chunked_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&))
+STUB(void CudaBackend::row_topk(Tensor&, const Tensor&, Tensor&, Tensor&))
+STUB(void CudaBackend::gather_rows_sum(const Tensor&, const Tensor&, const Tensor&, Tensor&))
+STUB(void CudaBackend::gather_rows_dot(const Tensor&, const Tensor&, const Tensor&, Tensor&))
+STUB(void CudaBackend::scatter_rows_add(Tensor&, const Tensor&, const Tensor&, const Tensor&))
 STUB(void CudaBackend::sgd_step(Tensor&, const Tensor&, Tensor&, double, double, double, double, bool, bool))
 STUB(void CudaBackend::adam_step(Tensor&, const Tensor&, Tensor&, Tensor&, double, double, double, double, double, bool, int64_t))
 }  // namespace memgrad::cuda
