@@ -14,6 +14,7 @@
 
 #include "autograd/ops.h"
 #include "benchmarks/bench_common.h"
+#include "core/system_memory.h"
 
 namespace memgrad::bench {
 namespace {

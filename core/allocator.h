@@ -39,9 +39,6 @@ namespace memory {
 MemoryStats stats(Device d = Device::cpu());
 void reset_peak(Device d = Device::cpu());
 void empty_cache(Device d = Device::cpu());
-// MemAvailable from /proc/meminfo in bytes (what the system can still give this process without
-// swapping); -1 when it cannot be read.
-int64_t system_available_bytes();
 
 // Measures the peak bytes allocated inside a scope, above what was live when it began.
 // Nests: an outer meter still sees the peaks reached inside an inner one.

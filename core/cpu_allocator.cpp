@@ -4,10 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
-#include <sstream>
-#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -135,19 +132,6 @@ namespace memory {
 MemoryStats stats(Device d) { return allocator_for(d).stats(); }
 void reset_peak(Device d) { allocator_for(d).reset_peak(); }
 void empty_cache(Device d) { allocator_for(d).empty_cache(); }
-
-int64_t system_available_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("MemAvailable:", 0) != 0) continue;
-    std::istringstream fields(line.substr(13));
-    int64_t kib = -1;
-    fields >> kib;
-    return kib < 0 ? -1 : kib * 1024;
-  }
-  return -1;
-}
 
 PeakMeter::PeakMeter(Device d) : device_(d) {
   auto s = stats(d);

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "autograd/attention.h"
-#include "core/allocator.h"
+#include "core/system_memory.h"
 #include "examples/lra/checked.h"
 
 namespace memgrad::lra {
