@@ -6,7 +6,8 @@
 // its GFLOP/s reads as "dense-equivalent". Peak overhead = the allocator's peak during the call
 // minus what was live before, the output and (forward+backward) the three input gradients.
 // `--sweep` times chunked forward+backward and topk over block sizes at one length: the defaults
-// in autograd/attention.h come from it.
+// in autograd/attention.h come from it. `--paper` makes the tables of Rabe & Staats 2021
+// (attention_paper.cpp).
 #include <CLI/CLI.hpp>
 #include <cblas.h>
 
@@ -16,69 +17,18 @@
 
 #include "autograd/attention.h"
 #include "autograd/ops.h"
+#include "benchmarks/attention_measure.h"
+#include "benchmarks/attention_paper.h"
 #include "benchmarks/bench_common.h"
 
 using namespace memgrad;
 using json = nlohmann::json;
+using bench::Config;
+using bench::human_bytes;
+using bench::Measure;
+using bench::measure;
 
 namespace {
-
-struct Config {
-  int64_t B = 1, H = 4, D = 64, top_k = 64;
-  int repeats = 5;
-  double budget_s = 20;  // stop repeating a measurement once it has taken this long
-  Device device = Device::cpu();
-  int warmup = 0;  // extra untimed calls after the first (which measures memory and warms caches)
-};
-
-struct Measure {
-  double seconds;      // median wall time
-  double cpu_seconds;  // median CPU time of the process (all threads)
-  int64_t overhead;
-  int samples;
-};
-
-// Median time and peak overhead of one attention call (fwd, or fwd+bwd when `backward`).
-Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward) {
-  Generator g(0);
-  const Shape shape{c.B, c.H, N, c.D};
-  const Device dev = c.device;
-  Tensor q = randn(shape, DType::float32, &g, 0, 1, dev), k = randn(shape, DType::float32, &g, 0, 1, dev),
-         v = randn(shape, DType::float32, &g, 0, 1, dev), w = randn(shape, DType::float32, &g, 0, 1, dev);
-  if (backward) q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
-  const int64_t bytes = c.B * c.H * N * c.D * 4;
-  auto clear_grads = [&] { q.set_grad(Tensor()), k.set_grad(Tensor()), v.set_grad(Tensor()); };
-  auto once = [&] {
-    if (!backward) {
-      NoGradGuard ng;
-      Tensor out = attention(q, k, v, opts);
-    } else {
-      Tensor out = attention(q, k, v, opts);
-      out.backward(w);
-    }
-  };
-  int64_t overhead;
-  {
-    memory::PeakMeter meter(dev);
-    once();  // measures memory, and warms up the allocator cache and thread pool for the timings
-    overhead = meter.overhead() - bytes * (backward ? 4 : 1);
-  }
-  for (int r = 0; r < c.warmup; ++r) clear_grads(), once();
-  synchronize(dev);
-  DeviceTimer timer(dev);  // GPU: CUDA events around the calls; CPU: the steady clock
-  std::vector<double> t, cpu;
-  double spent = 0;
-  for (int r = 0; r < c.repeats && (r == 0 || spent < c.budget_s); ++r) {
-    clear_grads();
-    double c0 = bench::process_cpu_seconds();
-    timer.start();
-    once();
-    t.push_back(timer.stop());
-    cpu.push_back(bench::process_cpu_seconds() - c0);
-    spent += t.back();
-  }
-  return {bench::median(t), bench::median(cpu), overhead, static_cast<int>(t.size())};
-}
 
 // On a GPU: memgrad's matmul (cuBLAS sgemm, pedantic float32) at n = 4096, timed to completion.
 double device_sgemm_gflops(Device dev) {
@@ -108,13 +58,6 @@ double sgemm_gflops(int64_t n) {
   return 2.0 * n * n * n / bench::median(t) / 1e9;
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (b >= 1024 && u < 3) b /= 1024, ++u;
-  return fmt::format("{:.1f} {}", b, units[u]);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -140,6 +83,17 @@ int main(int argc, char** argv) {
   app.add_flag("--sweep", sweep, "sweep block sizes instead (chunked fwd+bwd and topk fwd+bwd)");
   app.add_option("--sweep-n", sweep_n, "sequence length of the sweep")->capture_default_str();
   app.add_option("--out", out, "JSON output path")->capture_default_str();
+  bool paper = false;
+  bench::PaperOptions po;
+  app.add_flag("--paper", paper,
+               "the memory tables of Rabe & Staats 2021: N = 2^10 .. 2^18 unless --sizes, one head of dim 64 "
+               "(--heads, --head-dim), 3 repeats, --out benchmarks/results/attention_paper.json");
+  app.add_option("--q-chunk", po.q_chunk, "--paper: chunked query block (default: the library's)");
+  app.add_option("--k-chunk", po.k_chunk, "--paper: chunked key block (default: the library's)");
+  app.add_option("--single-call", c.single_call_s,
+                 "a first call that takes this long (s) is the only sample (--paper default 10)");
+  app.add_option("--headroom", po.headroom, "--paper: run vanilla only where this x its predicted peak fits in "
+                 "MemAvailable")->capture_default_str();
   std::string device = "cpu";
   app.add_option("--device", device, "cpu or cuda (GPU kernels timed to completion; peak from the device allocator)")
       ->capture_default_str();
@@ -152,6 +106,25 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  if (paper) {
+    // the paper's setting where the command line does not say otherwise (attention_paper.h)
+    if (!app.count("--sizes")) sizes = bench::paper_default_sizes();
+    if (!app.count("--heads")) c.H = 1;
+    if (!app.count("--repeats")) c.repeats = 3;
+    if (!app.count("--budget")) c.budget_s = 10;
+    if (!app.count("--single-call")) c.single_call_s = 10;
+    if (!app.count("--out")) out = "benchmarks/results/attention_paper.json";
+    po.sizes = sizes, po.kinds = kinds, po.out = out, po.command = bench::command_line(argc, argv);
+    try {
+      for (const std::string& k : kinds) (void)parse_attention_kind(k);
+      MG_CHECK(!po.q_chunk || *po.q_chunk > 0, "bench_attention", "--q-chunk must be positive");
+      MG_CHECK(!po.k_chunk || *po.k_chunk > 0, "bench_attention", "--k-chunk must be positive");
+      return bench::run_paper(c, po);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 2;
+    }
+  }
   json machine = bench::machine();
   std::printf("machine: %s\n", bench::describe(machine).c_str());
   const double sgemm = c.device.is_cpu() ? sgemm_gflops(1024) : device_sgemm_gflops(c.device);

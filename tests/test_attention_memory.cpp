@@ -1,5 +1,6 @@
 // What each attention kind costs in memory, from the allocator's exact byte counts.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include "autograd/attention.h"
 #include "autograd/ops.h"
@@ -10,24 +11,31 @@ namespace {
 
 constexpr int64_t MiB = 1 << 20;
 
-// Peak bytes of one forward+backward above the inputs, the output and the gradients.
-// The backward starts from out.backward(w), so the loss adds no tensor of its own.
-int64_t attention_overhead(AttentionKind kind, int64_t B, int64_t H, int64_t N, int64_t D, int64_t top_k = 64) {
+// Peak bytes of one call above what was live before it, less the results: the output, and for
+// forward+backward (backward = true) the gradients dq, dk, dv. The backward starts from
+// out.backward(w), so the loss adds no tensor of its own. Forward only runs under NoGradGuard.
+int64_t attention_overhead(AttentionKind kind, int64_t B, int64_t H, int64_t N, int64_t D, int64_t top_k = 64,
+                           bool backward = true) {
   Generator g(1);
-  Tensor q = randn({B, H, N, D}, DType::float32, &g).set_requires_grad();
-  Tensor k = randn({B, H, N, D}, DType::float32, &g).set_requires_grad();
-  Tensor v = randn({B, H, N, D}, DType::float32, &g).set_requires_grad();
+  Tensor q = randn({B, H, N, D}, DType::float32, &g).set_requires_grad(backward);
+  Tensor k = randn({B, H, N, D}, DType::float32, &g).set_requires_grad(backward);
+  Tensor v = randn({B, H, N, D}, DType::float32, &g).set_requires_grad(backward);
   Tensor w = randn({B, H, N, D}, DType::float32, &g);
   const int64_t tensor_bytes = B * H * N * D * 4;
   int64_t peak;
   {
     memory::PeakMeter meter;
-    Tensor out = attention(q, k, v, {.kind = kind, .top_k = top_k});
-    out.backward(w);
+    if (backward) {
+      Tensor out = attention(q, k, v, {.kind = kind, .top_k = top_k});
+      out.backward(w);
+    } else {
+      NoGradGuard ng;
+      Tensor out = attention(q, k, v, {.kind = kind, .top_k = top_k});
+    }
     peak = meter.overhead();
   }
-  CHECK(q.grad().defined());
-  return peak - tensor_bytes /* output */ - 3 * tensor_bytes /* dq, dk, dv */;
+  CHECK(q.grad().defined() == backward);
+  return peak - tensor_bytes /* output */ - (backward ? 3 * tensor_bytes /* dq, dk, dv */ : 0);
 }
 
 }  // namespace
@@ -46,12 +54,46 @@ TEST_CASE("vanilla really stores the probability matrix; chunked and topk do not
   CHECK(chunked * 50 < vanilla);
 }
 
-TEST_CASE("chunked overhead grows only by the O(N) per-row statistics") {
-  const int64_t B = 1, H = 1, D = 64;
-  const int64_t small = attention_overhead(AttentionKind::chunked, B, H, 2048, D);
-  const int64_t large = attention_overhead(AttentionKind::chunked, B, H, 8192, D);
-  // logsumexp (saved) and Delta = rowsum(dO * O) (backward): one float each per query row
-  const int64_t per_row = 2 * 4 * B * H;
-  MESSAGE("chunked overhead: N=2048 " << small << " bytes, N=8192 " << large << " bytes");
-  CHECK(large - small <= per_row * (8192 - 2048));
+// The claim of Rabe & Staats 2021 in exact bytes (bench_attention --paper makes its table): chunked
+// attention's memory beyond inputs and results is per-thread blocks (independent of N) plus one
+// or two floats per query row, in inference and in differentiation; vanilla's grows with N².
+TEST_CASE("chunked and topk overhead is affine in N (per-thread blocks + per-row bytes), vanilla's quadratic") {
+  const int64_t B = 1, H = 1, D = 64, top_k = 64, N = 512;  // N >= the block sizes: blocks do not shrink
+  for (bool backward : {false, true}) {
+    CAPTURE(backward);
+    const std::string pass = backward ? " fwd+bwd" : " fwd";
+    auto at = [&](AttentionKind kind, int64_t n) { return attention_overhead(kind, B, H, n, D, top_k, backward); };
+    for (AttentionKind kind : {AttentionKind::chunked, AttentionKind::topk}) {
+      CAPTURE(to_string(kind));
+      const int64_t o1 = at(kind, N), o2 = at(kind, 2 * N), o4 = at(kind, 4 * N);
+      MESSAGE(to_string(kind) << pass << " overhead: " << o1 << ", " << o2 << ", " << o4);
+      CHECK(o4 - o2 == 2 * (o2 - o1));  // overhead = blocks + slope * N, exactly
+      const int64_t slope = (o2 - o1) / N, blocks = o1 - slope * N;
+      CHECK(slope * N == o2 - o1);
+      CHECK(blocks >= 0);
+      CHECK(blocks <= omp_get_max_threads() * MiB);  // per-thread score blocks, not N-sized
+      if (kind == AttentionKind::chunked) {
+        // logsumexp (saved, or only written when no grad) and, in backward, Delta = rowsum(dO * O)
+        CHECK(slope == (backward ? 2 : 1) * 4 * B * H);
+      } else if (backward) {
+        CHECK(slope == top_k * (4 + 4) * B * H);  // the saved int32 indices and float probabilities
+      } else {
+        // the indices and probabilities, plus each thread's row of scores against all N keys and its
+        // selection buffer (a float and an int32 per key)
+        CHECK(slope <= (top_k * (4 + 4) + omp_get_max_threads() * (kDefaultTopkQChunk * 4 + 8)) * B * H);
+      }
+    }
+    // vanilla: the [N, N] scores, twice in the forward, three times in the backward
+    const int64_t v1 = at(AttentionKind::vanilla, N), v2 = at(AttentionKind::vanilla, 2 * N);
+    const int64_t scores = B * H * N * N * 4;
+    MESSAGE("vanilla" << pass << " overhead: " << v1 << ", " << v2);
+    if (!backward) {
+      CHECK(v1 == 2 * scores);
+      CHECK(v2 == 4 * v1);
+    } else {
+      CHECK(v1 >= 3 * scores - 2 * B * H * N * D * 4);  // dQ and dK, subtracted, come after the peak
+      CHECK(v2 >= 4 * v1 - 64);
+      CHECK(v2 <= 4 * v1 + 4 * B * H * N * D * 4);
+    }
+  }
 }

@@ -4,11 +4,10 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "autograd/attention.h"
+#include "core/system_memory.h"
 #include "examples/lra/checked.h"
 
 namespace memgrad::lra {
@@ -198,18 +197,7 @@ int64_t estimate_generated_data_bytes(const TaskConfig& task) {
   }
 }
 
-int64_t available_memory_bytes() {
-  std::ifstream in("/proc/meminfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("MemAvailable:", 0) != 0) continue;
-    std::istringstream fields(line.substr(13));
-    int64_t kib = -1;
-    fields >> kib;
-    return kib < 0 ? -1 : kib * 1024;
-  }
-  return -1;
-}
+int64_t available_memory_bytes() { return memory::system_available_bytes(); }
 
 std::string format_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};

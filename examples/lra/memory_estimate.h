@@ -54,7 +54,7 @@ MemoryEstimate estimate_step_memory(const ModelConfig& model, int64_t batch, int
 // (data_dir set: their size bounds it). Throws memgrad::Error when the count overflows 64 bits.
 int64_t estimate_generated_data_bytes(const TaskConfig& task);
 
-// MemAvailable from /proc/meminfo in bytes; -1 when it cannot be read.
+// MemAvailable in bytes (memory::system_available_bytes); -1 when it cannot be read.
 int64_t available_memory_bytes();
 
 // "12.3 MiB", "1.50 GiB".

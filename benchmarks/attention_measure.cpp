@@ -1,0 +1,72 @@
+// One attention measurement (attention_measure.h).
+#include "benchmarks/attention_measure.h"
+
+#include <vector>
+
+#include "autograd/ops.h"
+#include "benchmarks/bench_common.h"
+
+namespace memgrad::bench {
+
+Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward) {
+  Generator g(0);
+  const Shape shape{c.B, c.H, N, c.D};
+  const Device dev = c.device;
+  Tensor q = randn(shape, DType::float32, &g, 0, 1, dev), k = randn(shape, DType::float32, &g, 0, 1, dev),
+         v = randn(shape, DType::float32, &g, 0, 1, dev), w = randn(shape, DType::float32, &g, 0, 1, dev);
+  if (backward) q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
+  const int64_t bytes = c.B * c.H * N * c.D * 4;  // one [B, H, N, D] float32 tensor
+  auto clear_grads = [&] { q.set_grad(Tensor()), k.set_grad(Tensor()), v.set_grad(Tensor()); };
+  auto once = [&] {
+    if (!backward) {
+      NoGradGuard ng;
+      Tensor out = attention(q, k, v, opts);
+    } else {
+      Tensor out = attention(q, k, v, opts);
+      out.backward(w);
+    }
+  };
+  DeviceTimer timer(dev);  // GPU: CUDA events around the calls; CPU: the steady clock
+  Measure m{};
+  m.results = bytes * (backward ? 4 : 1);
+  double first, first_cpu;
+  {
+    memory::PeakMeter meter(dev);
+    synchronize(dev);
+    const double c0 = process_cpu_seconds();
+    timer.start();
+    once();  // measures memory, and warms up the allocator cache and thread pool for the timings
+    first = timer.stop();
+    first_cpu = process_cpu_seconds() - c0;
+    m.peak = meter.overhead();
+  }
+  m.overhead = m.peak - m.results;
+  if (first >= c.single_call_s) {
+    m.seconds = first, m.cpu_seconds = first_cpu, m.samples = 1, m.first_call_timed = true;
+    return m;
+  }
+  for (int r = 0; r < c.warmup; ++r) clear_grads(), once();
+  synchronize(dev);
+  std::vector<double> t, cpu;
+  double spent = 0;
+  for (int r = 0; r < c.repeats && (r == 0 || spent < c.budget_s); ++r) {
+    clear_grads();
+    const double c0 = process_cpu_seconds();
+    timer.start();
+    once();
+    t.push_back(timer.stop());
+    cpu.push_back(process_cpu_seconds() - c0);
+    spent += t.back();
+  }
+  m.seconds = median(t), m.cpu_seconds = median(cpu), m.samples = static_cast<int>(t.size());
+  return m;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) b /= 1024, ++u;
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+}  // namespace memgrad::bench
