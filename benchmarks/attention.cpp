@@ -98,13 +98,7 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu or cuda (GPU kernels timed to completion; peak from the device allocator)")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  try {
-    c.device = Device::parse(device);
-    if (c.device.is_cuda()) (void)memory::stats(c.device);  // fails clearly when there is no GPU
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
+  if (!bench::parse_device(device, c.device)) return 2;
 
   if (paper) {
     // the paper's setting where the command line does not say otherwise (attention_paper.h)

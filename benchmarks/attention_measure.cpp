@@ -62,11 +62,4 @@ Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool b
   return m;
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (b >= 1024 && u < 3) b /= 1024, ++u;
-  return fmt::format("{:.1f} {}", b, units[u]);
-}
-
 }  // namespace memgrad::bench

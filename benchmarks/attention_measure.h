@@ -42,6 +42,4 @@ struct Measure {
 // Median time and peak bytes of one attention call (fwd, or fwd+bwd when `backward`).
 Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward);
 
-std::string human_bytes(double b);
-
 }  // namespace memgrad::bench

@@ -1,9 +1,13 @@
 #pragma once
-// Shared pieces of the benchmark programs: the machine description, medians, and atomic JSON output.
+// Shared pieces of the benchmark programs: the machine description, medians, byte counts for
+// tables, the --device option, and atomic JSON output.
 #include <omp.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -15,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/allocator.h"
+#include "core/device.h"
 #include "core/file_util.h"
 
 extern "C" char* openblas_get_corename(void);
@@ -81,6 +87,27 @@ inline std::string command_line(int argc, char** argv) {
   std::string command;
   for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   return command;
+}
+
+// "12.3 MiB": bytes for a table (JSON keeps the exact count).
+inline std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB"};
+  int u = 0;
+  while (b >= 1024 && u < 3) b /= 1024, ++u;
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+// The --device option's value as a Device; false (after printing the error) when it is not one,
+// or names a GPU this machine does not have. The caller exits with status 2.
+inline bool parse_device(const std::string& text, Device& out) {
+  try {
+    out = Device::parse(text);
+    if (out.is_cuda()) (void)memory::stats(out);  // fails clearly when there is no GPU
+    return true;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return false;
+  }
 }
 
 // Writes `out` atomically (core/file_util.h), creating its folder first.

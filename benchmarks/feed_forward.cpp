@@ -74,13 +74,6 @@ Measure measure(const Config& c, nn::FeedForward& ff, Tensor& x, const Tensor& w
   return {bench::median(t), bench::median(cpu), overhead, static_cast<int>(t.size())};
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB"};
-  int u = 0;
-  while (b >= 1024 && u < 3) b /= 1024, ++u;
-  return fmt::format("{:.1f} {}", b, units[u]);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -101,13 +94,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--out", out, "JSON output path")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  try {
-    c.device = Device::parse(device);
-    if (c.device.is_cuda()) (void)memory::stats(c.device);  // fails clearly when there is no GPU
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  }
+  if (!bench::parse_device(device, c.device)) return 2;
 
   json machine = bench::machine();
   std::printf("machine: %s\n", bench::describe(machine).c_str());
@@ -151,7 +138,7 @@ int main(int argc, char** argv) {
                      m_ratio = static_cast<double>(m.overhead) / dense.overhead;
         std::printf("%6lld %6s %-8s %10.4f %8.3f %9.4f %8.3f %12s %9.4f\n", static_cast<long long>(hidden),
                     k == 0 ? "dense" : std::to_string(k).c_str(), bwd ? "fwd+bwd" : "fwd", m.seconds, t_ratio,
-                    m.cpu_seconds, c_ratio, human_bytes(m.overhead).c_str(), m_ratio);
+                    m.cpu_seconds, c_ratio, bench::human_bytes(m.overhead).c_str(), m_ratio);
         std::fflush(stdout);
         results.push_back({{"hidden", hidden}, {"top_k", k}, {"layer", k == 0 ? "dense" : "topk"},
                            {"pass", bwd ? "fwd+bwd" : "fwd"}, {"seconds", m.seconds}, {"cpu_seconds", m.cpu_seconds},
