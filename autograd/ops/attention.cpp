@@ -8,6 +8,7 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "backends/attention_visibility.h"
 #include "backends/backend.h"
 
 namespace memgrad {
@@ -62,9 +63,12 @@ Tensor masked_pairs(const Tensor& valid, bool causal, const Dims& d, Device dev)
   Tensor masked;
   if (valid.defined()) masked = reshape(logical_not(valid), {d.B, 1, 1, d.Nk});
   if (causal) {
-    Tensor i = reshape(arange(d.Nq, DType::int64, dev), {d.Nq, 1});
-    Tensor j = reshape(arange(d.Nk, DType::int64, dev), {1, d.Nk});
-    Tensor after = gt(j, i + static_cast<double>(d.Nk - d.Nq));  // [Nq, Nk]
+    const Visibility vis{d.Nq, d.Nk, causal};
+    std::vector<int64_t> last(static_cast<size_t>(d.Nq));
+    for (int64_t i = 0; i < d.Nq; ++i) last[static_cast<size_t>(i)] = vis.last_key(i);
+    Tensor last_key = from_vector(last, {d.Nq, 1}, dev);                // [Nq, 1]
+    Tensor j = reshape(arange(d.Nk, DType::int64, dev), {1, d.Nk});    // [1, Nk]
+    Tensor after = gt(j, last_key);                                     // [Nq, Nk]
     masked = masked.defined() ? logical_or(masked, after) : after;
   }
   return masked;
@@ -96,7 +100,7 @@ Tensor vanilla_visible_only(const Tensor& q, const Tensor& k, const Tensor& v, c
   if (!causal) return attend(q, d.Nk);
   std::vector<Tensor> rows;
   for (int64_t i = 0; i < d.Nq; ++i) {
-    const int64_t n = std::min(d.Nk, i + 1 + d.Nk - d.Nq);  // keys j <= i + (Nk - Nq)
+    const int64_t n = Visibility{d.Nq, d.Nk, true}.keys_seen(i);  // keys 0 .. last_key(i)
     rows.push_back(n > 0 ? attend(narrow(q, 2, i, 1), n) : zeros({d.B, d.H, 1, d.Dv}, q.dtype(), q.device()));
   }
   return rows.empty() ? zeros({d.B, d.H, 0, d.Dv}, q.dtype(), q.device()) : cat(rows, 2);

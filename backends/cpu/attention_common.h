@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "backends/attention_visibility.h"
 #include "backends/backend.h"
 #include "core/tensor.h"
 
@@ -21,9 +22,9 @@ T* head(const Tensor& t, int64_t b, int64_t h) {
 // Elements between rows: the BLAS leading dim (the row stride wherever a second row is addressed).
 inline int64_t row_stride(const Tensor& t) { return attention_row_ld(t); }
 
-// The last key index query i may see: i + (Nk - Nq) when causal, else Nk - 1.
+// The last key index query i may see (backends/attention_visibility.h); negative when none.
 inline int64_t last_key(int64_t i, int64_t nq_total, int64_t nk_total, bool causal) {
-  return causal ? std::min(nk_total - 1, i + nk_total - nq_total) : nk_total - 1;
+  return Visibility{nq_total, nk_total, causal}.last_key(i);
 }
 
 // Whether query i may attend key j: valid[j] (null = all) and, when causal, j <= last_key(i).

@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "backends/attention_visibility.h"
 #include "backends/backend.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
@@ -103,10 +104,8 @@ namespace {
 // block stays below it, so small problems take few launches. A constant: memory stays O(N).
 constexpr int64_t kBlockElems = int64_t{1} << 22;
 
-// The last key index query i may see (as cpu::last_key).
-int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) {
-  return causal ? std::min(Nk - 1, i + Nk - Nq) : Nk - 1;
-}
+// The last key index query i may see (backends/attention_visibility.h); negative when none.
+int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) { return Visibility{Nq, Nk, causal}.last_key(i); }
 
 // Query rows per block: at least min(q_chunk, Nq), at most Nq.
 int64_t rows_per_block(int64_t q_chunk, int64_t Nq, int64_t BH, int64_t cols) {

@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backends/attention_visibility.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/kernel_args.h"
 #include "backends/scalar_math.h"
@@ -41,8 +42,7 @@ __device__ __forceinline__ T warp_sum(T x) {
 
 // The last key query i may see.
 __device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
-  const int64_t last = mk.Nk - 1;
-  return mk.causal ? min(last, i + mk.Nk - mk.Nq) : last;
+  return Visibility{mk.Nq, mk.Nk, mk.causal}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 // Key j0 + c is masked for a row whose last visible key is `last` (vb: that batch's key_valid row).

@@ -5,6 +5,7 @@
 // top_k <= 256 both passes are single fused kernels instead (cuda_topk_fused.cpp).
 #include <algorithm>
 
+#include "backends/attention_visibility.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
@@ -20,10 +21,8 @@ namespace {
 // block stays below it. A constant, so memory stays O(N).
 constexpr int64_t kBlockElems = int64_t{1} << 22;
 
-// The last key index query i may see (as cpu::last_key).
-int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) {
-  return causal ? std::min(Nk - 1, i + Nk - Nq) : Nk - 1;
-}
+// The last key index query i may see (backends/attention_visibility.h); negative when none.
+int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) { return Visibility{Nq, Nk, causal}.last_key(i); }
 
 }  // namespace
 

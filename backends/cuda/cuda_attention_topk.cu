@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backends/attention_visibility.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/radix_select.cuh"
@@ -26,8 +27,7 @@ __device__ __forceinline__ float dev_exp(float x) { return expf(x); }
 __device__ __forceinline__ double dev_exp(double x) { return exp(x); }
 
 __device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
-  const int64_t last = mk.Nk - 1;
-  return mk.causal ? min(last, i + mk.Nk - mk.Nq) : last;
+  return Visibility{mk.Nq, mk.Nk, mk.causal}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 template <class T>

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backends/attention_visibility.h"
 #include "backends/cuda/flash_attention_kernels.h"
 #include "backends/scalar_math.h"
 
@@ -39,7 +40,7 @@ __device__ __forceinline__ int64_t max64(int64_t a, int64_t b) { return a > b ? 
 
 // The last key query i may see (as cpu::last_key); negative when it sees none.
 __device__ __forceinline__ int64_t last_key(const FlashShape& s, int64_t i) {
-  return s.causal ? min64(s.Nk - 1, i + s.Nk - s.Nq) : s.Nk - 1;
+  return Visibility{s.Nq, s.Nk, s.causal}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 // Max (NaN-propagating) / sum over the 16 lanes of a half-warp (one tile row).
@@ -237,7 +238,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
     for (int e = 0; e < DM; ++e) dK[c][e] = 0.f, dV[c][e] = 0.f;
 
   // the first query that sees key j0; later queries see at least as many keys
-  const int64_t i_first = s.causal ? max64(0, j0 - (s.Nk - s.Nq)) : 0;
+  const int64_t i_first = Visibility{s.Nq, s.Nk, s.causal}.first_query(j0);
   for (int64_t i0 = i_first / BR * BR; i0 < s.Nq; i0 += BR) {
     __syncthreads();  // the previous tile's reads of Q, dO and P / dS are done
     load_tile<D, BR>(Qs, qh, ql.sr, i0, s.Nq);

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "backends/attention_visibility.h"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/topk_fused_kernels.h"
 #include "backends/scalar_math.h"
@@ -41,8 +42,7 @@ __device__ __forceinline__ int pow2_at_least(int n) {
 
 // The last key index query i may see (as cpu::last_key); negative when none.
 __device__ __forceinline__ int64_t fused_last_key(const AttnMask& mk, int64_t i) {
-  const int64_t last = mk.Nk - 1;
-  return mk.causal ? min(last, i + mk.Nk - mk.Nq) : last;
+  return Visibility{mk.Nq, mk.Nk, mk.causal}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 // Whether (sa, ja) ranks before (sb, jb): NaN first, then the higher score, on equal scores the lower key.

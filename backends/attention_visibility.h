@@ -1,0 +1,44 @@
+#pragma once
+// Which keys a query may see: the one statement of the rule for every attention kind and every
+// place that applies it (the vanilla composition in autograd/ops/attention.cpp, the CPU kernels,
+// the CUDA kernels and their host code). Header-only and usable in device code.
+//
+// Causal attention is aligned bottom-right (FlashAttention's convention, and what memgrad's
+// `causal` has always meant): the last query sees the last key, so query i of Nq sees the keys
+// j <= i + (Nk - Nq). With Nq == Nk that is j <= i. With Nq > Nk the first Nq - Nk queries see no
+// key at all (their rows are all masked: output 0, see autograd/attention.h). Key padding
+// (key_valid) is a per-key rule applied on top, where the kernels read the mask.
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define MG_VISIBILITY __host__ __device__ __forceinline__
+#else
+#define MG_VISIBILITY inline
+#endif
+
+namespace memgrad {
+
+struct Visibility {
+  int64_t Nq = 0, Nk = 0;  // queries and keys of one (batch, head) row
+  bool causal = false;
+
+  // The last key query i may see; negative when it sees none.
+  MG_VISIBILITY int64_t last_key(int64_t i) const {
+    const int64_t last = Nk - 1, diag = i + Nk - Nq;
+    return causal && diag < last ? diag : last;
+  }
+  // How many keys (0, 1, .., last_key(i)) query i may see: a prefix of the keys, never negative.
+  MG_VISIBILITY int64_t keys_seen(int64_t i) const {
+    const int64_t n = last_key(i) + 1;
+    return n > 0 ? n : 0;
+  }
+  // The first query that may see key j (queries first_query(j) .. Nq - 1 see it).
+  MG_VISIBILITY int64_t first_query(int64_t j) const {
+    const int64_t first = j - (Nk - Nq);
+    return causal && first > 0 ? first : 0;
+  }
+  // Whether query i may see key j (before key padding).
+  MG_VISIBILITY bool sees(int64_t i, int64_t j) const { return j <= last_key(i); }
+};
+
+}  // namespace memgrad
