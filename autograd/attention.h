@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "backends/attention_visibility.h"
 #include "core/tensor.h"
 
 namespace memgrad {
@@ -18,14 +19,19 @@ namespace memgrad {
 enum class AttentionKind { vanilla, chunked, topk };
 std::string to_string(AttentionKind k);
 AttentionKind parse_attention_kind(const std::string& s);  // "vanilla" | "chunked" | "topk"
+std::string to_string(CausalAlign a);
+CausalAlign parse_causal_align(const std::string& s);  // "bottom_right" | "top_left"
 
 struct AttentionOptions {
   AttentionKind kind = AttentionKind::chunked;
   std::optional<double> scale;  // default 1/sqrt(D)
-  // Causal masking. When Nq != Nk the queries are the *last* Nq positions of the key sequence
-  // (bottom-right alignment, as in FlashAttention and KV-cached decoding): query i may attend
-  // keys j <= i + (Nk - Nq).
+  // Causal masking. When Nq != Nk, causal_align says how queries and keys line up
+  // (backends/attention_visibility.h, the one statement of the rule):
+  //   bottom_right (default): the queries are the *last* Nq positions of the key sequence, as in
+  //     FlashAttention and KV-cached decoding: query i may attend keys j <= i + (Nk - Nq);
+  //   top_left: PyTorch's is_causal (torch.tril): query i may attend keys j <= i.
   bool causal = false;
+  CausalAlign causal_align = CausalAlign::bottom_right;
   // Key padding: either a bool [B, Nk] tensor, true where the key is padding (ignored), as in
   // PyTorch's key_padding_mask, or per-batch valid lengths, int [B] (keys j >= length ignored).
   Tensor key_padding_mask;

@@ -1,6 +1,7 @@
 #pragma once
 // The operation selectors and attention parameters shared by every backend. Plain C++ with no
 // dependencies, so CUDA (.cu) files can include it too.
+#include "backends/attention_visibility.h"
 #include <cstdint>
 
 namespace memgrad {
@@ -15,11 +16,15 @@ constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 // Attention kernels' parameters (autograd/attention.h documents the semantics).
 struct AttentionParams {
   double scale = 1;
-  bool causal = false;  // query i sees keys j <= i + (Nk - Nq)
+  bool causal = false;  // which keys each query sees: backends/attention_visibility.h
+  CausalAlign causal_align = CausalAlign::bottom_right;
   int64_t q_chunk = 64;
   int64_t k_chunk = 256;
   int64_t top_k = 64;
   bool fused = true;   // GPU: fused kernels where the shapes allow (AttentionOptions::fused)
+
+  // The visibility rule for Nq queries against Nk keys.
+  Visibility visibility(int64_t Nq, int64_t Nk) const { return Visibility{Nq, Nk, causal, causal_align}; }
 };
 
 }  // namespace memgrad

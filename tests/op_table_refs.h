@@ -232,10 +232,10 @@ inline CrossEntropy cross_entropy(const Tensor& logits, const Tensor& target, in
 }
 
 // Attention by loops: valid [B * Nk] (1 = may attend; empty = all), causal with bottom-right
-// alignment, top_k > 0: only the top_k largest allowed scores (ties: the earlier key) take part.
-// A query with no key gets 0.
+// alignment (query i sees keys j <= i + Nk - Nq) or, top_left, j <= i; top_k > 0: only the top_k
+// largest allowed scores (ties: the earlier key) take part. A query with no key gets 0.
 inline Vec attention(const Tensor& qt, const Tensor& kt, const Tensor& vt, double scale, bool causal, const Vec& valid,
-                     int64_t top_k) {
+                     int64_t top_k, bool top_left = false) {
   const int64_t B = qt.shape()[0], H = qt.shape()[1], Nq = qt.shape()[2], D = qt.shape()[3];
   const int64_t Nk = kt.shape()[2], Dv = vt.shape()[3];
   Vec q = vals(qt), k = vals(kt), v = vals(vt), out;
@@ -245,7 +245,7 @@ inline Vec attention(const Tensor& qt, const Tensor& kt, const Tensor& vt, doubl
         std::vector<std::pair<double, int64_t>> allowed;  // (score, key)
         for (int64_t j = 0; j < Nk; ++j) {
           if (!valid.empty() && valid[b * Nk + j] == 0) continue;
-          if (causal && j > i + (Nk - Nq)) continue;
+          if (causal && j > i + (top_left ? 0 : Nk - Nq)) continue;
           double s = 0;
           for (int64_t d = 0; d < D; ++d) s += q[((b * H + h) * Nq + i) * D + d] * k[((b * H + h) * Nk + j) * D + d];
           allowed.push_back({s * scale, j});

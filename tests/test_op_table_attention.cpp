@@ -18,10 +18,10 @@ enum class Mask { none, padding, lengths };
 
 // q [2, 2, Nq, 4], k [2, 2, Nk, 4], v [2, 2, Nk, 3]; a mask input [2, Nk] or lengths [2] last.
 Row attention_row(AttentionKind kind, const std::string& what, int64_t Nq, int64_t Nk, bool causal, Mask mask,
-                  std::optional<double> scale = std::nullopt) {
+                  std::optional<double> scale = std::nullopt, CausalAlign align = CausalAlign::bottom_right) {
   const int64_t top_k = kind == AttentionKind::topk ? 3 : 0;
   auto opts = [=](const std::vector<Tensor>& x) {
-    AttentionOptions o{.kind = kind, .scale = scale, .causal = causal, .q_chunk = 2, .k_chunk = 2};
+    AttentionOptions o{.kind = kind, .scale = scale, .causal = causal, .causal_align = align, .q_chunk = 2, .k_chunk = 2};
     if (kind == AttentionKind::topk) o.top_k = top_k;
     if (mask == Mask::padding) o.key_padding_mask = x[3];
     if (mask == Mask::lengths) o.key_lengths = x[3];
@@ -53,7 +53,8 @@ Row attention_row(AttentionKind kind, const std::string& what, int64_t Nq, int64
             const double s = scale.value_or(1 / std::sqrt(4.0));
             Shape os = x[0].shape();
             os[3] = x[2].shape()[3];
-            return std::vector<Expect>{{os, x[0].dtype(), ref::attention(x[0], x[1], x[2], s, causal, valid, top_k)}};
+            return std::vector<Expect>{{os, x[0].dtype(), ref::attention(x[0], x[1], x[2], s, causal, valid, top_k,
+                                                                  align == CausalAlign::top_left)}};
           },
           .tol32 = 2e-5,
           .variants = {{"one query, one key", shapes(2, 2, 1, 1)}, {"one batch and head", shapes(1, 1, Nq, Nk)}},
@@ -93,7 +94,9 @@ Row attention_row(AttentionKind kind, const std::string& what, int64_t Nq, int64
                                    .key_padding_mask = zeros({1, 3}, DType::boolean),
                                    .key_lengths = zeros({1}, DType::int64)});
                       },
-                      {"[attention] give key_padding_mask or key_lengths, not both"}}},
+                      {"[attention] give key_padding_mask or key_lengths, not both"}},
+                     {[] { (void)parse_causal_align("top-left"); },
+                      {"[attention] unknown causal alignment 'top-left' (expected bottom_right or top_left)"}}},
           .cuda_tol_scale = 4};
 }
 
@@ -105,6 +108,10 @@ std::vector<Row> rows() {
     r.push_back(attention_row(kind, "causal, Nq > Nk (rows without keys)", 5, 3, true, Mask::none));
     r.push_back(attention_row(kind, "key padding mask", 4, 5, false, Mask::padding));
     r.push_back(attention_row(kind, "causal, key lengths", 4, 5, true, Mask::lengths, 0.3));
+    const CausalAlign tl = CausalAlign::top_left;
+    r.push_back(attention_row(kind, "causal top-left, Nq < Nk (keys no query sees)", 3, 6, true, Mask::none, {}, tl));
+    r.push_back(attention_row(kind, "causal top-left, Nq > Nk", 6, 3, true, Mask::none, {}, tl));
+    r.push_back(attention_row(kind, "causal top-left, key padding", 4, 7, true, Mask::padding, 0.4, tl));
   }
 
   // checkpoint: the values of the function it wraps; gradients through inputs and params

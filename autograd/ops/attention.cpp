@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "backends/attention_visibility.h"
 #include "backends/backend.h"
+#include "core/escape.h"
 
 namespace memgrad {
 
@@ -27,6 +28,14 @@ AttentionKind parse_attention_kind(const std::string& s) {
   if (s == "chunked") return AttentionKind::chunked;
   if (s == "topk") return AttentionKind::topk;
   fail("attention", "unknown attention kind '{}' (expected vanilla, chunked or topk)", s);
+}
+
+std::string to_string(CausalAlign a) { return a == CausalAlign::top_left ? "top_left" : "bottom_right"; }
+
+CausalAlign parse_causal_align(const std::string& s) {
+  if (s == "bottom_right") return CausalAlign::bottom_right;
+  if (s == "top_left") return CausalAlign::top_left;
+  fail("attention", "unknown causal alignment '{}' (expected bottom_right or top_left)", escape_bytes(s, 40));
 }
 
 namespace {
@@ -58,12 +67,11 @@ Dims validate(const Tensor& q, const Tensor& k, const Tensor& v, const Attention
 
 // The keys masked for each query: bool, broadcast to the scores [B, H, Nq, Nk], true = ignore;
 // undefined when nothing is masked.
-Tensor masked_pairs(const Tensor& valid, bool causal, const Dims& d, Device dev) {
+Tensor masked_pairs(const Tensor& valid, const Visibility& vis, const Dims& d, Device dev) {
   NoGradGuard ng;
   Tensor masked;
   if (valid.defined()) masked = reshape(logical_not(valid), {d.B, 1, 1, d.Nk});
-  if (causal) {
-    const Visibility vis{d.Nq, d.Nk, causal};
+  if (vis.causal) {
     std::vector<int64_t> last(static_cast<size_t>(d.Nq));
     for (int64_t i = 0; i < d.Nq; ++i) last[static_cast<size_t>(i)] = vis.last_key(i);
     Tensor last_key = from_vector(last, {d.Nq, 1}, dev);                // [Nq, 1]
@@ -79,7 +87,7 @@ Tensor masked_pairs(const Tensor& valid, bool causal, const Dims& d, Device dev)
 // (where(): they get no gradient) and, when causal, each query row multiplies only the keys it
 // may see. One small graph per query row: this path is for broken inputs, not for speed.
 Tensor vanilla_visible_only(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& valid, double scale,
-                            bool causal, const Dims& d) {
+                            const Visibility& vis, const Dims& d) {
   Tensor kz = k, vz = v, pad;  // pad: bool [B, 1, 1, Nk], true = padding
   if (valid.defined()) {
     Tensor zero;
@@ -97,23 +105,23 @@ Tensor vanilla_visible_only(const Tensor& q, const Tensor& k, const Tensor& v, c
     if (pad.defined()) s = masked_fill(s, narrow(pad, 3, 0, n), -INFINITY);
     return matmul(softmax(s, -1), narrow(vz, 2, 0, n));  // [B, H, r, Dv]
   };
-  if (!causal) return attend(q, d.Nk);
+  if (!vis.causal) return attend(q, d.Nk);
   std::vector<Tensor> rows;
   for (int64_t i = 0; i < d.Nq; ++i) {
-    const int64_t n = Visibility{d.Nq, d.Nk, true}.keys_seen(i);  // keys 0 .. last_key(i)
+    const int64_t n = vis.keys_seen(i);  // keys 0 .. last_key(i)
     rows.push_back(n > 0 ? attend(narrow(q, 2, i, 1), n) : zeros({d.B, d.H, 1, d.Dv}, q.dtype(), q.device()));
   }
   return rows.empty() ? zeros({d.B, d.H, 0, d.Dv}, q.dtype(), q.device()) : cat(rows, 2);
 }
 
 // The primitive-op baseline: autograd keeps the [B, H, Nq, Nk] probabilities for backward.
-Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& valid, double scale, bool causal,
-               const Dims& d) {
-  const bool any_mask = valid.defined() || causal;
+Tensor vanilla(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& valid, double scale,
+               const Visibility& vis, const Dims& d) {
+  const bool any_mask = valid.defined() || vis.causal;
   if (any_mask && !(all_finite(q) && all_finite(k) && all_finite(v)))
-    return vanilla_visible_only(q, k, v, valid, scale, causal, d);
+    return vanilla_visible_only(q, k, v, valid, scale, vis, d);
   Tensor s = matmul(q, transpose(k, -1, -2)) * scale;  // [B, H, Nq, Nk]
-  Tensor masked = masked_pairs(valid, causal, d, q.device());
+  Tensor masked = masked_pairs(valid, vis, d, q.device());
   if (masked.defined()) s = masked_fill(s, masked, -INFINITY);
   Tensor p = softmax(s, -1);  // a fully masked row is all zeros; a row with NaN or +inf all NaN
   Tensor out = matmul(p, v);  // [B, H, Nq, Dv]
@@ -194,9 +202,11 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const Attent
   const Dims d = validate(q, k, v, opts);
   const double scale = opts.scale.value_or(1.0 / std::sqrt(static_cast<double>(std::max<int64_t>(d.D, 1))));
   Tensor valid = key_valid_mask(opts.key_padding_mask, opts.key_lengths, d.B, d.Nk, q.device());
-  if (opts.kind == AttentionKind::vanilla) return vanilla(q, k, v, valid, scale, opts.causal, d);
+  if (opts.kind == AttentionKind::vanilla)
+    return vanilla(q, k, v, valid, scale, Visibility{d.Nq, d.Nk, opts.causal, opts.causal_align}, d);
   AttentionParams p{.scale = scale,
                     .causal = opts.causal,
+                    .causal_align = opts.causal_align,
                     .q_chunk = opts.q_chunk.value_or(opts.kind == AttentionKind::topk ? kDefaultTopkQChunk
                                                                                       : kDefaultQChunk),
                     .k_chunk = opts.k_chunk.value_or(kDefaultKChunk),

@@ -25,10 +25,10 @@ namespace {
 // acc [nq, Dv] += P [nq, nk] V [nk, Dv] (row stride ldv) over the block's visible pairs only.
 template <class T>
 void add_visible_products(const T* P, int64_t nq, int64_t nk, const T* V, int64_t ldv, int64_t Dv, T* acc, int64_t i0,
-                          int64_t j0, const bool* valid, bool causal, int64_t Nq, int64_t Nk) {
+                          int64_t j0, const bool* valid, const Visibility& vis) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t c = 0; c < nk; ++c) {
-      if (!visible(i0 + r, j0 + c, valid, causal, Nq, Nk)) continue;
+      if (!visible(i0 + r, j0 + c, valid, vis)) continue;
       const T pr = P[r * nk + c];
       for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] += pr * V[c * ldv + d];
     }
@@ -39,10 +39,10 @@ void add_visible_products(const T* P, int64_t nq, int64_t nk, const T* V, int64_
 template <class T>
 void add_visible_grads(const T* P, const T* dS, int64_t nq, int64_t nk, const T* Q, int64_t ldq, const T* K,
                        int64_t ldk, const T* dO, int64_t D, int64_t Dv, T scale, T* dQ, T* dK, T* dV, int64_t i0,
-                       int64_t j0, const bool* valid, bool causal, int64_t Nq, int64_t Nk) {
+                       int64_t j0, const bool* valid, const Visibility& vis) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t c = 0; c < nk; ++c) {
-      if (!visible(i0 + r, j0 + c, valid, causal, Nq, Nk)) continue;
+      if (!visible(i0 + r, j0 + c, valid, vis)) continue;
       const T pr = P[r * nk + c], ds = scale * dS[r * nk + c];
       for (int64_t d = 0; d < Dv; ++d) dV[c * Dv + d] += pr * dO[r * Dv + d];
       for (int64_t d = 0; d < D; ++d) {
@@ -61,6 +61,7 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
   check_openblas_core();
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
+  const Visibility vis = p.visibility(Nq, Nk);
   const int64_t Cq = std::min(p.q_chunk, std::max<int64_t>(Nq, 1)), Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
   const int64_t n_qc = (Nq + Cq - 1) / Cq;
   dispatch_float(q.dtype(), "attention", [&]<class T>() {
@@ -83,13 +84,13 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
         std::fill(m, m + nq, ninf);
         std::fill(l, l + nq, T(0));
         std::fill(acc, acc + nq * Dv, T(0));
-        const int64_t k_end = last_key(i0 + nq - 1, Nq, Nk, p.causal) + 1;  // keys beyond are masked for all rows
+        const int64_t k_end = vis.last_key(i0 + nq - 1) + 1;  // keys beyond are masked for all rows
         for (int64_t j0 = 0; j0 < k_end; j0 += Ck) {
           const int64_t nk = std::min(Ck, k_end - j0);
           // S = scale * Q K_j^T  [nq, nk]
           gemm<T>(false, true, nq, nk, D, T(p.scale), Q, row_stride(q), K + j0 * row_stride(k), row_stride(k), T(0), S,
                   nk);
-          mask_block(S, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk);
+          mask_block(S, nk, nq, nk, i0, j0, vb, vis);
           for (int64_t r = 0; r < nq; ++r) {
             T* s = S + r * nk;
             const T m_new = nan_max(m[r], row_max(s, nk));  // NaN: the row's output is NaN
@@ -105,8 +106,8 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
           }
           // acc += P V_j  [nq, Dv]
           const T* Vj = V + j0 * row_stride(v);
-          if (block_has_masked(nq, nk, i0, j0, vb, p.causal, Nq, Nk) && !rows_finite(Vj, nk, Dv, row_stride(v)))
-            add_visible_products(S, nq, nk, Vj, row_stride(v), Dv, acc, i0, j0, vb, p.causal, Nq, Nk);
+          if (block_has_masked(nq, nk, i0, j0, vb, vis) && !rows_finite(Vj, nk, Dv, row_stride(v)))
+            add_visible_products(S, nq, nk, Vj, row_stride(v), Dv, acc, i0, j0, vb, vis);
           else
             gemm<T>(false, false, nq, Dv, nk, T(1), S, nk, Vj, row_stride(v), T(1), acc, Dv);
         }
@@ -135,6 +136,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
+  const Visibility vis = p.visibility(Nq, Nk);
   const int64_t Cq = std::min(p.q_chunk, std::max<int64_t>(Nq, 1)), Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
   const int64_t n_qc = (Nq + Cq - 1) / Cq, n_kc = (Nk + Ck - 1) / Ck;
   Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
@@ -168,7 +170,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
         const bool* vb = valid ? valid + b * Nk : nullptr;
         for (int64_t qc = 0; qc < n_qc; ++qc) {
           const int64_t i0 = qc * Cq, nq = std::min(Cq, Nq - i0);
-          if (last_key(i0 + nq - 1, Nq, Nk, p.causal) < j0) continue;  // the whole block is masked
+          if (vis.last_key(i0 + nq - 1) < j0) continue;  // the whole block is masked
           const T* Qi = head<T>(q, b, h) + i0 * row_stride(q);  // [nq, D]
           const T* dOi = dO_all + (bh * Nq + i0) * Dv;           // [nq, Dv]
           const T* Li = L_all + bh * Nq + i0;
@@ -188,16 +190,16 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
             const T dr = Di[r];
             for (int64_t c = 0; c < nk; ++c) ds[c] = pr[c] * (ds[c] - dr);
           }
-          const bool masked = block_has_masked(nq, nk, i0, j0, vb, p.causal, Nq, Nk);
+          const bool masked = block_has_masked(nq, nk, i0, j0, vb, vis);
           if (masked) {  // masked pairs: P = dS = 0 exactly, whatever L, dP and Delta hold
-            mask_block(P, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk, T(0));
-            mask_block(dS, nk, nq, nk, i0, j0, vb, p.causal, Nq, Nk, T(0));
+            mask_block(P, nk, nq, nk, i0, j0, vb, vis, T(0));
+            mask_block(dS, nk, nq, nk, i0, j0, vb, vis, T(0));
           }
           if (masked && !(rows_finite(Qi, nq, D, row_stride(q)) && rows_finite(Kj, nk, D, row_stride(k)) &&
                           rows_finite(dOi, nq, Dv, Dv))) {
             std::fill(dQp, dQp + nq * D, T(0));
             add_visible_grads(P, dS, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, D, Dv, T(p.scale), dQp, dKj,
-                              dVj, i0, j0, vb, p.causal, Nq, Nk);
+                              dVj, i0, j0, vb, vis);
           } else {
             // dV_j += P^T dO_i  [nk, Dv]
             gemm<T>(true, false, nk, Dv, nq, T(1), P, nk, dOi, Dv, T(1), dVj, Dv);

@@ -27,6 +27,7 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   check_openblas_core();
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
+  const Visibility vis = p.visibility(Nq, k.shape()[2]);
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], kk = idx.shape()[3];
   // query rows per block: at most q_chunk, and at most ~1M scores per thread
   const int64_t Cq = std::clamp<int64_t>((int64_t{1} << 20) / std::max<int64_t>(Nk, 1), 1, p.q_chunk);
@@ -44,7 +45,7 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / (H * n_qc), h = (t / n_qc) % H, i0 = (t % n_qc) * Cq;
         const int64_t nq = std::min(Cq, Nq - i0), bh = b * H + h;
-        const int64_t k_end = last_key(i0 + nq - 1, Nq, Nk, p.causal) + 1;
+        const int64_t k_end = vis.last_key(i0 + nq - 1) + 1;
         const T* K = head<T>(k, b, h);
         const T* V = head<T>(v, b, h);
         const bool* vb = valid ? valid + b * Nk : nullptr;
@@ -53,7 +54,7 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
           gemm<T>(false, true, nq, k_end, D, T(p.scale), head<T>(q, b, h) + i0 * row_stride(q), row_stride(q), K,
                   row_stride(k), T(0), S, k_end);
         for (int64_t r = 0; r < nq; ++r) {
-          const int64_t i = i0 + r, n_keys = last_key(i, Nq, Nk, p.causal) + 1;
+          const int64_t i = i0 + r, n_keys = vis.last_key(i) + 1;
           T* s = S + r * k_end;
           if (vb)  // masked keys score -inf
             for (int64_t j = 0; j < n_keys; ++j) s[j] = vb[j] ? s[j] : -std::numeric_limits<T>::infinity();

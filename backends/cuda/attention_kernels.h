@@ -3,6 +3,7 @@
 // host helpers the two attention .cpp files share. Plain C++: both nvcc and the C++ compiler
 // include it. Launchers enqueue on the default stream and do not check errors; the caller calls
 // check_launch(op) after each one.
+#include "backends/attention_visibility.h"
 #include <cstdint>
 
 namespace memgrad {
@@ -31,6 +32,7 @@ struct AttnMask {
   const bool* valid = nullptr;
   int64_t H = 1, Nq = 0, Nk = 0;
   bool causal = false;
+  CausalAlign causal_align = CausalAlign::bottom_right;
 };
 
 // ---- chunked attention (cuda_attention_chunked.cu) ----

@@ -104,9 +104,6 @@ namespace {
 // block stays below it, so small problems take few launches. A constant: memory stays O(N).
 constexpr int64_t kBlockElems = int64_t{1} << 22;
 
-// The last key index query i may see (backends/attention_visibility.h); negative when none.
-int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) { return Visibility{Nq, Nk, causal}.last_key(i); }
-
 // Query rows per block: at least min(q_chunk, Nq), at most Nq.
 int64_t rows_per_block(int64_t q_chunk, int64_t Nq, int64_t BH, int64_t cols) {
   const int64_t base = std::min(q_chunk, std::max<int64_t>(Nq, 1));
@@ -156,7 +153,7 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
     }
     const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
     const int64_t R = rows_per_block(p.q_chunk, Nq, BH, Ck);
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
     T* O = out.data<T>();  // [B, H, Nq, Dv], the unnormalised accumulator until the end
     T* m = lse.data<T>();  // [B, H, Nq], the running max until the end
     Tensor l_t = empty({B, H, Nq}, q.dtype(), q.device());  // running sums
@@ -170,7 +167,7 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
       const int64_t nk = std::min(Ck, Nk - j0);
       for (int64_t i0 = 0; i0 < Nq; i0 += R) {
         const int64_t nq = std::min(R, Nq - i0);
-        if (last_key(i0 + nq - 1, Nq, Nk, p.causal) < j0) continue;  // the whole block is masked
+        if (p.visibility(Nq, Nk).last_key(i0 + nq - 1) < j0) continue;  // the whole block is masked
         const GemmOperand Sb{S, nk, H * nq * nk, nq * nk};           // [BH, nq, nk]
         // S = scale * Q_i K_j^T
         attn_gemm<T>("attention", false, true, nq, nk, D, p.scale, head_operand(q, i0), head_operand(k, j0), 0, Sb, B,
@@ -214,7 +211,7 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
     const T* L = lse.data<T>();        // [B, H, Nq]
     const int64_t Ck = std::min(p.k_chunk, Nk);
     const int64_t R = rows_per_block(p.q_chunk, Nq, BH, 2 * Ck);
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
     // delta_i = rowsum(dO_i * O_i)  [B, H, Nq]
     Tensor delta_t = empty({B, H, Nq}, q.dtype(), q.device());
     T* delta = delta_t.data<T>();
@@ -232,7 +229,7 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
       const GemmOperand Kj = head_operand(k, j0), Vj = head_operand(v, j0);
       for (int64_t i0 = 0; i0 < Nq; i0 += R) {
         const int64_t nq = std::min(R, Nq - i0);
-        if (last_key(i0 + nq - 1, Nq, Nk, p.causal) < j0) continue;  // the whole block is masked
+        if (p.visibility(Nq, Nk).last_key(i0 + nq - 1) < j0) continue;  // the whole block is masked
         const GemmOperand Qi = head_operand(q, i0), dOi = dense_rows(dO, H, Nq, Dv, i0);
         const GemmOperand Pb{P, nk, H * nq * nk, nq * nk}, dSb{dS, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
         // P = exp(scale * Q_i K_j^T - lse)

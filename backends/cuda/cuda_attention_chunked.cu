@@ -42,7 +42,7 @@ __device__ __forceinline__ T warp_sum(T x) {
 
 // The last key query i may see.
 __device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
-  return Visibility{mk.Nq, mk.Nk, mk.causal}.last_key(i);  // the rule: backends/attention_visibility.h
+  return Visibility{mk.Nq, mk.Nk, mk.causal, mk.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 // Key j0 + c is masked for a row whose last visible key is `last` (vb: that batch's key_valid row).

@@ -21,8 +21,6 @@ namespace {
 // block stays below it. A constant, so memory stays O(N).
 constexpr int64_t kBlockElems = int64_t{1} << 22;
 
-// The last key index query i may see (backends/attention_visibility.h); negative when none.
-int64_t last_key(int64_t i, int64_t Nq, int64_t Nk, bool causal) { return Visibility{Nq, Nk, causal}.last_key(i); }
 
 }  // namespace
 
@@ -38,13 +36,13 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
     const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const int64_t Cq = std::min(p.q_chunk, Nq);
     const int64_t R = std::max<int64_t>(1, std::min(Nq, std::max(Cq, kBlockElems / std::max<int64_t>(BH * Nk, 1))));
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
     // scores of R query rows against the keys they may see  [BH, R, <= Nk]
     Tensor S_t = empty({BH, R, Nk}, q.dtype(), q.device());
     T* S = S_t.data<T>();
     for (int64_t i0 = 0; i0 < Nq; i0 += R) {
       const int64_t nq = std::min(R, Nq - i0);
-      const int64_t k_end = std::max<int64_t>(0, last_key(i0 + nq - 1, Nq, Nk, p.causal) + 1);  // keys beyond: masked
+      const int64_t k_end = std::max<int64_t>(0, p.visibility(Nq, Nk).last_key(i0 + nq - 1) + 1);  // keys beyond: masked
       // S = scale * Q_i K^T  [BH, nq, k_end]
       if (k_end > 0)
         attn_gemm<T>("attention_topk", false, true, nq, k_end, D, p.scale, head_operand(q, i0), head_operand(k, 0), 0,

@@ -27,7 +27,7 @@ __device__ __forceinline__ float dev_exp(float x) { return expf(x); }
 __device__ __forceinline__ double dev_exp(double x) { return exp(x); }
 
 __device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
-  return Visibility{mk.Nq, mk.Nk, mk.causal}.last_key(i);  // the rule: backends/attention_visibility.h
+  return Visibility{mk.Nq, mk.Nk, mk.causal, mk.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 template <class T>

@@ -21,6 +21,7 @@ FlashShape flash_shape(const Tensor& q, const Tensor& k, const Tensor& key_valid
   s.BH = q.shape()[0] * s.H;
   s.valid = key_valid.defined() ? key_valid.data<bool>() : nullptr;  // [B, Nk], contiguous
   s.causal = p.causal;
+  s.causal_align = p.causal_align;
   s.scale = static_cast<float>(p.scale);  // as the CPU's T(p.scale)
   return s;
 }

@@ -36,11 +36,10 @@ constexpr int kBwdCols = 64;
 constexpr int bwd_rows(int D) { return D == 128 ? 32 : 64; }
 
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-__device__ __forceinline__ int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 // The last key query i may see (as cpu::last_key); negative when it sees none.
 __device__ __forceinline__ int64_t last_key(const FlashShape& s, int64_t i) {
-  return Visibility{s.Nq, s.Nk, s.causal}.last_key(i);  // the rule: backends/attention_visibility.h
+  return Visibility{s.Nq, s.Nk, s.causal, s.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 // Max (NaN-propagating) / sum over the 16 lanes of a half-warp (one tile row).
@@ -238,7 +237,7 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
     for (int e = 0; e < DM; ++e) dK[c][e] = 0.f, dV[c][e] = 0.f;
 
   // the first query that sees key j0; later queries see at least as many keys
-  const int64_t i_first = Visibility{s.Nq, s.Nk, s.causal}.first_query(j0);
+  const int64_t i_first = Visibility{s.Nq, s.Nk, s.causal, s.causal_align}.first_query(j0);
   for (int64_t i0 = i_first / BR * BR; i0 < s.Nq; i0 += BR) {
     __syncthreads();  // the previous tile's reads of Q, dO and P / dS are done
     load_tile<D, BR>(Qs, qh, ql.sr, i0, s.Nq);

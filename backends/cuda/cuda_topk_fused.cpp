@@ -20,7 +20,7 @@ bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(Nk <= INT32_MAX, "attention_topk", "{} keys exceed the int32 indices", Nk);
     const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal};
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
     launch_topk_fused_forward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(),
                                  head_layout(v), mk, BH, D, Dv, kk, p.scale, rows, out.data<T>(),
                                  idx.data<int32_t>(), probs.data<T>());

@@ -42,7 +42,7 @@ __device__ __forceinline__ int pow2_at_least(int n) {
 
 // The last key index query i may see (as cpu::last_key); negative when none.
 __device__ __forceinline__ int64_t fused_last_key(const AttnMask& mk, int64_t i) {
-  return Visibility{mk.Nq, mk.Nk, mk.causal}.last_key(i);  // the rule: backends/attention_visibility.h
+  return Visibility{mk.Nq, mk.Nk, mk.causal, mk.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
 }
 
 // Whether (sa, ja) ranks before (sb, jb): NaN first, then the higher score, on equal scores the lower key.

@@ -5,6 +5,7 @@
 // dispatch to (cuda_flash_attention.cpp). Plain C++: both nvcc and the C++ compiler include it.
 // Launchers enqueue on the default stream and do not check errors; the caller calls
 // check_launch(op) after each one.
+#include "backends/attention_visibility.h"
 #include <cstdint>
 
 #include "backends/cuda/attention_kernels.h"
@@ -20,7 +21,8 @@ struct FlashShape {
   int64_t H = 1, Nq = 0, Nk = 0;
   int64_t BH = 0;              // B * H: the grid's y extent (<= 65535)
   const bool* valid = nullptr;  // key_valid [B, Nk] (true = attend), or null
-  bool causal = false;          // query i sees keys j <= i + Nk - Nq
+  bool causal = false;          // which keys query i sees: backends/attention_visibility.h
+  CausalAlign causal_align = CausalAlign::bottom_right;
   float scale = 1;
 };
 

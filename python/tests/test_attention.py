@@ -10,18 +10,19 @@ import memgrad as mg
 KINDS = ["vanilla", "chunked", "topk"]
 
 
-def reference(q, k, v, scale=None, causal=False, valid=None, top_k=None):
+def reference(q, k, v, scale=None, causal=False, valid=None, top_k=None, top_left=False):
     """Output and probabilities of softmax(q k^T * scale + mask) v, in float64 numpy.
 
     valid: bool [B, Nk], False = ignored key. top_k: keep each query's top_k largest allowed
-    scores. A query with no allowed key gets zeros."""
+    scores. causal: bottom-right aligned (query i sees keys j <= i + Nk - Nq), or with top_left
+    j <= i (PyTorch's is_causal). A query with no allowed key gets zeros."""
     B, H, Nq, D = q.shape
     Nk = k.shape[2]
     s = 1 / np.sqrt(D) if scale is None else scale
     S = np.einsum("bhqd,bhkd->bhqk", q, k) * s
     allowed = np.ones((B, 1, Nq, Nk), bool)
-    if causal:  # bottom-right aligned: query i sees keys j <= i + Nk - Nq
-        allowed &= np.arange(Nk)[None, :] <= np.arange(Nq)[:, None] + (Nk - Nq)
+    if causal:
+        allowed &= np.arange(Nk)[None, :] <= np.arange(Nq)[:, None] + (0 if top_left else Nk - Nq)
     if valid is not None:
         allowed &= valid[:, None, None, :]
     S = np.where(allowed, S, -np.inf)
@@ -47,6 +48,8 @@ CASES = {
     "plain": dict(),
     "causal": dict(causal=True),
     "causal_nq_lt_nk": dict(causal=True, nq=5),
+    "causal_top_left_nq_lt_nk": dict(causal=True, nq=5, top_left=True),
+    "causal_top_left_nq_gt_nk": dict(causal=True, nq=15, top_left=True, q_chunk=4, k_chunk=3),
     "scale": dict(scale=0.3),
     "padding_mask": dict(mask=True),
     "key_lengths": dict(lengths=True),
@@ -74,7 +77,10 @@ def test_attention_matches_numpy(kind, case):
         valid = np.arange(Nk)[None, :] < lengths[:, None]
         kw["key_lengths"] = lengths
     top_k = 4 if kind == "topk" else None
-    out, P, s = reference(q, k, v, c.get("scale"), c.get("causal", False), valid, top_k)
+    top_left = c.get("top_left", False)
+    out, P, s = reference(q, k, v, c.get("scale"), c.get("causal", False), valid, top_k, top_left)
+    if top_left:
+        kw["causal_alignment"] = "top_left"
     tq, tk, tv = (mg.tensor(a, dtype=mg.float64, requires_grad=True) for a in (q, k, v))
     got = mg.functional.attention(tq, tk, tv, kind=kind, scale=c.get("scale"), causal=c.get("causal", False),
                                   q_chunk=c.get("q_chunk"), k_chunk=c.get("k_chunk"), top_k=top_k or 64, **kw)
@@ -115,6 +121,8 @@ def test_attention_bad_arguments():
         mg.functional.attention(q, q, q, kind="topk", top_k=0)
     with pytest.raises(ValueError, match="key_padding_mask must be bool"):
         mg.functional.attention(q, q, q, key_padding_mask=np.zeros((1, 3), bool))
+    with pytest.raises(ValueError, match="unknown causal alignment 'upper' .expected bottom_right or top_left."):
+        mg.functional.attention(q, q, q, causal=True, causal_alignment="upper")
 
 
 def test_attention_releases_the_gil():

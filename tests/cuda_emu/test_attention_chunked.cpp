@@ -111,7 +111,8 @@ Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const
 
 int cases = 0, cases_failed = 0;
 
-void one(int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, bool causal, int mask, int layout, bool blockwise) {
+void one(int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, bool causal, int mask, int layout, bool blockwise,
+         CausalAlign align = CausalAlign::bottom_right) {
   const int f0 = failures;
   Tensor q = strided(B, H, Nq, D, layout), k = strided(B, H, Nk, D, (layout + 1) % 3), v = strided(B, H, Nk, D, (layout + 2) % 3);
   Tensor kv;
@@ -125,6 +126,7 @@ void one(int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, bool causal, i
   AttentionParams p;
   p.scale = 1.0 / std::sqrt((double)D) * 1.7;
   p.causal = causal;
+  p.causal_align = align;
   p.q_chunk = 16, p.k_chunk = 24;
   p.fused = true;
   if (!cuda::flash_attention_supported(q, k, v)) { std::printf("unexpected: not supported\n"); ++failures; }
@@ -135,8 +137,8 @@ void one(int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, bool causal, i
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const int64_t fused_blocks = emu::blocks_run() - blocks0;
   char name[200];
-  std::snprintf(name, sizeof name, "B%ld H%ld Nq%ld Nk%ld D%ld causal%d mask%d layout%d", (long)B, (long)H, (long)Nq,
-                (long)Nk, (long)D, causal, mask, layout);
+  std::snprintf(name, sizeof name, "B%ld H%ld Nq%ld Nk%ld D%ld causal%d%s mask%d layout%d", (long)B, (long)H,
+                (long)Nq, (long)Nk, (long)D, causal, align == CausalAlign::top_left ? " top-left" : "", mask, layout);
   const double tol = 1e-5;
   compare(got.out, ref.out, std::string(name) + " fused out", tol);
   compare(got.lse, ref.lse, std::string(name) + " fused lse", tol);
@@ -229,10 +231,12 @@ int main(int argc, char** argv) {
     int c = 0;
     for (int64_t D : {32, 64, 128})
       for (auto& pr : pairs)
-        for (int causal = 0; causal < 2; ++causal) {
+        for (int causal = 0; causal < 3; ++causal) {  // 2: causal aligned top-left (where Nq != Nk)
+          if (causal == 2 && pr[0] == pr[1]) continue;
           const int mask = c % 3, layout = (c / 3) % 3;
           // the block-wise path (fake cuBLAS) on a subset: it is slow in the emulator
-          one(2, 2, pr[0], pr[1], D, causal, mask, layout, c % 4 == 0);
+          one(2, 2, pr[0], pr[1], D, causal > 0, mask, layout, c % 4 == 0,
+              causal == 2 ? CausalAlign::top_left : CausalAlign::bottom_right);
           ++c;
         }
     // empty sequences and other head counts

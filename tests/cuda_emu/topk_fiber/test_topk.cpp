@@ -197,12 +197,13 @@ struct Cfg {
   DType dt;
   bool fused, view, clamp;
   int64_t D = 16, Dv = 24;
+  bool top_left = false;  // causal aligned top-left (PyTorch's is_causal) instead of bottom-right
 };
 
 std::string name(const Cfg& c) {
   char buf[200];
   std::snprintf(buf, sizeof buf, "%s Nq=%ld Nk=%ld k=%ld%s D=%ld Dv=%ld %s mask=%d data=%d %s%s", c.fused ? "fused" : "blockwise",
-                c.Nq, c.Nk, c.top_k, c.clamp ? "" : "(unclamped)", c.D, c.Dv, c.causal ? "causal" : "full", c.mask,
+                c.Nq, c.Nk, c.top_k, c.clamp ? "" : "(unclamped)", c.D, c.Dv, c.causal ? (c.top_left ? "causal-top-left" : "causal") : "full", c.mask,
                 c.data, to_string(c.dt).c_str(), c.view ? " view" : "");
   return buf;
 }
@@ -226,6 +227,7 @@ bool run(const Cfg& c) {
   AttentionParams p;
   p.scale = c.data == 1 ? 0.25 : 1 / std::sqrt(double(std::max<int64_t>(c.D, 1)));
   p.causal = c.causal;
+  p.causal_align = c.top_left ? CausalAlign::top_left : CausalAlign::bottom_right;
   p.top_k = c.top_k;
   p.q_chunk = 7;  // several query blocks on the block-wise path
   p.fused = c.fused;
@@ -347,6 +349,16 @@ int main(int argc, char** argv) {
           if (!filter.empty() && name(c).find(filter) == std::string::npos) continue;
           run(c);
         }
+  // causal aligned top-left, where it differs from bottom-right (Nq != Nk)
+  for (auto [Nq, Nk] : {std::pair<int64_t, int64_t>{7, 33}, {33, 7}, {100, 300}, {300, 100}})
+    for (int64_t top_k : {1, 5, 64, 256}) {
+      const int r = i++;
+      Cfg c{Nq, Nk, top_k, true, r % 3, r % 3, (r % 4 == 3) ? DType::float64 : DType::float32, !blockwise, r % 2 == 1,
+            true};
+      c.top_left = true;
+      if (!filter.empty() && name(c).find(filter) == std::string::npos) continue;
+      run(c);
+    }
   // odd head sizes: D, Dv not multiples of 32 and larger than a warp; D = 0
   for (int64_t D : {0, 1, 45, 70})
     for (int64_t top_k : {3, 64, 256}) {
