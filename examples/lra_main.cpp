@@ -206,12 +206,18 @@ void add_eval(CLI::App* c, EvalCommandLine& o) {
   c->add_option("--attention", o.attention, "evaluate with this one attention kind");
   c->add_option("--kinds", o.kinds, "evaluate with these kinds, comma-separated (default: vanilla,chunked,topk)");
   c->add_option("--trained", o.trained, "a results folder's trained kinds to load (default: all in results.json)");
-  c->add_option("--top-k", o.top_k,
-                "topk attention's keys per query: integers and/or all (= vanilla), comma-separated (default: the "
-                "trained value)");
-  c->add_option("--ff-top-k", o.ff_top_k,
-                "feed-forward top-k: integers (0: dense) and/or all (dense), comma-separated (default: the trained "
-                "value)");
+  // The k lists, comma-separated ("1,2,all") or as separate words ("1 2 all"), joined into one list.
+  auto k_list = [c](const char* name, std::optional<std::string>& dest, const char* help) {
+    c->add_option_function<std::vector<std::string>>(
+         name, [&dest](const std::vector<std::string>& v) { dest = fmt::format("{}", fmt::join(v, ",")); }, help)
+        ->type_name("LIST");
+  };
+  k_list("--top-k", o.top_k,
+         "topk attention's keys per query: integers and/or all (= vanilla), comma- or space-separated (default: the "
+         "trained value)");
+  k_list("--ff-top-k", o.ff_top_k,
+         "feed-forward top-k: integers (0: dense) and/or all (dense), comma- or space-separated (default: the "
+         "trained value)");
   const auto& taken = eval_numeric_options();
   for (const NumericOption& n : numeric_options()) {
     const std::string name = n.name;

@@ -65,6 +65,9 @@ RUN="$TMP/run"
 expect 0 "wrote" train "${SMALL[@]}" --attention vanilla --steps 2 --batch 4 --dim 16 --heads 2 --layers 1 --ff 32 \
   --max-len 40 --out-dir "$RUN"
 expect 0 "eval.json" eval --from "$RUN" --top-k 1,all --threads 1
+# the lists as separate words too (the form): the 2 and the 3 both make rows
+expect 0 "topk              3" eval --from "$RUN" --kinds topk --top-k 2 3 all --ff-top-k 0 --threads 1
+expect 0 "topk              2" eval --from "$RUN" --kinds topk --top-k 2 3 all --ff-top-k 0 --threads 1
 expect 0 "--from" eval --help
 expect 2 "--from is required" eval --top-k 1
 expect 2 "--top-k: '0' is not an integer" eval --from "$RUN" --top-k 0
