@@ -12,6 +12,7 @@
 #include <string>
 
 #include "backends/attention_visibility.h"
+#include "core/random.h"
 #include "core/tensor.h"
 
 namespace memgrad {
@@ -21,6 +22,11 @@ std::string to_string(AttentionKind k);
 AttentionKind parse_attention_kind(const std::string& s);  // "vanilla" | "chunked" | "topk"
 std::string to_string(CausalAlign a);
 CausalAlign parse_causal_align(const std::string& s);  // "bottom_right" | "top_left"
+
+// A position bias computed inside the kernels, never stored as Nq x Nk.
+enum class PositionBias { none, alibi, relative };
+std::string to_string(PositionBias p);
+PositionBias parse_position_bias(const std::string& s);  // "none" | "alibi" | "relative"
 
 struct AttentionOptions {
   AttentionKind kind = AttentionKind::chunked;
@@ -32,6 +38,36 @@ struct AttentionOptions {
   //   top_left: PyTorch's is_causal (torch.tril): query i may attend keys j <= i.
   bool causal = false;
   CausalAlign causal_align = CausalAlign::bottom_right;
+  // Sliding window (FlashAttention's window_size): query i sees keys i + o - window_left ..
+  // i + o + window_right, o the causal alignment's offset (0 for top_left, Nk - Nq otherwise);
+  // -1 leaves that side unbounded. With causal, the tighter right bound holds.
+  int64_t window_left = -1, window_right = -1;
+  // A boolean mask, broadcastable to [B, H, Nq, Nk], true = may attend (PyTorch's bool attn_mask).
+  Tensor attn_mask;
+  // An additive float bias, broadcastable to [B, H, Nq, Nk], q's dtype; it gets a gradient when it
+  // requires one (summed over its broadcast dims). -inf entries mask like attn_mask.
+  Tensor bias;
+  // Position bias computed in the kernels from the relative position rel = j - (i + o) (within
+  // each packed sequence):
+  //   alibi:    - slope[h] * |rel|; alibi_slopes [H] (no gradient), undefined = the paper's
+  //             defaults 2^(-8 (h + 1) / H) (backends/attention_scores.h);
+  //   relative: + relative_table[h, bucket(rel)], T5's buckets (relative_buckets = table width,
+  //             relative_max_distance, bidirectional unless causal); the table [H, buckets] is
+  //             learned: its gradient is accumulated in backward.
+  PositionBias position = PositionBias::none;
+  Tensor alibi_slopes;
+  Tensor relative_table;
+  int64_t relative_max_distance = 128;
+  // Packed variable-length sequences (FlashAttention's varlen API): q [1, H, total_q, D] and k, v
+  // [1, Hkv, total_k, *] hold S sequences back to back; cu_seqlens_q / cu_seqlens_k are int [S + 1],
+  // nondecreasing from 0 to total_q / total_k. No query sees another sequence's keys; causal,
+  // window and position biases apply inside each sequence. Both or neither; not with key padding.
+  Tensor cu_seqlens_q, cu_seqlens_k;
+  // Dropout on the attention probabilities (kept ones scaled by 1 / (1 - p)), in training only:
+  // nn passes 0 in eval. The keep pattern comes from `generator` (default_generator() when null)
+  // and is regenerated in backward, so nothing is saved for it.
+  double dropout_p = 0;
+  Generator* generator = nullptr;
   // Key padding: either a bool [B, Nk] tensor, true where the key is padding (ignored), as in
   // PyTorch's key_padding_mask, or per-batch valid lengths, int [B] (keys j >= length ignored).
   Tensor key_padding_mask;
@@ -47,12 +83,16 @@ struct AttentionOptions {
   bool fused = true;
 };
 
-// q [B, H, Nq, D], k [B, H, Nk, D], v [B, H, Nk, Dv] -> [B, H, Nq, Dv]. Any view (copied once
+// q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] -> [B, H, Nq, Dv], with Hkv dividing H
+// (grouped-query attention; Hkv = 1 is multi-query): query head h reads key/value head
+// h / (H / Hkv) in place, and their gradients sum over the heads that share them. Any view (copied once
 // where the kernels cannot read it in place: backend.h, "Attention input layout").
 //
 // Masks and non-finite values, the same in every kind and on every device (tests/test_nan_rules.cpp):
-//  - A key is visible to query i unless it is padding or (causal) after i's last key.
-//  - Visible pairs compute as the dense formulas do, in IEEE arithmetic: s_ij = scale q_i . k_j,
+//  - A key is visible to query i unless the visibility rule (causal, window, packed sequences:
+//    backends/attention_visibility.h), key padding or attn_mask hide it.
+//  - Visible pairs compute as the dense formulas do, in IEEE arithmetic: s_ij = scale q_i . k_j
+//    + bias + position terms (backends/attention_scores.h),
 //    p_i = softmax over i's visible keys, out_i = sum_j p_ij v_j, and their gradients. So a NaN or
 //    +inf among row i's visible scores makes all of p_i and out_i NaN (softmax's rule), a NaN or
 //    inf in a visible v_j reaches out_i (0 * inf = NaN where p_ij underflows), and so on.
@@ -67,6 +107,21 @@ struct AttentionOptions {
 //    that row (0 * inf in its dense product), not the other kinds'.
 // key_lengths outside [0, Nk] are an error (key_valid_mask).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts = {});
+
+// attention() with optional outputs for inspection, none of them differentiable:
+//   lse [B, H, Nq]: the logsumexp of each query row's visible scores (over the kept keys for topk;
+//     +inf for a row with no visible key), the statistic chunked saves for backward;
+//   probs [B, H, Nq, Nk]: the attention probabilities before dropout, dense (so for small N);
+//   topk_indices int32 / topk_weights [B, H, Nq, kk]: the keys each query kept (-1 in unused
+//     slots) and their probabilities (topk kind only).
+struct AttentionWant {
+  bool lse = false, probs = false, topk = false;
+};
+struct AttentionResult {
+  Tensor out, lse, probs, topk_indices, topk_weights;
+};
+AttentionResult attention_outputs(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts,
+                                  AttentionWant want);
 
 // The keys each batch element may attend, by the rule attention() applies (and the pooling heads
 // can share): bool [B, Nk] on `device`, true = valid, contiguous; undefined when neither mask is

@@ -10,6 +10,29 @@
 
 namespace memgrad {
 
+// The optional per-pair inputs of attention, each undefined when not given (autograd/attention.h
+// validates them; backends/attention_scores.h states how they enter a score). Float tensors have
+// q's dtype and live on q's device unless said otherwise.
+struct AttentionMods {
+  Tensor key_valid;     // bool [B, Nk] contiguous, true = may attend (key padding)
+  Tensor mask;          // bool 4-d view [B|1, H|1, Nq, Nk] (size-1 dims broadcast), true = may attend
+  Tensor bias;          // 4-d view [B|1, H|1, Nq, Nk]: added to the scores
+  Tensor alibi_slopes;  // [H] contiguous
+  Tensor rel_table;     // [H, buckets] contiguous: the T5 relative position bias
+  Tensor rel_bucket;    // int32 [2 * max_distance + 1] contiguous: bucket of relative position r at r + max_distance
+  int64_t rel_max_distance = 0;
+  // Packed sequences: int64 [S + 1] on the CPU whatever q's device, nondecreasing from 0 to Nq and
+  // Nk (B = 1); sequence s is Segment s (backends/attention_visibility.h).
+  Tensor cu_seqlens_q, cu_seqlens_k;
+};
+
+// The gradients of the differentiable per-pair inputs, each defined when wanted, contiguous and
+// zeroed: dbias has the 4-d shape of AttentionMods::bias (summed over its broadcast dims),
+// drel_table that of rel_table.
+struct AttentionModGrads {
+  Tensor dbias, drel_table;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -68,23 +91,29 @@ class Backend {
                                       const Tensor& scale, int64_t ignore_index, double label_smoothing,
                                       Tensor& grad_logits) = 0;
 
-  // Attention. q [B,H,Nq,D], k [B,H,Nk,D], v [B,H,Nk,Dv] in the input layout below
-  // (attention_layout_ok); key_valid: bool [B, Nk] contiguous (true = attend) or undefined.
-  // Outputs are contiguous.
-  // Chunked: out [B,H,Nq,Dv] and lse [B,H,Nq] (+inf for a row with no valid key).
-  virtual void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+  // Attention (autograd/attention.h states the semantics; backends/attention_visibility.h and
+  // backends/attention_scores.h the rules every kernel applies). q [B,H,Nq,D], k [B,Hkv,Nk,D],
+  // v [B,Hkv,Nk,Dv] in the input layout below (attention_layout_ok), Hkv dividing H: query head h
+  // reads key/value head h / (H / Hkv) in place (grouped-query attention). m holds the optional
+  // per-pair inputs (AttentionMods, below); p the scalars. Outputs are contiguous.
+  // Chunked: out [B,H,Nq,Dv] and lse [B,H,Nq] (+inf for a row with no visible key).
+  virtual void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
                                          const AttentionParams& p, Tensor& out, Tensor& lse) = 0;
-  // dq, dk, dv come zeroed; the kernel accumulates into them.
-  virtual void attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                          const Tensor& key_valid, const Tensor& out, const Tensor& lse,
-                                          const Tensor& grad_out, const AttentionParams& p, Tensor& dq, Tensor& dk,
-                                          Tensor& dv) = 0;
-  // Top-k: out [B,H,Nq,Dv], idx int32 [B,H,Nq,kk] (-1 in unused slots), probs [B,H,Nq,kk].
-  virtual void attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
-                                      const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) = 0;
-  virtual void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
-                                       const Tensor& probs, const Tensor& grad_out, const AttentionParams& p,
-                                       Tensor& dq, Tensor& dk, Tensor& dv) = 0;
+  // dq, dk, dv and the defined members of g come zeroed; the kernel accumulates into them.
+  virtual void attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                                          const Tensor& out, const Tensor& lse, const Tensor& grad_out,
+                                          const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv,
+                                          AttentionModGrads& g) = 0;
+  // Top-k: out [B,H,Nq,Dv], idx int32 [B,H,Nq,kk] (key indices into the row, -1 in unused slots),
+  // probs [B,H,Nq,kk] (the softmax over the kept keys, before dropout), lse [B,H,Nq] (the
+  // logsumexp of the kept scores; +inf when none is kept) or undefined when not wanted.
+  virtual void attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                                      const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs,
+                                      Tensor& lse) = 0;
+  virtual void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                                       const Tensor& idx, const Tensor& probs, const Tensor& grad_out,
+                                       const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv,
+                                       AttentionModGrads& g) = 0;
 
   // Sparse rows: the kernels of topk_linear and sparse_linear (the top-k feed-forward layer,
   // autograd/ops/sparse_linear.cpp). Every tensor is contiguous and 2-d; float tensors share one

@@ -1,8 +1,10 @@
 #pragma once
 // The operation selectors and attention parameters shared by every backend. Plain C++ with no
 // dependencies, so CUDA (.cu) files can include it too.
-#include "backends/attention_visibility.h"
 #include <cstdint>
+
+#include "backends/attention_scores.h"
+#include "backends/attention_visibility.h"
 
 namespace memgrad {
 
@@ -18,13 +20,17 @@ struct AttentionParams {
   double scale = 1;
   bool causal = false;  // which keys each query sees: backends/attention_visibility.h
   CausalAlign causal_align = CausalAlign::bottom_right;
+  int64_t window_left = -1, window_right = -1;  // sliding window; negative: unbounded
   int64_t q_chunk = 64;
   int64_t k_chunk = 256;
   int64_t top_k = 64;
   bool fused = true;   // GPU: fused kernels where the shapes allow (AttentionOptions::fused)
+  DropoutRule dropout;  // attention dropout (backends/attention_scores.h); off by default
 
   // The visibility rule for Nq queries against Nk keys.
-  Visibility visibility(int64_t Nq, int64_t Nk) const { return Visibility{Nq, Nk, causal, causal_align}; }
+  Visibility visibility(int64_t Nq, int64_t Nk) const {
+    return Visibility{Nq, Nk, causal, causal_align, window_left, window_right};
+  }
 };
 
 }  // namespace memgrad

@@ -4,12 +4,18 @@
 #include <array>
 #include <cstdint>
 
+#include "core/philox.h"
+
 namespace memgrad {
 
-std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
+// core/philox.h's generator on arrays.
+inline std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key) {
+  const Philox4 r = philox4x32(Philox4{{counter[0], counter[1], counter[2], counter[3]}}, key[0], key[1]);
+  return {r.w[0], r.w[1], r.w[2], r.w[3]};
+}
 
 // Maps 32 random bits to a float in (0, 1].
-inline double uint_to_unit(uint32_t x) { return (static_cast<double>(x) + 1.0) * (1.0 / 4294967296.0); }
+inline double uint_to_unit(uint32_t x) { return philox_uint_to_unit(x); }
 
 class Generator {
  public:

@@ -165,7 +165,9 @@ TEST_CASE("topk keeps the k largest unmasked scores and never a masked key") {
   Tensor out = empty({B, H, N, D}, DType::float64), idx = empty({B, H, N, K}, DType::int32),
          probs = empty({B, H, N, K}, DType::float64);
   AttentionParams p{.scale = 0.5, .causal = true, .q_chunk = 16, .k_chunk = 16, .top_k = K};
-  backend_for(Device::cpu()).attention_topk_forward(in.q, in.k, in.v, valid, p, out, idx, probs);
+  Tensor no_lse;
+  backend_for(Device::cpu()).attention_topk_forward(in.q, in.k, in.v, AttentionMods{.key_valid = valid}, p, out, idx,
+                                                    probs, no_lse);
   Tensor scores = matmul(detach(in.q), transpose(detach(in.k), -1, -2)) * 0.5;  // [B, H, N, N]
   for (int64_t b = 0; b < B; ++b)
     for (int64_t i = 0; i < N; ++i) {

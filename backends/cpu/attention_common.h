@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <limits>
 
+#include "backends/attention_mods.h"
 #include "backends/attention_visibility.h"
 #include "backends/backend.h"
 #include "core/tensor.h"
@@ -22,6 +23,11 @@ T* head(const Tensor& t, int64_t b, int64_t h) {
 // Elements between rows: the BLAS leading dim (the row stride wherever a second row is addressed).
 inline int64_t row_stride(const Tensor& t) { return attention_row_ld(t); }
 
+
+// The options each CPU kernel implements so far (backends/attention_mods.h); any other is an error
+// naming it.
+inline constexpr unsigned kCpuChunkedFeatures = 0;
+inline constexpr unsigned kCpuTopkFeatures = 0;
 
 // Whether query i may attend key j: valid[j] (null = all) and, when causal, j <= last_key(i).
 inline bool visible(int64_t i, int64_t j, const bool* valid, const Visibility& vis) {

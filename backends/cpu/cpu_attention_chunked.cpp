@@ -55,9 +55,11 @@ void add_visible_grads(const T* P, const T* dS, int64_t nq, int64_t nk, const T*
 }  // namespace
 
 void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                           const Tensor& key_valid, const AttentionParams& p, Tensor& out,
+                                           const AttentionMods& mods, const AttentionParams& p, Tensor& out,
                                            Tensor& lse) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  check_attention_supported(mods, p, q, k, kCpuChunkedFeatures, "the CPU chunked kernel", "attention");
+  const Tensor& key_valid = mods.key_valid;
   check_openblas_core();
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
@@ -130,10 +132,12 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
 }
 
 void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                            const Tensor& key_valid, const Tensor& out, const Tensor& lse,
+                                            const AttentionMods& mods, const Tensor& out, const Tensor& lse,
                                             const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
-                                            Tensor& dk, Tensor& dv) {
+                                            Tensor& dk, Tensor& dv, AttentionModGrads& /*g*/) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  check_attention_supported(mods, p, q, k, kCpuChunkedFeatures, "the CPU chunked kernel", "attention_backward");
+  const Tensor& key_valid = mods.key_valid;
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3];
   const Visibility vis = p.visibility(Nq, Nk);

@@ -22,9 +22,11 @@
 namespace memgrad::cpu {
 
 void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                        const Tensor& key_valid, const AttentionParams& p, Tensor& out, Tensor& idx,
-                                        Tensor& probs) {
+                                        const AttentionMods& mods, const AttentionParams& p, Tensor& out, Tensor& idx,
+                                        Tensor& probs, Tensor& lse) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  check_attention_supported(mods, p, q, k, kCpuTopkFeatures, "the CPU topk kernel", "attention_topk");
+  const Tensor& key_valid = mods.key_valid;
   check_openblas_core();
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const Visibility vis = p.visibility(Nq, k.shape()[2]);
@@ -65,11 +67,13 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
           std::fill(I, I + kk, -1);
           std::fill(Pr, Pr + kk, T(0));
           const int64_t sel = select_top(s, vb, n_keys, kk, cand, pick);
+          if (sel == 0 && lse.defined()) lse.data<T>()[bh * Nq + i] = std::numeric_limits<T>::infinity();
           if (sel == 0) continue;  // every key masked: output 0
           T m = -std::numeric_limits<T>::infinity();
           for (int64_t t2 = 0; t2 < sel; ++t2) e[t2] = s[pick[t2]], m = nan_max(m, e[t2]);
           // softmax over the picks: NaN or +inf make it NaN; all -inf make it 0 (softmax's rule)
           const T sum = m == -std::numeric_limits<T>::infinity() ? T(0) : exp_sub_sum(e, m, e, sel);
+          if (lse.defined()) lse.data<T>()[bh * Nq + i] = sum == T(0) ? std::numeric_limits<T>::infinity() : m + std::log(sum);
           for (int64_t t2 = 0; t2 < sel; ++t2) {
             const int32_t j = pick[t2];
             const T pt = sum == T(0) ? T(0) : e[t2] / sum;
@@ -85,9 +89,11 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
 }
 
 void CpuBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                         const Tensor& idx, const Tensor& probs, const Tensor& grad_out_in,
-                                         const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+                                         const AttentionMods& mods, const Tensor& idx, const Tensor& probs,
+                                         const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                                         Tensor& dv, AttentionModGrads& /*g*/) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  check_attention_supported(mods, p, q, k, kCpuTopkFeatures, "the CPU topk kernel", "attention_topk_backward");
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], kk = idx.shape()[3];
   Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]

@@ -50,17 +50,18 @@ class CpuBackend final : public Backend {
                               int64_t ignore_index, double label_smoothing, Tensor& grad_logits) override;
 
   // cpu_attention_chunked.cpp
-  void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+  void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
                                  const AttentionParams& p, Tensor& out, Tensor& lse) override;
-  void attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+  void attention_chunked_backward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
                                   const Tensor& out, const Tensor& lse, const Tensor& grad_out,
-                                  const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) override;
+                                  const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv,
+                                  AttentionModGrads& g) override;
   // cpu_attention_topk.cpp
-  void attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
-                              const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) override;
-  void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx,
-                               const Tensor& probs, const Tensor& grad_out, const AttentionParams& p, Tensor& dq,
-                               Tensor& dk, Tensor& dv) override;
+  void attention_topk_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                              const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs, Tensor& lse) override;
+  void attention_topk_backward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                               const Tensor& idx, const Tensor& probs, const Tensor& grad_out, const AttentionParams& p,
+                               Tensor& dq, Tensor& dk, Tensor& dv, AttentionModGrads& g) override;
 
   // cpu_sparse_rows.cpp
   void row_topk(Tensor& s, const Tensor& bias, Tensor& values, Tensor& idx) override;

@@ -13,6 +13,7 @@
 #include <initializer_list>
 #include <type_traits>
 
+#include "backends/attention_mods.h"
 #include "backends/attention_visibility.h"
 #include "backends/backend.h"
 #include "backends/cuda/attention_kernels.h"
@@ -139,9 +140,11 @@ bool all_finite_inputs(std::initializer_list<const Tensor*> ts, const char* op) 
 }  // namespace
 
 void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                            const Tensor& key_valid, const AttentionParams& p, Tensor& out,
+                                            const AttentionMods& mods, const AttentionParams& p, Tensor& out,
                                             Tensor& lse) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  check_attention_supported(mods, p, q, k, kCudaAttentionFeatures, "the CUDA kernels", "attention");
+  const Tensor& key_valid = mods.key_valid;
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
   dispatch_float(q.dtype(), "attention", [&]<class T>() {
@@ -190,10 +193,12 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
 }
 
 void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                             const Tensor& key_valid, const Tensor& out_in, const Tensor& lse_in,
+                                             const AttentionMods& mods, const Tensor& out_in, const Tensor& lse_in,
                                              const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
-                                             Tensor& dk, Tensor& dv) {
+                                             Tensor& dk, Tensor& dv, AttentionModGrads& /*g*/) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
+  check_attention_supported(mods, p, q, k, kCudaAttentionFeatures, "the CUDA kernels", "attention_backward");
+  const Tensor& key_valid = mods.key_valid;
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
   dispatch_float(q.dtype(), "attention_backward", [&]<class T>() {

@@ -5,6 +5,7 @@
 // top_k <= 256 both passes are single fused kernels instead (cuda_topk_fused.cpp).
 #include <algorithm>
 
+#include "backends/attention_mods.h"
 #include "backends/attention_visibility.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
@@ -25,8 +26,11 @@ constexpr int64_t kBlockElems = int64_t{1} << 22;
 }  // namespace
 
 void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                         const Tensor& key_valid, const AttentionParams& p, Tensor& out, Tensor& idx,
-                                         Tensor& probs) {
+                                         const AttentionMods& mods, const AttentionParams& p, Tensor& out, Tensor& idx,
+                                         Tensor& probs, Tensor& lse) {
+  check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk");
+  MG_CHECK(!lse.defined(), "attention_topk", "the lse output of the topk kind is not implemented on CUDA yet");
+  const Tensor& key_valid = mods.key_valid;
   if (topk_fused_forward(q_in, k_in, v_in, key_valid, p, out, idx, probs)) return;  // k <= 256: one fused kernel
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx.shape()[3], BH = B * H;
@@ -55,8 +59,10 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
 }
 
 void CudaBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
-                                          const Tensor& idx_in, const Tensor& probs_in, const Tensor& grad_out_in,
-                                          const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+                                          const AttentionMods& mods, const Tensor& idx_in, const Tensor& probs_in,
+                                          const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                                          Tensor& dv, AttentionModGrads& /*g*/) {
+  check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk_backward");
   if (topk_fused_backward(q_in, k_in, v_in, idx_in, probs_in, grad_out_in, p, dq, dk, dv)) return;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx_in.shape()[3], BH = B * H;

@@ -8,7 +8,7 @@
 #include <type_traits>
 
 #include "backends/cuda/elementwise_kernels.h"
-#include "backends/cuda/philox.cuh"
+#include "core/philox.h"
 #include "backends/scalar_math.h"
 
 namespace memgrad::cuda {

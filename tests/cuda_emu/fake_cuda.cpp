@@ -148,14 +148,16 @@ MG_EMU_STUB(void, scatter_add, Tensor&, int64_t, const Tensor&, const Tensor&)
 MG_EMU_STUB(void, cross_entropy, const Tensor&, const Tensor&, int64_t, double, Tensor&, Tensor&)
 MG_EMU_STUB(void, cross_entropy_backward, const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, double,
             Tensor&)
-MG_EMU_STUB(void, attention_chunked_forward, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+MG_EMU_STUB(void, attention_chunked_forward, const Tensor&, const Tensor&, const Tensor&, const AttentionMods&,
             const AttentionParams&, Tensor&, Tensor&)
-MG_EMU_STUB(void, attention_chunked_backward, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-            const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&)
-MG_EMU_STUB(void, attention_topk_forward, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-            const AttentionParams&, Tensor&, Tensor&, Tensor&)
-MG_EMU_STUB(void, attention_topk_backward, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-            const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&)
+MG_EMU_STUB(void, attention_chunked_backward, const Tensor&, const Tensor&, const Tensor&, const AttentionMods&,
+            const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&,
+            AttentionModGrads&)
+MG_EMU_STUB(void, attention_topk_forward, const Tensor&, const Tensor&, const Tensor&, const AttentionMods&,
+            const AttentionParams&, Tensor&, Tensor&, Tensor&, Tensor&)
+MG_EMU_STUB(void, attention_topk_backward, const Tensor&, const Tensor&, const Tensor&, const AttentionMods&,
+            const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&,
+            AttentionModGrads&)
 MG_EMU_STUB(void, row_topk, Tensor&, const Tensor&, Tensor&, Tensor&)
 MG_EMU_STUB(void, gather_rows_sum, const Tensor&, const Tensor&, const Tensor&, Tensor&)
 MG_EMU_STUB(void, gather_rows_dot, const Tensor&, const Tensor&, const Tensor&, Tensor&)

@@ -101,11 +101,13 @@ Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const
   Result r;
   r.out = filled({B, H, Nq, D}, 1.0);  // garbage: the kernel must overwrite every element
   r.lse = filled({B, H, Nq}, 1.0);
-  be.attention_chunked_forward(q, k, v, kv, p, r.out, r.lse);
+  const AttentionMods mods{.key_valid = kv};
+  be.attention_chunked_forward(q, k, v, mods, p, r.out, r.lse);
   r.dq = zeros_f({B, H, Nq, D});
   r.dk = zeros_f({B, H, Nk, D});
   r.dv = zeros_f({B, H, Nk, D});
-  be.attention_chunked_backward(q, k, v, kv, r.out, r.lse, go, p, r.dq, r.dk, r.dv);
+  AttentionModGrads mg;
+  be.attention_chunked_backward(q, k, v, mods, r.out, r.lse, go, p, r.dq, r.dk, r.dv, mg);
   return r;
 }
 

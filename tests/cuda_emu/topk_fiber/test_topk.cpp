@@ -85,8 +85,8 @@ STUB(void CudaBackend::gather(const Tensor&, int64_t, const Tensor&, Tensor&))
 STUB(void CudaBackend::scatter_add(Tensor&, int64_t, const Tensor&, const Tensor&))
 STUB(void CudaBackend::cross_entropy(const Tensor&, const Tensor&, int64_t, double, Tensor&, Tensor&))
 STUB(void CudaBackend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, int64_t, double, Tensor&))
-STUB(void CudaBackend::attention_chunked_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&))
-STUB(void CudaBackend::attention_chunked_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&))
+STUB(void CudaBackend::attention_chunked_forward(const Tensor&, const Tensor&, const Tensor&, const AttentionMods&, const AttentionParams&, Tensor&, Tensor&))
+STUB(void CudaBackend::attention_chunked_backward(const Tensor&, const Tensor&, const Tensor&, const AttentionMods&, const Tensor&, const Tensor&, const Tensor&, const AttentionParams&, Tensor&, Tensor&, Tensor&, AttentionModGrads&))
 STUB(void CudaBackend::row_topk(Tensor&, const Tensor&, Tensor&, Tensor&))
 STUB(void CudaBackend::gather_rows_sum(const Tensor&, const Tensor&, const Tensor&, Tensor&))
 STUB(void CudaBackend::gather_rows_dot(const Tensor&, const Tensor&, const Tensor&, Tensor&))
@@ -235,8 +235,10 @@ bool run(const Cfg& c) {
          pg = garbage({B, H, c.Nq, kk}, c.dt);
   Tensor oc = garbage({B, H, c.Nq, c.Dv}, c.dt), ic = garbage({B, H, c.Nq, kk}, DType::int32),
          pc = garbage({B, H, c.Nq, kk}, c.dt);
-  GPU.attention_topk_forward(q, k, v, valid, p, og, ig, pg);
-  CPU.attention_topk_forward(q, k, v, valid, p, oc, ic, pc);
+  const AttentionMods mods{.key_valid = valid};
+  Tensor no_lse;
+  GPU.attention_topk_forward(q, k, v, mods, p, og, ig, pg, no_lse);
+  CPU.attention_topk_forward(q, k, v, mods, p, oc, ic, pc, no_lse);
   // Rows whose picks differ must be near-ties of the CPU's rounded scores (a duplicated key row
   // or float32 sums in another order): they are left out of the out/probs comparison.
   std::string err;
@@ -291,8 +293,9 @@ bool run(const Cfg& c) {
     Tensor go = make({B, H, c.Nq, c.Dv}, c.dt, 0, false);
     Tensor dqg = zeros_of(q.shape(), c.dt), dkg = zeros_of(k.shape(), c.dt), dvg = zeros_of(v.shape(), c.dt);
     Tensor dqc = zeros_of(q.shape(), c.dt), dkc = zeros_of(k.shape(), c.dt), dvc = zeros_of(v.shape(), c.dt);
-    GPU.attention_topk_backward(q, k, v, ic, pc, go, p, dqg, dkg, dvg);
-    CPU.attention_topk_backward(q, k, v, ic, pc, go, p, dqc, dkc, dvc);
+    AttentionModGrads mg;
+    GPU.attention_topk_backward(q, k, v, mods, ic, pc, go, p, dqg, dkg, dvg, mg);
+    CPU.attention_topk_backward(q, k, v, mods, ic, pc, go, p, dqc, dkc, dvc, mg);
     err = compare(dqg, dqc, rtol, "dq");
     if (err.empty()) err = compare(dkg, dkc, rtol, "dk");
     if (err.empty()) err = compare(dvg, dvc, rtol, "dv");
