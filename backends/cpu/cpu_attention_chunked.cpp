@@ -85,6 +85,13 @@ int64_t bytes_as(int64_t n) {
   return (n + static_cast<int64_t>(sizeof(T)) - 1) / static_cast<int64_t>(sizeof(T));
 }
 
+// The workspace elements of a block's `seen` flags (block_cover): none when every block is
+// entirely visible (no causal rule, window, padding or attn_mask), so plain calls keep their peak.
+template <class T>
+int64_t seen_elems(const ScoreMods<T>& sm, const AttentionParams& p, int64_t block) {
+  return p.visibility(1, 1).limited() || sm.any_pair_mask() ? bytes_as<T>(block) : 0;
+}
+
 // Zeroes the dropped probabilities of row i (whole-row index; head row bh) of a block, keys
 // k0 .. k0 + nk - 1 (whole-row indices): DropoutRule::keep.
 template <class T>
@@ -124,7 +131,7 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
     const ScoreMods<T> sm = score_mods<T>(mods, Nk);
     // per thread: scores S [Cq, Ck], accumulator acc [Cq, Dv], running max m [Cq] and sum l [Cq],
     // then the block's seen flags [Cq, Ck] (bytes)
-    Tensor ws = thread_workspace(Cq * Ck + Cq * Dv + 2 * Cq + bytes_as<T>(Cq * Ck), q.dtype());
+    Tensor ws = thread_workspace(Cq * Ck + Cq * Dv + 2 * Cq + seen_elems<T>(sm, p, Cq * Ck), q.dtype());
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = static_cast<T>(drop.on ? drop.keep_scale : 1.0);
     parallel_for(B * H * n_qb, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
@@ -230,7 +237,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       for (int64_t i = i0; i < i1; ++i) Dl[i] = row_dot(dO_all + i * Dv, O_all + i * Dv, Dv);
     });
     // per thread: S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D], seen flags [Cq, Ck] (bytes)
-    Tensor ws = thread_workspace(2 * Cq * Ck + Cq * D + bytes_as<T>(Cq * Ck), q.dtype());
+    Tensor ws = thread_workspace(2 * Cq * Ck + Cq * D + seen_elems<T>(sm, p, Cq * Ck), q.dtype());
     // per thread: its part of the relative table's gradient [H, buckets], reduced at the end
     const bool drel = g.drel_table.defined();
     Tensor drel_ws = thread_workspace(drel ? H * sm.rel_buckets : 1, q.dtype());
