@@ -4,6 +4,7 @@
 // loops inside one task), and rows with no visible key (output 0, gradients 0).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "autograd/attention.h"
 #include "autograd/ops.h"
+#include "backends/attention_scores.h"
 
 using namespace memgrad;
 
@@ -179,4 +181,16 @@ TEST_CASE("chunked attention: rows with no visible key give 0 output and 0 gradi
     CHECK(rows_zero(p.out, 0, h, 12, 25));
     CHECK(rows_zero(p.dq, 0, h, 12, 25));
   }
+}
+
+TEST_CASE("DropoutRule::keep_run equals keep at every alignment and length") {
+  const DropoutRule r = make_dropout_rule(0.4, 99, 7);
+  uint8_t out[24];
+  for (int64_t j0 = 0; j0 < 9; ++j0)
+    for (int64_t n = 0; n <= 17; ++n) {
+      std::fill(out, out + 24, uint8_t{2});
+      r.keep_run(3, 5, j0, n, out);
+      for (int64_t c = 0; c < n; ++c) CHECK(out[c] == (r.keep(3, 5, j0 + c) ? 1 : 0));
+      for (int64_t c = n; c < 24; ++c) CHECK(out[c] == 2);  // nothing written beyond n
+    }
 }

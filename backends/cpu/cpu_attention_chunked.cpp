@@ -91,13 +91,19 @@ template <class T>
 int64_t seen_elems(const ScoreMods<T>& sm, const AttentionParams& p, int64_t block) {
   return p.visibility(1, 1).limited() || sm.any_pair_mask() ? bytes_as<T>(block) : 0;
 }
+// The workspace elements of one block row's dropout keep flags (DropoutRule::keep_run).
+template <class T>
+int64_t kept_elems(const AttentionParams& p, int64_t row) {
+  return p.dropout.on ? bytes_as<T>(row) : 0;
+}
 
 // Zeroes the dropped probabilities of row i (whole-row index; head row bh) of a block, keys
-// k0 .. k0 + nk - 1 (whole-row indices): DropoutRule::keep.
+// k0 .. k0 + nk - 1 (whole-row indices): DropoutRule::keep; kept [nk] is scratch.
 template <class T>
-void drop_row(T* p, const DropoutRule& rule, int64_t bh, int64_t i, int64_t k0, int64_t nk) {
+void drop_row(T* p, const DropoutRule& rule, int64_t bh, int64_t i, int64_t k0, int64_t nk, uint8_t* kept) {
+  rule.keep_run(bh, i, k0, nk, kept);
   for (int64_t c = 0; c < nk; ++c)
-    if (!rule.keep(bh, i, k0 + c)) p[c] = T(0);
+    if (!kept[c]) p[c] = T(0);
 }
 
 // Element strides of the contiguous gradient g (4-d, the bias's shape), 0 along its size-1 dims.
@@ -131,7 +137,8 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
     const ScoreMods<T> sm = score_mods<T>(mods, Nk);
     // per thread: scores S [Cq, Ck], accumulator acc [Cq, Dv], running max m [Cq] and sum l [Cq],
     // then the block's seen flags [Cq, Ck] (bytes)
-    Tensor ws = thread_workspace(Cq * Ck + Cq * Dv + 2 * Cq + seen_elems<T>(sm, p, Cq * Ck), q.dtype());
+    Tensor ws = thread_workspace(Cq * Ck + Cq * Dv + 2 * Cq + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck),
+                                 q.dtype());
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = static_cast<T>(drop.on ? drop.keep_scale : 1.0);
     parallel_for(B * H * n_qb, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
@@ -140,6 +147,7 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
       T* m = acc + Cq * Dv;
       T* l = m + Cq;
       uint8_t* seen = reinterpret_cast<uint8_t*>(l + Cq);
+      uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / (H * n_qb), h = (t / n_qb) % H, bh = b * H + h;
         const Segment& sg = segs[static_cast<size_t>(qblocks[t % n_qb].seg)];
@@ -171,7 +179,7 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
             }
             const T alpha = fast_exp(m[r] - m_new);  // rescales what was summed under the old max
             l[r] = l[r] * alpha + exp_sub_sum(s, m_new, s, nk);  // l: undropped (the lse statistic)
-            if (drop.on) drop_row(s, drop, bh, sg.q0 + i0 + r, sg.k0 + j0, nk);
+            if (drop.on) drop_row(s, drop, bh, sg.q0 + i0 + r, sg.k0 + j0, nk, kept);
             if (alpha != T(1))
               for (int64_t d = 0; d < Dv; ++d) acc[r * Dv + d] *= alpha;
             m[r] = m_new;
@@ -237,7 +245,8 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       for (int64_t i = i0; i < i1; ++i) Dl[i] = row_dot(dO_all + i * Dv, O_all + i * Dv, Dv);
     });
     // per thread: S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D], seen flags [Cq, Ck] (bytes)
-    Tensor ws = thread_workspace(2 * Cq * Ck + Cq * D + seen_elems<T>(sm, p, Cq * Ck), q.dtype());
+    Tensor ws = thread_workspace(2 * Cq * Ck + Cq * D + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck),
+                                 q.dtype());
     // per thread: its part of the relative table's gradient [H, buckets], reduced at the end
     const bool drel = g.drel_table.defined();
     Tensor drel_ws = thread_workspace(drel ? H * sm.rel_buckets : 1, q.dtype());
@@ -247,7 +256,8 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
     std::vector<std::mutex> dq_locks(static_cast<size_t>(B * H * n_qb));
 
     // One key block of (b, kv head hkv) against every query block of the group's heads that sees it.
-    auto key_block = [&](int64_t b, int64_t hkv, const SegBlock& kb, T* P, T* dS, T* dQp, uint8_t* seen, T* drel_t) {
+    auto key_block = [&](int64_t b, int64_t hkv, const SegBlock& kb, T* P, T* dS, T* dQp, uint8_t* seen, uint8_t* kept,
+                         T* drel_t) {
       const Segment& sg = segs[static_cast<size_t>(kb.seg)];
       const Visibility vis = p.visibility(sg.nq, sg.nk);  // segment-local indices
       const int64_t j0 = kb.start, nk = std::min(Ck, sg.nk - j0);
@@ -285,8 +295,9 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
               for (int64_t c = 0; c < nk; ++c) ds[c] = pr[c] * (ds[c] - dr);
               continue;
             }
+            drop.keep_run(bh, gi0 + r, sg.k0 + j0, nk, kept);
             for (int64_t c = 0; c < nk; ++c) {
-              const T kf = drop.keep(bh, gi0 + r, sg.k0 + j0 + c) ? keep_scale : T(0);
+              const T kf = kept[c] ? keep_scale : T(0);
               ds[c] = pr[c] * (ds[c] * kf - dr);
               pr[c] *= kf;
             }
@@ -331,13 +342,14 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       T* dS = P + Cq * Ck;
       T* dQp = dS + Cq * Ck;
       uint8_t* seen = reinterpret_cast<uint8_t*>(dQp + Cq * D);
+      uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
       T* drel_t = thread_slot<T>(drel_ws);
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t bt = t / (nh_t * nk_t), ht = (t / nk_t) % nh_t, kt = t % nk_t;
         for (int64_t b = fold_b ? 0 : bt; b < (fold_b ? B : bt + 1); ++b)
           for (int64_t hkv = fold_h ? 0 : ht; hkv < (fold_h ? Hkv : ht + 1); ++hkv)
             for (int64_t e = fold_k ? 0 : kt; e < (fold_k ? n_kb : kt + 1); ++e)
-              key_block(b, hkv, kblocks[static_cast<size_t>(e)], P, dS, dQp, seen, drel_t);
+              key_block(b, hkv, kblocks[static_cast<size_t>(e)], P, dS, dQp, seen, kept, drel_t);
       }
     });
     if (drel) {  // the threads' parts, summed in thread order
