@@ -249,8 +249,8 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
                                  q.dtype());
     // per thread: its part of the relative table's gradient [H, buckets], reduced at the end
     const bool drel = g.drel_table.defined();
-    Tensor drel_ws = thread_workspace(drel ? H * sm.rel_buckets : 1, q.dtype());
-    std::fill(drel_ws.data<T>(), drel_ws.data<T>() + drel_ws.numel(), T(0));
+    Tensor drel_ws = drel ? thread_workspace(H * sm.rel_buckets, q.dtype()) : Tensor();
+    if (drel) std::fill(drel_ws.data<T>(), drel_ws.data<T>() + drel_ws.numel(), T(0));
     T* dbias_all = dbias ? g.dbias.data<T>() : nullptr;
     const T keep_scale = static_cast<T>(drop.on ? drop.keep_scale : 1.0);
     std::vector<std::mutex> dq_locks(static_cast<size_t>(B * H * n_qb));
@@ -343,7 +343,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       T* dQp = dS + Cq * Ck;
       uint8_t* seen = reinterpret_cast<uint8_t*>(dQp + Cq * D);
       uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
-      T* drel_t = thread_slot<T>(drel_ws);
+      T* drel_t = drel ? thread_slot<T>(drel_ws) : nullptr;
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t bt = t / (nh_t * nk_t), ht = (t / nk_t) % nh_t, kt = t % nk_t;
         for (int64_t b = fold_b ? 0 : bt; b < (fold_b ? B : bt + 1); ++b)
