@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -193,4 +194,94 @@ TEST_CASE("DropoutRule::keep_run equals keep at every alignment and length") {
       for (int64_t c = 0; c < n; ++c) CHECK(out[c] == (r.keep(3, 5, j0 + c) ? 1 : 0));
       for (int64_t c = n; c < 24; ++c) CHECK(out[c] == 2);  // nothing written beyond n
     }
+}
+
+namespace {
+
+// out and the gradients of sum(out * w) for float64 inputs with NaN in k at key 4 and +inf in v
+// at key 10 of every (batch, kv head), and NaN in q at query 2.
+Run run_poisoned(const Case& c, AttentionKind kind) {
+  Generator g(13);
+  auto make = [&](Shape s, int64_t row, double value) {
+    std::vector<double> x = randn(s, DType::float64, &g).to_vector<double>();
+    const int64_t N = s[2], E = s[3];
+    for (int64_t bh = 0; bh < s[0] * s[1]; ++bh)
+      for (int64_t e = 0; e < E; ++e) x[static_cast<size_t>((bh * N + row) * E + e)] = value;
+    return from_vector(x, s).set_requires_grad();
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  Tensor q = make({c.B, c.H, c.Nq, c.D}, 2, nan), k = make({c.B, c.Hkv, c.Nk, c.D}, 4, nan),
+         v = make({c.B, c.Hkv, c.Nk, c.Dv}, 10, inf);
+  Tensor w = randn({c.B, c.H, c.Nq, c.Dv}, DType::float64, &g);
+  AttentionOptions o{.kind = kind, .q_chunk = c.q_chunk, .k_chunk = c.k_chunk};
+  c.set(o);
+  Generator drop(17);
+  o.generator = &drop;
+  Tensor out = attention(q, k, v, o);
+  sum(out * w).backward();
+  return {detach(out), q.grad(), k.grad(), v.grad(), Tensor(), Tensor()};
+}
+
+// Whether a and b have NaN, +-inf and finite values at the same places, finite ones within tol.
+bool same_classes(const Tensor& a, const Tensor& b, double tol) {
+  auto x = contiguous(a).to_vector<double>(), y = contiguous(b).to_vector<double>();
+  if (x.size() != y.size()) return false;
+  for (size_t e = 0; e < x.size(); ++e) {
+    if (std::isnan(x[e]) != std::isnan(y[e])) return false;
+    if (std::isnan(x[e])) continue;
+    if (std::isinf(x[e]) || std::isinf(y[e])) {
+      if (x[e] != y[e]) return false;
+      continue;
+    }
+    if (std::abs(x[e] - y[e]) > tol * std::max(1.0, std::abs(y[e]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("chunked attention options: NaN and inf in masked pairs carry nothing, as in vanilla") {
+  std::vector<Case> cs;
+  cs.push_back({.name = "causal window 3, ALiBi, GQA, dropout", .H = 4, .set = [](AttentionOptions& o) {
+                  o.causal = true, o.window_left = 3, o.position = PositionBias::alibi, o.dropout_p = 0.2;
+                }});
+  cs.push_back({.name = "attn_mask hiding keys 4 and 10 from odd queries", .set = [](AttentionOptions& o) {
+                  std::vector<int32_t> m(37 * 53, 1);
+                  for (int64_t i = 1; i < 37; i += 2) m[i * 53 + 4] = m[i * 53 + 10] = 0;
+                  o.attn_mask = ne(from_vector(m, {37, 53}), zeros({}, DType::int32));
+                }});
+  cs.push_back({.name = "packed: keys 4 and 10 in the first sequence only", .B = 1, .set = [](AttentionOptions& o) {
+                  o.cu_seqlens_q = from_vector<int64_t>({0, 15, 37});
+                  o.cu_seqlens_k = from_vector<int64_t>({0, 12, 53});
+                  o.window_left = 20;
+                }});
+  for (const Case& c : cs) {
+    CAPTURE(c.name);
+    const Run a = run_poisoned(c, AttentionKind::chunked), r = run_poisoned(c, AttentionKind::vanilla);
+    CHECK(same_classes(a.out, r.out, 1e-12));
+    CHECK(same_classes(a.dq, r.dq, 1e-12));
+    CHECK(same_classes(a.dk, r.dk, 1e-12));
+    CHECK(same_classes(a.dv, r.dv, 1e-12));
+    // and something stayed finite: the masked pairs did not spread the NaN everywhere
+    const std::vector<double> o = contiguous(a.out).to_vector<double>();
+    CHECK(std::count_if(o.begin(), o.end(), [](double x) { return std::isfinite(x); }) > 0);
+  }
+}
+
+TEST_CASE("chunked attention options: lse is the undropped statistic, as vanilla's") {
+  Case c{.name = "window, ALiBi, dropout 0.5", .H = 4, .Hkv = 2, .set = [](AttentionOptions& o) {
+           o.window_left = 7, o.window_right = 2, o.position = PositionBias::alibi, o.dropout_p = 0.5;
+         }};
+  Generator g(21);
+  Tensor q = randn({c.B, c.H, c.Nq, c.D}, DType::float64, &g), k = randn({c.B, c.Hkv, c.Nk, c.D}, DType::float64, &g),
+         v = randn({c.B, c.Hkv, c.Nk, c.Dv}, DType::float64, &g);
+  Tensor lse[2];
+  for (int e = 0; e < 2; ++e) {
+    AttentionOptions o{.kind = e == 0 ? AttentionKind::chunked : AttentionKind::vanilla, .q_chunk = 8, .k_chunk = 16};
+    c.set(o);
+    Generator drop(5);
+    o.generator = &drop;
+    lse[e] = attention_outputs(q, k, v, o, {.lse = true}).lse;
+  }
+  CHECK(same_classes(lse[0], lse[1], 1e-12));
 }
