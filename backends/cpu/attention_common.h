@@ -75,20 +75,25 @@ Cover block_cover(const ScoreMods<T>& sm, const Visibility& vis, const Segment& 
   // first row the lowest last key
   const bool vis_all = vis.first_key(i0 + nq - 1) <= j0 && vis.last_key(i0) >= j0 + nk - 1;
   if (vis_all && !sm.any_pair_mask()) return Cover::all;
+  // Without attn_mask, allowed() depends on the key only: computed once into row 0, which is then
+  // copied to the rows, last row first (row 0 is read until the end).
+  const bool per_key = !sm.mask;
+  if (per_key)
+    for (int64_t c = 0; c < nk; ++c) seen[c] = sm.allowed(b, h, sg.q0 + i0, sg.k0 + j0 + c);
   int64_t n = 0;
-  for (int64_t r = 0; r < nq; ++r) {
+  for (int64_t r = nq - 1; r >= 0; --r) {
     const int64_t lo = std::clamp<int64_t>(vis.first_key(i0 + r) - j0, 0, nk);
     const int64_t hi = std::clamp<int64_t>(vis.last_key(i0 + r) - j0 + 1, lo, nk);
     uint8_t* s = seen + r * nk;
+    if (per_key) {
+      if (r > 0) std::copy(seen + lo, seen + hi, s + lo);
+    } else {
+      const int64_t i = sg.q0 + i0 + r;
+      for (int64_t c = lo; c < hi; ++c) s[c] = sm.allowed(b, h, i, sg.k0 + j0 + c);
+    }
     std::fill(s, s + lo, uint8_t{0});
     std::fill(s + hi, s + nk, uint8_t{0});
-    if (!sm.any_pair_mask()) {
-      std::fill(s + lo, s + hi, uint8_t{1});
-      n += hi - lo;
-      continue;
-    }
-    const int64_t i = sg.q0 + i0 + r;
-    for (int64_t c = lo; c < hi; ++c) n += s[c] = sm.allowed(b, h, i, sg.k0 + j0 + c);
+    for (int64_t c = lo; c < hi; ++c) n += s[c];
   }
   return n == 0 ? Cover::none : n == nq * nk ? Cover::all : Cover::some;
 }
