@@ -22,7 +22,6 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
-#include <utility>
 #include <vector>
 
 #include "backends/cpu/attention_common.h"
