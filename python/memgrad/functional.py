@@ -68,6 +68,8 @@ def _sdpa_mask(attn_mask, q, batch, L, S):
         m = _C.as_tensor(attn_mask, dtype=q.dtype)  # numpy float masks take q's dtype
     if m.dtype != _C.bool and not m.dtype.is_floating_point:
         raise _sdpa_error(f"attn_mask must be bool (True = take part) or float (added), got {m.dtype}")
+    if m.dtype.is_floating_point and m.dtype != q.dtype:
+        raise _sdpa_error(f"a float attn_mask must have the inputs' dtype {q.dtype}, got {m.dtype}")
     want = tuple(batch) + (q.shape[1], L, S)
     shape = (1,) * (len(want) - m.ndim) + tuple(m.shape)
     if m.ndim > len(want) or any(a not in (1, b) for a, b in zip(shape, want)):

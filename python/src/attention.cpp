@@ -43,10 +43,16 @@ Tensor float_input(py::handle h, DType q_dtype) {
 // window=(left, right): keys i + o - left .. i + o + right; None or -1 leaves a side unbounded.
 void set_window(AttentionOptions& o, py::handle window) {
   if (window.is_none()) return;
-  MG_CHECK(py::isinstance<py::sequence>(window) && !py::isinstance<py::str>(window) && py::len(window) == 2,
-           "attention", "window must be (left, right), each an int >= 0 or None / -1 for unbounded, got {}",
-           py::repr(window).cast<std::string>());
-  auto side = [&](py::handle h) { return h.is_none() ? int64_t{-1} : h.cast<int64_t>(); };
+  const auto bad = [&] {
+    fail("attention", "window must be (left, right), each an int >= 0 or None / -1 for unbounded, got {}",
+         py::repr(window).cast<std::string>());
+  };
+  if (!py::isinstance<py::sequence>(window) || py::isinstance<py::str>(window) || py::len(window) != 2) bad();
+  const auto side = [&](py::handle h) {
+    if (h.is_none()) return int64_t{-1};
+    if (py::isinstance<py::bool_>(h) || !py::hasattr(h, "__index__")) bad();  // no floats, no bools
+    return h.cast<int64_t>();
+  };
   py::sequence w = window.cast<py::sequence>();
   o.window_left = side(w[0]);
   o.window_right = side(w[1]);

@@ -415,6 +415,8 @@ def test_dropout_values_and_grads_match_vanilla_and_reference(kind):
 ERRORS = [
     (dict(window=(1, 2, 3)), "window must be (left, right)"),
     (dict(window="ab"), "window must be (left, right)"),
+    (dict(window=(1.5, 2)), "window must be (left, right)"),
+    (dict(window=3), "window must be (left, right)"),
     (dict(window=(-2, 1)), "window bounds must be >= 0, or -1"),
     (dict(attn_mask=np.zeros((4, 5))), "attn_mask must be bool"),
     (dict(attn_mask=np.ones((3, 4, 5), bool)), "attn_mask must broadcast to [B, H, Nq, Nk]"),

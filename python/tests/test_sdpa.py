@@ -191,6 +191,7 @@ def test_gqa_needs_enable_gqa_and_dividing_heads():
     (dict(attn_mask=np.ones((5, 5), np.int64)), "attn_mask must be bool (True = take part) or float"),
     (dict(attn_mask=np.ones((5, 4), bool)), "does not broadcast to (1, 2, 5, 5)"),
     (dict(attn_mask=np.ones((3, 1, 2, 5, 5), bool)), "does not broadcast to (1, 2, 5, 5)"),
+    (dict(attn_mask=mg.zeros(5, 5, dtype=mg.float32)), "a float attn_mask must have the inputs' dtype float64"),
     (dict(scale=-1.0), "scale must be positive"),
     (dict(dropout_p=2.0), "dropout_p must be in [0, 1]"),
 ])
