@@ -108,12 +108,14 @@ def reference(q, k, v, dO, *, scale=None, causal=False, top_left=False, window=N
     if top_k is not None and top_k < Nk:
         kth = np.sort(S, axis=-1)[..., Nk - top_k][..., None]
         S = np.where(S >= kth, S, -np.inf)
+    # softmax over the visible pairs: a row with none (or all -inf) is 0; NaN or +inf make it NaN
     m = S.max(-1, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    m = np.where(m == -np.inf, 0, m)
     E = np.exp(S - m)
     total = E.sum(-1, keepdims=True)
-    P = np.where(total > 0, E / np.where(total > 0, total, 1), 0)
-    lse = np.where(total[..., 0] > 0, np.log(np.where(total > 0, total, 1))[..., 0] + m[..., 0], np.inf)
+    empty = total == 0
+    P = np.where(empty, 0, E / np.where(empty, 1, total))
+    lse = np.where(empty, np.inf, np.log(np.where(empty, 1, total)) + m)[..., 0]
     Pd = P if keep is None else P * keep
     out = Pd @ vr
     # backward: dS = P * keep * (dO . v_j) - P * Delta, Delta_i = dO_i . out_i
@@ -298,6 +300,47 @@ def test_gradcheck_float64_bias_table_gqa(kind):
             minus[name][idx] -= eps
             fd[idx] = (loss(plus)[0] - loss(minus)[0]) / (2 * eps)
         np.testing.assert_allclose(t[name].grad.detach().numpy(), fd, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+# ---- NaN rules (autograd/attention.h): a NaN reaches the rows that see it, and only those ----
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("option", ["window", "attn_mask", "varlen"])
+def test_nan_in_a_key_reaches_only_the_rows_that_see_it(kind, option):
+    rng = np.random.default_rng(12)
+    B, H, N, D = (1 if option == "varlen" else 2), 2, 9, 4
+    q, k, v, dO = (rng.standard_normal((B, H, N, D)) for _ in range(4))
+    k[0, 0, 5] = np.nan
+    ref, kw = {}, {}
+    if option == "window":  # key 5 is seen by queries 4, 5 and 6 of (b 0, h 0)
+        ref["window"] = kw["window"] = (1, 1)
+    elif option == "attn_mask":  # no query sees key 5: everything stays finite
+        mask = rng.random((N, N)) > 0.3
+        mask[:, 5] = False
+        mask[:, 0] = True
+        ref["mask"] = kw["attn_mask"] = mask
+    else:  # key 5 is in the second of two packed sequences: its queries 4..8 see it
+        ref["cu_q"], ref["cu_k"] = [0, 4, 9], [0, 4, 9]
+        kw["cu_seqlens_q"] = kw["cu_seqlens_k"] = np.array([0, 4, 9])
+    want = reference(q, k, v, dO, **ref)
+    k_clean = np.where(np.isnan(k), 0, k)  # what the NaN key is where it is masked: nothing
+    want_grads = reference(q, k_clean, v, dO, **ref)
+    qt, kt, vt = (mg.tensor(a, requires_grad=True) for a in (q, k, v))
+
+    def forward():
+        out = mg.functional.attention(qt, kt, vt, kind=kind, top_k=N, q_chunk=2, k_chunk=3, **kw)
+        (out * mg.tensor(dO)).sum().backward()
+        return out.detach().numpy()
+
+    out = run(kind, forward)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want["out"]))
+    np.testing.assert_allclose(out, want["out"], rtol=1e-9, atol=1e-10)  # NaN where the reference has NaN
+    assert np.isnan(out).any() == (option != "attn_mask")
+    if option == "attn_mask":  # the hidden NaN key carries nothing, to the gradients either
+        for name, t in zip("qkv", (qt, kt, vt)):
+            np.testing.assert_allclose(t.grad.detach().numpy(), want_grads["d" + name], rtol=1e-9, atol=1e-10,
+                                       err_msg=name)
+        np.testing.assert_array_equal(kt.grad.detach().numpy()[0, 0, 5], 0)
 
 
 # ---- optional outputs ----
