@@ -108,7 +108,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         raise _sdpa_error(f"query, key and value must have the same batch dims: {shapes}")
     Hq, H = q4.shape[1], k4.shape[1]
     if Hq != H and not enable_gqa:
-        raise _sdpa_error(f"query has {Hq} heads and key/value {H}: heads must be equal unless enable_gqa=True ({shapes})")
+        raise _sdpa_error(f"query has {Hq} heads and key/value {H}: heads must be equal unless enable_gqa=True "
+                          f"({shapes})")
     if H == 0 or Hq % H != 0:
         raise _sdpa_error(f"enable_gqa: the key/value heads ({H}) must divide the query heads ({Hq}): {shapes}")
     mask = bias = None

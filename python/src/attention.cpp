@@ -99,7 +99,7 @@ py::object outputs_object(const AttentionResult& r, AttentionWant want) {
   return types[key](*values);
 }
 
-constexpr const char* kAttentionDoc = R"doc(Scaled dot-product attention with every option of memgrad's AttentionOptions.
+constexpr const char* kAttentionDoc = R"doc(Scaled dot-product attention with every option of AttentionOptions.
 
 q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] -> [B, H, Nq, Dv]; Hkv divides H
 (grouped-query attention: query head h reads key/value head h // (H // Hkv)).
@@ -155,9 +155,10 @@ void bind_attention(py::module_& m) {
     set_position(o, q.dtype(), position, alibi_slopes, relative_table, relative_max_distance);
     set_pairs_varlen_dropout(o, q.dtype(), attn_mask, bias, cu_seqlens_q, cu_seqlens_k, dropout_p, generator);
     return attention_py(q, k, v, o, AttentionWant{.lse = return_lse, .probs = return_probs, .topk = return_topk});
-  }, py::arg("q"), py::arg("k"), py::arg("v"), py::kw_only(), py::arg("kind") = "chunked", py::arg("scale") = py::none(),
-     py::arg("causal") = false, py::arg("key_padding_mask") = py::none(), py::arg("key_lengths") = py::none(),
-     py::arg("q_chunk") = py::none(), py::arg("k_chunk") = py::none(), py::arg("top_k") = 64,
+  }, py::arg("q"), py::arg("k"), py::arg("v"), py::kw_only(), py::arg("kind") = "chunked",
+     py::arg("scale") = py::none(), py::arg("causal") = false, py::arg("key_padding_mask") = py::none(),
+     py::arg("key_lengths") = py::none(), py::arg("q_chunk") = py::none(), py::arg("k_chunk") = py::none(),
+     py::arg("top_k") = 64,
      py::arg("fused") = true, py::arg("causal_alignment") = "bottom_right", py::arg("window") = py::none(),
      py::arg("attn_mask") = py::none(), py::arg("bias") = py::none(), py::arg("position") = "none",
      py::arg("alibi_slopes") = py::none(), py::arg("relative_table") = py::none(),

@@ -249,12 +249,12 @@ def test_option_values_and_grads(case, kind, dtype):
     r = run(kind, forward)
     assert_close(r.out.detach().numpy(), want["out"], dtype, "out")
     for name, t in zip("qkv", (q, k, v)):
-        assert_close(t.grad.detach().numpy(), want["d" + name], dtype, "d" + name)
+        assert_close(t.grad.numpy(), want["d" + name], dtype, "d" + name)
     if "bias" in grads:
-        assert_close(grads["bias"].grad.detach().numpy(), want["dbias"], dtype, "dbias")
+        assert_close(grads["bias"].grad.numpy(), want["dbias"], dtype, "dbias")
     if "table" in grads:
-        assert_close(grads["table"].grad.detach().numpy(), want["dtable"], dtype, "dtable")
-    check_lse(r.lse.detach().numpy(), want["lse"], kind, dtype)
+        assert_close(grads["table"].grad.numpy(), want["dtable"], dtype, "dtable")
+    check_lse(r.lse.numpy(), want["lse"], kind, dtype)
 
 
 def check_lse(got, want, kind, dtype):
@@ -299,7 +299,7 @@ def test_gradcheck_float64_bias_table_gqa(kind):
             plus[name][idx] += eps
             minus[name][idx] -= eps
             fd[idx] = (loss(plus)[0] - loss(minus)[0]) / (2 * eps)
-        np.testing.assert_allclose(t[name].grad.detach().numpy(), fd, rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(t[name].grad.numpy(), fd, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 # ---- NaN rules (autograd/attention.h): a NaN reaches the rows that see it, and only those ----
@@ -338,9 +338,9 @@ def test_nan_in_a_key_reaches_only_the_rows_that_see_it(kind, option):
     assert np.isnan(out).any() == (option != "attn_mask")
     if option == "attn_mask":  # the hidden NaN key carries nothing, to the gradients either
         for name, t in zip("qkv", (qt, kt, vt)):
-            np.testing.assert_allclose(t.grad.detach().numpy(), want_grads["d" + name], rtol=1e-9, atol=1e-10,
+            np.testing.assert_allclose(t.grad.numpy(), want_grads["d" + name], rtol=1e-9, atol=1e-10,
                                        err_msg=name)
-        np.testing.assert_array_equal(kt.grad.detach().numpy()[0, 0, 5], 0)
+        np.testing.assert_array_equal(kt.grad.numpy()[0, 0, 5], 0)
 
 
 # ---- optional outputs ----
@@ -370,7 +370,7 @@ def test_topk_outputs():
     q, k, v = rng.standard_normal((2, 3, 6, 4)), rng.standard_normal((2, 3, 9, 4)), rng.standard_normal((2, 3, 9, 4))
     r = mg.functional.attention(q, k, v, kind="topk", top_k=3, causal=True, return_topk=True, return_probs=True)
     assert r._fields == ("out", "probs", "topk_indices", "topk_weights")
-    idx, w, probs = r.topk_indices.detach().numpy(), r.topk_weights.detach().numpy(), r.probs.detach().numpy()
+    idx, w, probs = r.topk_indices.numpy(), r.topk_weights.numpy(), r.probs.numpy()
     assert idx.shape == w.shape == (2, 3, 6, 3) and r.topk_indices.dtype == mg.int32
     dense = np.zeros_like(probs)
     for b, h, i, slot in np.ndindex(idx.shape):
@@ -398,7 +398,7 @@ def test_dropout_pattern_is_the_rule(kind):
     q, k = rng.standard_normal((B, H, N, 8)), rng.standard_normal((B, H, N, 8))
     v = np.broadcast_to(np.eye(N), (B, H, N, N)).copy()
     r = run(kind, lambda: dropout_call(kind, q, k, v, seed=42, p=p, top_k=N, return_probs=True))
-    out, P = r.out.detach().numpy(), r.probs.detach().numpy()
+    out, P = r.out.detach().numpy(), r.probs.numpy()
     kept = out != 0
     np.testing.assert_allclose(out[kept], P[kept] / (1 - p), rtol=1e-12)
     assert abs(kept.mean() - (1 - p)) < 0.04, kept.mean()
@@ -437,7 +437,8 @@ def test_dropout_values_and_grads_match_vanilla_and_reference(kind):
              v=rng.standard_normal((B, Hkv, Nk, D)), dO=rng.standard_normal((B, H, Nq, D)))
     eye = np.broadcast_to(np.eye(Nk), (B, Hkv, Nk, Nk)).copy()
     r = dropout_call("vanilla", x["q"], x["k"], eye, seed=9, p=p, causal=True, return_probs=True)
-    keep = np.where(r.probs.detach().numpy() > 0, r.out.detach().numpy() / np.where(r.probs.detach().numpy() > 0, r.probs.detach().numpy(), 1), 0)
+    P, out = r.probs.numpy(), r.out.numpy()
+    keep = np.where(P > 0, out / np.where(P > 0, P, 1), 0)
     assert np.all(np.isclose(keep, 0) | np.isclose(keep, 1 / (1 - p)))
     want = reference(x["q"], x["k"], x["v"], x["dO"], causal=True, keep=keep)
     q, k, v = (mg.tensor(x[n], requires_grad=True) for n in "qkv")
@@ -450,7 +451,7 @@ def test_dropout_values_and_grads_match_vanilla_and_reference(kind):
     out = run(kind, forward)
     np.testing.assert_allclose(out.detach().numpy(), want["out"], rtol=1e-9, atol=1e-10)
     for name, t in zip("qkv", (q, k, v)):
-        np.testing.assert_allclose(t.grad.detach().numpy(), want["d" + name], rtol=1e-9, atol=1e-10, err_msg=name)
+        np.testing.assert_allclose(t.grad.numpy(), want["d" + name], rtol=1e-9, atol=1e-10, err_msg=name)
 
 
 # ---- bad input ----
