@@ -258,13 +258,7 @@ def test_option_values_and_grads(case, kind, dtype):
 
 
 def check_lse(got, want, kind, dtype):
-    """lse, +inf for a row with no visible key (autograd/attention.h). Checked last: vanilla gives
-    -inf there today, because the CPU max reduction starts from lowest() (amax of an all -inf row
-    is -max, so row_lse misses the empty row); that is an expected failure until it is fixed."""
-    empty = np.isposinf(want)
-    if kind == "vanilla" and empty.any() and np.all(got[empty] == -np.inf):
-        assert_close(got[~empty], want[~empty], dtype, "lse")
-        pytest.xfail("vanilla's lse is -inf, not +inf, for a row with no visible key (amax of all -inf)")
+    """lse, +inf for a row with no visible key (autograd/attention.h), in every kind."""
     assert_close(got, want, dtype, "lse")
 
 
