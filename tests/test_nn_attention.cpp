@@ -232,3 +232,19 @@ TEST_CASE("TransformerEncoder passes kv_heads, position, window and attention dr
   check_close(narrow(packed, 1, 0, 2), enc.forward(narrow(x, 1, 0, 2)));
   check_close(narrow(packed, 1, 2, 4), enc.forward(narrow(x, 1, 2, 4)));
 }
+
+TEST_CASE("MultiHeadAttention: bad layouts and contexts are errors naming the module") {
+  CHECK_THROWS_WITH_AS(MultiHeadAttention(8, 2, {}, {}, {.context_dim = -1}),
+                       doctest::Contains("[MultiHeadAttention] context_dim -1 must not be negative"), Error);
+  CHECK_THROWS_WITH_AS(MultiHeadAttention(8, 2, {.position = PositionBias::relative}, {}, {.relative_buckets = 1}),
+                       doctest::Contains("[MultiHeadAttention] relative_buckets 1 must be at least 2"), Error);
+  MultiHeadAttention fused(8, 2, {.kind = AttentionKind::vanilla});
+  CHECK_THROWS_WITH_AS(fused.forward(rnd({2, 3, 8}, 1), rnd({2, 4, 6}, 2), AttentionMasks{}),
+                       doctest::Contains("[MultiHeadAttention] context of shape [2, 4, 6] for x [2, 3, 8]: expected "
+                                         "[2, Nk, 8] (give context_dim for a context of another width)"),
+                       Error);
+  MultiHeadAttention cross(8, 2, {.kind = AttentionKind::vanilla}, {}, {.context_dim = 6});
+  CHECK_THROWS_WITH_AS(cross.forward(rnd({2, 3, 8}, 1), rnd({1, 4, 6}, 2), AttentionMasks{}),
+                       doctest::Contains("expected [2, Nk, 6]"), Error);
+  CHECK_THROWS_WITH_AS(cross.forward(rnd({2, 3, 8}, 1)), doctest::Contains("expected [2, Nk, 6]"), Error);
+}
