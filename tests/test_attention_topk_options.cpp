@@ -255,3 +255,16 @@ TEST_CASE("topk: NaN and inf in the bias at pairs the window hides carry nothing
     CHECK(all_finite(t));
   }
 }
+
+TEST_CASE("topk: a bias constant along the keys ([B, 1, Nq, 1]) gets vanilla's gradient, zero up to rounding") {
+  Config c = configs()[1];  // MQA, window, ALiBi
+  c.bias_shape = {2, 1, 13, 1};
+  const Inputs in = make_inputs(c, DType::float64, 31);
+  Generator g(32);
+  const Tensor w = randn({c.B, c.H, c.Nq, c.Dv}, DType::float64, &g);
+  const auto want = run(c, in, AttentionKind::vanilla, 1, w), got = run(c, in, AttentionKind::topk, 1000, w);
+  const auto a = got[5].to_vector<double>(), b = contiguous(want[5]).to_vector<double>();
+  REQUIRE(a.size() == b.size());
+  for (size_t e = 0; e < a.size(); ++e) CHECK(std::abs(a[e] - b[e]) <= 1e-12);
+  check_same({got.begin(), got.begin() + 5}, {want.begin(), want.begin() + 5}, 1e-12);
+}
