@@ -1,7 +1,7 @@
 #pragma once
-// Pieces shared by the CPU attention kernels: per-head pointers, masking of score blocks, finiteness
-// checks and per-thread workspaces taken from the framework's allocator (so peak-memory figures
-// include them).
+// Pieces shared by the CPU attention kernels: per-head pointers, which pairs of a block take part
+// and the terms added to their scores (through the rule headers), finiteness checks and
+// per-thread workspaces taken from the framework's allocator (so peak-memory figures include them).
 #include <omp.h>
 
 #include <algorithm>
@@ -23,43 +23,10 @@ T* head(const Tensor& t, int64_t b, int64_t h) {
 // Elements between rows: the BLAS leading dim (the row stride wherever a second row is addressed).
 inline int64_t row_stride(const Tensor& t) { return attention_row_ld(t); }
 
-
 // The options each CPU kernel implements so far (backends/attention_mods.h); any other is an error
 // naming it.
 inline constexpr unsigned kCpuChunkedFeatures = attn_all_features;
 inline constexpr unsigned kCpuTopkFeatures = attn_all_features;
-
-// Whether query i may attend key j: valid[j] (null = all) and, when causal, j <= last_key(i).
-inline bool visible(int64_t i, int64_t j, const bool* valid, const Visibility& vis) {
-  return (!valid || valid[j]) && vis.sees(i, j);
-}
-
-// Sets the masked entries of the block S [nq, nk] (row stride ld; queries i0.., keys j0..) to
-// `value` (-inf for scores, 0 for probabilities): keys with valid[j] false, and keys after a
-// query's last_key.
-template <class T>
-void mask_block(T* S, int64_t ld, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid,
-                const Visibility& vis, T value = -std::numeric_limits<T>::infinity()) {
-  if (valid)
-    for (int64_t c = 0; c < nk; ++c)
-      if (!valid[j0 + c])
-        for (int64_t r = 0; r < nq; ++r) S[r * ld + c] = value;
-  if (vis.causal)
-    for (int64_t r = 0; r < nq; ++r) {
-      int64_t first_masked = vis.last_key(i0 + r) + 1 - j0;  // column
-      for (int64_t c = std::max<int64_t>(first_masked, 0); c < nk; ++c) S[r * ld + c] = value;
-    }
-}
-
-// Whether the block (queries i0.. i0 + nq - 1, keys j0.. j0 + nk - 1) holds a masked pair.
-inline bool block_has_masked(int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid,
-                             const Visibility& vis) {
-  if (vis.last_key(i0) < j0 + nk - 1) return true;  // the block's first row has the fewest keys
-  if (valid)
-    for (int64_t c = 0; c < nk; ++c)
-      if (!valid[j0 + c]) return true;
-  return false;
-}
 
 // How many pairs of a block take part: none (the block is skipped), some (`seen` says which) or all.
 enum class Cover { none, some, all };
