@@ -81,13 +81,7 @@ def main():
     for name, q, k, v, kw in cases(rng):
         dO = rng.standard_normal(q.shape[:-1] + (v.shape[-1],))
         kind = args.kind
-        try:
-            mo, mgr = run_memgrad(q, k, v, dO, kw, kind)
-        except ValueError as e:
-            if "is not implemented by" not in str(e):
-                raise
-            kind = "vanilla"
-            mo, mgr = run_memgrad(q, k, v, dO, kw, kind)
+        mo, mgr = run_memgrad(q, k, v, dO, kw, kind)
         to, tgr = run_torch(q, k, v, dO, kw)
         note = ""
         nan_rows = np.isnan(to).any(-1)

@@ -1,10 +1,6 @@
 """memgrad.functional.attention's options (issue 15) in every kind, against a numpy reference written
 here: sliding window, attn_mask, bias, ALiBi, T5 relative bias, grouped-query heads, packed
-sequences, dropout, and the optional outputs (lse, probs, topk picks).
-
-Where the chunked or topk CPU kernel does not implement an option yet, attention() says so
-("... is not implemented by the CPU chunked kernel yet") and that kind is skipped for the case; the
-skips end by themselves when the kernels gain the option."""
+sequences, dropout, and the optional outputs (lse, probs, topk picks)."""
 import numpy as np
 import pytest
 
@@ -15,13 +11,8 @@ TOL = {"float64": dict(rtol=1e-9, atol=1e-10), "float32": dict(rtol=2e-4, atol=2
 
 
 def run(kind, fn):
-    """fn(), skipping a kernel kind while it names the option as not implemented yet."""
-    try:
-        return fn()
-    except ValueError as e:
-        if kind != "vanilla" and "is not implemented by" in str(e) and "yet" in str(e):
-            pytest.skip(f"{kind}: {e}")
-        raise
+    """fn() for one kind (every kind implements every option: no skips)."""
+    return fn()
 
 
 # ---- the numpy reference ----
