@@ -1,6 +1,7 @@
 // Host side of the fused chunked attention kernels (cuda_flash_attention.cu): which inputs they
 // take, and the forward / backward entry points CudaBackend::attention_chunked_* dispatch to when
 // AttentionParams::fused is set. q, k, v are used in place (any strides with a unit last dim).
+#include "backends/attention_mods.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/flash_attention_kernels.h"
@@ -35,6 +36,12 @@ bool flash_attention_supported(const Tensor& q, const Tensor& k, const Tensor& v
   for (const Tensor* t : {&q, &k, &v})
     if (t->strides()[3] != 1) return false;
   return q.shape()[0] * q.shape()[1] <= kMaxGridY;
+}
+
+bool flash_attention_supported(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                               const AttentionParams& p) {
+  const unsigned used = attention_features(m, p, q.shape()[1], k.shape()[1]);
+  return (used & ~kFlashAttentionFeatures) == 0 && flash_attention_supported(q, k, v);
 }
 
 void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,

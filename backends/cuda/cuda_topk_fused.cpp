@@ -1,5 +1,6 @@
 // Host side of fused top-k attention (cuda_topk_fused.cu): picks it over the block-wise path of
 // cuda_attention_topk.cpp when p.fused, 1 <= kk <= 256 and the kernels' shared memory fits.
+#include "backends/attention_mods.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/topk_fused_kernels.h"
@@ -9,8 +10,10 @@
 
 namespace memgrad::cuda {
 
-bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& key_valid,
+bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const AttentionMods& m,
                         const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) {
+  if (attention_features(m, p, q_in.shape()[1], k_in.shape()[1]) & ~kTopkFusedFeatures) return false;
+  const Tensor& key_valid = m.key_valid;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx.shape()[3], BH = B * H;
   if (!p.fused || kk < 1 || kk > kTopkFusedMaxK || !is_floating(q_in.dtype())) return false;
@@ -29,9 +32,10 @@ bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
   return true;
 }
 
-bool topk_fused_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Tensor& idx_in,
-                         const Tensor& probs_in, const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
-                         Tensor& dk, Tensor& dv) {
+bool topk_fused_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const AttentionMods& m,
+                         const Tensor& idx_in, const Tensor& probs_in, const Tensor& grad_out_in,
+                         const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv) {
+  if (attention_features(m, p, q_in.shape()[1], k_in.shape()[1]) & ~kTopkFusedFeatures) return false;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx_in.shape()[3], BH = B * H;
   if (!p.fused || kk < 1 || kk > kTopkFusedMaxK || !is_floating(q_in.dtype())) return false;

@@ -12,6 +12,7 @@
 
 namespace memgrad {
 struct AttentionParams;  // backends/op_kinds.h
+struct AttentionMods;    // backends/backend.h
 }
 
 namespace memgrad::cuda {
@@ -47,6 +48,12 @@ void launch_flash_bwd(const float* q, HeadLayout ql, const float* k, HeadLayout 
 // Whether the fused kernels take these inputs: float32, D == Dv in {32, 64, 128}, unit stride in
 // the last dim, B * H within the grid's y limit.
 bool flash_attention_supported(const Tensor& q, const Tensor& k, const Tensor& v);
+// The attention options (backends/attention_mods.h) the fused kernels implement besides causal
+// masking (either alignment) and key padding; a call using any other takes the block-wise path.
+inline constexpr unsigned kFlashAttentionFeatures = 0;
+// The shapes above, and no option outside kFlashAttentionFeatures.
+bool flash_attention_supported(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                               const AttentionParams& p);
 // Backend::attention_chunked_forward / _backward through the fused kernels (checks launches).
 void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
                              const AttentionParams& p, Tensor& out, Tensor& lse);

@@ -8,6 +8,10 @@
 #include "backends/cuda/attention_kernels.h"
 #include "backends/op_kinds.h"
 
+namespace memgrad {
+struct AttentionMods;  // backends/backend.h
+}
+
 namespace memgrad::cuda {
 
 constexpr int64_t kTopkFusedMaxK = 256;        // larger top_k takes the block-wise path
@@ -61,11 +65,16 @@ void launch_topk_fused_backward(const T* q, HeadLayout ql, const T* k, HeadLayou
                                 int rows);
 
 // ---- host (cuda_topk_fused.cpp) ----
+// The attention options (backends/attention_mods.h) the fused kernels implement besides causal
+// masking (either alignment) and key padding; a call using any other takes the block-wise path.
+inline constexpr unsigned kTopkFusedFeatures = 0;
 // Run the fused kernels when they apply (p.fused, float32 or float64, 1 <= kk <= kTopkFusedMaxK,
-// the shared memory fits) and return true; return false to leave the block-wise path to the caller.
-bool topk_fused_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,
+// the shared memory fits, no option outside kTopkFusedFeatures) and return true; return false to
+// leave the block-wise path to the caller.
+bool topk_fused_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
                         const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs);
-bool topk_fused_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& idx, const Tensor& probs,
-                         const Tensor& grad_out, const AttentionParams& p, Tensor& dq, Tensor& dk, Tensor& dv);
+bool topk_fused_backward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m, const Tensor& idx,
+                         const Tensor& probs, const Tensor& grad_out, const AttentionParams& p, Tensor& dq, Tensor& dk,
+                         Tensor& dv);
 
 }  // namespace memgrad::cuda
