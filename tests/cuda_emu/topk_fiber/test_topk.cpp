@@ -3,7 +3,10 @@
 // against CpuBackend on random inputs: out, idx, probs, dq, dk, dv; with NaN / inf in q, k and v
 // too (data kind 3: NaN ranks highest, +inf kept, a key scored -inf can be picked), where every
 // NaN / inf must sit where the CPU's does.
-// usage: test_topk [filter substring] [--quick] [--blockwise]
+// The options of issue 15 (window, attn_mask, bias, ALiBi, relative bias, GQA, packed sequences,
+// dropout, the lse output) against the loop reference and its finite differences:
+// ../attention_options_cases.h (--options: those only).
+// usage: test_topk [filter substring] [--quick] [--blockwise] [--options]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +20,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/topk_fused_kernels.h"
 #include "core/dtype.h"
+#include "tests/cuda_emu/attention_options_cases.h"
 
 using namespace memgrad;
 
@@ -310,13 +314,26 @@ bool run(const Cfg& c) {
 
 int main(int argc, char** argv) {
   std::string filter;
-  bool quick = false, blockwise = false;
+  bool quick = false, blockwise = false, options_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--blockwise") blockwise = true;
+    else if (a == "--options") options_only = true;
     else filter = a;
   }
+  // the option cases (../attention_options_cases.h), topk kind, fused and block-wise
+  optcases::Tally tally;
+  std::mt19937_64 orng(99);
+  for (const optcases::Case& c : optcases::cases(true)) {
+    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
+    const bool ok = optcases::check(tally, GPU, c, orng);
+    ++cases, passed += ok;
+    std::printf("options: %-50s %s\n", c.name.c_str(), ok ? "ok" : "FAILED");
+  }
+  std::printf("options: %d tensor comparisons, %d failed; worst relative error %.3g in %s\n", tally.checks,
+              tally.failures, tally.worst, tally.worst_what.c_str());
+  if (options_only) return tally.failures ? 1 : 0;
   const int64_t Ns[] = {1, 7, 33, 100, 300};
   const int64_t Ks[] = {1, 5, 64, 256};
   int i = 0;
