@@ -39,6 +39,11 @@ struct Case {
   double dropout = 0;
   int64_t top_k = 0;                // topk kind: keys kept (0: the chunked kind)
   int64_t q_chunk = 4, k_chunk = 3;
+  // >= 0: k and v of this key hold NaN in every head on the kernels' side (a key no query sees: the
+  // reference keeps 0 there). The kernels then take their products over visible pairs only, and a
+  // masked pair must carry nothing (autograd/attention.h).
+  int64_t nan_key = -1;
+  bool nan_query = false;  // q of batch 0, query 2 holds NaN (with key_pad = 2 it sees no key)
 };
 
 // The inputs of a case: master float64 values, and the reference's options.
@@ -75,6 +80,8 @@ inline Inputs make_inputs(const Case& c, std::mt19937_64& rng) {
     for (auto& e : in.key_valid) e = rng() % 4 != 0;
     if (c.key_pad == 2)
       for (int64_t j = 0; j < c.Nk; ++j) in.key_valid[j] = 0;
+    if (c.nan_key >= 0)  // padding in every batch: hidden inside a block the kernels compute
+      for (int64_t b = 0; b < c.B; ++b) in.key_valid[b * c.Nk + c.nan_key] = 0;
   }
   if (c.mask) {
     in.mask_shape = broadcast_shape(c, c.mask);
@@ -314,6 +321,13 @@ inline bool check(Tally& t, Backend& be, const Case& c, std::mt19937_64& rng, bo
   const int f0 = t.failures;
   const Inputs in = make_inputs(c, rng);
   const Result ref = reference(c, in);
+  Inputs kin = in;  // the kernels' inputs
+  if (c.nan_key >= 0)
+    for (int64_t bk = 0; bk < c.B * c.Hkv; ++bk) {
+      kin.k[(bk * c.Nk + c.nan_key) * c.D] = NAN;
+      kin.v[(bk * c.Nk + c.nan_key) * c.Dv + c.Dv - 1] = NAN;
+    }
+  if (c.nan_query) kin.q[2 * c.D] = NAN;
   auto cmp = [&](const Result& got, const std::string& tag, double tol, double gtol) {
     compare(t, got.out, ref.out, c.name + tag + " out", tol);
     compare(t, got.lse, ref.lse, c.name + tag + " lse", tol);
@@ -325,8 +339,8 @@ inline bool check(Tally& t, Backend& be, const Case& c, std::mt19937_64& rng, bo
   };
   for (bool fused : {true, false}) {
     // float64: the finite differences' own error is ~1e-9
-    cmp(run<double>(be, c, in, fused), fused ? " f64 fused" : " f64 blockwise", 1e-12, 1e-7);
-    if (float32 && fused) cmp(run<float>(be, c, in, fused), " f32", 2e-5, 1e-4);
+    cmp(run<double>(be, c, kin, fused), fused ? " f64 fused" : " f64 blockwise", 1e-12, 1e-7);
+    if (float32 && fused) cmp(run<float>(be, c, kin, fused), " f32", 2e-5, 1e-4);
   }
   return t.failures == f0;
 }
@@ -342,6 +356,9 @@ inline std::vector<Case> cases(bool topk) {
   c.name = "window 2,1";                  c.wl = 2, c.wr = 1;                          add(c);
   c = {}; c.name = "window 3,-1 causal top-left Nq>Nk"; c.Nq = 11, c.Nk = 6, c.wl = 3, c.causal = true, c.top_left = true; add(c);
   c = {}; c.name = "window -1,0 bottom-right Nq<Nk";    c.Nq = 5, c.Nk = 12, c.wr = 0, c.wl = -1;  add(c);
+  // key blocks before the band (first_key of the first row) and after it (last_key of the last) skipped
+  c = {}; c.name = "window 2,0 bottom-right Nq<Nk skips"; c.Nq = 5, c.Nk = 12, c.wl = 2, c.wr = 0;  add(c);
+  c = {}; c.name = "causal top-left Nq<Nk skips";       c.Nq = 7, c.Nk = 13, c.causal = true, c.top_left = true; add(c);
   c = {}; c.name = "attn_mask [B,1] + key padding";     c.mask = 1, c.key_pad = 2, c.Nq = 6;       add(c);
   c = {}; c.name = "attn_mask [1,H] causal";            c.mask = 2, c.causal = true, c.Nq = 10;    add(c);
   c = {}; c.name = "bias [B,H]";                        c.bias = 3, c.Nk = 10;                     add(c);
@@ -362,6 +379,12 @@ inline std::vector<Case> cases(bool topk) {
   c = {}; c.name = "dropout 0.5 causal gqa bias";       c.dropout = 0.5, c.causal = true, c.H = 4, c.Hkv = 2, c.bias = 1; add(c);
   c = {}; c.name = "everything";                        c.B = 1, c.H = 4, c.Hkv = 2, c.Nq = 10, c.Nk = 11, c.cu_q = {0, 6, 10}, c.cu_k = {0, 4, 11};
           c.causal = true, c.top_left = true, c.wl = 3, c.mask = 3, c.bias = 2, c.alibi = true, c.relative = true, c.dropout = 0.25; add(c);
+  // NaN in keys no query sees: products over visible pairs only
+  c = {}; c.name = "NaN hidden by the window, gqa";     c.Nq = 5, c.Nk = 12, c.wl = 2, c.wr = 0, c.H = 4, c.Hkv = 2, c.nan_key = 1; add(c);
+  c = {}; c.name = "NaN in a padded key, gqa window alibi"; c.H = 4, c.Hkv = 2, c.key_pad = 1, c.nan_key = 4, c.wl = 4, c.alibi = true; add(c);
+  c = {}; c.name = "NaN in a query that sees no key, gqa bias"; c.H = 4, c.Hkv = 2, c.key_pad = 2, c.nan_query = true, c.bias = 3; add(c);
+  c = {}; c.name = "NaN in an unseen segment, dropout bias"; c.B = 1, c.Nq = 13, c.Nk = 11, c.cu_q = {0, 4, 4, 11, 13}, c.cu_k = {0, 5, 7, 7, 11};
+          c.nan_key = 6, c.dropout = 0.2, c.bias = 3, c.relative = true;                           add(c);
   if (topk) {
     c = {}; c.name = "topk k >= Nk, window bias gqa";  c.top_k = 20, c.wl = 2, c.wr = 2, c.bias = 3, c.H = 4, c.Hkv = 2; add(c);
     c = {}; c.name = "topk k 1 relative dropout";      c.top_k = 1, c.relative = true, c.dropout = 0.3; add(c);
