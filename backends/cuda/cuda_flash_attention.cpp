@@ -14,15 +14,18 @@ namespace {
 
 constexpr int64_t kMaxGridY = 65535;  // B * H runs along the grid's y dimension
 
+// The options of attention_features the fused kernels implement (with causal and key padding).
+constexpr unsigned kFlashAttentionFeatures = attn_window | attn_gqa;
+
 FlashShape flash_shape(const Tensor& q, const Tensor& k, const Tensor& key_valid, const AttentionParams& p) {
   FlashShape s;
   s.H = q.shape()[1];
   s.Nq = q.shape()[2];
   s.Nk = k.shape()[2];
+  s.G = s.H / k.shape()[1];
   s.BH = q.shape()[0] * s.H;
   s.valid = key_valid.defined() ? key_valid.data<bool>() : nullptr;  // [B, Nk], contiguous
-  s.causal = p.causal;
-  s.causal_align = p.causal_align;
+  s.vis = p.visibility(s.Nq, s.Nk);
   s.scale = static_cast<float>(p.scale);  // as the CPU's T(p.scale)
   return s;
 }

@@ -379,6 +379,11 @@ inline std::vector<Case> cases(bool topk) {
   c = {}; c.name = "dropout 0.5 causal gqa bias";       c.dropout = 0.5, c.causal = true, c.H = 4, c.Hkv = 2, c.bias = 1; add(c);
   c = {}; c.name = "everything";                        c.B = 1, c.H = 4, c.Hkv = 2, c.Nq = 10, c.Nk = 11, c.cu_q = {0, 6, 10}, c.cu_k = {0, 4, 11};
           c.causal = true, c.top_left = true, c.wl = 3, c.mask = 3, c.bias = 2, c.alibi = true, c.relative = true, c.dropout = 0.25; add(c);
+  // shapes the fused kernels take (float32, D = Dv = 32): window and GQA there, the first key tile skipped
+  c = {}; c.name = "flash window 3,0 gqa, a key tile skipped"; c.B = 1, c.H = 4, c.Hkv = 2, c.Nq = 9, c.Nk = 80, c.D = 32, c.Dv = 32;
+          c.wl = 3, c.wr = 0, c.key_pad = 1;                                                      add(c);
+  c = {}; c.name = "flash causal top-left window 4 mqa Nq>Nk"; c.B = 1, c.H = 2, c.Hkv = 1, c.Nq = 70, c.Nk = 9, c.D = 32, c.Dv = 32;
+          c.causal = true, c.top_left = true, c.wl = 4;                                           add(c);
   // NaN in keys no query sees: products over visible pairs only
   c = {}; c.name = "NaN hidden by the window, gqa";     c.Nq = 5, c.Nk = 12, c.wl = 2, c.wr = 0, c.H = 4, c.Hkv = 2, c.nan_key = 1; add(c);
   c = {}; c.name = "NaN in a padded key, gqa window alibi"; c.H = 4, c.Hkv = 2, c.key_pad = 1, c.nan_key = 4, c.wl = 4, c.alibi = true; add(c);
