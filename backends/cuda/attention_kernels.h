@@ -28,13 +28,13 @@ struct GemmOperand {
 };
 
 // What decides whether query i (of Nq) may attend key j (of Nk) for the fused top-k kernels:
-// key_valid [B, Nk] (true = attend, null = all) and causal masking. Rows of score blocks are laid
-// out [B * H, rows, cols]; b = row_block / H.
+// key_valid [B, Nk] (true = attend, null = all) and the visibility rule (causal, window). Query
+// head h of H reads key/value head h / G.
 struct AttnMask {
   const bool* valid = nullptr;
   int64_t H = 1, Nq = 0, Nk = 0;
-  bool causal = false;
-  CausalAlign causal_align = CausalAlign::bottom_right;
+  Visibility vis;
+  int64_t G = 1;
 };
 
 // Everything the block-wise kernels need to decide a pair (bh, i, j) of one launch: whether it is

@@ -34,13 +34,13 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
                                          const AttentionMods& mods, const AttentionParams& p, Tensor& out, Tensor& idx,
                                          Tensor& probs, Tensor& lse) {
   check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk");
-  if (!lse.defined() && topk_fused_forward(q_in, k_in, v_in, mods, p, out, idx, probs)) return;  // one fused kernel
+  MG_CHECK(!lse.defined() || lse.is_contiguous(), "attention_topk", "lse must be contiguous");
+  if (topk_fused_forward(q_in, k_in, v_in, mods, p, out, idx, probs, lse)) return;  // one fused kernel
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Hkv = k_in.shape()[1], Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_topk", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(Nk <= INT32_MAX, "attention_topk", "{} keys exceed the int32 indices", Nk);
-    MG_CHECK(!lse.defined() || lse.is_contiguous(), "attention_topk", "lse must be contiguous");
     const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const std::vector<Segment> segs = attention_segments(mods, Nq, Nk);
     int64_t max_nq = 1, max_nk = 1;

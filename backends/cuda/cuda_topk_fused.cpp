@@ -10,8 +10,10 @@
 
 namespace memgrad::cuda {
 
+static_assert(kTopkFusedFeatures == (attn_window | attn_gqa), "topk_fused_kernels.h: the fused options");
+
 bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const AttentionMods& m,
-                        const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs) {
+                        const AttentionParams& p, Tensor& out, Tensor& idx, Tensor& probs, Tensor& lse) {
   if (attention_features(m, p, q_in.shape()[1], k_in.shape()[1]) & ~kTopkFusedFeatures) return false;
   const Tensor& key_valid = m.key_valid;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
@@ -23,10 +25,11 @@ bool topk_fused_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(Nk <= INT32_MAX, "attention_topk", "{} keys exceed the int32 indices", Nk);
     const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
+    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.visibility(Nq, Nk),
+                      H / k_in.shape()[1]};
     launch_topk_fused_forward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(),
                                  head_layout(v), mk, BH, D, Dv, kk, p.scale, rows, out.data<T>(),
-                                 idx.data<int32_t>(), probs.data<T>());
+                                 idx.data<int32_t>(), probs.data<T>(), lse.defined() ? lse.data<T>() : nullptr);
     check_launch("attention_topk");
   });
   return true;
@@ -50,7 +53,8 @@ bool topk_fused_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v
     const Tensor idx = contiguous_copy(idx_in), probs = contiguous_copy(probs_in);  // [B, H, Nq, kk]
     launch_topk_fused_backward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(),
                                   head_layout(v), idx.data<int32_t>(), probs.data<T>(), grad_out.data<T>(),
-                                  dq.data<T>(), dk.data<T>(), dv.data<T>(), BH, H, Nq, Nk, D, Dv, kk, p.scale, rows);
+                                  dq.data<T>(), dk.data<T>(), dv.data<T>(), BH, H, H / k_in.shape()[1], Nq, Nk, D, Dv, kk,
+                                  p.scale, rows);
     check_launch("attention_topk_backward");
   });
   return true;
