@@ -8,15 +8,19 @@
 #include "backends/attention_mods.h"
 #include "backends/backend.h"
 #include "backends/cuda/attention_kernels.h"
+#include "core/error.h"
 #include "core/tensor.h"
 
 namespace memgrad::cuda {
 
 // The rule for q [B, H, Nq, *] against k [B, Hkv, Nk, *]; the segment is the whole row until
-// with_segment picks one. The ScoreMods pointers are device pointers (mods live on the GPU).
+// with_segment picks one. The ScoreMods pointers are device pointers (mods live on the GPU); the
+// packed sequences' offsets are read on the host (backend.h: cu_seqlens live on the CPU).
 template <class T>
 AttnRule<T> attn_rule(const AttentionMods& mods, const AttentionParams& p, int64_t H, int64_t Hkv, int64_t Nq,
                       int64_t Nk) {
+  MG_CHECK(!mods.cu_seqlens_q.defined() || (mods.cu_seqlens_q.device().is_cpu() && mods.cu_seqlens_k.device().is_cpu()),
+           "attention", "cu_seqlens_q / cu_seqlens_k must be CPU tensors (the CUDA kernels read them on the host)");
   AttnRule<T> r;
   r.H = H;
   r.G = Hkv > 0 ? H / Hkv : 1;

@@ -2,6 +2,11 @@
 // with cuBLAS products over the B * H heads at once. Forward: online softmax over key chunks, the
 // output accumulated in `out` itself. Backward: score blocks recomputed from lse (FlashAttention-2
 // math). Score blocks are [B * H, rows, k_chunk]; nothing of size Nq x Nk is allocated.
+// Every option of autograd/attention.h (kCudaAttentionFeatures): the row kernels apply the
+// visibility rule, attn_mask, key padding, bias / ALiBi / relative terms and dropout through
+// AttnRule (attention_kernels.h); grouped-query heads read K and V in place (gqa_gemm,
+// attention_host.h); packed sequences run as tasks over their segments (host loop), and blocks that
+// the causal / window band or the segment hides entirely are skipped.
 // With AttentionParams::fused and shapes the fused kernels take, both methods hand over to them
 // (cuda_flash_attention.cpp) when the inputs are all finite. Inputs with NaN or inf take the
 // block-wise path with its products over visible pairs only (the NaN / inf contract of
@@ -240,8 +245,7 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
              "dq, dk, dv must be contiguous");
     const Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
     const bool finite = all_finite_inputs<T>({&q, &k, &v, &grad_out}, "attention_backward");
-    if (finite && p.fused && flash_attention_supported(q, k, v, mods, p) && !g.dbias.defined() &&
-        !g.drel_table.defined()) {  // one kernel (cuda_flash_attention.cu)
+    if (finite && p.fused && flash_attention_supported(q, k, v, mods, p)) {  // one kernel (cuda_flash_attention.cu)
       flash_attention_backward(q, k, v, mods.key_valid, out_in, lse_in, grad_out, p, dq, dk, dv);
       return;
     }

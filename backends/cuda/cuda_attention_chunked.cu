@@ -1,6 +1,10 @@
 // Row kernels of chunked attention (the products are cuBLAS calls in cuda_attention_chunked.cpp):
 // the online-softmax update of one key chunk, the final normalisation, and the backward's
-// probability recomputation and dS = P * (dP - delta). One warp per score row.
+// probability recomputation and dS = P * (keep * dP - delta). One warp per score row. Whether a
+// pair is visible, its additive terms and its dropout factor come from AttnRule
+// (attention_kernels.h: the rule headers applied); dS also feeds dbias and drel_table, with
+// atomicAdd (many pairs share an entry; on the GPU the order of additions, and so the last bits,
+// may vary).
 //
 // NaN / inf (the contract in autograd/attention.h), as the CPU's cpu_attention_chunked.cpp: the
 // running max propagates NaN; P and dS of masked pairs are 0 exactly. When q, k, v or the output

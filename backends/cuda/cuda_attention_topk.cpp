@@ -1,8 +1,11 @@
 // Top-k attention on the GPU, as on the CPU (cpu_attention_topk.cpp): scores for a block of query
 // rows against every key they may see ([B * H, rows, k_end], a cuBLAS product), then one kernel
 // that selects each row's top kk keys, softmaxes them and gathers V. Only indices and
-// probabilities are kept for backward, which scatter-adds into dK and dV. With p.fused and
-// top_k <= 256 both passes are single fused kernels instead (cuda_topk_fused.cpp).
+// probabilities are kept for backward, which scatter-adds into dK and dV. Every option of
+// autograd/attention.h (kCudaAttentionFeatures) through AttnRule (attention_kernels.h): score blocks
+// cover only the keys of a query block's band, grouped-query heads read K and V in place, packed
+// sequences run as tasks over their segments. With p.fused, top_k <= 256 and options the fused
+// kernels take (kTopkFusedFeatures), both passes are single fused kernels instead (cuda_topk_fused.cpp).
 #include <algorithm>
 #include <vector>
 
@@ -75,9 +78,7 @@ void CudaBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in
                                           const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq, Tensor& dk,
                                           Tensor& dv, AttentionModGrads& g) {
   check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk_backward");
-  if (!g.dbias.defined() && !g.drel_table.defined() &&
-      topk_fused_backward(q_in, k_in, v_in, mods, idx_in, probs_in, grad_out_in, p, dq, dk, dv))
-    return;
+  if (topk_fused_backward(q_in, k_in, v_in, mods, idx_in, probs_in, grad_out_in, p, dq, dk, dv)) return;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
   const int64_t Hkv = k_in.shape()[1], Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx_in.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_topk_backward", [&]<class T>() {
