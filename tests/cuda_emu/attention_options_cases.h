@@ -315,9 +315,11 @@ inline void compare(Tally& t, const Vec& got, const Vec& want, const std::string
   }
 }
 
-// One case on backend `be` (fused on and off) in float64 (tight) and float32 (rounding).
-// Returns whether it passed.
-inline bool check(Tally& t, Backend& be, const Case& c, std::mt19937_64& rng, bool float32 = true) {
+// One case on backend `be` in float64 (tight) and float32 (rounding), with fused on, and in float64
+// with fused off too unless `unfused` is false (a program whose fused kernels cannot take the case:
+// the two runs would take the same path). Returns whether it passed.
+inline bool check(Tally& t, Backend& be, const Case& c, std::mt19937_64& rng, bool float32 = true,
+                  bool unfused = true) {
   const int f0 = t.failures;
   const Inputs in = make_inputs(c, rng);
   const Result ref = reference(c, in);
@@ -338,6 +340,7 @@ inline bool check(Tally& t, Backend& be, const Case& c, std::mt19937_64& rng, bo
     if (c.relative) compare(t, got.drel, ref.drel, c.name + tag + " drel_table", gtol);
   };
   for (bool fused : {true, false}) {
+    if (!fused && !unfused) continue;
     // float64: the finite differences' own error is ~1e-9
     cmp(run<double>(be, c, kin, fused), fused ? " f64 fused" : " f64 blockwise", 1e-12, 1e-7);
     if (float32 && fused) cmp(run<float>(be, c, kin, fused), " f32", 2e-5, 1e-4);
