@@ -18,6 +18,7 @@
 #include "autograd/attention.h"
 #include "autograd/ops.h"
 #include "benchmarks/attention_measure.h"
+#include "benchmarks/attention_options.h"
 #include "benchmarks/attention_paper.h"
 #include "benchmarks/bench_common.h"
 
@@ -94,6 +95,16 @@ int main(int argc, char** argv) {
                  "a first call that takes this long (s) is the only sample (--paper default 10)");
   app.add_option("--headroom", po.headroom, "--paper: run vanilla only where this x its predicted peak fits in "
                  "MemAvailable")->capture_default_str();
+  bool options_table = false;
+  bench::OptionsBench ob;
+  app.add_flag("--options", options_table,
+               "the cost of attention's options, each a ratio within this run (causal, window, packed, gqa, bias, "
+               "alibi, relative, dropout, sgemm; --cases picks), chunked unless --kinds; --out "
+               "benchmarks/results/attention_options.json");
+  app.add_option("--cases", ob.cases, "--options: the cases to run (default all)");
+  app.add_option("--causal-n", ob.causal_n, "--options: N of the causal case")->capture_default_str();
+  app.add_option("--window-large-n", ob.window_large_n, "--options: the long N of the window case")
+      ->capture_default_str();
   std::string device = "cpu";
   app.add_option("--device", device, "cpu or cuda (GPU kernels timed to completion; peak from the device allocator)")
       ->capture_default_str();
@@ -117,6 +128,22 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       std::fprintf(stderr, "error: %s\n", e.what());
       return 2;
+    }
+  }
+  if (options_table) {
+    if (!app.count("--kinds")) kinds = {"chunked"};
+    if (!app.count("--out")) out = "benchmarks/results/attention_options.json";
+    ob.kinds = kinds, ob.out = out, ob.command = bench::command_line(argc, argv);
+    ob.sgemm_gflops = sgemm_gflops(1024);
+    std::printf("machine: %s\ncblas_sgemm at 1024: %.1f GFLOP/s\nB=%lld H=%lld D=%lld, float32, forward+backward\n\n",
+                bench::describe(bench::machine()).c_str(), ob.sgemm_gflops, static_cast<long long>(c.B),
+                static_cast<long long>(c.H), static_cast<long long>(c.D));
+    try {
+      for (const std::string& k : kinds) (void)parse_attention_kind(k);
+      return bench::run_options(c, ob);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "error: %s\n", e.what());
+      return 1;
     }
   }
   json machine = bench::machine();

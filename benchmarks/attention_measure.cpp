@@ -8,14 +8,22 @@
 
 namespace memgrad::bench {
 
-Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward) {
+Inputs random_inputs(const Config& c, const Shape& qs, const Shape& kvs) {
   Generator g(0);
-  const Shape shape{c.B, c.H, N, c.D};
   const Device dev = c.device;
-  Tensor q = randn(shape, DType::float32, &g, 0, 1, dev), k = randn(shape, DType::float32, &g, 0, 1, dev),
-         v = randn(shape, DType::float32, &g, 0, 1, dev), w = randn(shape, DType::float32, &g, 0, 1, dev);
+  return {randn(qs, DType::float32, &g, 0, 1, dev), randn(kvs, DType::float32, &g, 0, 1, dev),
+          randn(kvs, DType::float32, &g, 0, 1, dev), randn(qs, DType::float32, &g, 0, 1, dev)};
+}
+
+Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward) {
+  const Shape shape{c.B, c.H, N, c.D};
+  return measure(c, random_inputs(c, shape, shape), opts, backward);
+}
+
+Measure measure(const Config& c, Inputs in, const AttentionOptions& opts, bool backward) {
+  Tensor q = in.q, k = in.k, v = in.v, w = in.w;
+  const Device dev = c.device;
   if (backward) q.set_requires_grad(), k.set_requires_grad(), v.set_requires_grad();
-  const int64_t bytes = c.B * c.H * N * c.D * 4;  // one [B, H, N, D] float32 tensor
   auto clear_grads = [&] { q.set_grad(Tensor()), k.set_grad(Tensor()), v.set_grad(Tensor()); };
   auto once = [&] {
     if (!backward) {
@@ -28,7 +36,7 @@ Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool b
   };
   DeviceTimer timer(dev);  // GPU: CUDA events around the calls; CPU: the steady clock
   Measure m{};
-  m.results = bytes * (backward ? 4 : 1);
+  m.results = (w.numel() + (backward ? q.numel() + k.numel() + v.numel() : 0)) * 4;  // float32
   double first, first_cpu;
   {
     memory::PeakMeter meter(dev);

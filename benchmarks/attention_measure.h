@@ -39,7 +39,17 @@ struct Measure {
   bool first_call_timed;  // the memory-measuring call was the only sample (Config::single_call_s)
 };
 
-// Median time and peak bytes of one attention call (fwd, or fwd+bwd when `backward`).
+// Median time and peak bytes of one attention call (fwd, or fwd+bwd when `backward`) on random
+// [B, H, N, D] float32 q, k, v.
 Measure measure(const Config& c, int64_t N, const AttentionOptions& opts, bool backward);
+
+// The same on given inputs: q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] and the output
+// gradient w [B, H, Nq, Dv]; `results` counts the output and (backward) the three input gradients.
+// Options holding tensors (bias, masks, cu_seqlens) are made by the caller before the call.
+struct Inputs {
+  Tensor q, k, v, w;
+};
+Inputs random_inputs(const Config& c, const Shape& q, const Shape& kv);
+Measure measure(const Config& c, Inputs in, const AttentionOptions& opts, bool backward);
 
 }  // namespace memgrad::bench

@@ -27,7 +27,7 @@ inline int64_t row_stride(const Tensor& t) { return attention_row_ld(t); }
 // The options each CPU kernel implements so far (backends/attention_mods.h); any other is an error
 // naming it.
 inline constexpr unsigned kCpuChunkedFeatures = 0;
-inline constexpr unsigned kCpuTopkFeatures = 0;
+inline constexpr unsigned kCpuTopkFeatures = attn_all_features;
 
 // Whether query i may attend key j: valid[j] (null = all) and, when causal, j <= last_key(i).
 inline bool visible(int64_t i, int64_t j, const bool* valid, const Visibility& vis) {
