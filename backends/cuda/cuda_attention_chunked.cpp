@@ -144,10 +144,6 @@ bool all_finite_inputs(std::initializer_list<const Tensor*> ts, const char* op) 
   return hit == 0;
 }
 
-}  // namespace
-
-namespace {
-
 // The blocks of one segment: query rows i0 .. i0 + nq - 1 against keys j0 .. j0 + nk - 1 (whole-row
 // indices), those with a visible pair only: a block that the segment's window or causal rule hides
 // entirely is skipped (key padding and attn_mask are left to the row kernels).
@@ -164,7 +160,7 @@ void for_each_block(const Segment& s, const Visibility& vis, int64_t R, int64_t 
   }
 }
 
-// Rows per score block: the longest segment's rows (or q_chunk) within the budget.
+// The most queries (keys: keys) of one segment: what a score block must hold.
 int64_t longest_segment(const std::vector<Segment>& segs, bool keys) {
   int64_t n = 0;
   for (const Segment& s : segs) n = std::max(n, keys ? s.nk : s.nq);

@@ -1,6 +1,6 @@
 // Runs CudaBackend's top-k attention (fused kernels of cuda_topk_fused.cu, and the block-wise path
 // of cuda_attention_topk.cu with a host GEMM standing in for cuBLAS), emulated on the host,
-// against CpuBackend on random inputs: out, idx, probs, dq, dk, dv; with NaN / inf in q, k and v
+// against CpuBackend on random inputs: out, idx, probs, lse, dq, dk, dv; with NaN / inf in q, k and v
 // too (data kind 3: NaN ranks highest, +inf kept, a key scored -inf can be picked), where every
 // NaN / inf must sit where the CPU's does.
 // The options of issue 15 (window, attn_mask, bias, ALiBi, relative bias, GQA, packed sequences,
@@ -240,9 +240,9 @@ bool run(const Cfg& c) {
   Tensor oc = garbage({B, H, c.Nq, c.Dv}, c.dt), ic = garbage({B, H, c.Nq, kk}, DType::int32),
          pc = garbage({B, H, c.Nq, kk}, c.dt);
   const AttentionMods mods{.key_valid = valid};
-  Tensor no_lse;
-  GPU.attention_topk_forward(q, k, v, mods, p, og, ig, pg, no_lse);
-  CPU.attention_topk_forward(q, k, v, mods, p, oc, ic, pc, no_lse);
+  Tensor lg = garbage({B, H, c.Nq}, c.dt), lc = garbage({B, H, c.Nq}, c.dt);  // the lse output
+  GPU.attention_topk_forward(q, k, v, mods, p, og, ig, pg, lg);
+  CPU.attention_topk_forward(q, k, v, mods, p, oc, ic, pc, lc);
   // Rows whose picks differ must be near-ties of the CPU's rounded scores (a duplicated key row
   // or float32 sums in another order): they are left out of the out/probs comparison.
   std::string err;
@@ -289,8 +289,11 @@ bool run(const Cfg& c) {
   auto drop_rows = [&](Tensor t, int64_t w) {  // zero the tie rows
     dispatch_float(c.dt, "z", [&]<class T>() { for (int64_t r : tie_rows) std::fill(t.data<T>() + r * w, t.data<T>() + (r + 1) * w, T(0)); });
   };
-  if (!tie_rows.empty()) drop_rows(pg, kk), drop_rows(pc, kk), drop_rows(og, c.Dv), drop_rows(oc, c.Dv), ++near_tie_cases;
+  if (!tie_rows.empty())
+    drop_rows(pg, kk), drop_rows(pc, kk), drop_rows(og, c.Dv), drop_rows(oc, c.Dv), drop_rows(lg, 1), drop_rows(lc, 1),
+        ++near_tie_cases;
   if (err.empty()) err = compare(pg, pc, rtol, "probs");
+  if (err.empty()) err = compare(lg, lc, rtol, "lse");
   if (err.empty()) err = compare(og, oc, rtol, "out");
   if (err.empty()) {
     // backward from the CPU's picks on both
