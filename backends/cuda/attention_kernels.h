@@ -3,8 +3,10 @@
 // host helpers the two attention .cpp files share. Plain C++: both nvcc and the C++ compiler
 // include it. Launchers enqueue on the default stream and do not check errors; the caller calls
 // check_launch(op) after each one.
-#include "backends/attention_visibility.h"
 #include <cstdint>
+
+#include "backends/attention_scores.h"
+#include "backends/attention_visibility.h"
 
 namespace memgrad {
 class Tensor;  // core/tensor.h (host only)
@@ -25,14 +27,57 @@ struct GemmOperand {
   int64_t ld = 0, sb = 0, sh = 0;
 };
 
-// What decides whether query i (of Nq) may attend key j (of Nk): key_valid [B, Nk] (true = attend,
-// null = all) and causal masking with bottom-right alignment (j <= i + Nk - Nq). Rows of score
-// blocks are laid out [B * H, rows, cols]; b = row_block / H.
+// What decides whether query i (of Nq) may attend key j (of Nk) for the fused top-k kernels:
+// key_valid [B, Nk] (true = attend, null = all) and the visibility rule (causal, window). Query
+// head h of H reads key/value head h / G.
 struct AttnMask {
   const bool* valid = nullptr;
   int64_t H = 1, Nq = 0, Nk = 0;
-  bool causal = false;
-  CausalAlign causal_align = CausalAlign::bottom_right;
+  Visibility vis;
+  int64_t G = 1;
+};
+
+// Everything the block-wise kernels need to decide a pair (bh, i, j) of one launch: whether it is
+// visible and what its score adds (the rules: backends/attention_visibility.h and
+// backends/attention_scores.h; this only applies them). i and j index the whole row; each launch
+// covers pairs of one segment `seg` (the whole row without packing), whose rule `vis` takes local
+// indices. bh = b * H + h over query heads; query head h reads key/value head h / G.
+template <class T>
+struct AttnRule {
+  int64_t H = 1, G = 1, Nq = 0, Nk = 0;  // query heads, query heads per kv head, row lengths
+  Segment seg;                           // the launch's sequence (whole-row indices)
+  Visibility vis;                        // its visibility rule (local indices)
+  ScoreMods<T> mods;                     // per-pair masks and terms (device pointers)
+  DropoutRule drop;                      // attention dropout (off: keep everything)
+
+  // Whether query i sees key j (both inside seg): visibility, key padding, attn_mask.
+  MG_VISIBILITY bool visible(int64_t bh, int64_t i, int64_t j) const {
+    return vis.sees(i - seg.q0, j - seg.k0) && mods.allowed(bh / H, bh % H, i, j);
+  }
+  // The additive terms of pair (bh, i, j): bias, ALiBi, relative table (0 when none is given).
+  MG_VISIBILITY T term(int64_t bh, int64_t i, int64_t j) const {
+    if (!mods.any_term()) return T(0);
+    return mods.term(bh / H, bh % H, i, j, rel(i, j));
+  }
+  // The segment-local relative position of pair (i, j): j - (i + offset).
+  MG_VISIBILITY int64_t rel(int64_t i, int64_t j) const { return (j - seg.k0) - (i - seg.q0 + vis.offset()); }
+  // The dropout factor of pair (bh, i, j): keep_scale when kept, 0 when dropped, 1 without dropout.
+  MG_VISIBILITY T drop_factor(int64_t bh, int64_t i, int64_t j) const {
+    if (!drop.on) return T(1);
+    return drop.keep(bh, i, j) ? static_cast<T>(drop.keep_scale) : T(0);
+  }
+};
+
+// The gradients of the per-pair inputs (AttentionModGrads), accumulated with atomicAdd by the
+// kernels that compute dS (many pairs share an entry: broadcast dims of the bias, one table entry
+// per relative bucket). Null when not wanted.
+template <class T>
+struct AttnModGrads {
+  T* dbias = nullptr;                 // the 4-d shape of the bias, contiguous
+  int64_t dbias_s[4] = {0, 0, 0, 0};  // element strides, 0 along broadcast dims
+  T* drel_table = nullptr;            // [H, buckets] contiguous
+
+  MG_VISIBILITY bool any() const { return dbias || drel_table; }
 };
 
 // ---- chunked attention (cuda_attention_chunked.cu) ----
@@ -43,8 +88,10 @@ void launch_attn_fwd_init(T* m, T* l, int64_t rows);
 // One key chunk of the online softmax. S [BH, nq, nk] holds scale * Q K^T for queries i0.. and
 // keys j0..; per row: masks it, updates the running max m and sum l ([BH, Nq]), rescales the
 // accumulator rows O ([BH, Nq, Dv]) and overwrites S with P = exp(S - m_new) (0 where masked).
+// The score of a visible pair is S + rule.term; dropout scales P (the running sum l is over the
+// undropped P, so out comes out dropped once divided by l).
 template <class T>
-void launch_attn_fwd_update(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnMask& mk,
+void launch_attn_fwd_update(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnRule<T>& rule,
                             T* m, T* l, T* O, int64_t Dv);
 // O = O / l and lse = m + log(l) per row (lse holds m on entry); O = 0, lse = +inf where l = 0.
 template <class T>
@@ -52,27 +99,31 @@ void launch_attn_fwd_finish(T* O, T* lse, const T* l, int64_t rows, int64_t Dv);
 // out[r] = sum_d a[r, d] * b[r, d] for dense [rows, n] a and b.
 template <class T>
 void launch_attn_row_dot(const T* a, const T* b, T* out, int64_t rows, int64_t n);
-// S [BH, nq, nk] (scale * Q K^T) becomes P = exp(S - lse[row]), 0 where masked; lse [BH, Nq].
+// S [BH, nq, nk] (scale * Q K^T) becomes P = exp(S + term - lse[row]) (before dropout), 0 where
+// masked; lse [BH, Nq].
 template <class T>
-void launch_attn_bwd_probs(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnMask& mk,
+void launch_attn_bwd_probs(T* S, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const AttnRule<T>& rule,
                            const T* lse);
-// dS [BH, nq, nk] holds dP on entry; becomes P * (dP - delta[row]), 0 where masked; delta [BH, Nq].
+// dS [BH, nq, nk] holds dP on entry; becomes P * (keep * dP - delta[row]), 0 where masked (keep:
+// the dropout factor); P becomes P * keep, what dV needs; delta [BH, Nq]. dS is added into the
+// defined members of g (atomically).
 template <class T>
-void launch_attn_bwd_dscores(T* dS, const T* P, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0,
-                             const AttnMask& mk, const T* delta);
+void launch_attn_bwd_dscores(T* dS, T* P, int64_t BH, int64_t nq, int64_t nk, int64_t i0, int64_t j0,
+                             const AttnRule<T>& rule, const T* delta, const AttnModGrads<T>& g);
 
 // The products of a block over its visible pairs only (for inputs that are not all finite, where
 // cuBLAS would add 0 * NaN for masked pairs). Operands are GemmOperands whose row 0 is the
-// block's first row (query rows i0.., key rows j0..); O, dQ, dK, dV are dense [BH, N, *].
+// block's first row (query rows i0.., key rows j0..); O, dQ are dense [BH, Nq, *], dK, dV dense
+// [B * Hkv, Nk, *] (K, V, dK, dV: key/value heads, rule.G query heads each).
 // O rows i0.. += P V.
 template <class T>
 void launch_attn_visible_pv(const T* P, const GemmOperand& V, T* O, int64_t BH, int64_t nq, int64_t nk, int64_t i0,
-                            int64_t j0, const AttnMask& mk, int64_t Dv);
+                            int64_t j0, const AttnRule<T>& rule, int64_t Dv);
 // dV rows j0.. += P^T dO, dK rows j0.. += scale dS^T Q, dQ rows i0.. += scale dS K.
 template <class T>
 void launch_attn_visible_grads(const T* P, const T* dS, const GemmOperand& Q, const GemmOperand& K,
                                const GemmOperand& dO, T* dQ, T* dK, T* dV, int64_t BH, int64_t nq, int64_t nk,
-                               int64_t i0, int64_t j0, const AttnMask& mk, int64_t D, int64_t Dv, double scale);
+                               int64_t i0, int64_t j0, const AttnRule<T>& rule, int64_t D, int64_t Dv, double scale);
 // Sets *flag = 1 when an element of the [B, H, N, C] view x (layout xl) is not finite.
 template <class T>
 void launch_attn_flag_nonfinite(const T* x, const HeadLayout& xl, int64_t BH, int64_t H, int64_t N, int64_t C,
@@ -80,21 +131,26 @@ void launch_attn_flag_nonfinite(const T* x, const HeadLayout& xl, int64_t BH, in
 
 // ---- top-k attention (cuda_attention_topk.cu) ----
 
-// For the query rows i0.. i0 + nq - 1 of every (b, h): S [BH, nq, ld] holds scale * Q K^T for keys
-// 0.. ld - 1 (ld >= each row's last unmasked key + 1). Selects each row's top kk unmasked keys
-// (ties to the earlier key), writes them in ascending key order to idx (-1 after the last), their
-// softmax to probs (0 after the last) and out = sum_t probs_t v[idx_t] (0 when no key is left).
-// v is the [B, H, Nk, Dv] view at `v`; out [BH, Nq, Dv], idx and probs [BH, Nq, kk] are dense.
+// For the query rows i0.. i0 + nq - 1 of every (b, h) (inside rule.seg): S [BH, nq, ld] holds
+// scale * Q K^T for keys jb .. jb + ld - 1 (every key a row of the block may see); the kernel adds
+// rule's terms to it in place. Selects each row's top kk visible keys (ties to the earlier key),
+// writes them in ascending key order to idx (-1 after the last), their softmax to probs (0 after
+// the last; before dropout), lse (when not null) and out = sum_t probs_t keep_t v[idx_t] (0 when no
+// key is left; keep_t the dropout factor). v is the [B, Hkv, Nk, Dv] view at `v`; out [BH, Nq, Dv],
+// idx and probs [BH, Nq, kk], lse [BH, Nq] are dense.
 template <class T>
-void launch_topk_select(const T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, const AttnMask& mk, const T* v,
-                        HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs);
-// Backward of top-k attention over all BH * Nq rows: dq += scale sum_t ds_t k[idx_t],
-// dk[idx_t] += scale ds_t q, dv[idx_t] += p_t dO (atomic), with ds_t = p_t (dO . v[idx_t] - sum_u p_u dO . v[idx_u]).
-// dO, dq [BH, Nq, *], dk, dv [BH, Nk, *], idx, probs [BH, Nq, kk] dense.
+void launch_topk_select(T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, int64_t jb, const AttnRule<T>& rule,
+                        const T* v, HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs, T* lse);
+// Backward of top-k attention over the query rows i0 .. i0 + nq - 1 (inside rule.seg) of every
+// (b, h): dq += scale sum_t ds_t k[idx_t], dk[idx_t] += scale ds_t q, dv[idx_t] += p_t keep_t dO
+// (atomic: the G query heads of a group share dk, dv), with ds_t = p_t (keep_t dO . v[idx_t] -
+// sum_u p_u keep_u dO . v[idx_u]); ds_t is added into the defined members of g (atomic).
+// dO, dq [BH, Nq, *], dk, dv [B * Hkv, Nk, *], idx, probs [BH, Nq, kk] dense.
 template <class T>
 void launch_topk_backward(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
-                          const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH, int64_t H,
-                          int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk, double scale);
+                          const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH, int64_t i0,
+                          int64_t nq, const AttnRule<T>& rule, const AttnModGrads<T>& g, int64_t D, int64_t Dv,
+                          int64_t kk, double scale);
 
 // ---- host helpers shared by the two attention .cpp files (defined in cuda_attention_chunked.cpp) ----
 

@@ -2,6 +2,11 @@
 // with cuBLAS products over the B * H heads at once. Forward: online softmax over key chunks, the
 // output accumulated in `out` itself. Backward: score blocks recomputed from lse (FlashAttention-2
 // math). Score blocks are [B * H, rows, k_chunk]; nothing of size Nq x Nk is allocated.
+// Every option of autograd/attention.h (kCudaAttentionFeatures): the row kernels apply the
+// visibility rule, attn_mask, key padding, bias / ALiBi / relative terms and dropout through
+// AttnRule (attention_kernels.h); grouped-query heads read K and V in place (gqa_gemm,
+// attention_host.h); packed sequences run as tasks over their segments (host loop), and blocks that
+// the causal / window band or the segment hides entirely are skipped.
 // With AttentionParams::fused and shapes the fused kernels take, both methods hand over to them
 // (cuda_flash_attention.cpp) when the inputs are all finite. Inputs with NaN or inf take the
 // block-wise path with its products over visible pairs only (the NaN / inf contract of
@@ -12,10 +17,12 @@
 #include <climits>
 #include <initializer_list>
 #include <type_traits>
+#include <vector>
 
 #include "backends/attention_mods.h"
 #include "backends/attention_visibility.h"
 #include "backends/backend.h"
+#include "backends/cuda/attention_host.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
@@ -137,26 +144,52 @@ bool all_finite_inputs(std::initializer_list<const Tensor*> ts, const char* op) 
   return hit == 0;
 }
 
+// The blocks of one segment: query rows i0 .. i0 + nq - 1 against keys j0 .. j0 + nk - 1 (whole-row
+// indices), those with a visible pair only: a block that the segment's window or causal rule hides
+// entirely is skipped (key padding and attn_mask are left to the row kernels).
+template <class F>
+void for_each_block(const Segment& s, const Visibility& vis, int64_t R, int64_t Ck, F&& f) {
+  for (int64_t j0 = s.k0; j0 < s.k0 + s.nk; j0 += Ck) {
+    const int64_t nk = std::min(Ck, s.k0 + s.nk - j0);
+    for (int64_t i0 = s.q0; i0 < s.q0 + s.nq; i0 += R) {
+      const int64_t nq = std::min(R, s.q0 + s.nq - i0);
+      // keys visible to the block's rows lie in first_key(first row) .. last_key(last row)
+      if (vis.last_key(i0 + nq - 1 - s.q0) < j0 - s.k0 || vis.first_key(i0 - s.q0) > j0 + nk - 1 - s.k0) continue;
+      f(i0, nq, j0, nk);
+    }
+  }
+}
+
+// The most queries (keys: keys) of one segment: what a score block must hold.
+int64_t longest_segment(const std::vector<Segment>& segs, bool keys) {
+  int64_t n = 0;
+  for (const Segment& s : segs) n = std::max(n, keys ? s.nk : s.nq);
+  return n;
+}
+
 }  // namespace
 
+// Block-wise forward: per segment (packed sequence, or the whole row), per visible block, S = scale
+// Q K^T (cuBLAS, grouped-query heads read in place), then the row kernel adds the terms, masks,
+// updates the online softmax and applies dropout to the P that multiplies V.
 void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                             const AttentionMods& mods, const AttentionParams& p, Tensor& out,
                                             Tensor& lse) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   check_attention_supported(mods, p, q, k, kCudaAttentionFeatures, "the CUDA kernels", "attention");
-  const Tensor& key_valid = mods.key_valid;
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
-  const int64_t Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
+  const int64_t Hkv = k.shape()[1], Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
   dispatch_float(q.dtype(), "attention", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
     const bool finite = all_finite_inputs<T>({&q, &k, &v}, "attention");
-    if (finite && p.fused && flash_attention_supported(q, k, v)) {  // one kernel (cuda_flash_attention.cu)
-      flash_attention_forward(q, k, v, key_valid, p, out, lse);
+    if (finite && p.fused && flash_attention_supported(q, k, v, mods, p)) {  // one kernel (cuda_flash_attention.cu)
+      flash_attention_forward(q, k, v, mods.key_valid, p, out, lse);
       return;
     }
-    const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(Nk, 1));
-    const int64_t R = rows_per_block(p.q_chunk, Nq, BH, Ck);
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
+    const std::vector<Segment> segs = attention_segments(mods, Nq, Nk);
+    const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(longest_segment(segs, true), 1));
+    const int64_t R = rows_per_block(p.q_chunk, longest_segment(segs, false), BH, Ck);
+    const AttnRule<T> rule = attn_rule<T>(mods, p, H, Hkv, Nq, Nk);
     T* O = out.data<T>();  // [B, H, Nq, Dv], the unnormalised accumulator until the end
     T* m = lse.data<T>();  // [B, H, Nq], the running max until the end
     Tensor l_t = empty({B, H, Nq}, q.dtype(), q.device());  // running sums
@@ -166,100 +199,102 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
     check_launch("attention");
     Tensor S_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // scores, then P
     T* S = S_t.data<T>();
-    for (int64_t j0 = 0; j0 < Nk; j0 += Ck) {
-      const int64_t nk = std::min(Ck, Nk - j0);
-      for (int64_t i0 = 0; i0 < Nq; i0 += R) {
-        const int64_t nq = std::min(R, Nq - i0);
-        if (p.visibility(Nq, Nk).last_key(i0 + nq - 1) < j0) continue;  // the whole block is masked
-        const GemmOperand Sb{S, nk, H * nq * nk, nq * nk};           // [BH, nq, nk]
+    for (const Segment& seg : segs) {
+      const AttnRule<T> rs = with_segment(rule, seg, p);
+      for_each_block(seg, rs.vis, R, Ck, [&](int64_t i0, int64_t nq, int64_t j0, int64_t nk) {
+        const GemmOperand Sb{S, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
         // S = scale * Q_i K_j^T
-        attn_gemm<T>("attention", false, true, nq, nk, D, p.scale, head_operand(q, i0), head_operand(k, j0), 0, Sb, B,
-                     H);
-        launch_attn_fwd_update<T>(S, BH, nq, nk, i0, j0, mk, m, l, O, Dv);
+        gqa_gemm<T>("attention", false, true, nq, nk, D, p.scale, head_operand(q, i0), head_operand(k, j0), 0, Sb, B,
+                    H, rule.G, {true, false, true});
+        launch_attn_fwd_update<T>(S, BH, nq, nk, i0, j0, rs, m, l, O, Dv);
         check_launch("attention");
         // O_i += P V_j
         if (finite) {
-          attn_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1,
-                       dense_rows(O, H, Nq, Dv, i0), B, H);
+          gqa_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1,
+                      dense_rows(O, H, Nq, Dv, i0), B, H, rule.G, {true, false, true});
         } else {  // over visible pairs only: masked P = 0 must not meet a NaN in V
-          launch_attn_visible_pv<T>(S, head_operand(v, j0), O, BH, nq, nk, i0, j0, mk, Dv);
+          launch_attn_visible_pv<T>(S, head_operand(v, j0), O, BH, nq, nk, i0, j0, rs, Dv);
           check_launch("attention");
         }
-      }
+      });
     }
     launch_attn_fwd_finish<T>(O, m, l, BH * Nq, Dv);
     check_launch("attention");
   });
 }
 
+// Block-wise backward (FlashAttention-2 math): per segment and visible block, P recomputed from
+// lse, dS = P * (keep * dP - delta) (dbias and drel_table accumulated from it by the row kernel),
+// then dV += (P keep)^T dO, dK += scale dS^T Q (summed over each key/value head's query heads),
+// dQ += scale dS K.
 void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                              const AttentionMods& mods, const Tensor& out_in, const Tensor& lse_in,
                                              const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
-                                             Tensor& dk, Tensor& dv, AttentionModGrads& /*g*/) {
+                                             Tensor& dk, Tensor& dv, AttentionModGrads& g) {
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   check_attention_supported(mods, p, q, k, kCudaAttentionFeatures, "the CUDA kernels", "attention_backward");
-  const Tensor& key_valid = mods.key_valid;
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
-  const int64_t Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
+  const int64_t Hkv = k.shape()[1], Nk = k.shape()[2], Dv = v.shape()[3], BH = B * H;
   dispatch_float(q.dtype(), "attention_backward", [&]<class T>() {
     if (BH == 0 || Nq == 0 || Nk == 0) return;  // no score: every gradient stays 0
     MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_backward",
              "dq, dk, dv must be contiguous");
     const Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
     const bool finite = all_finite_inputs<T>({&q, &k, &v, &grad_out}, "attention_backward");
-    if (finite && p.fused && flash_attention_supported(q, k, v)) {  // one kernel (cuda_flash_attention.cu)
-      flash_attention_backward(q, k, v, key_valid, out_in, lse_in, grad_out, p, dq, dk, dv);
+    if (finite && p.fused && flash_attention_supported(q, k, v, mods, p)) {  // one kernel (cuda_flash_attention.cu)
+      flash_attention_backward(q, k, v, mods.key_valid, out_in, lse_in, grad_out, p, dq, dk, dv);
       return;
     }
     const Tensor out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);
     const T* dO = grad_out.data<T>();  // [B, H, Nq, Dv]
     const T* L = lse.data<T>();        // [B, H, Nq]
-    const int64_t Ck = std::min(p.k_chunk, Nk);
-    const int64_t R = rows_per_block(p.q_chunk, Nq, BH, 2 * Ck);
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
+    const std::vector<Segment> segs = attention_segments(mods, Nq, Nk);
+    const int64_t Ck = std::min(p.k_chunk, std::max<int64_t>(longest_segment(segs, true), 1));
+    const int64_t R = rows_per_block(p.q_chunk, longest_segment(segs, false), BH, 2 * Ck);
+    const AttnRule<T> rule = attn_rule<T>(mods, p, H, Hkv, Nq, Nk);
+    const AttnModGrads<T> gr = attn_mod_grads<T>(g);
     // delta_i = rowsum(dO_i * O_i)  [B, H, Nq]
     Tensor delta_t = empty({B, H, Nq}, q.dtype(), q.device());
     T* delta = delta_t.data<T>();
     launch_attn_row_dot<T>(dO, out.data<T>(), delta, BH * Nq, Dv);
     check_launch("attention_backward");
-    Tensor P_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());   // P, recomputed
+    Tensor P_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());   // P, recomputed, then P * keep
     Tensor dS_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // dP, then dS
     T* P = P_t.data<T>();
     T* dS = dS_t.data<T>();
-    T* dQ = dq.data<T>();
-    T* dK = dk.data<T>();
-    T* dV = dv.data<T>();
-    for (int64_t j0 = 0; j0 < Nk; j0 += Ck) {
-      const int64_t nk = std::min(Ck, Nk - j0);
-      const GemmOperand Kj = head_operand(k, j0), Vj = head_operand(v, j0);
-      for (int64_t i0 = 0; i0 < Nq; i0 += R) {
-        const int64_t nq = std::min(R, Nq - i0);
-        if (p.visibility(Nq, Nk).last_key(i0 + nq - 1) < j0) continue;  // the whole block is masked
+    T* dQ = dq.data<T>();  // [B, H, Nq, D]
+    T* dK = dk.data<T>();  // [B, Hkv, Nk, D]
+    T* dV = dv.data<T>();  // [B, Hkv, Nk, Dv]
+    const int64_t G = rule.G;
+    for (const Segment& seg : segs) {
+      const AttnRule<T> rs = with_segment(rule, seg, p);
+      for_each_block(seg, rs.vis, R, Ck, [&](int64_t i0, int64_t nq, int64_t j0, int64_t nk) {
+        const GemmOperand Kj = head_operand(k, j0), Vj = head_operand(v, j0);
         const GemmOperand Qi = head_operand(q, i0), dOi = dense_rows(dO, H, Nq, Dv, i0);
         const GemmOperand Pb{P, nk, H * nq * nk, nq * nk}, dSb{dS, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
-        // P = exp(scale * Q_i K_j^T - lse)
-        attn_gemm<T>("attention_backward", false, true, nq, nk, D, p.scale, Qi, Kj, 0, Pb, B, H);
-        launch_attn_bwd_probs<T>(P, BH, nq, nk, i0, j0, mk, L);
+        // P = exp(scale * Q_i K_j^T + terms - lse)
+        gqa_gemm<T>("attention_backward", false, true, nq, nk, D, p.scale, Qi, Kj, 0, Pb, B, H, G, {true, false, true});
+        launch_attn_bwd_probs<T>(P, BH, nq, nk, i0, j0, rs, L);
         check_launch("attention_backward");
-        // dP = dO_i V_j^T; dS = P * (dP - delta), 0 where masked
-        attn_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H);
-        launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, j0, mk, delta);
+        // dP = dO_i V_j^T; dS = P * (keep * dP - delta), 0 where masked; P *= keep
+        gqa_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H, G, {true, false, true});
+        launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, j0, rs, delta, gr);
         check_launch("attention_backward");
         if (!finite) {  // over visible pairs only: masked P, dS = 0 must not meet a NaN in Q, K or dO
-          launch_attn_visible_grads<T>(P, dS, Qi, Kj, dOi, dQ, dK, dV, BH, nq, nk, i0, j0, mk, D, Dv, p.scale);
+          launch_attn_visible_grads<T>(P, dS, Qi, Kj, dOi, dQ, dK, dV, BH, nq, nk, i0, j0, rs, D, Dv, p.scale);
           check_launch("attention_backward");
-          continue;
+          return;
         }
-        // dV_j += P^T dO_i
-        attn_gemm<T>("attention_backward", true, false, nk, Dv, nq, 1, Pb, dOi, 1, dense_rows(dV, H, Nk, Dv, j0), B,
-                     H);
+        // dV_j += (P keep)^T dO_i
+        gqa_gemm<T>("attention_backward", true, false, nk, Dv, nq, 1, Pb, dOi, 1, dense_rows(dV, Hkv, Nk, Dv, j0), B,
+                    H, G, {true, true, false});
         // dK_j += scale * dS^T Q_i
-        attn_gemm<T>("attention_backward", true, false, nk, D, nq, p.scale, dSb, Qi, 1, dense_rows(dK, H, Nk, D, j0),
-                     B, H);
+        gqa_gemm<T>("attention_backward", true, false, nk, D, nq, p.scale, dSb, Qi, 1, dense_rows(dK, Hkv, Nk, D, j0),
+                    B, H, G, {true, true, false});
         // dQ_i += scale * dS K_j
-        attn_gemm<T>("attention_backward", false, false, nq, D, nk, p.scale, dSb, Kj, 1, dense_rows(dQ, H, Nq, D, i0),
-                     B, H);
-      }
+        gqa_gemm<T>("attention_backward", false, false, nq, D, nk, p.scale, dSb, Kj, 1, dense_rows(dQ, H, Nq, D, i0),
+                    B, H, G, {true, false, true});
+      });
     }
   });
 }

@@ -1,12 +1,17 @@
 // Top-k attention on the GPU, as on the CPU (cpu_attention_topk.cpp): scores for a block of query
 // rows against every key they may see ([B * H, rows, k_end], a cuBLAS product), then one kernel
 // that selects each row's top kk keys, softmaxes them and gathers V. Only indices and
-// probabilities are kept for backward, which scatter-adds into dK and dV. With p.fused and
-// top_k <= 256 both passes are single fused kernels instead (cuda_topk_fused.cpp).
+// probabilities are kept for backward, which scatter-adds into dK and dV. Every option of
+// autograd/attention.h (kCudaAttentionFeatures) through AttnRule (attention_kernels.h): score blocks
+// cover only the keys of a query block's band, grouped-query heads read K and V in place, packed
+// sequences run as tasks over their segments. With p.fused, top_k <= 256 and options the fused
+// kernels take (kTopkFusedFeatures), both passes are single fused kernels instead (cuda_topk_fused.cpp).
 #include <algorithm>
+#include <vector>
 
 #include "backends/attention_mods.h"
 #include "backends/attention_visibility.h"
+#include "backends/cuda/attention_host.h"
 #include "backends/cuda/attention_kernels.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
@@ -25,35 +30,45 @@ constexpr int64_t kBlockElems = int64_t{1} << 22;
 
 }  // namespace
 
+// Block-wise forward: per segment (packed sequence, or the whole row) and block of query rows, the
+// scores against the keys the block may see (first_key of its first row .. last_key of its last:
+// the window's band, not the whole row), then the selection kernel.
 void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                          const AttentionMods& mods, const AttentionParams& p, Tensor& out, Tensor& idx,
                                          Tensor& probs, Tensor& lse) {
   check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk");
-  MG_CHECK(!lse.defined(), "attention_topk", "the lse output of the topk kind is not implemented on CUDA yet");
-  const Tensor& key_valid = mods.key_valid;
-  if (topk_fused_forward(q_in, k_in, v_in, key_valid, p, out, idx, probs)) return;  // k <= 256: one fused kernel
+  MG_CHECK(!lse.defined() || lse.is_contiguous(), "attention_topk", "lse must be contiguous");
+  if (topk_fused_forward(q_in, k_in, v_in, mods, p, out, idx, probs, lse)) return;  // one fused kernel
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
-  const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx.shape()[3], BH = B * H;
+  const int64_t Hkv = k_in.shape()[1], Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_topk", [&]<class T>() {
     if (BH == 0 || Nq == 0) return;
     MG_CHECK(Nk <= INT32_MAX, "attention_topk", "{} keys exceed the int32 indices", Nk);
     const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
-    const int64_t Cq = std::min(p.q_chunk, Nq);
-    const int64_t R = std::max<int64_t>(1, std::min(Nq, std::max(Cq, kBlockElems / std::max<int64_t>(BH * Nk, 1))));
-    const AttnMask mk{key_valid.defined() ? key_valid.data<bool>() : nullptr, H, Nq, Nk, p.causal, p.causal_align};
-    // scores of R query rows against the keys they may see  [BH, R, <= Nk]
-    Tensor S_t = empty({BH, R, Nk}, q.dtype(), q.device());
+    const std::vector<Segment> segs = attention_segments(mods, Nq, Nk);
+    int64_t max_nq = 1, max_nk = 1;
+    for (const Segment& sg : segs) max_nq = std::max(max_nq, sg.nq), max_nk = std::max(max_nk, sg.nk);
+    const int64_t Cq = std::min(p.q_chunk, max_nq);
+    const int64_t R = std::max<int64_t>(1, std::min(max_nq, std::max(Cq, kBlockElems / std::max<int64_t>(BH * max_nk, 1))));
+    const AttnRule<T> rule = attn_rule<T>(mods, p, H, Hkv, Nq, Nk);
+    // scores of R query rows against the keys they may see  [BH, R, <= max_nk]
+    Tensor S_t = empty({BH, R, max_nk}, q.dtype(), q.device());
     T* S = S_t.data<T>();
-    for (int64_t i0 = 0; i0 < Nq; i0 += R) {
-      const int64_t nq = std::min(R, Nq - i0);
-      const int64_t k_end = std::max<int64_t>(0, p.visibility(Nq, Nk).last_key(i0 + nq - 1) + 1);  // keys beyond: masked
-      // S = scale * Q_i K^T  [BH, nq, k_end]
-      if (k_end > 0)
-        attn_gemm<T>("attention_topk", false, true, nq, k_end, D, p.scale, head_operand(q, i0), head_operand(k, 0), 0,
-                     GemmOperand{S, k_end, H * nq * k_end, nq * k_end}, B, H);
-      launch_topk_select<T>(S, BH, nq, k_end, i0, mk, v.data<T>(), head_layout(v), Dv, kk, out.data<T>(),
-                            idx.data<int32_t>(), probs.data<T>());
-      check_launch("attention_topk");
+    for (const Segment& sg : segs) {
+      const AttnRule<T> rs = with_segment(rule, sg, p);
+      for (int64_t i0 = sg.q0; i0 < sg.q0 + sg.nq; i0 += R) {
+        const int64_t nq = std::min(R, sg.q0 + sg.nq - i0);
+        // the block's keys: first_key(first row) .. last_key(last row) of the segment; beyond: masked
+        const int64_t kb = rs.vis.first_key(i0 - sg.q0), ke = rs.vis.last_key(i0 + nq - 1 - sg.q0) + 1;
+        const int64_t jb = sg.k0 + std::min(kb, sg.nk), ld = std::max<int64_t>(0, ke - kb);
+        // S = scale * Q_i K^T  [BH, nq, ld]
+        if (ld > 0)
+          gqa_gemm<T>("attention_topk", false, true, nq, ld, D, p.scale, head_operand(q, i0), head_operand(k, jb), 0,
+                      GemmOperand{S, ld, H * nq * ld, nq * ld}, B, H, rule.G, {true, false, true});
+        launch_topk_select<T>(S, BH, nq, ld, i0, jb, rs, v.data<T>(), head_layout(v), Dv, kk, out.data<T>(),
+                              idx.data<int32_t>(), probs.data<T>(), lse.defined() ? lse.data<T>() : nullptr);
+        check_launch("attention_topk");
+      }
     }
   });
 }
@@ -61,11 +76,11 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
 void CudaBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                           const AttentionMods& mods, const Tensor& idx_in, const Tensor& probs_in,
                                           const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq, Tensor& dk,
-                                          Tensor& dv, AttentionModGrads& /*g*/) {
+                                          Tensor& dv, AttentionModGrads& g) {
   check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk_backward");
-  if (topk_fused_backward(q_in, k_in, v_in, idx_in, probs_in, grad_out_in, p, dq, dk, dv)) return;
+  if (topk_fused_backward(q_in, k_in, v_in, mods, idx_in, probs_in, grad_out_in, p, dq, dk, dv)) return;
   const int64_t B = q_in.shape()[0], H = q_in.shape()[1], Nq = q_in.shape()[2], D = q_in.shape()[3];
-  const int64_t Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx_in.shape()[3], BH = B * H;
+  const int64_t Hkv = k_in.shape()[1], Nk = k_in.shape()[2], Dv = v_in.shape()[3], kk = idx_in.shape()[3], BH = B * H;
   dispatch_float(q_in.dtype(), "attention_topk_backward", [&]<class T>() {
     if (BH == 0 || Nq == 0 || kk == 0) return;  // no key picked: every gradient stays 0
     MG_CHECK(dq.is_contiguous() && dk.is_contiguous() && dv.is_contiguous(), "attention_topk_backward",
@@ -73,10 +88,14 @@ void CudaBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in
     const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
     const Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
     const Tensor idx = contiguous_copy(idx_in), probs = contiguous_copy(probs_in);  // [B, H, Nq, kk]
-    launch_topk_backward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(), head_layout(v),
-                            idx.data<int32_t>(), probs.data<T>(), grad_out.data<T>(), dq.data<T>(), dk.data<T>(),
-                            dv.data<T>(), BH, H, Nq, Nk, D, Dv, kk, p.scale);
-    check_launch("attention_topk_backward");
+    const AttnRule<T> rule = attn_rule<T>(mods, p, H, Hkv, Nq, Nk);
+    const AttnModGrads<T> gr = attn_mod_grads<T>(g);
+    for (const Segment& sg : attention_segments(mods, Nq, Nk)) {  // the segment decides relative positions
+      launch_topk_backward<T>(q.data<T>(), head_layout(q), k.data<T>(), head_layout(k), v.data<T>(), head_layout(v),
+                              idx.data<int32_t>(), probs.data<T>(), grad_out.data<T>(), dq.data<T>(), dk.data<T>(),
+                              dv.data<T>(), BH, sg.q0, sg.nq, with_segment(rule, sg, p), gr, D, Dv, kk, p.scale);
+      check_launch("attention_topk_backward");
+    }
   });
 }
 

@@ -26,9 +26,8 @@ constexpr int kWarpsPerBlock = kThreads / 32;
 __device__ __forceinline__ float dev_exp(float x) { return expf(x); }
 __device__ __forceinline__ double dev_exp(double x) { return exp(x); }
 
-__device__ __forceinline__ int64_t last_key(const AttnMask& mk, int64_t i) {
-  return Visibility{mk.Nq, mk.Nk, mk.causal, mk.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
-}
+__device__ __forceinline__ float dev_log(float x) { return logf(x); }
+__device__ __forceinline__ double dev_log(double x) { return log(x); }
 
 template <class T>
 __device__ __forceinline__ T warp_sum(T x) {
@@ -58,8 +57,8 @@ __device__ T block_reduce(T x, T* red, bool is_max) {
 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
-    topk_select_kernel(const T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, AttnMask mk, const T* v,
-                       HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs) {
+    topk_select_kernel(T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, int64_t jb, AttnRule<T> rule, const T* v,
+                       HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs, T* lse) {
   using K = KeyT<T>;
   constexpr int kBits = 8 * sizeof(K);
   __shared__ int hist[256];
@@ -71,15 +70,19 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t rows = BH * nq;
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
     const int64_t bh = row / nq, i = i0 + row % nq;
-    const int64_t g = bh * mk.Nq + i;  // global query row
-    const int64_t b = bh / mk.H, h = bh % mk.H;
-    const int n = static_cast<int>(max(int64_t{0}, min(ld, last_key(mk, i) + 1)));  // keys this query may see
-    const bool* vb = mk.valid ? mk.valid + b * mk.Nk : nullptr;
-    const T* s = S + row * ld;  // [n]
+    const int64_t g = bh * rule.Nq + i;  // global query row
+    const int64_t b = bh / rule.H, h = bh % rule.H;
+    const int n = static_cast<int>(ld);  // columns: keys jb .. jb + ld - 1
+    T* s = S + row * ld;                 // [n]
     int32_t* I = idx + g * kk;
     T* P = probs + g * kk;
     T* O = out + g * Dv;
-    auto finite = [&](int j) { return !vb || vb[j]; };  // visible (j < n: not after the causal limit)
+    auto finite = [&](int j) { return rule.visible(bh, i, jb + j); };  // a candidate: visible
+    // the scores: scale q.k (from cuBLAS) + bias + position terms, for the visible keys
+    if (rule.mods.any_term())
+      for (int j = tid; j < n; j += nthreads)
+        if (finite(j)) s[j] += rule.term(bh, i, jb + j);
+    __syncthreads();  // every score is final before the selection reads it
 
     // Radix select of the sel-th largest key: the first pass also counts the visible keys.
     K prefix = 0, mask = 0;
@@ -116,9 +119,10 @@ __global__ void __launch_bounds__(kThreads)
       need = s_rem;  // keys equal to the threshold that are taken (the earliest)
     }
 
-    if (mode == 0) {  // every key masked: output 0
+    if (mode == 0) {  // every key masked: output 0, lse +inf
       for (int64_t t = tid; t < kk; t += nthreads) I[t] = -1, P[t] = T(0);
       for (int64_t d = tid; d < Dv; d += nthreads) O[d] = T(0);
+      if (lse && tid == 0) lse[g] = static_cast<T>(INFINITY);
       __syncthreads();
       continue;
     }
@@ -134,7 +138,7 @@ __global__ void __launch_bounds__(kThreads)
       int2 total;
       const int2 before = block_exclusive_scan(make_int2(gt, eq), scan_tot, total);
       const int gb = run_gt + before.x, eb = run_eq + before.y;
-      if (gt || (eq && eb < need)) I[gb + min(eb, need)] = j;
+      if (gt || (eq && eb < need)) I[gb + min(eb, need)] = static_cast<int32_t>(jb + j);
       run_gt += total.x, run_eq += total.y;
       if (run_gt + (all ? 0 : min(run_eq, need)) >= sel) break;  // block-uniform
     }
@@ -142,24 +146,26 @@ __global__ void __launch_bounds__(kThreads)
 
     // Softmax over the picked scores.
     T mx = ninf;
-    for (int t = tid; t < sel; t += nthreads) mx = nan_max(mx, s[I[t]]);
+    for (int t = tid; t < sel; t += nthreads) mx = nan_max(mx, s[I[t] - jb]);
     mx = block_reduce(mx, red, true);  // NaN: every probability NaN
     T sum = 0;
     for (int t = tid; t < sel; t += nthreads) {
-      const T e = mx == ninf ? T(0) : dev_exp(s[I[t]] - mx);  // picks all scored -inf: probability 0
+      const T e = mx == ninf ? T(0) : dev_exp(s[I[t] - jb] - mx);  // picks all scored -inf: probability 0
       P[t] = e;
       sum += e;
     }
     sum = block_reduce(sum, red, false);
     for (int t = tid; t < sel; t += nthreads) P[t] = sum == T(0) ? T(0) : P[t] / sum;
+    // the logsumexp of the kept scores (+inf when they all score -inf, as a row with none)
+    if (lse && tid == 0) lse[g] = sum == T(0) ? static_cast<T>(INFINITY) : mx + dev_log(sum);
     for (int64_t t = sel + tid; t < kk; t += nthreads) I[t] = -1, P[t] = T(0);
     __syncthreads();  // every probability is written
 
-    // out = sum_t p_t v[idx_t]
-    const T* vh = v + b * vl.sb + h * vl.sh;
+    // out = sum_t p_t keep_t v[idx_t] (keep_t: the dropout factor; probs stay before dropout)
+    const T* vh = v + b * vl.sb + (h / rule.G) * vl.sh;  // the key/value head of query head h
     for (int64_t d = tid; d < Dv; d += nthreads) {
       T acc = 0;
-      for (int t = 0; t < sel; ++t) acc += P[t] * vh[I[t] * vl.sr + d];
+      for (int t = 0; t < sel; ++t) acc += P[t] * rule.drop_factor(bh, i, I[t]) * vh[I[t] * vl.sr + d];
       O[d] = acc;
     }
     __syncthreads();  // before the next row reuses the shared state
@@ -169,43 +175,50 @@ __global__ void __launch_bounds__(kThreads)
 template <class T>
 __global__ void topk_backward_kernel(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
                                      const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH,
-                                     int64_t H, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk, T scale) {
+                                     int64_t i0, int64_t nq, AttnRule<T> rule, AttnModGrads<T> gr, int64_t D,
+                                     int64_t Dv, int64_t kk, T scale) {
   const int lane = threadIdx.x & 31;
-  const int64_t rows = BH * Nq;
-  for (int64_t g = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; g < rows;
-       g += int64_t{gridDim.x} * kWarpsPerBlock) {
-    const int64_t bh = g / Nq, i = g % Nq, b = bh / H, h = bh % H;
+  const int64_t rows = BH * nq, Nq = rule.Nq, Nk = rule.Nk, G = rule.G, Hkv = rule.H / G;
+  for (int64_t r = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32; r < rows;
+       r += int64_t{gridDim.x} * kWarpsPerBlock) {
+    const int64_t bh = r / nq, i = i0 + r % nq, b = bh / rule.H, h = bh % rule.H, g = bh * Nq + i;
+    const int64_t kvh = b * Hkv + h / G;                  // the key/value head query head h reads
     const T* Qi = q + b * ql.sb + h * ql.sh + i * ql.sr;  // [D]
-    const T* K = k + b * kl.sb + h * kl.sh;               // [Nk, D]
-    const T* V = v + b * vl.sb + h * vl.sh;               // [Nk, Dv]
+    const T* K = k + b * kl.sb + (h / G) * kl.sh;         // [Nk, D]
+    const T* V = v + b * vl.sb + (h / G) * vl.sh;         // [Nk, Dv]
     const int32_t* I = idx + g * kk;
     const T* Pr = probs + g * kk;
     const T* dOi = dO + g * Dv;
     T* dQi = dq + g * D;
-    T* dK = dk + bh * Nk * D;
-    T* dV = dv + bh * Nk * Dv;
+    T* dK = dk + kvh * Nk * D;  // shared by the G query heads of the group: atomics
+    T* dV = dv + kvh * Nk * Dv;
     auto dot_v = [&](int64_t j) {  // dO . V[j], on every lane
       T s = 0;
       for (int64_t d = lane; d < Dv; d += 32) s += dOi[d] * V[j * vl.sr + d];
       return warp_sum(s);
     };
-    // pdp = sum_t p_t dp_t, dp_t = dO . V[idx_t]
+    // pdp = sum_t p_t keep_t dp_t = dO . O, dp_t = dO . V[idx_t] (keep_t: the dropout factor)
     T pdp = 0;
     for (int64_t t = 0; t < kk; ++t) {
       const int64_t j = I[t];
-      if (j >= 0) pdp += Pr[t] * dot_v(j);
+      if (j >= 0) pdp += Pr[t] * rule.drop_factor(bh, i, j) * dot_v(j);
     }
     for (int64_t t = 0; t < kk; ++t) {
       const int64_t j = I[t];
       if (j < 0) continue;
-      const T pt = Pr[t];
-      const T ds = pt * (dot_v(j) - pdp);
+      const T pt = Pr[t], keep = rule.drop_factor(bh, i, j);
+      const T ds = pt * (keep * dot_v(j) - pdp);
       const T a = scale * ds;
       for (int64_t d = lane; d < D; d += 32) {
         dQi[d] += a * K[j * kl.sr + d];  // this warp owns the row of dQ
         atomicAdd(dK + j * D + d, a * Qi[d]);
       }
-      for (int64_t d = lane; d < Dv; d += 32) atomicAdd(dV + j * Dv + d, pt * dOi[d]);
+      for (int64_t d = lane; d < Dv; d += 32) atomicAdd(dV + j * Dv + d, pt * keep * dOi[d]);
+      // the per-pair inputs' gradients (atomics: entries are shared, see AttnModGrads)
+      if (lane == 0 && gr.dbias)
+        atomicAdd(gr.dbias + b * gr.dbias_s[0] + h * gr.dbias_s[1] + i * gr.dbias_s[2] + j * gr.dbias_s[3], ds);
+      if (lane == 0 && gr.drel_table)
+        atomicAdd(gr.drel_table + h * rule.mods.rel_buckets + rule.mods.bucket_index(rule.rel(i, j)), ds);
     }
   }
 }
@@ -213,30 +226,32 @@ __global__ void topk_backward_kernel(const T* q, HeadLayout ql, const T* k, Head
 }  // namespace
 
 template <class T>
-void launch_topk_select(const T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, const AttnMask& mk, const T* v,
-                        HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs) {
+void launch_topk_select(T* S, int64_t BH, int64_t nq, int64_t ld, int64_t i0, int64_t jb, const AttnRule<T>& rule,
+                        const T* v, HeadLayout vl, int64_t Dv, int64_t kk, T* out, int32_t* idx, T* probs, T* lse) {
   const int64_t rows = BH * nq;
   if (rows <= 0) return;
   const unsigned blocks = static_cast<unsigned>(rows < (int64_t{1} << 20) ? rows : (int64_t{1} << 20));
-  topk_select_kernel<T><<<blocks, kThreads>>>(S, BH, nq, ld, i0, mk, v, vl, Dv, kk, out, idx, probs);
+  topk_select_kernel<T><<<blocks, kThreads>>>(S, BH, nq, ld, i0, jb, rule, v, vl, Dv, kk, out, idx, probs, lse);
 }
 
 template <class T>
 void launch_topk_backward(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
-                          const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH, int64_t H,
-                          int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk, double scale) {
-  const int64_t rows = BH * Nq;
+                          const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH, int64_t i0,
+                          int64_t nq, const AttnRule<T>& rule, const AttnModGrads<T>& g, int64_t D, int64_t Dv,
+                          int64_t kk, double scale) {
+  const int64_t rows = BH * nq;
   if (rows <= 0) return;
   topk_backward_kernel<T><<<blocks_for(rows, kWarpsPerBlock), kThreads>>>(
-      q, ql, k, kl, v, vl, idx, probs, dO, dq, dk, dv, BH, H, Nq, Nk, D, Dv, kk, static_cast<T>(scale));
+      q, ql, k, kl, v, vl, idx, probs, dO, dq, dk, dv, BH, i0, nq, rule, g, D, Dv, kk, static_cast<T>(scale));
 }
 
 #define MG_INSTANTIATE(T)                                                                                           \
-  template void launch_topk_select<T>(const T*, int64_t, int64_t, int64_t, int64_t, const AttnMask&, const T*,      \
-                                      HeadLayout, int64_t, int64_t, T*, int32_t*, T*);                               \
+  template void launch_topk_select<T>(T*, int64_t, int64_t, int64_t, int64_t, int64_t, const AttnRule<T>&,          \
+                                      const T*, HeadLayout, int64_t, int64_t, T*, int32_t*, T*, T*);                 \
   template void launch_topk_backward<T>(const T*, HeadLayout, const T*, HeadLayout, const T*, HeadLayout,           \
                                         const int32_t*, const T*, const T*, T*, T*, T*, int64_t, int64_t, int64_t, \
-                                        int64_t, int64_t, int64_t, int64_t, double);
+                                        const AttnRule<T>&, const AttnModGrads<T>&, int64_t, int64_t, int64_t,     \
+                                        double);
 MG_INSTANTIATE(float)
 MG_INSTANTIATE(double)
 #undef MG_INSTANTIATE

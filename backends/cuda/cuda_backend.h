@@ -6,13 +6,15 @@
 // Each group of kernels lives in its own pair of files, as on the CPU.
 #include <cublas_v2.h>
 
+#include "backends/attention_mods.h"
 #include "backends/backend.h"
 
 namespace memgrad::cuda {
 
-// The attention options the CUDA kernels implement so far (backends/attention_mods.h); any other
-// is an error naming it.
-inline constexpr unsigned kCudaAttentionFeatures = 0;
+// The attention options the CUDA kernels implement (backends/attention_mods.h): all of them, on the
+// block-wise paths (cuda_attention_chunked.cpp, cuda_attention_topk.cpp); the fused kernels take a
+// subset (kFlashAttentionFeatures, kTopkFusedFeatures) and hand the rest to the block-wise paths.
+inline constexpr unsigned kCudaAttentionFeatures = attn_all_features;
 
 class CudaBackend final : public Backend {
  public:

@@ -1,6 +1,7 @@
 // Host side of the fused chunked attention kernels (cuda_flash_attention.cu): which inputs they
 // take, and the forward / backward entry points CudaBackend::attention_chunked_* dispatch to when
 // AttentionParams::fused is set. q, k, v are used in place (any strides with a unit last dim).
+#include "backends/attention_mods.h"
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/flash_attention_kernels.h"
@@ -13,15 +14,18 @@ namespace {
 
 constexpr int64_t kMaxGridY = 65535;  // B * H runs along the grid's y dimension
 
+// The options of attention_features the fused kernels implement (with causal and key padding).
+constexpr unsigned kFlashAttentionFeatures = attn_window | attn_gqa;
+
 FlashShape flash_shape(const Tensor& q, const Tensor& k, const Tensor& key_valid, const AttentionParams& p) {
   FlashShape s;
   s.H = q.shape()[1];
   s.Nq = q.shape()[2];
   s.Nk = k.shape()[2];
+  s.G = s.H / k.shape()[1];
   s.BH = q.shape()[0] * s.H;
   s.valid = key_valid.defined() ? key_valid.data<bool>() : nullptr;  // [B, Nk], contiguous
-  s.causal = p.causal;
-  s.causal_align = p.causal_align;
+  s.vis = p.visibility(s.Nq, s.Nk);
   s.scale = static_cast<float>(p.scale);  // as the CPU's T(p.scale)
   return s;
 }
@@ -35,6 +39,12 @@ bool flash_attention_supported(const Tensor& q, const Tensor& k, const Tensor& v
   for (const Tensor* t : {&q, &k, &v})
     if (t->strides()[3] != 1) return false;
   return q.shape()[0] * q.shape()[1] <= kMaxGridY;
+}
+
+bool flash_attention_supported(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
+                               const AttentionParams& p) {
+  const unsigned used = attention_features(m, p, q.shape()[1], k.shape()[1]);
+  return (used & ~kFlashAttentionFeatures) == 0 && flash_attention_supported(q, k, v);
 }
 
 void flash_attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& key_valid,

@@ -6,10 +6,12 @@
 // warp hit distinct banks (row strides are padded to D + 1 and BC + 1, both 1 mod 32).
 //
 // Forward: a block owns BR = 64 query rows of one (b, h); it walks the key tiles (BC = 64 keys)
-// up to the tile's last visible key, with S = scale Q K^T and the online softmax in registers,
+// from the tile's first visible key to its last (causal, window: backends/attention_visibility.h),
+// with S = scale Q K^T and the online softmax in registers,
 // P through shared memory into O += P V, and writes O / l and lse = m + log l at the end.
 // Backward: a block owns BC = 64 keys of one (b, h), holds K and V in shared memory and dK, dV in
-// registers, walks the query tiles that can see its keys, recomputes P = exp(S - lse), forms
+// registers (added atomically into the shared rows when G query heads share a key/value head),
+// walks the query tiles that can see its keys, recomputes P = exp(S - lse), forms
 // dS = P (dO V^T - delta) and adds scale dS K into dq with atomicAdd (one pass; dq's last bits
 // depend on the order in which blocks finish).
 //
@@ -37,10 +39,6 @@ constexpr int bwd_rows(int D) { return D == 128 ? 32 : 64; }
 
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// The last key query i may see (as cpu::last_key); negative when it sees none.
-__device__ __forceinline__ int64_t last_key(const FlashShape& s, int64_t i) {
-  return Visibility{s.Nq, s.Nk, s.causal, s.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
-}
 
 // Max (NaN-propagating) / sum over the 16 lanes of a half-warp (one tile row).
 __device__ __forceinline__ float row_max(float x) {
@@ -84,25 +82,26 @@ __global__ void __launch_bounds__(kFlashThreads) flash_fwd_kernel(const float* _
   const int64_t bh = blockIdx.y, b = bh / s.H, h = bh % s.H;
   const int64_t i0 = (int64_t{gridDim.x} - 1 - blockIdx.x) * BR;  // the longest causal rows start first
   const float* qh = q + b * ql.sb + h * ql.sh;
-  const float* kh = k + b * kl.sb + h * kl.sh;
-  const float* vh = v + b * vl.sb + h * vl.sh;
+  const float* kh = k + b * kl.sb + (h / s.G) * kl.sh;  // the key/value head of query head h
+  const float* vh = v + b * vl.sb + (h / s.G) * vl.sh;
   const bool* valid = s.valid ? s.valid + b * s.Nk : nullptr;
   const float ninf = -INFINITY;
 
   load_tile<D, BR>(Qs, qh, ql.sr, i0, s.Nq);
   float o[RM][DM];  // unnormalised output rows ty + 16 r, columns tx + 16 e
   float m[RM], l[RM];
-  int64_t last[RM];
+  int64_t first[RM], last[RM];  // each row's band of keys (the rule: backends/attention_visibility.h)
 #pragma unroll
   for (int r = 0; r < RM; ++r) {
     m[r] = ninf, l[r] = 0.f;
-    last[r] = last_key(s, i0 + ty + kSide * r);
+    first[r] = s.vis.first_key(i0 + ty + kSide * r);
+    last[r] = s.vis.last_key(i0 + ty + kSide * r);
 #pragma unroll
     for (int e = 0; e < DM; ++e) o[r][e] = 0.f;
   }
-  // keys past the tile's last visible key are masked for all its rows
-  const int64_t k_end = last_key(s, min64(i0 + BR, s.Nq) - 1) + 1;
-  for (int64_t j0 = 0; j0 < k_end; j0 += BC) {
+  // keys outside first_key(first row) .. last_key(last row) are masked for all the tile's rows
+  const int64_t k_begin = s.vis.first_key(i0) / BC * BC, k_end = s.vis.last_key(min64(i0 + BR, s.Nq) - 1) + 1;
+  for (int64_t j0 = k_begin; j0 < k_end; j0 += BC) {
     __syncthreads();  // the previous tile's V and P reads are done (and Q is in place)
     load_tile<D, BC>(KVs, kh, kl.sr, j0, s.Nk);
     __syncthreads();
@@ -136,7 +135,8 @@ __global__ void __launch_bounds__(kFlashThreads) flash_fwd_kernel(const float* _
       float mx = ninf;
 #pragma unroll
       for (int c = 0; c < CM; ++c) {
-        const bool vis = col_ok[c] && j0 + tx + kSide * c <= last[r];
+        const int64_t j = j0 + tx + kSide * c;
+        const bool vis = col_ok[c] && j >= first[r] && j <= last[r];
         sc[r][c] = vis ? sc[r][c] * s.scale : ninf;  // -inf marks a masked key
         mx = nan_max(mx, sc[r][c]);
       }
@@ -222,8 +222,9 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
   const float* dOh = dO + bh * s.Nq * D;  // [Nq, D]
   const bool* valid = s.valid ? s.valid + b * s.Nk : nullptr;
 
-  load_tile<D, BC>(Ks, k + b * kl.sb + h * kl.sh, kl.sr, j0, s.Nk);
-  load_tile<D, BC>(Vs, v + b * vl.sb + h * vl.sh, vl.sr, j0, s.Nk);
+  const int64_t hk = h / s.G;  // the key/value head of query head h
+  load_tile<D, BC>(Ks, k + b * kl.sb + hk * kl.sh, kl.sr, j0, s.Nk);
+  load_tile<D, BC>(Vs, v + b * vl.sb + hk * vl.sh, vl.sr, j0, s.Nk);
   bool col_ok[CM];  // keys j0 + tx + 16 c: in range and not padding
 #pragma unroll
   for (int c = 0; c < CM; ++c) {
@@ -236,9 +237,10 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
 #pragma unroll
     for (int e = 0; e < DM; ++e) dK[c][e] = 0.f, dV[c][e] = 0.f;
 
-  // the first query that sees key j0; later queries see at least as many keys
-  const int64_t i_first = Visibility{s.Nq, s.Nk, s.causal, s.causal_align}.first_query(j0);
-  for (int64_t i0 = i_first / BR * BR; i0 < s.Nq; i0 += BR) {
+  // the queries that may see a key of the tile: first_query(j0) .. last_query(last key)
+  const int64_t i_first = s.vis.first_query(j0);
+  const int64_t i_end = min64(s.Nq, s.vis.last_query(min64(j0 + BC, s.Nk) - 1) + 1);
+  for (int64_t i0 = i_first / BR * BR; i0 < i_end; i0 += BR) {
     __syncthreads();  // the previous tile's reads of Q, dO and P / dS are done
     load_tile<D, BR>(Qs, qh, ql.sr, i0, s.Nq);
     load_tile<D, BR>(dOs, dOh, D, i0, s.Nq);
@@ -271,11 +273,12 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
 #pragma unroll
     for (int r = 0; r < RM; ++r) {
       const int row = ty + kSide * r;
-      const int64_t last = last_key(s, i0 + row);
+      const int64_t first = s.vis.first_key(i0 + row), last = s.vis.last_key(i0 + row);
       const float L = Ls[row], dr = Dls[row];
 #pragma unroll
       for (int c = 0; c < CM; ++c) {
-        const bool vis = col_ok[c] && j0 + tx + kSide * c <= last;
+        const int64_t j = j0 + tx + kSide * c;
+        const bool vis = col_ok[c] && j >= first && j <= last;
         const float pr = vis ? expf(sc[r][c] * s.scale - L) : 0.f;  // 0 too where L = +inf
         sc[r][c] = pr;
         dp[r][c] = vis ? pr * (dp[r][c] - dr) : 0.f;  // a masked pair's 0 even where delta is NaN
@@ -340,12 +343,18 @@ __global__ void __launch_bounds__(kFlashThreads) flash_bwd_kernel(const float* _
   for (int c = 0; c < CM; ++c) {
     const int64_t j = j0 + ty + kSide * c;
     if (j >= s.Nk) continue;
-    float* dkrow = dk + (bh * s.Nk + j) * D;
-    float* dvrow = dv + (bh * s.Nk + j) * D;
+    const int64_t bhk = b * (s.H / s.G) + hk;  // dk, dv [B, H / G, Nk, D]
+    float* dkrow = dk + (bhk * s.Nk + j) * D;
+    float* dvrow = dv + (bhk * s.Nk + j) * D;
 #pragma unroll
     for (int e = 0; e < DM; ++e) {
-      dkrow[tx + kSide * e] += s.scale * dK[c][e];
-      dvrow[tx + kSide * e] += dV[c][e];
+      if (s.G > 1) {  // the group's G blocks for these keys add into the same rows
+        atomicAdd(dkrow + tx + kSide * e, s.scale * dK[c][e]);
+        atomicAdd(dvrow + tx + kSide * e, dV[c][e]);
+      } else {
+        dkrow[tx + kSide * e] += s.scale * dK[c][e];
+        dvrow[tx + kSide * e] += dV[c][e];
+      }
     }
   }
 }

@@ -27,6 +27,8 @@ constexpr int kNoKey = 0x7fffffff;  // sentinel key of empty buffer slots: after
 
 __device__ __forceinline__ float fused_exp(float x) { return expf(x); }
 __device__ __forceinline__ double fused_exp(double x) { return exp(x); }
+__device__ __forceinline__ float fused_log(float x) { return logf(x); }
+__device__ __forceinline__ double fused_log(double x) { return log(x); }
 
 template <class T>
 __device__ __forceinline__ T fused_warp_sum(T x) {
@@ -40,10 +42,8 @@ __device__ __forceinline__ int pow2_at_least(int n) {
   return p;
 }
 
-// The last key index query i may see (as cpu::last_key); negative when none.
-__device__ __forceinline__ int64_t fused_last_key(const AttnMask& mk, int64_t i) {
-  return Visibility{mk.Nq, mk.Nk, mk.causal, mk.causal_align}.last_key(i);  // the rule: backends/attention_visibility.h
-}
+// The last key index query i may see; negative when none (the rule: backends/attention_visibility.h).
+__device__ __forceinline__ int64_t fused_last_key(const AttnMask& mk, int64_t i) { return mk.vis.last_key(i); }
 
 // Whether (sa, ja) ranks before (sb, jb): NaN first, then the higher score, on equal scores the lower key.
 template <class T>
@@ -87,7 +87,7 @@ template <class T>
 __global__ void __launch_bounds__(256)
     topk_fused_fwd_kernel(const T* __restrict__ q, HeadLayout ql, const T* __restrict__ k, HeadLayout kl,
                           const T* __restrict__ v, HeadLayout vl, AttnMask mk, int64_t BH, int64_t D, int64_t Dv,
-                          int kk, int cap, T scale, T* out, int32_t* idx, T* probs) {
+                          int kk, int cap, T scale, T* out, int32_t* idx, T* probs, T* lse) {
   extern __shared__ __align__(16) unsigned char fused_smem[];
   const int R = blockDim.x / 32, w = threadIdx.x / 32, lane = threadIdx.x & 31;
   const int64_t ldk = D + 1;  // padded K rows: the lanes read 32 different keys without bank conflicts
@@ -101,27 +101,30 @@ __global__ void __launch_bounds__(256)
   for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {
     const int64_t bh = g / per_bh, i0 = (g % per_bh) * R, b = bh / H, h = bh % H;
     const int64_t i = i0 + w;  // this warp's query row
-    const int64_t n_row = i < Nq ? max(int64_t{0}, fused_last_key(mk, i) + 1) : 0;  // keys it may see
-    const int64_t n_blk = max(int64_t{0}, fused_last_key(mk, min(i0 + R - 1, Nq - 1)) + 1);  // the group's most
+    // the keys it may see: f_row .. n_row - 1; the group's: from the first row's first to the last's last
+    const int64_t n_row = i < Nq ? max(int64_t{0}, fused_last_key(mk, i) + 1) : 0;
+    const int64_t f_row = i < Nq ? mk.vis.first_key(i) : 0;
+    const int64_t n_blk = max(int64_t{0}, fused_last_key(mk, min(i0 + R - 1, Nq - 1)) + 1);
+    const int64_t f_blk = mk.vis.first_key(i0) / kTopkFusedTile * kTopkFusedTile;
     const bool* vb = mk.valid ? mk.valid + b * Nk : nullptr;
-    const T* kh = k + b * kl.sb + h * kl.sh;  // [Nk, D]
+    const T* kh = k + b * kl.sb + (h / mk.G) * kl.sh;  // [Nk, D], the key/value head of query head h
     for (int64_t d = lane; d < D; d += 32)  // warp w loads (and alone reads) its row
       qs[w * D + d] = i < Nq ? q[b * ql.sb + h * ql.sh + i * ql.sr + d] : T(0);
     int cnt = 0;  // candidates in the buffer (warp-uniform, as are tau, tau_j and has_tau)
     bool has_tau = false;
     T tau = ninf;
     int tau_j = 0;
-    for (int64_t j0 = 0; j0 < n_blk; j0 += kTopkFusedTile) {
+    for (int64_t j0 = f_blk; j0 < n_blk; j0 += kTopkFusedTile) {
       const int64_t nt = min(int64_t{kTopkFusedTile}, n_blk - j0);
       __syncthreads();  // ks is free: every warp is done with the previous tile (of this or an earlier group)
       for (int64_t r = w; r < nt; r += R)  // a warp per key row, coalesced
         for (int64_t d = lane; d < D; d += 32) ks[r * ldk + d] = kh[(j0 + r) * kl.sr + d];
       __syncthreads();
-      if (j0 >= n_row) continue;  // warp-uniform: this row sees no key of the tile
+      if (j0 >= n_row || j0 + nt <= f_row) continue;  // warp-uniform: this row sees no key of the tile
       const int64_t j = j0 + lane;
       T s = ninf;
       bool take = false;
-      if (j < n_row && (!vb || vb[j])) {
+      if (j < n_row && j >= f_row && (!vb || vb[j])) {
         const T* qr = qs + static_cast<int64_t>(w) * D;
         const T* kr = ks + lane * ldk;
         T acc = 0;
@@ -165,6 +168,8 @@ __global__ void __launch_bounds__(256)
       sum += e;
     }
     sum = fused_warp_sum(sum);
+    // the logsumexp of the kept scores: +inf when none is kept or all score -inf (sum 0)
+    if (lse && lane == 0) lse[row] = sum == T(0) ? static_cast<T>(INFINITY) : mx + fused_log(sum);
     // the picks in ascending key order (the rest sorts last)
     const int n_sel = pow2_at_least(sel);
     for (int t = lane; t < n_sel; t += 32) {
@@ -177,7 +182,7 @@ __global__ void __launch_bounds__(256)
       P[t] = t < sel ? cs[t] : T(0);
     }
     // out = sum_t p_t v[idx_t], in key order as on the CPU
-    const T* vh = v + b * vl.sb + h * vl.sh;  // [Nk, Dv]
+    const T* vh = v + b * vl.sb + (h / mk.G) * vl.sh;  // [Nk, Dv]
     for (int64_t d = lane; d < Dv; d += 32) {
       T acc = 0;
       for (int t = 0; t < sel; ++t) acc += cs[t] * vh[cj[t] * vl.sr + d];
@@ -192,7 +197,7 @@ __global__ void __launch_bounds__(256)
     topk_fused_bwd_kernel(const T* __restrict__ q, HeadLayout ql, const T* __restrict__ k, HeadLayout kl,
                           const T* __restrict__ v, HeadLayout vl, const int32_t* __restrict__ idx,
                           const T* __restrict__ probs, const T* __restrict__ dO, T* dq, T* dk, T* dv, int64_t BH,
-                          int64_t H, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int kk, T scale) {
+                          int64_t H, int64_t G, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int kk, T scale) {
   extern __shared__ __align__(16) unsigned char fused_smem[];
   const int R = blockDim.x / 32, w = threadIdx.x / 32, lane = threadIdx.x & 31;
   T* dps = reinterpret_cast<T*>(fused_smem) + static_cast<int64_t>(w) * (kk + D);  // dp_t of the row [kk]
@@ -201,13 +206,14 @@ __global__ void __launch_bounds__(256)
   for (int64_t g = static_cast<int64_t>(blockIdx.x) * R + w; g < rows; g += static_cast<int64_t>(gridDim.x) * R) {
     const int64_t bh = g / Nq, i = g % Nq, b = bh / H, h = bh % H;
     const T* Qi = q + b * ql.sb + h * ql.sh + i * ql.sr;  // [D]
-    const T* K = k + b * kl.sb + h * kl.sh;               // [Nk, D]
-    const T* V = v + b * vl.sb + h * vl.sh;               // [Nk, Dv]
+    const int64_t bhk = b * (H / G) + h / G;              // the key/value head of query head h
+    const T* K = k + b * kl.sb + (h / G) * kl.sh;         // [Nk, D]
+    const T* V = v + b * vl.sb + (h / G) * vl.sh;         // [Nk, Dv]
     const int32_t* I = idx + g * kk;
     const T* Pr = probs + g * kk;
     const T* dOi = dO + g * Dv;
-    T* dK = dk + bh * Nk * D;
-    T* dV = dv + bh * Nk * Dv;
+    T* dK = dk + bhk * Nk * D;  // shared by the group's G heads too: atomics below
+    T* dV = dv + bhk * Nk * Dv;
     // dp_t = dO . v[idx_t] (once per pick), pdp = sum_t p_t dp_t; every lane holds the same sums
     T pdp = 0;
     for (int t = 0; t < kk; ++t) {
@@ -248,35 +254,35 @@ unsigned fused_blocks(int64_t n) { return static_cast<unsigned>(n < (int64_t{1} 
 template <class T>
 void launch_topk_fused_forward(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
                                const AttnMask& mk, int64_t BH, int64_t D, int64_t Dv, int64_t kk, double scale,
-                               int rows, T* out, int32_t* idx, T* probs) {
+                               int rows, T* out, int32_t* idx, T* probs, T* lse) {
   const int64_t groups = BH * ((mk.Nq + rows - 1) / rows);
   if (groups <= 0 || rows <= 0) return;
   const int64_t smem = topk_fused_fwd_smem(rows, D, kk, sizeof(T));
   topk_fused_fwd_kernel<T><<<fused_blocks(groups), 32 * rows, smem>>>(
       q, ql, k, kl, v, vl, mk, BH, D, Dv, static_cast<int>(kk), topk_fused_capacity(kk), static_cast<T>(scale), out,
-      idx, probs);
+      idx, probs, lse);
 }
 
 template <class T>
 void launch_topk_fused_backward(const T* q, HeadLayout ql, const T* k, HeadLayout kl, const T* v, HeadLayout vl,
                                 const int32_t* idx, const T* probs, const T* dO, T* dq, T* dk, T* dv, int64_t BH,
-                                int64_t H, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk, double scale,
-                                int rows) {
+                                int64_t H, int64_t G, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, int64_t kk,
+                                double scale, int rows) {
   const int64_t n = BH * Nq;
   if (n <= 0 || rows <= 0) return;
   const int64_t smem = topk_fused_bwd_smem(rows, D, kk, sizeof(T));
   topk_fused_bwd_kernel<T><<<fused_blocks((n + rows - 1) / rows), 32 * rows, smem>>>(
-      q, ql, k, kl, v, vl, idx, probs, dO, dq, dk, dv, BH, H, Nq, Nk, D, Dv, static_cast<int>(kk),
+      q, ql, k, kl, v, vl, idx, probs, dO, dq, dk, dv, BH, H, G, Nq, Nk, D, Dv, static_cast<int>(kk),
       static_cast<T>(scale));
 }
 
 #define MG_INSTANTIATE(T)                                                                                            \
   template void launch_topk_fused_forward<T>(const T*, HeadLayout, const T*, HeadLayout, const T*, HeadLayout,       \
                                              const AttnMask&, int64_t, int64_t, int64_t, int64_t, double, int, T*,  \
-                                             int32_t*, T*);                                                          \
+                                             int32_t*, T*, T*);                                                      \
   template void launch_topk_fused_backward<T>(const T*, HeadLayout, const T*, HeadLayout, const T*, HeadLayout,      \
                                               const int32_t*, const T*, const T*, T*, T*, T*, int64_t, int64_t,     \
-                                              int64_t, int64_t, int64_t, int64_t, int64_t, double, int);
+                                              int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, double, int);
 MG_INSTANTIATE(float)
 MG_INSTANTIATE(double)
 #undef MG_INSTANTIATE

@@ -5,8 +5,11 @@
 // ragged tiles, strided q/k/v with NaN padding, empty sequences; and NaN / inf in q, k, v (the
 // block-wise path's products over visible pairs only) and scores overflowing from finite inputs
 // (the fused kernels' NaN rows), whose NaN / inf must sit where the CPU's do.
+// The options of issue 15 (window, attn_mask, bias, ALiBi, relative bias, GQA, packed sequences,
+// dropout) against the loop reference and its finite differences: attention_options_cases.h.
 // Built and run by tests/cuda_emu/run.sh; `test_attention_chunked one Nq Nk D causal mask layout
-// [blockwise]` runs one case (B = H = 2), `test_attention_chunked special` the NaN / inf cases only.
+// [blockwise]` runs one case (B = H = 2), `test_attention_chunked special` the NaN / inf cases only,
+// `test_attention_chunked options [name substring]` the option cases only.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -17,6 +20,7 @@
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/flash_attention_kernels.h"
 #include "fake_cuda.h"
+#include "tests/cuda_emu/attention_options_cases.h"
 
 using namespace memgrad;
 
@@ -219,6 +223,25 @@ void one_special(int64_t Nq, int64_t Nk, int64_t D, bool causal, int mask, int w
   std::fflush(stdout);
 }
 
+// The option cases (attention_options_cases.h), chunked kind; name_filter: a substring.
+void options(const std::string& name_filter) {
+  optcases::Tally t;
+  std::mt19937_64 orng(99);
+  for (const optcases::Case& c : optcases::cases(false)) {
+    if (c.name.find(name_filter) == std::string::npos) continue;
+    const auto t0 = std::chrono::steady_clock::now();
+    // fused off only where the fused kernels could take the shape (float32 runs, D = Dv in 32/64/128)
+    const bool ok = optcases::check(t, GPU, c, orng, true, cuda::flash_head_dim_supported(c.D) && c.D == c.Dv);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ++cases;
+    if (!ok) ++cases_failed;
+    std::printf("options: %-50s %s (%.1fs)\n", c.name.c_str(), ok ? "ok" : "FAILED", secs);
+    std::fflush(stdout);
+  }
+  checks += t.checks, failures += t.failures;
+  if (t.worst > worst) worst = t.worst, worst_what = t.worst_what;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,6 +273,9 @@ int main(int argc, char** argv) {
     for (int which = 0; which < 5; ++which)
       for (int causal = 0; causal < 2; ++causal)
         for (int mask = 0; mask < 3; ++mask) one_special(33, 40, 32, causal, mask, which);
+    options("");
+  } else if (mode == "options") {
+    options(argc > 2 ? argv[2] : "");
   } else if (mode == "special") {
     for (int which = 0; which < 5; ++which)
       for (int causal = 0; causal < 2; ++causal)

@@ -1,9 +1,12 @@
 // Runs CudaBackend's top-k attention (fused kernels of cuda_topk_fused.cu, and the block-wise path
 // of cuda_attention_topk.cu with a host GEMM standing in for cuBLAS), emulated on the host,
-// against CpuBackend on random inputs: out, idx, probs, dq, dk, dv; with NaN / inf in q, k and v
+// against CpuBackend on random inputs: out, idx, probs, lse, dq, dk, dv; with NaN / inf in q, k and v
 // too (data kind 3: NaN ranks highest, +inf kept, a key scored -inf can be picked), where every
 // NaN / inf must sit where the CPU's does.
-// usage: test_topk [filter substring] [--quick] [--blockwise]
+// The options of issue 15 (window, attn_mask, bias, ALiBi, relative bias, GQA, packed sequences,
+// dropout, the lse output) against the loop reference and its finite differences:
+// ../attention_options_cases.h (--options: those only).
+// usage: test_topk [filter substring] [--quick] [--blockwise] [--options]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +20,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/topk_fused_kernels.h"
 #include "core/dtype.h"
+#include "tests/cuda_emu/attention_options_cases.h"
 
 using namespace memgrad;
 
@@ -236,9 +240,9 @@ bool run(const Cfg& c) {
   Tensor oc = garbage({B, H, c.Nq, c.Dv}, c.dt), ic = garbage({B, H, c.Nq, kk}, DType::int32),
          pc = garbage({B, H, c.Nq, kk}, c.dt);
   const AttentionMods mods{.key_valid = valid};
-  Tensor no_lse;
-  GPU.attention_topk_forward(q, k, v, mods, p, og, ig, pg, no_lse);
-  CPU.attention_topk_forward(q, k, v, mods, p, oc, ic, pc, no_lse);
+  Tensor lg = garbage({B, H, c.Nq}, c.dt), lc = garbage({B, H, c.Nq}, c.dt);  // the lse output
+  GPU.attention_topk_forward(q, k, v, mods, p, og, ig, pg, lg);
+  CPU.attention_topk_forward(q, k, v, mods, p, oc, ic, pc, lc);
   // Rows whose picks differ must be near-ties of the CPU's rounded scores (a duplicated key row
   // or float32 sums in another order): they are left out of the out/probs comparison.
   std::string err;
@@ -285,8 +289,11 @@ bool run(const Cfg& c) {
   auto drop_rows = [&](Tensor t, int64_t w) {  // zero the tie rows
     dispatch_float(c.dt, "z", [&]<class T>() { for (int64_t r : tie_rows) std::fill(t.data<T>() + r * w, t.data<T>() + (r + 1) * w, T(0)); });
   };
-  if (!tie_rows.empty()) drop_rows(pg, kk), drop_rows(pc, kk), drop_rows(og, c.Dv), drop_rows(oc, c.Dv), ++near_tie_cases;
+  if (!tie_rows.empty())
+    drop_rows(pg, kk), drop_rows(pc, kk), drop_rows(og, c.Dv), drop_rows(oc, c.Dv), drop_rows(lg, 1), drop_rows(lc, 1),
+        ++near_tie_cases;
   if (err.empty()) err = compare(pg, pc, rtol, "probs");
+  if (err.empty()) err = compare(lg, lc, rtol, "lse");
   if (err.empty()) err = compare(og, oc, rtol, "out");
   if (err.empty()) {
     // backward from the CPU's picks on both
@@ -310,13 +317,26 @@ bool run(const Cfg& c) {
 
 int main(int argc, char** argv) {
   std::string filter;
-  bool quick = false, blockwise = false;
+  bool quick = false, blockwise = false, options_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick") quick = true;
     else if (a == "--blockwise") blockwise = true;
+    else if (a == "--options") options_only = true;
     else filter = a;
   }
+  // the option cases (../attention_options_cases.h), topk kind, fused and block-wise
+  optcases::Tally tally;
+  std::mt19937_64 orng(99);
+  for (const optcases::Case& c : optcases::cases(true)) {
+    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
+    const bool ok = optcases::check(tally, GPU, c, orng);
+    ++cases, passed += ok;
+    std::printf("options: %-50s %s\n", c.name.c_str(), ok ? "ok" : "FAILED");
+  }
+  std::printf("options: %d tensor comparisons, %d failed; worst relative error %.3g in %s\n", tally.checks,
+              tally.failures, tally.worst, tally.worst_what.c_str());
+  if (options_only) return tally.failures ? 1 : 0;
   const int64_t Ns[] = {1, 7, 33, 100, 300};
   const int64_t Ks[] = {1, 5, 64, 256};
   int i = 0;
