@@ -11,8 +11,7 @@
 
 #include "attention_options_ref.h"
 #include "autograd/attention.h"
-#include "backends/attention_mods.h"
-#include "backends/cpu/attention_common.h"
+#include "backends/attention_scores.h"
 #include "op_table.h"
 
 using namespace memgrad;
@@ -31,18 +30,6 @@ struct Case {
   int64_t wl = -1, wr = -1;
   bool mask = false, bias = false, padding = false, alibi = false, relative = false, dropout = false;
   std::vector<int64_t> cu_q, cu_k;
-  unsigned features() const {
-    unsigned f = 0;
-    if (wl >= 0 || wr >= 0) f |= attn_window;
-    if (mask) f |= attn_mask;
-    if (bias) f |= attn_bias;
-    if (alibi) f |= attn_alibi;
-    if (relative) f |= attn_relative;
-    if (H != Hkv) f |= attn_gqa;
-    if (!cu_q.empty()) f |= attn_varlen;
-    if (dropout) f |= attn_dropout;
-    return f;
-  }
 };
 
 // Input positions: q, k, v, then [mask] [bias] [padding] [table] in this order.
@@ -157,14 +144,6 @@ std::vector<Case> cases() {
   return cs;
 }
 
-// Whether `kind`'s CPU kernel implements a case's options (backends/cpu/attention_common.h); the
-// vanilla composition has them all.
-bool implemented(AttentionKind kind, const Case& c) {
-  if (kind == AttentionKind::vanilla) return true;
-  const unsigned have = kind == AttentionKind::chunked ? cpu::kCpuChunkedFeatures : cpu::kCpuTopkFeatures;
-  return (c.features() & ~have) == 0;
-}
-
 std::vector<ErrorCase> option_errors() {
   auto q = [] { return zeros({1, 2, 3, 4}); };
   auto kv = [] { return zeros({1, 2, 5, 4}); };
@@ -217,8 +196,7 @@ std::vector<ErrorCase> option_errors() {
 std::vector<Row> rows() {
   std::vector<Row> r;
   for (AttentionKind kind : {AttentionKind::vanilla, AttentionKind::chunked, AttentionKind::topk})
-    for (const Case& c : cases())
-      if (implemented(kind, c)) r.push_back(option_row(kind, c));
+    for (const Case& c : cases()) r.push_back(option_row(kind, c));
   r.front().errors = option_errors();
   return r;
 }
