@@ -212,6 +212,52 @@ json torch_step(const Config& c, const std::string& python, const std::string& s
   return json::parse(last);
 }
 
+// The table: one row per (L, kind), PyTorch's first at each L; ratios are memgrad / PyTorch.
+void print_header() {
+  std::printf("%6s %-8s %9s %9s %10s %9s %7s %11s %11s %8s %8s %8s\n", "L", "kind", "s/step", "cpu s", "tokens/s",
+              "GFLOP/s", "%sgemm", "alloc peak", "RSS incr", "x torch", "cpu x", "RSS x");
+}
+
+void print_row(int64_t L, const std::string& kind, const json& r, const Config& c, double sgemm) {
+  auto ratio = [&](const char* key) { return r.contains(key) ? fmt::format("{:.3f}", r[key].get<double>()) : "-"; };
+  const double s = r["seconds"].get<double>(), gf = step_flops(c, L) / s / 1e9;
+  const std::string peak = r.contains("allocator_peak_bytes") ? bench::human_bytes(r["allocator_peak_bytes"].get<double>()) : "-";
+  std::printf("%6lld %-8s %9.4f %9.4f %10.0f %9.1f %6.1f%% %11s %11s %8s %8s %8s\n", static_cast<long long>(L),
+              kind.c_str(), s, r["cpu_seconds"].get<double>(), c.batch * L / s, gf, 100 * gf / sgemm, peak.c_str(),
+              bench::human_bytes(r["rss_increase_bytes"].get<double>()).c_str(), ratio("time_vs_torch").c_str(),
+              ratio("cpu_time_vs_torch").c_str(), ratio("rss_vs_torch").c_str());
+  std::fflush(stdout);
+}
+
+// PyTorch's result at L with the derived figures, printed.
+json torch_row(const Config& c, int64_t L, json torch, double sgemm) {
+  const double s = torch["seconds"].get<double>(), gf = step_flops(c, L) / s / 1e9;
+  torch["size"] = L, torch["tokens_per_second"] = c.batch * L / s, torch["flops"] = step_flops(c, L);
+  torch["gflops"] = gf, torch["fraction_of_sgemm"] = gf / sgemm;
+  print_row(L, "torch", torch, c, sgemm);
+  return torch;
+}
+
+// memgrad's step at (L, kind), measured and printed, with the ratios to `torch` when it ran.
+json memgrad_row(const Config& c, int64_t L, AttentionKind kind, const json& torch, double sgemm) {
+  Run r(c, L, kind);
+  const Measure m = measure(c, r);
+  const double flops = step_flops(c, L), gf = flops / m.seconds / 1e9;
+  json row = {{"size", L}, {"kind", to_string(kind)}, {"seconds", m.seconds}, {"cpu_seconds", m.cpu_seconds},
+              {"samples", m.samples}, {"tokens_per_second", c.batch * L / m.seconds}, {"flops", flops},
+              {"gflops", gf}, {"fraction_of_sgemm", gf / sgemm}, {"allocator_peak_bytes", m.allocator_peak},
+              {"allocator_overhead_bytes", m.allocator_overhead}, {"rss_increase_bytes", m.rss_increase},
+              {"loss", m.loss}};
+  if (!torch.is_null()) {
+    row["time_vs_torch"] = m.seconds / torch["seconds"].get<double>();
+    row["cpu_time_vs_torch"] = m.cpu_seconds / torch["cpu_seconds"].get<double>();
+    row["rss_vs_torch"] = static_cast<double>(m.rss_increase) / torch["rss_increase_bytes"].get<double>();
+  }
+  print_row(L, to_string(kind), row, c, sgemm);
+  return row;
+}
+
+
 // The per-op breakdown of one (L, kind): `steps` profiled steps after two plain ones.
 json profile(const Config& c, int64_t L, AttentionKind kind, int steps) {
   Run r(c, L, kind);
@@ -307,42 +353,13 @@ int main(int argc, char** argv) {
   };
 
   if (!profile_only) {
-    std::printf("%6s %-8s %9s %9s %10s %9s %7s %11s %11s %9s %9s\n", "L", "kind", "s/step", "cpu s", "tokens/s",
-                "GFLOP/s", "%sgemm", "alloc peak", "RSS incr", "x torch", "RSS x");
+    print_header();
     for (int64_t L : sizes) {
       json torch = torch_python.empty() ? json(nullptr) : torch_step(c, torch_python, torch_script, L);
-      if (!torch.is_null()) {
-        torch["size"] = L;
-        torch_results.push_back(torch);
-        const double ts = torch["seconds"].get<double>();
-        const double tg = step_flops(c, L) / ts / 1e9;
-        std::printf("%6lld %-8s %9.4f %9.4f %10.0f %9.1f %6.1f%% %11s %11s\n", static_cast<long long>(L), "torch", ts,
-                    torch["cpu_seconds"].get<double>(), c.batch * L / ts, tg, 100 * tg / sgemm, "-",
-                    bench::human_bytes(torch["rss_increase_bytes"].get<double>()).c_str());
-      }
+      if (!torch.is_null()) torch_results.push_back(torch_row(c, L, torch, sgemm));
       for (AttentionKind kind : kind_list) {
         if (kind == AttentionKind::vanilla && L > c.vanilla_max) continue;
-        Run r(c, L, kind);
-        Measure m = measure(c, r);
-        const double flops = step_flops(c, L), gf = flops / m.seconds / 1e9;
-        json row = {{"size", L}, {"kind", to_string(kind)}, {"seconds", m.seconds}, {"cpu_seconds", m.cpu_seconds},
-                    {"samples", m.samples}, {"tokens_per_second", c.batch * L / m.seconds}, {"flops", flops},
-                    {"gflops", gf}, {"fraction_of_sgemm", gf / sgemm}, {"allocator_peak_bytes", m.allocator_peak},
-                    {"allocator_overhead_bytes", m.allocator_overhead}, {"rss_increase_bytes", m.rss_increase},
-                    {"loss", m.loss}};
-        std::string vs = "-", rss_vs = "-";
-        if (!torch.is_null()) {
-          row["time_vs_torch"] = m.seconds / torch["seconds"].get<double>();
-          row["rss_vs_torch"] = static_cast<double>(m.rss_increase) / torch["rss_increase_bytes"].get<double>();
-          vs = fmt::format("{:.3f}", row["time_vs_torch"].get<double>());
-          rss_vs = fmt::format("{:.3f}", row["rss_vs_torch"].get<double>());
-        }
-        std::printf("%6lld %-8s %9.4f %9.4f %10.0f %9.1f %6.1f%% %11s %11s %9s %9s\n", static_cast<long long>(L),
-                    to_string(kind).c_str(), m.seconds, m.cpu_seconds, c.batch * L / m.seconds, gf, 100 * gf / sgemm,
-                    bench::human_bytes(static_cast<double>(m.allocator_peak)).c_str(),
-                    bench::human_bytes(static_cast<double>(m.rss_increase)).c_str(), vs.c_str(), rss_vs.c_str());
-        std::fflush(stdout);
-        results.push_back(row);
+        results.push_back(memgrad_row(c, L, kind, torch, sgemm));
         save();
       }
     }
