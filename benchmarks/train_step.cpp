@@ -11,7 +11,8 @@
 // Measures per (L, kind):
 //  - seconds: the median wall time of --steps steps after the first (which warms up the
 //    allocator cache and the thread pool); cpu_seconds likewise (all threads).
-//  - counted FLOPs of the step (step_flops below) and GFLOP/s as a fraction of cblas_sgemm's.
+//  - counted FLOPs of the step (step_flops below) and GFLOP/s as a fraction of cblas_sgemm's
+//    rate at n = 1024, measured again before each L.
 //  - memory of the FIRST step (it also allocates the gradients and AdamW's state):
 //    allocator_peak: memgrad's allocator peak during the step (everything live: parameters,
 //    activations, gradients, optimizer state); rss_increase: the process's peak resident set during
@@ -330,6 +331,7 @@ int main(int argc, char** argv) {
   json machine = bench::machine();
   const double sgemm = sgemm_gflops(1024);
   std::printf("machine: %s\ncblas_sgemm at 1024: %.1f GFLOP/s\n", bench::describe(machine).c_str(), sgemm);
+  json sgemm_by_size = json::object();
   std::printf("model: %lld layers, d %lld, %lld heads, ff %lld, pre-LN, GELU, mean pooling, AdamW; batch %lld, "
               "float32; median of up to %d steps after the first\n\n",
               static_cast<long long>(c.layers), static_cast<long long>(c.dim), static_cast<long long>(c.heads),
@@ -341,6 +343,7 @@ int main(int argc, char** argv) {
                 {"timestamp", bench::utc_timestamp()},
                 {"machine", machine},
                 {"sgemm_gflops_1024", sgemm},
+                {"sgemm_gflops_1024_by_size", sgemm_by_size},
                 {"config",
                  {{"batch", c.batch}, {"dim", c.dim}, {"heads", c.heads}, {"layers", c.layers}, {"ff", c.ff},
                   {"vocab", c.vocab}, {"classes", c.classes}, {"top_k", c.top_k}, {"dtype", "float32"},
@@ -355,6 +358,11 @@ int main(int argc, char** argv) {
   if (!profile_only) {
     print_header();
     for (int64_t L : sizes) {
+      // The rate again before each length: on a shared machine the load moves during a run.
+      const double sgemm = sgemm_gflops(1024);
+      sgemm_by_size[std::to_string(L)] = sgemm;
+      std::printf("%6lld cblas_sgemm at 1024 now: %.1f GFLOP/s (the %%sgemm of the rows below)\n",
+                  static_cast<long long>(L), sgemm);
       json torch = torch_python.empty() ? json(nullptr) : torch_step(c, torch_python, torch_script, L);
       if (!torch.is_null()) torch_results.push_back(torch_row(c, L, torch, sgemm));
       for (AttentionKind kind : kind_list) {
