@@ -29,7 +29,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <regex>
 #include <sstream>
 
 #include "autograd/attention.h"
