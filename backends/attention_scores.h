@@ -105,6 +105,18 @@ struct DropoutRule {
   MG_VISIBILITY bool keep(int64_t bh, int64_t i, int64_t j) const {
     return !on || bits4(bh, i, j >> 2).w[j & 3] < threshold;
   }
+  // keep(bh, i, j) for the keys j0 .. j0 + n - 1 of one row into out[0, n) (1 = kept), one draw per
+  // four keys (kernels taking a row of a block at once).
+  MG_VISIBILITY void keep_run(int64_t bh, int64_t i, int64_t j0, int64_t n, uint8_t* out) const {
+    if (n <= 0) return;
+    const int64_t a = (j0 + 3) >> 2, z = (j0 + n) >> 2;  // whole groups of four: a .. z - 1
+    for (int64_t j = j0; j < j0 + n && j < 4 * a; ++j) out[j - j0] = keep(bh, i, j);
+    for (int64_t j4 = a; j4 < z; ++j4) {
+      const Philox4 w = bits4(bh, i, j4);
+      for (int e = 0; e < 4; ++e) out[4 * j4 + e - j0] = !on || w.w[e] < threshold;
+    }
+    for (int64_t j = z > a ? 4 * z : 4 * a; j < j0 + n; ++j) out[j - j0] = keep(bh, i, j);
+  }
 };
 
 // The rule for dropout probability p in [0, 1] and the generator state (seed, offset) of one call.

@@ -33,6 +33,19 @@ namespace memgrad {
 
 // ---- NaN-propagating selections ----
 
+// The starting values of max and min reductions: -inf / +inf for floats (a row all -inf reduces
+// to -inf, as torch.amax), the extreme values for integers.
+template <class T>
+MG_SCALAR constexpr T max_identity() {
+  if constexpr (std::is_floating_point_v<T>) return -std::numeric_limits<T>::infinity();
+  else return std::numeric_limits<T>::lowest();
+}
+template <class T>
+MG_SCALAR constexpr T min_identity() {
+  if constexpr (std::is_floating_point_v<T>) return std::numeric_limits<T>::infinity();
+  else return std::numeric_limits<T>::max();
+}
+
 template <class T>
 MG_SCALAR bool is_nan(T v) {
   return v != v;  // false for integers

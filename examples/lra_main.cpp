@@ -51,6 +51,13 @@ void add_common(CLI::App* c, CommandLine& o) {
         ->type_name(n.kind == NumericOption::real ? "FLOAT" : "INT");
   }
   c->add_option("--pooling", o.pooling, "mean | cls: average the outputs, or classify a prepended CLS token");
+  c->add_option("--position", o.position,
+                "learned | sinusoidal: a table added to the embeddings; alibi | relative: a bias inside attention "
+                "(ALiBi slopes, or a learned T5 relative table per layer) instead (default learned)");
+  c->add_option("--window", o.window,
+                "sliding-window attention: LEFT,RIGHT keys on each side of a query, or one number for both");
+  c->add_flag("--pack", o.pack,
+              "packed batches: each step's sequences back to back in one row (cu_seqlens), no padding");
   c->add_option("--out-dir", o.out_dir, "results folder (default results/<task>-<preset>)");
   c->add_option("--device", o.device, "cpu or cuda: where the model trains (the data stays on the host)")
       ->capture_default_str();
@@ -67,12 +74,13 @@ void check_memory(const RunConfig& cfg, const Dataset& ds, const std::vector<Att
   // The estimate models the CPU kernels' workspaces; on a GPU it is printed as a guide and not enforced.
   if (!cfg.device.is_cpu()) enforce = false;
   const int64_t available = cfg.device.is_cpu() ? available_memory_bytes() : 0, len = longest_step_len(cfg, ds);
-  std::printf("predicted peak memory of one training step (batch %lld x %lld tokens%s; available %s):\n",
-              static_cast<long long>(cfg.train.batch), static_cast<long long>(len),
+  const std::string shape = cfg.train.pack ? fmt::format("{} sequences packed into {} tokens", cfg.train.batch, len)
+                                           : fmt::format("batch {} x {} tokens", cfg.train.batch, len);
+  std::printf("predicted peak memory of one training step (%s%s; available %s):\n", shape.c_str(),
               ds.pair ? " x 2 documents" : "", available > 0 ? format_bytes(available).c_str() : "unknown");
   std::vector<std::string> refused;
   for (AttentionKind k : kinds) {
-    const MemoryEstimate e = estimate_step_memory(model_config(cfg, k), cfg.train.batch, len);
+    const MemoryEstimate e = estimate_train_step(model_config(cfg, k), cfg.train, len);
     std::printf("  %-8s %11s  (parameters %s, AdamW state %s, saved activations %s; peak at %s)\n",
                 to_string(k).c_str(), format_bytes(e.total).c_str(), format_bytes(e.params).c_str(),
                 format_bytes(e.optimizer).c_str(), format_bytes(e.saved).c_str(), e.peak_at.c_str());
@@ -236,10 +244,10 @@ void add_eval(CLI::App* c, EvalCommandLine& o) {
     opt->type_name("INT");
     if (!takes) opt->group("");  // hidden: refused with a clear message
   }
-  for (const char* name : {"--task", "--preset", "--pooling", "--init-from", "--sweep-lengths"})
+  for (const char* name : {"--task", "--preset", "--pooling", "--init-from", "--sweep-lengths", "--position", "--window"})
     c->add_option_function<std::string>(name, [&o, name](const std::string&) { o.refused.push_back(name); })
         ->group("");
-  for (const char* name : {"--checkpoint-layers", "--fixed-padding", "--no-sweep", "--no-memory-check"})
+  for (const char* name : {"--checkpoint-layers", "--fixed-padding", "--no-sweep", "--no-memory-check", "--pack"})
     c->add_flag_callback(name, [&o, name] { o.refused.push_back(name); })->group("");
   c->add_option("--out-dir", o.out_dir, "where eval.json goes (default: the --from folder, or the file's folder)");
   c->add_option("--data-dir", o.data_dir, "read the official LRA files under this folder (default: as trained)");

@@ -1,37 +1,100 @@
 #include "nn/multi_head_attention.h"
 
+#include <cmath>
+
 #include "autograd/ops.h"
 #include "nn/init.h"
 
 namespace memgrad::nn {
 
-MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, AttentionOptions attention, ParamOptions p)
-    : dim(dim_), heads(heads_), head_dim(heads_ > 0 ? dim_ / heads_ : 0), options(std::move(attention)) {
-  MG_CHECK(heads > 0 && dim > 0 && dim % heads == 0, "MultiHeadAttention", "dim {} is not divisible into {} heads",
-           dim, heads);
-  options.key_padding_mask = Tensor();
-  options.key_lengths = Tensor();
-  qkv = register_module("qkv", std::make_shared<Linear>(dim, 3 * dim, true, p));
+namespace {
+
+constexpr const char* kOp = "MultiHeadAttention";
+
+// x W^T + b for a slice of a Linear's rows (the fused projection's q rows or k/v rows).
+Tensor linear_rows(const Tensor& x, const Linear& l, int64_t first, int64_t count) {
+  Tensor y = matmul(x, transpose(narrow(l.weight, 0, first, count), 0, 1));  // [..., count]
+  return l.bias.defined() ? y + narrow(l.bias, 0, first, count) : y;
+}
+
+// Heads first..first+count of t [B, N, heads, Dh] as [B, count, N, Dh]: a view with unit stride
+// in the last dim, which the attention kernels read without copying.
+Tensor heads_of(const Tensor& t, int64_t first, int64_t count) { return transpose(narrow(t, 2, first, count), 1, 2); }
+
+}  // namespace
+
+MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, AttentionOptions attention, ParamOptions p,
+                                       MultiHeadAttentionConfig c)
+    : dim(dim_),
+      heads(heads_),
+      kv_heads(c.kv_heads > 0 ? c.kv_heads : heads_),
+      head_dim(heads_ > 0 ? dim_ / heads_ : 0),
+      context_dim(c.context_dim),
+      options(std::move(attention)),
+      gen_(p.gen) {
+  MG_CHECK(heads > 0 && dim > 0 && dim % heads == 0, kOp, "dim {} is not divisible into {} heads", dim, heads);
+  MG_CHECK(c.kv_heads >= 0 && heads % kv_heads == 0, kOp, "kv_heads {} must divide heads {} (0: one per head)",
+           c.kv_heads, heads);
+  MG_CHECK(c.context_dim >= 0, kOp, "context_dim {} must not be negative (0: a fused q/k/v projection)", c.context_dim);
+  // per-call tensors belong to forward; the relative table is this module's parameter
+  options.key_padding_mask = options.key_lengths = options.attn_mask = options.bias = Tensor();
+  options.cu_seqlens_q = options.cu_seqlens_k = options.relative_table = Tensor();
+  const int64_t kv_features = 2 * kv_heads * head_dim;
+  if (context_dim == 0) {
+    qkv = register_module("qkv", std::make_shared<Linear>(dim, dim + kv_features, true, p));
+    init::xavier_uniform_(qkv->weight, 1.0, p.gen);
+    init::zeros_(qkv->bias);
+  } else {
+    q = register_module("q", std::make_shared<Linear>(dim, dim, true, p));
+    kv = register_module("kv", std::make_shared<Linear>(context_dim, kv_features, true, p));
+    for (const auto& l : {q, kv}) init::xavier_uniform_(l->weight, 1.0, p.gen), init::zeros_(l->bias);
+  }
   out = register_module("out", std::make_shared<Linear>(dim, dim, true, p));
-  init::xavier_uniform_(qkv->weight, 1.0, p.gen);
-  init::zeros_(qkv->bias);
   init::zeros_(out->bias);
+  if (options.position == PositionBias::relative) {
+    MG_CHECK(c.relative_buckets >= 2, kOp, "relative_buckets {} must be at least 2", c.relative_buckets);
+    rel_table = register_parameter("rel_table", empty({heads, c.relative_buckets}, p.dtype));
+    init::normal_(rel_table, 0.0, 1.0 / std::sqrt(static_cast<double>(dim)), p.gen);  // T5 (HF's _init_weights)
+  }
+}
+
+MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x, const Tensor& context) const {
+  const int64_t B = x.size(0), Nq = x.size(1);
+  if (qkv && !context.defined()) {  // self-attention: one product
+    Tensor proj = reshape(qkv->forward(x), {B, Nq, heads + 2 * kv_heads, head_dim});  // [B, N, H + 2 Hkv, Dh]
+    return {heads_of(proj, 0, heads), heads_of(proj, heads, kv_heads), heads_of(proj, heads + kv_heads, kv_heads)};
+  }
+  const Tensor& c = context.defined() ? context : x;
+  const int64_t in = qkv ? dim : context_dim;
+  MG_CHECK(c.dim() == 3 && c.size(0) == B && c.size(2) == in, kOp,
+           "context of shape {} for x {}: expected [{}, Nk, {}]{}", str(c.shape()), str(x.shape()), B, in,
+           qkv ? " (give context_dim for a context of another width)" : "");
+  const int64_t Nk = c.size(1);
+  Tensor qp = qkv ? linear_rows(x, *qkv, 0, dim) : q->forward(x);                           // [B, Nq, dim]
+  Tensor kvp = qkv ? linear_rows(c, *qkv, dim, 2 * kv_heads * head_dim) : kv->forward(c);  // [B, Nk, 2 Hkv Dh]
+  qp = reshape(qp, {B, Nq, heads, head_dim});          // [B, Nq, H, Dh]
+  kvp = reshape(kvp, {B, Nk, 2 * kv_heads, head_dim});  // [B, Nk, 2 Hkv, Dh]
+  return {heads_of(qp, 0, heads), heads_of(kvp, 0, kv_heads), heads_of(kvp, kv_heads, kv_heads)};
+}
+
+Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& context, const AttentionMasks& m) const {
+  MG_CHECK(x.dim() == 3 && x.size(2) == dim, kOp, "input of shape {} for dim {}", str(x.shape()), dim);
+  const int64_t B = x.size(0), N = x.size(1);
+  Heads h = project(x, context);  // q [B, H, Nq, Dh], k and v [B, Hkv, Nk, Dh]
+  AttentionOptions o = options;
+  o.key_padding_mask = m.key_padding_mask, o.key_lengths = m.key_lengths;
+  o.attn_mask = m.attn_mask, o.bias = m.bias;
+  o.cu_seqlens_q = m.cu_seqlens_q, o.cu_seqlens_k = m.cu_seqlens_k;
+  o.relative_table = rel_table;
+  o.dropout_p = is_training() ? options.dropout_p : 0.0;  // attention dropout only while training
+  if (!o.generator) o.generator = gen_;
+  Tensor a = attention(h.q, h.k, h.v, o);                    // [B, H, Nq, Dh]
+  Tensor merged = reshape(transpose(a, 1, 2), {B, N, dim});  // [B, Nq, H*Dh]
+  return out->forward(merged);
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& key_padding_mask, const Tensor& key_lengths) const {
-  MG_CHECK(x.dim() == 3 && x.size(2) == dim, "MultiHeadAttention", "input of shape {} for dim {}", str(x.shape()), dim);
-  const int64_t B = x.size(0), N = x.size(1);
-  Tensor proj = reshape(qkv->forward(x), {B, N, 3, heads, head_dim});  // [B, N, 3, H, Dh]
-  // views with unit stride in the last dim: the attention kernels read them without copying
-  Tensor q = transpose(select(proj, 2, 0), 1, 2);  // [B, H, N, Dh]
-  Tensor k = transpose(select(proj, 2, 1), 1, 2);  // [B, H, N, Dh]
-  Tensor v = transpose(select(proj, 2, 2), 1, 2);  // [B, H, N, Dh]
-  AttentionOptions o = options;
-  o.key_padding_mask = key_padding_mask;
-  o.key_lengths = key_lengths;
-  Tensor a = attention(q, k, v, o);                         // [B, H, N, Dh]
-  Tensor merged = reshape(transpose(a, 1, 2), {B, N, dim});  // [B, N, H*Dh]
-  return out->forward(merged);
+  return forward(x, Tensor(), AttentionMasks{.key_padding_mask = key_padding_mask, .key_lengths = key_lengths});
 }
 
 }  // namespace memgrad::nn

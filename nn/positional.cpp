@@ -13,6 +13,12 @@ Tensor add_positions(const char* op, const Tensor& x, const Tensor& table) {
            "input {} does not fit a table of {} positions x {} dims", str(x.shape()), table.size(0), table.size(1));
   return x + narrow(table, 0, 0, x.size(1));  // [B, N, D] + [N, D]
 }
+Tensor add_positions_at(const char* op, const Tensor& x, const Tensor& table, const Tensor& positions) {
+  MG_CHECK(x.dim() == 3 && x.size(2) == table.size(1) && positions.dim() == 1 && positions.size(0) == x.size(1), op,
+           "input {} with positions {} for a table of {} dims: expected [B, N, {}] and [N]", str(x.shape()),
+           str(positions.shape()), table.size(1), table.size(1));
+  return x + index_select(table, 0, positions);  // [B, N, D] + [N, D]; index_select checks the range
+}
 }  // namespace
 
 LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t max_len, int64_t dim, ParamOptions p) {
@@ -30,6 +36,14 @@ SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t max_len, int6
       v[pos * dim + i] = i % 2 == 0 ? std::sin(angle) : std::cos(angle);
     }
   table = register_buffer("table", memgrad::to(from_vector<double>(v, {max_len, dim}), dtype));
+}
+
+Tensor LearnedPositionalEncoding::forward(const Tensor& x, const Tensor& positions) const {
+  return add_positions_at("LearnedPositionalEncoding", x, table, positions);
+}
+
+Tensor SinusoidalPositionalEncoding::forward(const Tensor& x, const Tensor& positions) const {
+  return add_positions_at("SinusoidalPositionalEncoding", x, table, positions);
 }
 
 Tensor SinusoidalPositionalEncoding::forward(const Tensor& x) const {

@@ -6,17 +6,23 @@ namespace memgrad::nn {
 
 TransformerEncoderLayer::TransformerEncoderLayer(const TransformerConfig& c, ParamOptions p) {
   ln1 = register_module("ln1", std::make_shared<LayerNorm>(c.dim, 1e-5, p));
-  attn = register_module("attn", std::make_shared<MultiHeadAttention>(c.dim, c.heads, c.attention, p));
+  attn = register_module("attn", std::make_shared<MultiHeadAttention>(
+                                      c.dim, c.heads, c.attention, p,
+                                      MultiHeadAttentionConfig{.kv_heads = c.kv_heads, .relative_buckets = c.relative_buckets}));
   drop1 = register_module("drop1", std::make_shared<Dropout>(c.dropout, p.gen));
   ln2 = register_module("ln2", std::make_shared<LayerNorm>(c.dim, 1e-5, p));
   ff = register_module("ff", std::make_shared<FeedForward>(c.dim, c.ff_hidden, c.dropout, c.activation, p, c.ff_topk));
   drop2 = register_module("drop2", std::make_shared<Dropout>(c.dropout, p.gen));
 }
 
+Tensor TransformerEncoderLayer::forward(const Tensor& x, const AttentionMasks& masks) const {
+  Tensor h = x + drop1->forward(attn->forward(ln1->forward(x), Tensor(), masks));  // [B, N, D]
+  return h + drop2->forward(ff->forward(ln2->forward(h)));
+}
+
 Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& key_padding_mask,
                                         const Tensor& key_lengths) const {
-  Tensor h = x + drop1->forward(attn->forward(ln1->forward(x), key_padding_mask, key_lengths));  // [B, N, D]
-  return h + drop2->forward(ff->forward(ln2->forward(h)));
+  return forward(x, AttentionMasks{.key_padding_mask = key_padding_mask, .key_lengths = key_lengths});
 }
 
 TransformerEncoder::TransformerEncoder(const TransformerConfig& c, ParamOptions p) : config(c) {
@@ -28,16 +34,19 @@ TransformerEncoder::TransformerEncoder(const TransformerConfig& c, ParamOptions 
 }
 
 Tensor TransformerEncoder::forward(const Tensor& x, const Tensor& key_padding_mask, const Tensor& key_lengths) const {
+  return forward(x, AttentionMasks{.key_padding_mask = key_padding_mask, .key_lengths = key_lengths});
+}
+
+Tensor TransformerEncoder::forward(const Tensor& x, const AttentionMasks& masks) const {
   Tensor h = x;  // [B, N, D]
   for (const auto& layer : layers) {
     if (config.checkpoint && grad_enabled()) {
-      // by value: the closure runs again in backward, after this call has returned
-      auto fn = [layer, key_padding_mask, key_lengths](const std::vector<Tensor>& in) {
-        return std::vector<Tensor>{layer->forward(in[0], key_padding_mask, key_lengths)};
-      };
+      // By value: the closure runs again in backward, after this call has returned. checkpoint
+      // restores the default generator, so dropout (attention's too) draws the same pattern again.
+      auto fn = [layer, masks](const std::vector<Tensor>& in) { return std::vector<Tensor>{layer->forward(in[0], masks)}; };
       h = checkpoint(fn, {h}, layer->parameters())[0];
     } else {
-      h = layer->forward(h, key_padding_mask, key_lengths);
+      h = layer->forward(h, masks);
     }
   }
   return norm->forward(h);

@@ -51,6 +51,14 @@ expect 2 "--eval-every: -1 is out of range" estimate --eval-every -1
 expect 2 "--lr: 'nan' is not a finite number" estimate --lr nan
 expect 2 "--out-dir: the path is empty" train --out-dir ""
 expect 2 "--dim 64 is not divisible by --heads 3" estimate --heads 3
+expect 2 "--position: 'rotary' is not learned, sinusoidal, alibi or relative" estimate --position rotary
+expect 2 "--heads 4 is not divisible by --kv-heads 3" estimate --kv-heads 3
+expect 2 "--kv-heads: -1 is out of range" estimate --kv-heads -1
+expect 2 "--window: 'x' is not" estimate --window 8,x
+expect 2 "--window: '1,2,3' has 3 numbers" estimate --window 1,2,3
+expect 2 "--attn-dropout: 1 is out of range" estimate --attn-dropout 1
+expect 2 "--pack and --fixed-padding contradict each other" estimate --pack --fixed-padding
+expect 0 "sequences packed into" estimate "${SMALL[@]}" --kinds chunked --pack --position alibi --kv-heads 2 --window 16 --attn-dropout 0.1
 expect 2 "overflow" estimate --kinds vanilla --batch 1048576 --max-len 16777216 --dim 1048576 --heads 1
 
 # 1: an error while running (here: a data folder without the files)
@@ -68,6 +76,12 @@ expect 0 "eval.json" eval --from "$RUN" --top-k 1,all --threads 1
 # the lists as separate words too (the form): the 2 and the 3 both make rows
 expect 0 "topk              3" eval --from "$RUN" --kinds topk --top-k 2 3 all --ff-top-k 0 --threads 1
 expect 0 "topk              2" eval --from "$RUN" --kinds topk --top-k 2 3 all --ff-top-k 0 --threads 1
+# a packed run with every attention option: lra eval rebuilds the model from the checkpoint alone
+PACKED="$TMP/packed"
+expect 0 "sequences packed into" train "${SMALL[@]}" --attention vanilla --steps 2 --batch 4 --dim 16 --heads 2 \
+  --layers 1 --ff 32 --max-len 40 --pack --position relative --kv-heads 1 --window 6,2 --attn-dropout 0.1 \
+  --out-dir "$PACKED"
+expect 0 "eval.json" eval --from "$PACKED" --kinds vanilla --threads 1
 expect 0 "--from" eval --help
 expect 2 "--from is required" eval --top-k 1
 expect 2 "--top-k: '0' is not an integer" eval --from "$RUN" --top-k 0
@@ -75,6 +89,9 @@ expect 2 "--top-k: 'x' is not an integer" eval --from "$RUN" --top-k 1,x
 expect 2 "--ff-top-k: '-1' is not an integer" eval --from "$RUN" --ff-top-k -1
 expect 2 "--dim cannot be given to lra eval" eval --from "$RUN" --dim 32
 expect 2 "--task cannot be given to lra eval" eval --from "$RUN" --task text
+expect 2 "--position cannot be given to lra eval" eval --from "$RUN" --position alibi
+expect 2 "--pack cannot be given to lra eval" eval --from "$RUN" --pack
+expect 2 "--kv-heads cannot be given to lra eval" eval --from "$RUN" --kv-heads 1
 expect 1 "does not exist" eval --from "$TMP/nothing"
 expect 1 "has no checkpoint for topk" eval --from "$RUN" --trained topk
 expect 1 "cannot be read as a checkpoint" eval --from "$RUN/results.json"

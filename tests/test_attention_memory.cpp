@@ -2,6 +2,10 @@
 #include <doctest/doctest.h>
 #include <omp.h>
 
+#include <functional>
+#include <string>
+#include <vector>
+
 #include "autograd/attention.h"
 #include "autograd/ops.h"
 
@@ -95,5 +99,84 @@ TEST_CASE("chunked and topk overhead is affine in N (per-thread blocks + per-row
       CHECK(v2 >= 4 * v1 - 64);
       CHECK(v2 <= 4 * v1 + 4 * B * H * N * D * 4);
     }
+  }
+}
+
+namespace {
+
+// One option set of issue 15 for the chunked kind at sequence length N: H query heads, Hkv key /
+// value heads, and a function setting the options (it may keep tensors it makes, e.g. the relative
+// table, whose gradient then counts as a result).
+struct OptionCase {
+  std::string name;
+  int64_t H = 2, Hkv = 2;
+  std::function<void(AttentionOptions&, int64_t N)> set;
+};
+
+// attention_overhead for the chunked kind with a case's options, forward+backward: peak bytes above
+// what was live before, less the output and dq, dk, dv (dk, dv with Hkv heads). Option tensors
+// (cu_seqlens, the relative table) are made before the meter starts.
+int64_t chunked_option_overhead(const OptionCase& c, int64_t N, int64_t D = 64) {
+  Generator g(2);
+  Tensor q = randn({1, c.H, N, D}, DType::float32, &g).set_requires_grad(true);
+  Tensor k = randn({1, c.Hkv, N, D}, DType::float32, &g).set_requires_grad(true);
+  Tensor v = randn({1, c.Hkv, N, D}, DType::float32, &g).set_requires_grad(true);
+  Tensor w = randn({1, c.H, N, D}, DType::float32, &g);
+  AttentionOptions o{.kind = AttentionKind::chunked};
+  c.set(o, N);
+  Generator drop_gen(3);
+  o.generator = &drop_gen;
+  int64_t peak;
+  {
+    memory::PeakMeter meter;
+    Tensor out = attention(q, k, v, o);
+    out.backward(w);
+    peak = meter.overhead();
+  }
+  CHECK(k.grad().defined());
+  return peak - (2 * c.H + 2 * c.Hkv) * N * D * 4;  // out, dq; dk, dv
+}
+
+std::vector<OptionCase> option_cases() {
+  std::vector<OptionCase> cs;
+  cs.push_back({"causal window 128", 2, 2, [](AttentionOptions& o, int64_t) {
+                  o.causal = true;
+                  o.window_left = 128;
+                }});
+  cs.push_back({"window (64, 64)", 2, 2, [](AttentionOptions& o, int64_t) { o.window_left = o.window_right = 64; }});
+  cs.push_back({"ALiBi", 2, 2, [](AttentionOptions& o, int64_t) { o.position = PositionBias::alibi; }});
+  cs.push_back({"relative table with gradient", 2, 2, [](AttentionOptions& o, int64_t) {
+                  o.position = PositionBias::relative;
+                  o.relative_table = randn({2, 32}).set_requires_grad(true);
+                }});
+  cs.push_back({"dropout 0.2", 2, 2, [](AttentionOptions& o, int64_t) { o.dropout_p = 0.2; }});
+  cs.push_back({"GQA H 4, Hkv 2", 4, 2, [](AttentionOptions&, int64_t) {}});
+  cs.push_back({"MQA H 3, Hkv 1, causal", 3, 1, [](AttentionOptions& o, int64_t) { o.causal = true; }});
+  cs.push_back({"packed sequences N/4, N/2, N/4", 2, 2, [](AttentionOptions& o, int64_t N) {
+                  o.cu_seqlens_q = from_vector<int64_t>({0, N / 4, 3 * N / 4, N});
+                  o.cu_seqlens_k = from_vector<int64_t>({0, N / 2, 3 * N / 4, N});
+                  o.causal = true;
+                }});
+  return cs;
+}
+
+}  // namespace
+
+// Issue 15: with every option, chunked attention's overhead stays per-thread blocks plus the
+// same two floats per query row (the saved logsumexp and backward's Delta): the options add no
+// per-pair memory (the position terms, keep pattern and visibility are computed in the kernels).
+TEST_CASE("chunked overhead stays affine in N, two floats per query row, with every option") {
+  const int64_t N = 512;
+  for (const OptionCase& c : option_cases()) {
+    CAPTURE(c.name);
+    const int64_t o1 = chunked_option_overhead(c, N), o2 = chunked_option_overhead(c, 2 * N),
+                  o4 = chunked_option_overhead(c, 4 * N);
+    MESSAGE("chunked fwd+bwd, " << c.name << ": overhead " << o1 << ", " << o2 << ", " << o4);
+    CHECK(o4 - o2 == 2 * (o2 - o1));
+    const int64_t slope = (o2 - o1) / N, blocks = o1 - slope * N;
+    CHECK(slope * N == o2 - o1);
+    CHECK(slope == 2 * 4 * c.H);  // lse and Delta, one float each per query row of each head
+    CHECK(blocks >= 0);
+    CHECK(blocks <= omp_get_max_threads() * MiB);
   }
 }

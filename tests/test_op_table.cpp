@@ -104,4 +104,14 @@ TEST_CASE("op table: every listed op has a row, every row a listed op") {
       for (const Row& row : f.rows()) found |= row.op == "attention" && row.name.find(what) != std::string::npos;
     CHECK_MESSAGE(found, "no attention row for " << what);
   }
+  // attention options (issue 15): a row of each in every kind
+  for (const char* kind : {"vanilla attention", "chunked attention", "topk attention"})
+    for (const char* what : {"sliding window", "attn_mask", "bias", "ALiBi", "relative position table",
+                             "grouped-query", "multi-query", "packed", "dropout", "everything"}) {
+      bool found = false;
+      for (const Family& f : families())
+        for (const Row& row : f.rows())
+          found |= row.op == "attention" && row.name.rfind(kind, 0) == 0 && row.name.find(what) != std::string::npos;
+      CHECK_MESSAGE(found, "no " << kind << " row for " << what);
+    }
 }

@@ -44,6 +44,16 @@ TEST_CASE("ops semantics: amax/amin share the gradient evenly among ties") {
   CHECK(vals(y.grad()) == Vec{0.25, 0.25, 0.25, 0.25});
 }
 
+TEST_CASE("ops semantics: amax of a row all -inf is -inf, amin of a row all +inf is +inf (as torch)") {
+  for (DType dt : {DType::float32, DType::float64}) {
+    const Tensor ninf = full({2, 3}, -INFINITY, dt), pinf = full({2, 3}, INFINITY, dt);
+    for (double v : to(amax(ninf, {1}), DType::float64).to_vector<double>()) CHECK(v == -INFINITY);
+    for (double v : to(amin(pinf, {1}), DType::float64).to_vector<double>()) CHECK(v == INFINITY);
+    CHECK(to(amax(ninf), DType::float64).item<double>() == -INFINITY);
+    CHECK(to(max(pinf * -1.0, 0).values, DType::float64).to_vector<double>()[0] == -INFINITY);
+  }
+}
+
 TEST_CASE("ops semantics: max/min over a dim pick the first of tied values and route the whole gradient there") {
   Tensor t = leaf(from_vector<double>({2, 5, 5, 1}, {1, 4}));
   ValuesIndices r = max(t, 1);

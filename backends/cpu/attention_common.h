@@ -1,7 +1,7 @@
 #pragma once
-// Pieces shared by the CPU attention kernels: per-head pointers, masking of score blocks, finiteness
-// checks and per-thread workspaces taken from the framework's allocator (so peak-memory figures
-// include them).
+// Pieces shared by the CPU attention kernels: per-head pointers, which pairs of a block take part
+// and the terms added to their scores (through the rule headers), finiteness checks and
+// per-thread workspaces taken from the framework's allocator (so peak-memory figures include them).
 #include <omp.h>
 
 #include <algorithm>
@@ -23,42 +23,65 @@ T* head(const Tensor& t, int64_t b, int64_t h) {
 // Elements between rows: the BLAS leading dim (the row stride wherever a second row is addressed).
 inline int64_t row_stride(const Tensor& t) { return attention_row_ld(t); }
 
-
 // The options each CPU kernel implements so far (backends/attention_mods.h); any other is an error
 // naming it.
-inline constexpr unsigned kCpuChunkedFeatures = 0;
-inline constexpr unsigned kCpuTopkFeatures = 0;
+inline constexpr unsigned kCpuChunkedFeatures = attn_all_features;
+inline constexpr unsigned kCpuTopkFeatures = attn_all_features;
 
-// Whether query i may attend key j: valid[j] (null = all) and, when causal, j <= last_key(i).
-inline bool visible(int64_t i, int64_t j, const bool* valid, const Visibility& vis) {
-  return (!valid || valid[j]) && vis.sees(i, j);
-}
+// How many pairs of a block take part: none (the block is skipped), some (`seen` says which) or all.
+enum class Cover { none, some, all };
 
-// Sets the masked entries of the block S [nq, nk] (row stride ld; queries i0.., keys j0..) to
-// `value` (-inf for scores, 0 for probabilities): keys with valid[j] false, and keys after a
-// query's last_key.
+// Which pairs of the block of segment `sg` (segment-local queries i0 .. i0 + nq - 1, keys j0 ..
+// j0 + nk - 1; head h of batch b) take part: the visibility rule `vis` (the segment's) and key
+// padding and attn_mask (ScoreMods::allowed, whole-row indices). `seen` [nq, nk] (1 = takes part)
+// is written unless the answer is `all` without padding or attn_mask.
 template <class T>
-void mask_block(T* S, int64_t ld, int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid,
-                const Visibility& vis, T value = -std::numeric_limits<T>::infinity()) {
-  if (valid)
-    for (int64_t c = 0; c < nk; ++c)
-      if (!valid[j0 + c])
-        for (int64_t r = 0; r < nq; ++r) S[r * ld + c] = value;
-  if (vis.causal)
-    for (int64_t r = 0; r < nq; ++r) {
-      int64_t first_masked = vis.last_key(i0 + r) + 1 - j0;  // column
-      for (int64_t c = std::max<int64_t>(first_masked, 0); c < nk; ++c) S[r * ld + c] = value;
+Cover block_cover(const ScoreMods<T>& sm, const Visibility& vis, const Segment& sg, int64_t b, int64_t h,
+                  int64_t i0, int64_t nq, int64_t j0, int64_t nk, uint8_t* seen) {
+  // first_key and last_key never decrease with i: the last row has the highest first key, the
+  // first row the lowest last key
+  const bool vis_all = vis.first_key(i0 + nq - 1) <= j0 && vis.last_key(i0) >= j0 + nk - 1;
+  if (vis_all && !sm.any_pair_mask()) return Cover::all;
+  // Without attn_mask, allowed() depends on the key only: computed once into row 0, which is then
+  // copied to the rows, last row first (row 0 is read until the end).
+  const bool per_key = !sm.mask;
+  if (per_key)
+    for (int64_t c = 0; c < nk; ++c) seen[c] = sm.allowed(b, h, sg.q0 + i0, sg.k0 + j0 + c);
+  int64_t n = 0;
+  for (int64_t r = nq - 1; r >= 0; --r) {
+    const int64_t lo = std::clamp<int64_t>(vis.first_key(i0 + r) - j0, 0, nk);
+    const int64_t hi = std::clamp<int64_t>(vis.last_key(i0 + r) - j0 + 1, lo, nk);
+    uint8_t* s = seen + r * nk;
+    if (per_key) {
+      if (r > 0) std::copy(seen + lo, seen + hi, s + lo);
+    } else {
+      const int64_t i = sg.q0 + i0 + r;
+      for (int64_t c = lo; c < hi; ++c) s[c] = sm.allowed(b, h, i, sg.k0 + j0 + c);
     }
+    std::fill(s, s + lo, uint8_t{0});
+    std::fill(s + hi, s + nk, uint8_t{0});
+    for (int64_t c = lo; c < hi; ++c) n += s[c];
+  }
+  return n == 0 ? Cover::none : n == nq * nk ? Cover::all : Cover::some;
 }
 
-// Whether the block (queries i0.. i0 + nq - 1, keys j0.. j0 + nk - 1) holds a masked pair.
-inline bool block_has_masked(int64_t nq, int64_t nk, int64_t i0, int64_t j0, const bool* valid,
-                             const Visibility& vis) {
-  if (vis.last_key(i0) < j0 + nk - 1) return true;  // the block's first row has the fewest keys
-  if (valid)
-    for (int64_t c = 0; c < nk; ++c)
-      if (!valid[j0 + c]) return true;
-  return false;
+// S [nq, nk] += the additive terms of each pair of the block (bias, ALiBi, relative table;
+// ScoreMods::term), indices as in block_cover.
+template <class T>
+void add_score_terms(T* S, const ScoreMods<T>& sm, const Visibility& vis, const Segment& sg, int64_t b, int64_t h,
+                     int64_t i0, int64_t nq, int64_t j0, int64_t nk) {
+  if (!sm.any_term()) return;
+  for (int64_t r = 0; r < nq; ++r) {
+    const int64_t i = sg.q0 + i0 + r, diag = i0 + r + vis.offset();  // rel = j_local - diag
+    for (int64_t c = 0; c < nk; ++c) S[r * nk + c] += sm.term(b, h, i, sg.k0 + j0 + c, j0 + c - diag);
+  }
+}
+
+// x[e] = value wherever seen[e] is 0, e < n.
+template <class T>
+void fill_unseen(T* x, const uint8_t* seen, int64_t n, T value) {
+  for (int64_t e = 0; e < n; ++e)
+    if (!seen[e]) x[e] = value;
 }
 
 // Whether every element of the rows x[0, rows) (row stride ld, cols each) is finite.

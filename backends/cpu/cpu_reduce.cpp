@@ -61,9 +61,9 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>
     MG_CHECK(blk.R > 0, op == ReduceOp::max ? "max" : "min", "cannot reduce over an empty dim (shape {})",
              str(x.shape()));
     if (op == ReduceOp::max)
-      return reduce_block<T>(blk, out, T(std::numeric_limits<T>::lowest()),
+      return reduce_block<T>(blk, out, max_identity<T>(),
                              [](T a, T v) { return nan_max(a, v); });  // NaN propagates (scalar_math.h)
-    return reduce_block<T>(blk, out, T(std::numeric_limits<T>::max()), [](T a, T v) { return nan_min(a, v); });
+    return reduce_block<T>(blk, out, min_identity<T>(), [](T a, T v) { return nan_min(a, v); });
   });
 }
 

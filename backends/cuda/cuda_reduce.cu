@@ -1,6 +1,6 @@
 // Reduction kernels over the middle dim of a contiguous [A, R, B] block (cpu_reduce.cpp's layout).
 // Sums accumulate in acc_t (double / int64) as on the CPU; max and min use the CPU's step, where a
-// NaN wins and then sticks, and start from the CPU's initial value (T's lowest / max).
+// NaN wins and then sticks, and start from the CPU's initial value (scalar_math.h's max_identity / min_identity).
 #include <cuda_runtime.h>
 
 #include <cfloat>
@@ -13,33 +13,14 @@
 namespace memgrad::cuda {
 namespace {
 
-template <class T>
-struct Limits;
-template <>
-struct Limits<float> {
-  static constexpr float lowest = -FLT_MAX, max = FLT_MAX;
-};
-template <>
-struct Limits<double> {
-  static constexpr double lowest = -DBL_MAX, max = DBL_MAX;
-};
-template <>
-struct Limits<int32_t> {
-  static constexpr int32_t lowest = INT32_MIN, max = INT32_MAX;
-};
-template <>
-struct Limits<int64_t> {
-  static constexpr int64_t lowest = INT64_MIN, max = INT64_MAX;
-};
-
 // CpuBackend::reduce's initial value for input type In, as an accumulator.
 template <class In>
 __device__ __forceinline__ acc_t<In> reduce_init(ReduceOp op) {
   using Acc = acc_t<In>;
   switch (op) {
     case ReduceOp::sum: return Acc(0);
-    case ReduceOp::max: return static_cast<Acc>(Limits<In>::lowest);
-    default: return static_cast<Acc>(Limits<In>::max);
+    case ReduceOp::max: return static_cast<Acc>(max_identity<In>());
+    default: return static_cast<Acc>(min_identity<In>());
   }
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <numeric>
+#include <tuple>
 
 #include "autograd/ops.h"
 #include "examples/lra/rng.h"
@@ -29,22 +30,54 @@ std::pair<Tensor, Tensor> pad(const std::vector<const std::vector<int32_t>*>& se
   return {from_vector(tokens, {B, L}), from_vector(lengths, {B})};
 }
 
-}  // namespace
+// Concatenates the sequences; returns tokens [1, total], lengths [B] and cu_seqlens [B + 1].
+std::tuple<Tensor, Tensor, Tensor> pack(const std::vector<const std::vector<int32_t>*>& seqs) {
+  std::vector<int32_t> tokens;
+  std::vector<int64_t> lengths, cu{0};
+  for (const auto* s : seqs) {
+    tokens.insert(tokens.end(), s->begin(), s->end());
+    lengths.push_back(static_cast<int64_t>(s->size()));
+    cu.push_back(cu.back() + lengths.back());
+  }
+  const int64_t B = static_cast<int64_t>(seqs.size());
+  return {from_vector(tokens, {1, cu.back()}), from_vector(lengths, {B}), from_vector(cu, {B + 1})};
+}
 
-Batch make_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices, bool fixed_len) {
-  const auto& examples = ds.split(split);
-  MG_CHECK(!indices.empty(), "lra", "make_batch: no indices");
+struct Picked {
   std::vector<const std::vector<int32_t>*> first, second;
   std::vector<int64_t> labels;
+};
+
+Picked pick(const Dataset& ds, Split split, const std::vector<int64_t>& indices) {
+  const auto& examples = ds.split(split);
+  MG_CHECK(!indices.empty(), "lra", "make_batch: no indices");
+  Picked p;
   for (int64_t i : indices) {
     MG_CHECK(i >= 0 && i < static_cast<int64_t>(examples.size()), "lra",
              "make_batch: index {} is out of range for the {} split of {} examples", i, split_name(split),
              examples.size());
     const Example& ex = examples[static_cast<size_t>(i)];
-    first.push_back(&ex.tokens);
-    second.push_back(&ex.tokens2);
-    labels.push_back(ex.label);
+    p.first.push_back(&ex.tokens);
+    p.second.push_back(&ex.tokens2);
+    p.labels.push_back(ex.label);
   }
+  return p;
+}
+
+}  // namespace
+
+Batch make_packed_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices) {
+  const Picked p = pick(ds, split, indices);
+  Batch b;
+  std::tie(b.tokens, b.lengths, b.cu_seqlens) = pack(p.first);
+  b.labels = from_vector(p.labels, {static_cast<int64_t>(p.labels.size())});
+  if (ds.pair) std::tie(b.tokens2, b.lengths2, b.cu_seqlens2) = pack(p.second);
+  return b;
+}
+
+Batch make_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices, bool fixed_len) {
+  const Picked p = pick(ds, split, indices);
+  const auto& [first, second, labels] = p;
   const int64_t fixed = fixed_len ? ds.max_len : 0;
   MG_CHECK(!fixed_len || ds.max_len > 0, "lra", "make_batch: fixed_len needs the dataset's max_len");
   Batch b;
@@ -97,7 +130,9 @@ std::vector<std::vector<int64_t>> BatchSampler::epoch(int64_t e) const {
 Batch to_device(const Batch& b, Device d) {
   if (d.is_cpu()) return b;
   auto move = [d](const Tensor& t) { return t.defined() ? to(t, d) : t; };
-  return {move(b.tokens), move(b.lengths), move(b.labels), move(b.tokens2), move(b.lengths2)};
+  // cu_seqlens stay on the host: the model builds its index tensors from them
+  return {move(b.tokens), move(b.lengths), move(b.labels), move(b.tokens2), move(b.lengths2), b.cu_seqlens,
+          b.cu_seqlens2};
 }
 
 }  // namespace memgrad::lra

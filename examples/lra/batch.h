@@ -8,17 +8,25 @@
 
 namespace memgrad::lra {
 
+// Padded: B sequences in rows of one length. Packed (cu_seqlens defined): the B sequences back to
+// back in one row, tokens [1, total], no padding; sequence s is tokens[cu_seqlens[s], cu_seqlens[s+1]).
 struct Batch {
-  Tensor tokens;    // int32 [B, L], padded with 0 (kPad)
-  Tensor lengths;   // int64 [B], tokens before the padding
+  Tensor tokens;    // int32 [B, L], padded with 0 (kPad); packed: [1, total]
+  Tensor lengths;   // int64 [B], tokens before the padding (packed: each sequence's length)
   Tensor labels;    // int64 [B]
   Tensor tokens2;   // pair tasks only (undefined otherwise): the second documents, int32 [B, L2]
   Tensor lengths2;  // pair tasks only: int64 [B]
+  Tensor cu_seqlens, cu_seqlens2;  // packed only: int64 [B + 1] offsets (on the CPU, whatever the device)
+  bool packed() const { return cu_seqlens.defined(); }
+  int64_t sequences() const { return labels.numel(); }
 };
 
 // The examples `indices` of a split. L is the longest example in the batch, or ds.max_len when
 // fixed_len. Throws memgrad::Error on an empty or out-of-range index list.
 Batch make_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices, bool fixed_len = false);
+// The same examples packed (Batch's packed layout): no padding at all, attention sees each
+// sequence alone (cu_seqlens), so a model computes what it computes on the padded batch.
+Batch make_packed_batch(const Dataset& ds, Split split, const std::vector<int64_t>& indices);
 // The batch's tensors on device d (the batch itself when d is the CPU).
 Batch to_device(const Batch& b, Device d);
 

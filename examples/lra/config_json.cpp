@@ -31,12 +31,16 @@ nlohmann::json config_to_json(const RunConfig& c) {
         {"ff_hidden", e.ff_hidden}, {"ff_top_k", e.ff_topk.top_k}, {"ff_chunk", e.ff_topk.chunk},
         {"dropout", e.dropout}, {"activation", e.activation == nn::Activation::gelu ? "gelu" : "relu"},
         {"top_k", e.attention.top_k}, {"checkpoint_layers", e.checkpoint},
-        {"pooling", c.model.pooling == nn::Pooling::cls ? "cls" : "mean"}, {"positions", "learned"}}},
+        {"pooling", c.model.pooling == nn::Pooling::cls ? "cls" : "mean"},
+        {"positions", position_name(c.model.position)}, {"kv_heads", e.kv_heads},
+        {"relative_buckets", e.relative_buckets}, {"relative_max_distance", e.attention.relative_max_distance},
+        {"window_left", e.attention.window_left}, {"window_right", e.attention.window_right},
+        {"attn_dropout", e.attention.dropout_p}}},
       {"train",
        {{"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
         {"warmup_frac", t.warmup_frac}, {"min_lr_frac", t.min_lr_frac}, {"clip", t.clip},
         {"eval_every", t.eval_every}, {"patience", t.patience}, {"eval_batch", t.eval_batch},
-        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"optimizer", "AdamW"},
+        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"pack", t.pack}, {"optimizer", "AdamW"},
         {"schedule", "linear warmup + cosine"}}},
       {"sweep_lengths", c.sweep_lengths},
       {"sweep_steps", c.sweep_steps},
@@ -53,6 +57,21 @@ class Reader {
  public:
   Reader(const nlohmann::json& root, const std::string& source) : root_(root), source_(source) {
     if (!root.is_object()) fail(kOp, "{}: the stored run configuration is not a JSON object", source_);
+  }
+
+  // Whether the key exists: the keys added after the first checkpoints (issue 15's attention
+  // options) are optional, their absence meaning the old behaviour.
+  bool has(std::string_view key) const {
+    const nlohmann::json* node = &root_;
+    size_t begin = 0;
+    while (true) {
+      const size_t dot = key.find('.', begin);
+      const std::string part(key.substr(begin, dot == std::string_view::npos ? key.size() - begin : dot - begin));
+      if (!node->is_object() || !node->contains(part)) return false;
+      node = &(*node)[part];
+      if (dot == std::string_view::npos) return true;
+      begin = dot + 1;
+    }
   }
 
   const nlohmann::json& at(std::string_view key) const {
@@ -149,6 +168,23 @@ void read_data(const Reader& r, TaskConfig& d) {
   d.pathfinder_difficulty = r.text("data.pathfinder_difficulty");
 }
 
+// The attention options of issue 15; each absent key (an earlier checkpoint) keeps its default.
+void read_attention_options(const Reader& r, ModelConfig& m) {
+  auto& e = m.encoder;
+  const int64_t max_len = static_cast<int64_t>(numeric_option("--max-len").hi);
+  if (r.has("model.kv_heads")) e.kv_heads = r.integer_of("model.kv_heads", "--kv-heads");
+  if (e.kv_heads > 0 && e.heads % e.kv_heads != 0)
+    r.bad("model.kv_heads", fmt::format("{} does not divide model.heads {}", e.kv_heads, e.heads));
+  if (r.has("model.relative_buckets")) e.relative_buckets = r.integer("model.relative_buckets", 2, 1 << 20);
+  if (r.has("model.relative_max_distance"))
+    e.attention.relative_max_distance = r.integer("model.relative_max_distance", 1, max_len);
+  if (r.has("model.window_left")) e.attention.window_left = r.integer("model.window_left", -1, max_len);
+  if (r.has("model.window_right")) e.attention.window_right = r.integer("model.window_right", -1, max_len);
+  if (r.has("model.attn_dropout")) e.attention.dropout_p = r.real("model.attn_dropout");
+  if (e.attention.dropout_p < 0 || e.attention.dropout_p >= 1)
+    r.bad("model.attn_dropout", fmt::format("is {}, out of range (allowed: [0, 1))", e.attention.dropout_p));
+}
+
 void read_model(const Reader& r, ModelConfig& m) {
   m.vocab = r.integer("model.vocab", 1);
   m.classes = r.integer("model.classes", 2);
@@ -156,7 +192,7 @@ void read_model(const Reader& r, ModelConfig& m) {
   m.pair = r.flag("model.pair");
   m.head_hidden = r.integer("model.head_hidden", 0, static_cast<int64_t>(numeric_option("--dim").hi));
   m.pooling = r.choice("model.pooling", {"mean", "cls"}) == "cls" ? nn::Pooling::cls : nn::Pooling::mean;
-  (void)r.choice("model.positions", {"learned"});
+  m.position = parse_position_kind(r.choice("model.positions", {"learned", "sinusoidal", "alibi", "relative"}));
   auto& e = m.encoder;
   e.dim = r.integer_of("model.dim", "--dim");
   e.heads = r.integer_of("model.heads", "--heads");
@@ -171,6 +207,7 @@ void read_model(const Reader& r, ModelConfig& m) {
   e.attention.top_k = r.integer_of("model.top_k", "--top-k");
   e.checkpoint = r.flag("model.checkpoint_layers");
   if (e.dim % e.heads != 0) r.bad("model.dim", fmt::format("{} is not divisible by model.heads {}", e.dim, e.heads));
+  read_attention_options(r, m);
 }
 
 void read_train(const Reader& r, TrainOptions& t) {
@@ -187,6 +224,7 @@ void read_train(const Reader& r, TrainOptions& t) {
   t.max_eval = r.integer("train.max_eval", 0);
   t.dynamic_padding = r.flag("train.dynamic_padding");
   t.bucket = r.integer("train.bucket", 0);
+  if (r.has("train.pack")) t.pack = r.flag("train.pack");
 }
 
 }  // namespace

@@ -32,16 +32,22 @@ struct ParamBytes {
 ParamBytes param_bytes(const ModelConfig& m) {
   const auto& e = m.encoder;
   const Count D = e.dim, F = e.ff_hidden, C = m.classes, Hh = m.head_hidden > 0 ? m.head_hidden : e.dim;
+  const Count KV = Count(e.kv_heads > 0 ? e.kv_heads : e.heads) * (e.dim / e.heads);  // k (or v) features
   const Count head_in = m.pair ? 4 * D : D;
   const Count cls = m.pooling == nn::Pooling::cls ? D : 0;  // the learned CLS token
   const Count positions = Count(m.max_len) + (m.pooling == nn::Pooling::cls ? 1 : 0);  // ModelConfig::positions()
-  const std::vector<Count> tensors = {m.vocab * D, positions * D, 3 * D * D, F * D, head_in * Hh};
+  // the learned table is a parameter; the sinusoidal one a buffer of the same size (counted here too:
+  // an overestimate of its optimizer state); alibi and relative have none
+  const bool table = m.position == PositionKind::learned || m.position == PositionKind::sinusoidal;
+  const Count pos = table ? positions * D : Count(0);
+  const Count rel = m.position == PositionKind::relative ? Count(e.heads) * e.relative_buckets : Count(0);
+  const std::vector<Count> tensors = {m.vocab * D, pos, (D + 2 * KV) * D, F * D, head_in * Hh};
   ParamBytes p;
   p.head = (head_in * Hh + Hh + Hh * C + C) * kF;
   p.final_norm = 2 * D * kF;
-  const Count attn = (3 * D * D + 3 * D) + (D * D + D), ff = (F * D + F) + (D * F + D), norms = 4 * D;
+  const Count attn = (D + 2 * KV) * (D + 1) + (D * D + D) + rel, ff = (F * D + F) + (D * F + D), norms = 4 * D;
   p.layer_post = (D * D + D + ff + 2 * D) * kF;  // out projection, ln2, feed-forward
-  p.total = (m.vocab * D + positions * D + cls) * kF + e.layers * (attn + ff + norms) * kF + p.final_norm + p.head;
+  p.total = (m.vocab * D + pos + cls) * kF + e.layers * (attn + ff + norms) * kF + p.final_norm + p.head;
   p.largest = *std::max_element(tensors.begin(), tensors.end()) * kF;
   return p;
 }
@@ -55,6 +61,9 @@ void check_sizes(const ModelConfig& m, int64_t batch, int64_t seq_len, int threa
            "dim {}, heads {} and ff {} must be positive and layers {} not negative", e.dim, e.heads, e.ff_hidden,
            e.layers);
   MG_CHECK(e.dim % e.heads == 0, op, "dim {} is not divisible by heads {}", e.dim, e.heads);
+  MG_CHECK(e.kv_heads >= 0 && (e.kv_heads == 0 || e.heads % e.kv_heads == 0), op,
+           "kv_heads {} must divide heads {} (0: one per head)", e.kv_heads, e.heads);
+  MG_CHECK(e.relative_buckets >= 1, op, "relative_buckets {} must be positive", e.relative_buckets);
   MG_CHECK(m.vocab >= 1 && m.classes >= 1 && m.max_len >= 1 && m.head_hidden >= 0, op,
            "vocab {}, classes {} and max_len {} must be positive and head_hidden {} not negative", m.vocab, m.classes,
            m.max_len, m.head_hidden);
@@ -66,12 +75,15 @@ void check_sizes(const ModelConfig& m, int64_t batch, int64_t seq_len, int threa
   MG_CHECK(threads >= 0, op, "threads {} must not be negative", threads);
 }
 
-MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
+// Packed (batch.h): `batch` sequences in one row of seq_len tokens; else batch rows of seq_len.
+MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads, bool packed) {
   const auto& e = m.encoder;
   const AttentionKind kind = e.attention.kind;
-  // With CLS pooling the encoder sees one more position than the batch has tokens.
-  const Count B = batch, N = Count(seq_len) + (m.pooling == nn::Pooling::cls ? 1 : 0);
+  // With CLS pooling the encoder sees one more position per sequence than the batch has tokens.
+  const Count seqs = batch, cls_slots = m.pooling == nn::Pooling::cls ? (packed ? seqs : Count(1)) : Count(0);
+  const Count B = packed ? Count(1) : seqs, N = Count(seq_len) + cls_slots;
   const Count D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = e.dim / e.heads;
+  const Count KV = Count(e.kv_heads > 0 ? e.kv_heads : e.heads) * Dh;  // k (or v) features per token
   const Count nt = threads > 0 ? threads : omp_get_max_threads();
   const Count towers = m.pair ? 2 : 1;
   const bool drop = e.dropout > 0;
@@ -81,6 +93,7 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count X = T * D * kF;   // a [B, N, D] activation
   const Count Fx = T * F * kF;  // a [B, N, ff_hidden] activation
   const Count S = T * kF;       // one float per token (LayerNorm mean / rstd, pooling weights)
+  const Count QKV = T * (D + 2 * KV) * kF;  // the fused q/k/v projection (k, v narrower with kv_heads)
   // Each kind's own tensors, counted only for that kind (vanilla's N^2 may overflow where the others fit).
   const bool vanilla = kind == AttentionKind::vanilla, topk = kind == AttentionKind::topk;
   const Count P = vanilla ? B * H * N * N * kF : 0;          // vanilla's [B, H, N, N]
@@ -101,21 +114,31 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).
   const Count pre = X + 2 * S;                                         // ln1 output, ln1 statistics
-  Count attn = 3 * X + X;                                              // qkv projection, merged heads
+  Count attn = QKV + X;                                                // qkv projection, merged heads
   if (kind == AttentionKind::vanilla) attn += P + 2 * mask;            // probabilities, masks
+  // vanilla's dense rules (autograd/ops/attention_vanilla.cpp): a [N, N] bool mask for packed
+  // sequences or a window, the [N * N] int64 bucket index of the relative table's gather, and the
+  // [1, H, N, N] position terms (counted as saved: an overestimate of a transient)
+  const bool windowed = e.attention.window_left >= 0 || e.attention.window_right >= 0;
+  if (vanilla && (packed || windowed)) attn += N * N;
+  if (vanilla && m.position == PositionKind::relative) attn += N * N * 8;
+  if (vanilla && (m.position == PositionKind::relative || m.position == PositionKind::alibi)) attn += H * N * N * kF;
   if (kind == AttentionKind::chunked) attn += X + lse + mask;          // O, logsumexp, key mask
   if (kind == AttentionKind::topk) attn += K2;                         // indices, probabilities
   const Count post = X + (X + 2 * S) + ff_saved + X + (drop ? 2 * X + ff_drop : 0);  // h, ln2, fc1/act, output, dropout
   const Count layer = pre + attn + post;
   const Count A0 = X;              // embeddings + positions, the first layer's input
-  const Count tail = 2 * S + S;    // final LayerNorm statistics, pooling weights
+  // final LayerNorm statistics, pooling weights (packed: the [sequences, T] mean weights, or the
+  // CLS slots' index tensors)
+  const Count tail = 2 * S + (packed ? seqs * T * kF + 2 * T * 8 : S);
   const Count saved = e.checkpoint ? A0 + L * X + tail : A0 + L * layer + tail;
 
   const ParamBytes pb = param_bytes(m);
   MemoryEstimate r;
   r.params = pb.total.value();
   r.optimizer = (2 * pb.total).value();
-  r.batch = (towers * (B * seq_len * 4 + B * 8) + B * 8).value();  // int32 tokens, int64 lengths, labels
+  // int32 tokens, int64 lengths (packed: and cu_seqlens), labels
+  r.batch = (towers * (B * seq_len * 4 + seqs * 8 + (packed ? (seqs + 1) * 8 : Count(0))) + seqs * 8).value();
   r.saved = (towers * saved).value();
   const Count others = (towers - 1) * saved;  // the other tower, fully saved while this one peaks
 
@@ -129,12 +152,12 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   // The state around the last layer: everything else saved, then the layer's own parts.
   auto layer_candidates = [&](Count before, Count layer_state, Count extra_held, std::vector<Candidate>& out) {
     // forward of the last layer, up to its attention
-    out.push_back({before + pre + 6 * X, "qkv projection (forward)"});
-    if (kind == AttentionKind::vanilla) out.push_back({before + pre + 3 * X + 2 * P + X, "vanilla scores (forward)"});
+    out.push_back({before + pre + 2 * QKV, "qkv projection (forward)"});
+    if (kind == AttentionKind::vanilla) out.push_back({before + pre + QKV + 2 * P + X, "vanilla scores (forward)"});
     if (kind == AttentionKind::chunked)
-      out.push_back({before + pre + 3 * X + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF, "chunked forward"});
+      out.push_back({before + pre + QKV + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF, "chunked forward"});
     if (kind == AttentionKind::topk)
-      out.push_back({before + pre + 3 * X + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward"});
+      out.push_back({before + pre + QKV + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward"});
     // backward: the feed-forward's hidden gradient, then the attention with the residual gradient held
     const Count top = before + layer_state + extra_held;
     if (ff_topk) out.push_back({before + layer_state + ff_work, "top-k feed-forward forward"});
@@ -169,17 +192,31 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
 
 }  // namespace
 
-MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
+namespace {
+
+MemoryEstimate estimate_checked(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads, bool packed) {
   check_sizes(m, batch, seq_len, threads);
   try {
-    return estimate_unchecked(m, batch, seq_len, threads);
+    return estimate_unchecked(m, batch, seq_len, threads, packed);
   } catch (const SizeOverflow&) {
     const auto& e = m.encoder;
     fail("lra memory estimate",
-         "one training step of batch {} x {} tokens with dim {}, ff {}, {} heads, {} layers, vocab {}, max_len {} "
+         "one training step of {} {} tokens with dim {}, ff {}, {} heads, {} layers, vocab {}, max_len {} "
          "needs more than 2^63 bytes: the sizes overflow 64-bit byte counts",
-         batch, seq_len, e.dim, e.ff_hidden, e.heads, e.layers, m.vocab, m.max_len);
+         packed ? fmt::format("{} sequences packed into", batch) : fmt::format("batch {} x", batch), seq_len,
+         e.dim, e.ff_hidden, e.heads, e.layers, m.vocab, m.max_len);
   }
+}
+
+}  // namespace
+
+MemoryEstimate estimate_step_memory(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads) {
+  return estimate_checked(m, batch, seq_len, threads, false);
+}
+
+MemoryEstimate estimate_packed_step_memory(const ModelConfig& m, int64_t sequences, int64_t total_tokens,
+                                           int threads) {
+  return estimate_checked(m, sequences, total_tokens, threads, true);
 }
 
 int64_t estimate_generated_data_bytes(const TaskConfig& task) {

@@ -4,6 +4,8 @@
 // memgrad's autograd keeps alive (DESIGN.md: every node frees its saved tensors once it has run):
 //
 //   static       parameters + AdamW's two moment buffers (live across steps) + the batch
+//                (grouped-query heads narrow the k/v projections; the relative bias adds a
+//                [heads, buckets] table per layer; alibi and relative drop the position table)
 //   saved        what the forward leaves for backward, per layer: LayerNorm inputs and
 //                statistics, the qkv projection (q, k, v are views of it), the merged heads, the
 //                feed-forward activations (top-k feed-forward: the k kept values, activations and
@@ -48,6 +50,12 @@ struct MemoryEstimate {
 // heads, ...) or when a byte count does not fit int64: the estimate never wraps to a small or
 // negative count, so a huge size is refused, never waved through.
 MemoryEstimate estimate_step_memory(const ModelConfig& model, int64_t batch, int64_t seq_len, int threads = 0);
+// The same for a packed batch (batch.h, lra --pack): `sequences` sequences back to back in one row
+// of total_tokens tokens (per document for pair models): every activation is [1, total_tokens, *],
+// vanilla's probabilities [1, H, total, total] (it attends across the whole row, masked), chunked's
+// and topk's per-row terms follow total_tokens; mean pooling keeps a [sequences, total] weight matrix.
+MemoryEstimate estimate_packed_step_memory(const ModelConfig& model, int64_t sequences, int64_t total_tokens,
+                                           int threads = 0);
 
 // Bytes of the examples make_task generates for `task` (tokens as int32 at the longest length,
 // plus each example's own size): the data lra holds besides the model; 0 when it reads files

@@ -2,12 +2,15 @@
 // The models of the LRA comparison program (examples/lra_main.cpp).
 //
 //   Classifier      tokens -> embedding (+ a learned CLS token in front, with pooling = cls) +
-//                   learned positions -> TransformerEncoder -> pool: mean over the valid tokens, or
+//                   positions (a learned or sinusoidal table, or none: ALiBi / relative bias inside
+//                   attention) -> TransformerEncoder -> pool: mean over the valid tokens, or
 //                   the CLS token's output (LRA's ListOps setting) -> ClassificationHead -> logits
 //   RetrievalModel  two documents through ONE shared encoder (two towers, tied weights), each mean
 //                   pooled, then RetrievalHead on [u, v, u*v, u-v] -> logits [B, classes]
 //
-// Both take a whole lra::Batch, so the trainer does not care which task it runs. Parameter names
+// Both take a whole lra::Batch, padded or packed (batch.h), so the trainer does not care which task
+// it runs. A packed batch computes what the padded one does: positions restart in each sequence,
+// attention stays inside each (cu_seqlens), pooling is per sequence. Parameter names
 // ("emb.weight", "pos.table", "enc.0.attn.qkv.weight", "head.fc1.weight", ...) are the state-dict
 // keys of the checkpoints.
 #include <memory>
@@ -20,6 +23,14 @@
 
 namespace memgrad::lra {
 
+// Where token positions come from: a table added to the embeddings ("pos": learned, or the fixed
+// sin/cos buffer), or a bias inside attention with no table (ALiBi's slopes, or each layer's learned
+// T5 relative table "enc.<i>.attn.rel_table").
+enum class PositionKind { learned, sinusoidal, alibi, relative };
+std::string position_name(PositionKind p);
+// "learned" | "sinusoidal" | "alibi" | "relative"; memgrad::Error naming the choices otherwise.
+PositionKind parse_position_kind(const std::string& s);
+
 struct ModelConfig {
   int64_t vocab = 16;
   int64_t classes = 10;
@@ -30,7 +41,11 @@ struct ModelConfig {
   // classify its output (LRA's pooling_mode "CLS"); sequences grow by one position.
   nn::Pooling pooling = nn::Pooling::mean;
   int64_t positions() const { return max_len + (pooling == nn::Pooling::cls ? 1 : 0); }
+  PositionKind position = PositionKind::learned;
+  // kind, heads, kv_heads, window, attention dropout, ...; its attention.position follows `position`
+  // (encoder_config), whatever it says here.
   nn::TransformerConfig encoder;
+  nn::TransformerConfig encoder_config() const;
 };
 
 class SequenceModel : public nn::Module {
@@ -38,17 +53,23 @@ class SequenceModel : public nn::Module {
   // logits [B, classes] of a batch (tokens2 used by pair models).
   virtual Tensor forward(const Batch& b) const = 0;
   // One sequence [B, N] -> pooled encoding [B, dim] (mean over the first lengths[b] tokens, or
-  // the output at the CLS token).
-  Tensor encode(const Tensor& tokens, const Tensor& lengths) const;
+  // the output at the CLS token). Packed (cu_seqlens int64 [B + 1] on the host): tokens [1, total].
+  Tensor encode(const Tensor& tokens, const Tensor& lengths, const Tensor& cu_seqlens = Tensor()) const;
 
   ModelConfig config;
   std::shared_ptr<nn::Embedding> emb;
+  // "pos": one of them with position learned or sinusoidal, neither with alibi or relative
   std::shared_ptr<nn::LearnedPositionalEncoding> pos;
+  std::shared_ptr<nn::SinusoidalPositionalEncoding> sin_pos;
   std::shared_ptr<nn::TransformerEncoder> enc;
   Tensor cls;  // [1, 1, dim], only with pooling = cls
 
  protected:
   explicit SequenceModel(const ModelConfig& c);
+
+ private:
+  Tensor add_positions(const Tensor& x, const Tensor& positions) const;  // positions undefined: 0..N-1
+  Tensor encode_packed(const Tensor& tokens, const Tensor& cu_seqlens) const;
 };
 
 class Classifier : public SequenceModel {

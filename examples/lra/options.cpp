@@ -103,6 +103,10 @@ const std::vector<NumericOption>& numeric_options() {
        .kind = O::integer, .lo = 0, .hi = kMaxSteps, .int_field = MG_INT(c.train.patience)},
       {.name = "--threads", .help = "OpenMP threads (default: all cores; 1 is faster on a busy machine)",
        .kind = O::integer, .lo = 1, .hi = kMaxThreads, .int_field = MG_INT(c.threads)},
+      {.name = "--kv-heads", .help = "key/value heads: grouped-query attention (0: one per head; must divide --heads)",
+       .kind = O::integer, .lo = 0, .hi = kMaxDim, .int_field = MG_INT(c.model.encoder.kv_heads)},
+      {.name = "--attn-dropout", .help = "dropout on the attention probabilities (training only)", .kind = O::real,
+       .lo = 0, .hi = 1, .hi_open = true, .real_field = MG_REAL(c.model.encoder.attention.dropout_p)},
       {.name = "--bucket", .help = "length bucketing: sort pools of this many batches by length (0: off)",
        .kind = O::integer, .lo = 0, .hi = kMaxCount, .int_field = MG_INT(c.train.bucket)},
   };
@@ -132,6 +136,13 @@ std::vector<int64_t> parse_int_list_option(const std::string& option, const std:
   std::vector<int64_t> out;
   for (std::string_view item : io::split(text, ',')) out.push_back(parse_int_option(option, std::string(item), lo, hi));
   return out;
+}
+
+std::pair<int64_t, int64_t> parse_window_option(const std::string& option, const std::string& text, int64_t max) {
+  const std::vector<int64_t> w = parse_int_list_option(option, text, 0, max);
+  if (w.size() > 2) usage("{}: '{}' has {} numbers (allowed: left,right or one number for both)", option,
+                          io::quote(text), w.size());
+  return {w[0], w.back()};
 }
 
 const NumericOption& numeric_option(const std::string& name) {
@@ -195,17 +206,37 @@ void check_sizes(const RunConfig& c, const std::vector<AttentionKind>& kinds) {
   for (AttentionKind k : kinds) {
     m.encoder.attention.kind = k;
     try {
-      (void)estimate_step_memory(m, c.train.batch, max_len);
+      (void)estimate_train_step(m, c.train, c.train.pack ? c.train.batch * max_len : max_len);
       for (int64_t n : c.sweep_lengths) {
         ModelConfig ms = m;
         ms.max_len = std::max(m.max_len, *std::max_element(c.sweep_lengths.begin(), c.sweep_lengths.end()));
-        (void)estimate_step_memory(ms, c.train.batch, n);
+        (void)estimate_train_step(ms, c.train, c.train.pack ? c.train.batch * n : n);
       }
     } catch (const Error& e) {
-      usage("{} (from --batch, --max-len, --dim, --ff, --heads, --layers, --top-k, --ff-top-k, --ff-chunk, --sweep-lengths)",
+      usage("{} (from --batch, --max-len, --dim, --ff, --heads, --kv-heads, --layers, --top-k, --ff-top-k, --ff-chunk, "
+            "--sweep-lengths, --pack)",
             inner(e));
     }
   }
+}
+
+// --position, --window, --kv-heads against --heads, --pack against --fixed-padding.
+void resolve_attention_options(const CommandLine& cl, RunConfig& c) {
+  if (cl.position) {
+    try {
+      c.model.position = parse_position_kind(*cl.position);
+    } catch (const Error&) {
+      usage("--position: '{}' is not learned, sinusoidal, alibi or relative", io::quote(*cl.position));
+    }
+  }
+  if (cl.window)
+    std::tie(c.model.encoder.attention.window_left, c.model.encoder.attention.window_right) =
+        parse_window_option("--window", *cl.window, static_cast<int64_t>(kMaxLen));
+  const auto& e = c.model.encoder;
+  if (e.kv_heads > 0 && e.heads % e.kv_heads != 0)
+    usage("--heads {} is not divisible by --kv-heads {}", e.heads, e.kv_heads);
+  if (cl.pack && cl.fixed_padding) usage("--pack and --fixed-padding contradict each other (packed batches have no padding)");
+  if (cl.pack) c.train.pack = true;
 }
 
 }  // namespace
@@ -257,6 +288,7 @@ ResolvedRun resolve_command_line(const CommandLine& cl) {
   }
   if (c.model.encoder.dim % c.model.encoder.heads != 0)
     usage("--dim {} is not divisible by --heads {}", c.model.encoder.dim, c.model.encoder.heads);
+  resolve_attention_options(cl, c);
   try {
     (void)task_lengths(c.data);
   } catch (const Error& e) {

@@ -47,7 +47,10 @@ struct CommandLine {
   // The numeric options given, as typed, in order: {"--steps", "100"} (see numeric_options()).
   std::vector<std::pair<std::string, std::string>> numbers;
   std::optional<std::string> out_dir, data_dir, sweep_lengths, pooling, init_from;
+  std::optional<std::string> position;  // learned | sinusoidal | alibi | relative
+  std::optional<std::string> window;    // "left,right" or "w" (both sides w)
   bool checkpoint_layers = false, fixed_padding = false, no_sweep = false, no_memory_check = false;
+  bool pack = false;
 };
 
 // A numeric option of every subcommand and the field it sets.
@@ -87,6 +90,9 @@ ResolvedRun resolve_command_line(const CommandLine& cl);
 int64_t parse_int_option(const std::string& option, const std::string& text, int64_t lo, int64_t hi);
 std::vector<int64_t> parse_int_list_option(const std::string& option, const std::string& text, int64_t lo,
                                            int64_t hi);
+// --window: "left,right" or one number w for both sides (with causal attention the right side is
+// moot, so one number is then the left window), each in [0, max]. Returns {left, right}.
+std::pair<int64_t, int64_t> parse_window_option(const std::string& option, const std::string& text, int64_t max);
 // A comma-separated list of attention kinds, each at most once ("vanilla,topk").
 std::vector<AttentionKind> parse_kind_list(const std::string& option, const std::string& list);
 

@@ -36,6 +36,9 @@ struct TrainOptions {
   // Length bucketing with dynamic padding: batches are cut from pools of this many batches sorted
   // by length (BatchSampler::bucket_by), so a step costs about its mean length (0: off).
   int64_t bucket = 0;
+  // Packed batches (batch.h, --pack): each step's sequences back to back in one row with
+  // cu_seqlens, no padding and no work on it; computes what the padded batch computes.
+  bool pack = false;
 };
 
 struct RunConfig {

@@ -30,15 +30,27 @@ Batch random_batch(const ModelConfig& m, int64_t B, int64_t N, Generator& gen) {
   return b;
 }
 
+// The same shape packed (batch.h): B sequences of N tokens back to back in one row.
+Batch packed_random_batch(const ModelConfig& m, int64_t B, int64_t N, Generator& gen) {
+  Batch b = random_batch(m, B, N, gen);
+  std::vector<int64_t> cu;
+  for (int64_t s = 0; s <= B; ++s) cu.push_back(s * N);
+  b.cu_seqlens = from_vector(cu, {B + 1});
+  b.tokens = reshape(b.tokens, {1, B * N});
+  if (m.pair) b.tokens2 = reshape(b.tokens2, {1, B * N}), b.cu_seqlens2 = b.cu_seqlens;
+  return b;
+}
+
 }  // namespace
 
 SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed,
-                        Device dev) {
+                        Device dev, bool packed) {
   SweepPoint p;
   p.kind = to_string(mc.encoder.attention.kind);
   p.seq_len = seq_len;
   p.batch = batch;
-  p.predicted_bytes = estimate_step_memory(mc, batch, seq_len).total;
+  p.predicted_bytes = packed ? estimate_packed_step_memory(mc, batch, batch * seq_len).total
+                             : estimate_step_memory(mc, batch, seq_len).total;
   const int64_t outside = memory::stats(dev).current;  // tensors the caller holds: not this step's
   manual_seed(seed);
   auto model = make_model(mc);
@@ -51,7 +63,7 @@ SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, i
     const auto t0 = std::chrono::steady_clock::now();
     {
       memory::PeakMeter meter(dev);
-      Batch b = to_device(random_batch(mc, batch, seq_len, gen), dev);
+      Batch b = to_device(packed ? packed_random_batch(mc, batch, seq_len, gen) : random_batch(mc, batch, seq_len, gen), dev);
       Tensor loss = cross_entropy(model->forward(b), b.labels);
       loss.backward();
       optim::clip_grad_norm(model->parameters(), 1.0);
@@ -72,22 +84,24 @@ std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<Attent
   if (cfg.sweep_lengths.empty()) return out;
   const int64_t longest = *std::max_element(cfg.sweep_lengths.begin(), cfg.sweep_lengths.end());
   const int64_t available = cfg.device.is_cpu() ? available_memory_bytes() : 0;  // GPU: found out by trying
-  std::fprintf(log, "\n== memory and time of a training step against sequence length (batch %lld, random tokens)\n",
-               static_cast<long long>(cfg.train.batch));
+  const bool packed = cfg.train.pack;  // --pack: each point's batch packed into one row
+  std::fprintf(log, "\n== memory and time of a training step against sequence length (batch %lld%s, random tokens)\n",
+               static_cast<long long>(cfg.train.batch), packed ? ", packed" : "");
   std::fprintf(log, "%-8s %7s %12s %12s %8s %10s\n", "kind", "length", "predicted", "measured", "pred/meas", "s/step");
   for (int64_t n : cfg.sweep_lengths) {
     for (AttentionKind kind : kinds) {
       ModelConfig mc = model_config(cfg, kind);
       mc.max_len = std::max(mc.max_len, longest);
       SweepPoint p;
-      const int64_t predicted = estimate_step_memory(mc, cfg.train.batch, n).total;
+      const int64_t predicted = packed ? estimate_packed_step_memory(mc, cfg.train.batch, cfg.train.batch * n).total
+                                       : estimate_step_memory(mc, cfg.train.batch, n).total;
       if (available > 0 && predicted > available) {
         p.kind = to_string(kind), p.seq_len = n, p.batch = cfg.train.batch, p.predicted_bytes = predicted;
         p.note = fmt::format("skipped: needs {} (estimate), {} available", format_bytes(predicted),
                              format_bytes(available));
       } else {
         try {
-          p = measure_step(mc, cfg.train.batch, n, cfg.sweep_steps, cfg.seed, cfg.device);
+          p = measure_step(mc, cfg.train.batch, n, cfg.sweep_steps, cfg.seed, cfg.device, packed);
         } catch (const RuntimeError& e) {  // a device allocation that failed: record it, go on
           if (std::string(e.what()).find("out of memory") == std::string::npos) throw;
           memory::empty_cache(cfg.device);

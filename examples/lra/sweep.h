@@ -14,8 +14,9 @@ namespace memgrad::lra {
 
 std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<AttentionKind>& kinds, FILE* log = stdout);
 
-// One point (exposed for tests): `steps` timed steps after one warm-up step.
+// One point (exposed for tests): `steps` timed steps after one warm-up step. packed: the batch's
+// sequences packed into one row (batch.h), predicted by estimate_packed_step_memory.
 SweepPoint measure_step(const ModelConfig& model, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed,
-                        Device dev = Device::cpu());
+                        Device dev = Device::cpu(), bool packed = false);
 
 }  // namespace memgrad::lra

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <numeric>
 
@@ -48,10 +49,21 @@ bool trim_cache(int64_t limit, Device d) {
 }
 
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
+  if (cfg.train.pack) {
+    std::vector<int64_t> lengths;
+    for (const auto& ex : ds.train) lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));
+    const size_t n = std::min(lengths.size(), static_cast<size_t>(std::max<int64_t>(cfg.train.batch, 0)));
+    std::partial_sort(lengths.begin(), lengths.begin() + static_cast<std::ptrdiff_t>(n), lengths.end(), std::greater<>());
+    return std::max<int64_t>(1, std::accumulate(lengths.begin(), lengths.begin() + static_cast<std::ptrdiff_t>(n), int64_t{0}));
+  }
   if (!cfg.train.dynamic_padding) return ds.max_len;
   size_t longest = 1;
   for (const auto& ex : ds.train) longest = std::max({longest, ex.tokens.size(), ex.tokens2.size()});
   return static_cast<int64_t>(longest);
+}
+
+MemoryEstimate estimate_train_step(const ModelConfig& m, const TrainOptions& t, int64_t len) {
+  return t.pack ? estimate_packed_step_memory(m, t.batch, len) : estimate_step_memory(m, t.batch, len);
 }
 
 double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples,
@@ -126,7 +138,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   KindResult r;
   r.kind = to_string(kind);
   r.params = model->num_parameters();
-  const MemoryEstimate est = estimate_step_memory(mc, t.batch, longest_step_len(cfg, ds));
+  const MemoryEstimate est = estimate_train_step(mc, t, longest_step_len(cfg, ds));
   r.predicted_bytes = est.total;
   r.predicted_phase = est.peak_at;
   r.checkpoint = checkpoint_path(cfg, kind);
@@ -168,8 +180,10 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
     int64_t seq_len;
     {
       memory::PeakMeter meter(dev);
-      Batch b = to_device(make_batch(ds, Split::train, idx, !t.dynamic_padding), dev);
-      seq_len = b.tokens.size(1);
+      Batch b = to_device(t.pack ? make_packed_batch(ds, Split::train, idx)
+                                 : make_batch(ds, Split::train, idx, !t.dynamic_padding),
+                          dev);
+      seq_len = b.packed() ? std::max(b.tokens.size(1), b.tokens2.defined() ? b.tokens2.size(1) : 0) : b.tokens.size(1);
       opt.set_lr(schedule(step));
       Tensor logits = model->forward(b);
       Tensor loss = cross_entropy(logits, b.labels);
@@ -210,7 +224,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   r.train_seconds = train_seconds;
   r.sec_per_step = train_seconds / static_cast<double>(r.steps);
   r.tokens_per_sec = tokens / train_seconds;
-  r.predicted_at_peak_len = estimate_step_memory(mc, t.batch, r.peak_seq_len).total;
+  r.predicted_at_peak_len = estimate_train_step(mc, t, r.peak_seq_len).total;
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model
   r.test_acc = evaluate(*model, ds, Split::test, t.eval_batch, 0, dev);

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "examples/lra/dataset.h"
+#include "examples/lra/memory_estimate.h"
 #include "examples/lra/model.h"
 #include "examples/lra/presets.h"
 #include "examples/lra/results.h"
@@ -38,8 +39,12 @@ int64_t cache_limit(int64_t predicted_peak, Device d = Device::cpu());
 bool trim_cache(int64_t limit, Device d = Device::cpu());
 
 // The padded length of the largest training step: the longest training example (either document
-// for pair tasks) with dynamic padding, else the dataset's max_len.
+// for pair tasks) with dynamic padding, else the dataset's max_len. Packed batches (--pack): the
+// most tokens one step's row can hold, the batch's worth of the longest training examples.
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds);
+// The memory estimate of one training step of `len` as longest_step_len counts it (padded: batch
+// rows of len tokens; packed: one row of len tokens holding t.batch sequences).
+MemoryEstimate estimate_train_step(const ModelConfig& m, const TrainOptions& t, int64_t len);
 
 KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, FILE* log = stdout);
 

@@ -394,48 +394,107 @@ class FeedForward(_CppModule):
         self._cpp.chunk = value
 
 
+def _window(window):
+    """window=None | w | (left, right) -> (window_left, window_right); -1 leaves a side unbounded."""
+    if window is None:
+        return -1, -1
+    if isinstance(window, (tuple, list)):
+        if len(window) != 2:
+            raise ValueError(f"window must be an int or a (left, right) pair, got {window!r}")
+        return int(window[0]), int(window[1])
+    return int(window), int(window)
+
+
+def _attention_kw(position, causal_alignment, window, relative_max_distance, attn_dropout):
+    left, right = _window(window)
+    return dict(position=position, causal_alignment=causal_alignment, window_left=left, window_right=right,
+                relative_max_distance=relative_max_distance, attn_dropout=attn_dropout)
+
+
 class MultiHeadAttention(_CppModule):
-    """Multi-head self-attention over any attention kind: x [B, N, dim] -> [B, N, dim].
-    forward(x, key_padding_mask=None, key_lengths=None)."""
+    """Multi-head attention over any attention kind: x [B, Nq, dim] -> [B, Nq, dim].
+
+    forward(x, context=None, key_padding_mask=None, key_lengths=None, *, attn_mask=None, bias=None,
+    cu_seqlens=None, cu_seqlens_k=None): self-attention, or cross-attention with keys and values
+    from context [B, Nk, context_dim or dim]; cu_seqlens for packed sequences (B = 1).
+
+    kv_heads: key/value heads (grouped-query attention, read in place; 1 = multi-query; 0 = heads).
+    context_dim: > 0 gives separate projections q (dim -> dim) and kv (context_dim -> k|v) for a
+    context of another width; 0 keeps the fused qkv projection (earlier state dicts load).
+    position: "none" | "alibi" (the paper's slopes) | "relative" (a learned [heads, relative_buckets]
+    table, rel_table, T5's buckets up to relative_max_distance). attn_dropout: dropout on the
+    attention probabilities, in training mode only. causal_alignment: "bottom_right" | "top_left".
+    window: sliding window, w (both sides) or (left, right), -1 unbounded."""
 
     def __init__(self, dim, heads, *, kind="chunked", causal=False, scale=None, q_chunk=None, k_chunk=None,
-                 top_k=64, dtype=None, generator=None):
-        super().__init__(_C.nn.MultiHeadAttention(dim, heads, kind=kind, causal=causal, scale=scale, q_chunk=q_chunk,
-                                                  k_chunk=k_chunk, top_k=top_k, dtype=dtype, generator=generator))
+                 top_k=64, kv_heads=0, context_dim=0, position="none", relative_buckets=32,
+                 relative_max_distance=128, attn_dropout=0.0, causal_alignment="bottom_right", window=None,
+                 dtype=None, generator=None):
+        super().__init__(_C.nn.MultiHeadAttention(
+            dim, heads, kind=kind, causal=causal, scale=scale, q_chunk=q_chunk, k_chunk=k_chunk, top_k=top_k,
+            dtype=dtype, generator=generator, kv_heads=kv_heads, context_dim=context_dim,
+            relative_buckets=relative_buckets,
+            **_attention_kw(position, causal_alignment, window, relative_max_distance, attn_dropout)))
 
     def extra_repr(self):
-        return f"dim={self.dim}, heads={self.heads}, kind={self.kind}"
+        extra = ""
+        if self.kv_heads != self.heads:
+            extra += f", kv_heads={self.kv_heads}"
+        if self.position != "none":
+            extra += f", position={self.position}"
+        if self.attn_dropout:
+            extra += f", attn_dropout={self.attn_dropout}"
+        return f"dim={self.dim}, heads={self.heads}, kind={self.kind}{extra}"
 
 
 def _config(dim, heads, layers, ff_hidden, dropout, activation, kind, causal, scale, q_chunk, k_chunk, top_k,
-            checkpoint, dtype, generator, ff_top_k=0, ff_chunk=1024):
+            checkpoint, dtype, generator, ff_top_k=0, ff_chunk=1024, attention=None):
     return dict(dim=dim, heads=heads, layers=layers, ff_hidden=ff_hidden, dropout=dropout, activation=activation,
                 kind=kind, causal=causal, scale=scale, q_chunk=q_chunk, k_chunk=k_chunk, top_k=top_k,
-                checkpoint=checkpoint, dtype=dtype, generator=generator, ff_top_k=ff_top_k, ff_chunk=ff_chunk)
+                checkpoint=checkpoint, dtype=dtype, generator=generator, ff_top_k=ff_top_k, ff_chunk=ff_chunk,
+                **(attention or {}))
+
+
+def _encoder_attention(kv_heads, position, relative_buckets, relative_max_distance, attn_dropout,
+                       causal_alignment, window):
+    return dict(kv_heads=kv_heads, relative_buckets=relative_buckets,
+                **_attention_kw(position, causal_alignment, window, relative_max_distance, attn_dropout))
 
 
 class TransformerEncoderLayer(_CppModule):
-    """Pre-LN layer: x + attn(ln1(x)), then + ff(ln2(.)). forward(x, key_padding_mask, key_lengths)."""
+    """Pre-LN layer: x + attn(ln1(x)), then + ff(ln2(.)). forward(x, key_padding_mask=None,
+    key_lengths=None, *, attn_mask=None, bias=None, cu_seqlens=None). The attention keywords
+    (kv_heads, position, ..., window) are MultiHeadAttention's."""
 
     def __init__(self, dim=64, heads=4, ff_hidden=128, dropout=0.1, activation="gelu", *, kind="chunked",
                  causal=False, scale=None, q_chunk=None, k_chunk=None, top_k=64, ff_top_k=0, ff_chunk=1024,
-                 dtype=None, generator=None):
+                 kv_heads=0, position="none", relative_buckets=32, relative_max_distance=128, attn_dropout=0.0,
+                 causal_alignment="bottom_right", window=None, dtype=None, generator=None):
+        attention = _encoder_attention(kv_heads, position, relative_buckets, relative_max_distance, attn_dropout,
+                                       causal_alignment, window)
         super().__init__(_C.nn.TransformerEncoderLayer(**_config(dim, heads, 1, ff_hidden, dropout, activation, kind,
                                                                  causal, scale, q_chunk, k_chunk, top_k, False,
-                                                                 dtype, generator, ff_top_k, ff_chunk)))
+                                                                 dtype, generator, ff_top_k, ff_chunk, attention)))
 
 
 class TransformerEncoder(_CppModule):
     """A stack of pre-LN layers and a final LayerNorm: x [B, N, dim] -> [B, N, dim].
     checkpoint=True recomputes each layer in backward instead of storing its activations;
-    ff_top_k > 0 makes every feed-forward layer top-k (FeedForward's top_k, ff_chunk its chunk)."""
+    ff_top_k > 0 makes every feed-forward layer top-k (FeedForward's top_k, ff_chunk its chunk).
+    The attention keywords (kv_heads, position, relative_buckets, relative_max_distance,
+    attn_dropout, causal_alignment, window) are MultiHeadAttention's, for every layer.
+    forward(x, key_padding_mask=None, key_lengths=None, *, attn_mask=None, bias=None, cu_seqlens=None)."""
 
     def __init__(self, dim=64, heads=4, layers=2, ff_hidden=128, dropout=0.1, activation="gelu", *,
                  kind="chunked", causal=False, scale=None, q_chunk=None, k_chunk=None, top_k=64, checkpoint=False,
-                 ff_top_k=0, ff_chunk=1024, dtype=None, generator=None):
+                 ff_top_k=0, ff_chunk=1024, kv_heads=0, position="none", relative_buckets=32,
+                 relative_max_distance=128, attn_dropout=0.0, causal_alignment="bottom_right", window=None,
+                 dtype=None, generator=None):
+        attention = _encoder_attention(kv_heads, position, relative_buckets, relative_max_distance, attn_dropout,
+                                       causal_alignment, window)
         super().__init__(_C.nn.TransformerEncoder(**_config(dim, heads, layers, ff_hidden, dropout, activation, kind,
                                                             causal, scale, q_chunk, k_chunk, top_k, checkpoint,
-                                                            dtype, generator, ff_top_k, ff_chunk)))
+                                                            dtype, generator, ff_top_k, ff_chunk, attention)))
 
     def extra_repr(self):
         return ", ".join(f"{k}={v}" for k, v in self.config.items())
