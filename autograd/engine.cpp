@@ -1,5 +1,6 @@
 #include "autograd/engine.h"
 
+#include <optional>
 #include <queue>
 #include <unordered_map>
 #include <unordered_set>
@@ -8,6 +9,7 @@
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "backends/backend.h"
+#include "backends/profiler.h"
 
 namespace memgrad {
 namespace {
@@ -33,6 +35,14 @@ void accumulate_into_leaf(TensorImpl* leaf, Tensor g) {
   leaf->grad = (exclusive ? g : clone(g)).impl_ptr();
 }
 
+// n->apply, timed for the profiler (backends/profiler.h) and attributed to the node's name.
+std::vector<Tensor> apply_timed(Node& n, std::vector<Tensor> in) {
+  const double t0 = profiler::now();
+  std::vector<Tensor> out = n.apply(std::move(in));
+  profiler::record(profiler::Source::node, n.name(), profiler::now() - t0);
+  return out;
+}
+
 void add_to(std::vector<Tensor>& buf, size_t i, const Tensor& g) {
   if (buf.size() <= i) buf.resize(i + 1);
   buf[i] = buf[i].defined() ? add(buf[i], g) : g;
@@ -44,6 +54,8 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   MG_CHECK(grads_in.empty() || grads_in.size() == roots.size(), "backward", "{} roots but {} gradients",
            roots.size(), grads_in.size());
   NoGradGuard no_grad;
+  std::optional<profiler::Phase> phase;  // the profiler attributes this pass's kernels to "backward"
+  if (profiler::enabled()) phase.emplace("backward");
 
   // Root gradients.
   std::vector<Tensor> grads(roots.size());
@@ -98,7 +110,7 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     bool any = false;
     for (const auto& g : in) any |= g.defined();
     std::vector<Tensor> out;
-    if (any) out = n->apply(std::move(in));
+    if (any) out = profiler::enabled() ? apply_timed(*n, std::move(in)) : n->apply(std::move(in));
     else MG_CHECK(!n->released(), "backward", "the graph through '{}' was already freed", n->name());
     out.resize(n->next_edges().size());
     if (!retain_graph) n->release();

@@ -2,6 +2,8 @@
 #include <array>
 
 #include "backends/backend.h"
+#include "backends/profiler.h"
+#include "backends/profiling_backend.h"
 #include "backends/cpu/cpu_backend.h"
 #ifdef MEMGRAD_HAVE_CUDA
 #include "backends/cuda/cuda_backend.h"
@@ -31,6 +33,7 @@ Backend& backend_for(Device d) {
     fail("device", "device {} is not available: memgrad was built without CUDA", d.str());
 #endif
   }
+  if (profiler::enabled()) [[unlikely]] return profiling_backend(*b, d);  // backends/profiler.h
   return *b;
 }
 
