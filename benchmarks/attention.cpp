@@ -21,6 +21,7 @@
 #include "benchmarks/attention_options.h"
 #include "benchmarks/attention_paper.h"
 #include "benchmarks/bench_common.h"
+#include "benchmarks/sgemm_rate.h"
 
 using namespace memgrad;
 using json = nlohmann::json;
@@ -39,19 +40,6 @@ double device_sgemm_gflops(Device dev) {
   auto run = [&] {
     Tensor c = matmul(a, b);
     synchronize(dev);
-  };
-  run();
-  std::vector<double> t;
-  for (int r = 0; r < 9; ++r) t.push_back(bench::seconds(run));
-  return 2.0 * n * n * n / bench::median(t) / 1e9;
-}
-
-double sgemm_gflops(int64_t n) {
-  Generator g(1);
-  Tensor a = randn({n, n}, DType::float32, &g), b = randn({n, n}, DType::float32, &g), c = empty({n, n});
-  auto run = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n,
-                0.0f, c.data<float>(), n);
   };
   run();
   std::vector<double> t;
@@ -134,7 +122,7 @@ int main(int argc, char** argv) {
     if (!app.count("--kinds")) kinds = {"chunked"};
     if (!app.count("--out")) out = "benchmarks/results/attention_options.json";
     ob.kinds = kinds, ob.out = out, ob.command = bench::command_line(argc, argv);
-    ob.sgemm_gflops = sgemm_gflops(1024);
+    ob.sgemm_gflops = bench::sgemm_gflops(1024);
     std::printf("machine: %s\ncblas_sgemm at 1024: %.1f GFLOP/s\nB=%lld H=%lld D=%lld, float32, forward+backward\n\n",
                 bench::describe(bench::machine()).c_str(), ob.sgemm_gflops, static_cast<long long>(c.B),
                 static_cast<long long>(c.H), static_cast<long long>(c.D));
@@ -148,7 +136,7 @@ int main(int argc, char** argv) {
   }
   json machine = bench::machine();
   std::printf("machine: %s\n", bench::describe(machine).c_str());
-  const double sgemm = c.device.is_cpu() ? sgemm_gflops(1024) : device_sgemm_gflops(c.device);
+  const double sgemm = c.device.is_cpu() ? bench::sgemm_gflops(1024) : device_sgemm_gflops(c.device);
   if (c.device.is_cpu()) std::printf("cblas_sgemm at 1024: %.1f GFLOP/s\n", sgemm);
   else std::printf("device: %s; memgrad matmul (cuBLAS float32) at 4096: %.1f GFLOP/s\n", c.device.str().c_str(), sgemm);
   std::printf("B=%lld H=%lld D=%lld top_k=%lld, float32, median of up to %d samples\n\n",

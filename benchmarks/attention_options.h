@@ -7,7 +7,8 @@
 //   packed   sequences of lengths uniform in [N/2, N] packed (cu_seqlens) over the same batch padded
 //            (key_lengths) (target <= 0.8);
 //   gqa, bias, alibi, relative, dropout: time and peak overhead beside the plain call;
-//   sgemm    chunked forward+backward at N = 4096 as a fraction of this run's sgemm rate (>= 0.75).
+//   sgemm    chunked forward+backward at N = 4096 as a fraction of the sgemm rate measured right
+//            before and after it, the higher of the two (>= 0.75).
 #include <cstdint>
 #include <string>
 #include <vector>

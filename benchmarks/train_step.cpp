@@ -35,6 +35,7 @@
 #include "autograd/ops.h"
 #include "backends/profiler.h"
 #include "benchmarks/bench_common.h"
+#include "benchmarks/sgemm_rate.h"
 #include "nn/heads.h"
 #include "nn/optim/adam.h"
 #include "nn/positional.h"
@@ -91,19 +92,6 @@ double step_flops(const Config& c, int64_t L) {
   const double attention = 4.0 * c.batch * static_cast<double>(L) * L * d;
   const double head = 2.0 * c.batch * (d * d + d * c.classes);
   return 3 * (c.layers * (linears + attention) + head);
-}
-
-double sgemm_gflops(int64_t n) {
-  Generator g(1);
-  Tensor a = randn({n, n}, DType::float32, &g), b = randn({n, n}, DType::float32, &g), out = empty({n, n});
-  auto run = [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data<float>(), n, b.data<float>(), n,
-                0.0f, out.data<float>(), n);
-  };
-  run();
-  std::vector<double> t;
-  for (int r = 0; r < 9; ++r) t.push_back(bench::seconds(run));
-  return 2.0 * n * n * n / bench::median(t) / 1e9;
 }
 
 // A field of /proc/self/status in bytes ("VmRSS", "VmHWM"); -1 when unreadable.
@@ -328,7 +316,7 @@ int main(int argc, char** argv) {
   do_profile |= profile_only;
 
   json machine = bench::machine();
-  const double sgemm = sgemm_gflops(1024);
+  const double sgemm = bench::sgemm_gflops(1024);
   std::printf("machine: %s\ncblas_sgemm at 1024: %.1f GFLOP/s\n", bench::describe(machine).c_str(), sgemm);
   json sgemm_by_size = json::object();
   std::printf("model: %lld layers, d %lld, %lld heads, ff %lld, pre-LN, GELU, mean pooling, AdamW; batch %lld, "
@@ -358,7 +346,7 @@ int main(int argc, char** argv) {
     print_header();
     for (int64_t L : sizes) {
       // The rate again before each length: on a shared machine the load moves during a run.
-      const double sgemm = sgemm_gflops(1024);
+      const double sgemm = bench::sgemm_gflops(1024);
       sgemm_by_size[std::to_string(L)] = sgemm;
       std::printf("%6lld cblas_sgemm at 1024 now: %.1f GFLOP/s (the %%sgemm of the rows below)\n",
                   static_cast<long long>(L), sgemm);
