@@ -123,6 +123,25 @@ void accumulate_drel_table(const T* ds, const int32_t* idx, Tensor& drel, const 
   });
 }
 
+// The first and last valid key of each batch row (key padding); the whole row when there is no
+// padding, and first > last when every key is padding.
+struct KeyRange {
+  int64_t first, last;
+};
+std::vector<KeyRange> valid_key_ranges(const Tensor& key_valid, int64_t B, int64_t Nk) {
+  std::vector<KeyRange> r(static_cast<size_t>(B), KeyRange{0, Nk - 1});
+  if (!key_valid.defined()) return r;
+  const bool* valid = key_valid.data<bool>();  // [B, Nk]
+  for (int64_t b = 0; b < B; ++b) {
+    const bool* vb = valid + b * Nk;
+    int64_t first = 0, last = Nk - 1;
+    while (first < Nk && !vb[first]) ++first;
+    while (last >= first && !vb[last]) --last;
+    r[static_cast<size_t>(b)] = KeyRange{first, last};
+  }
+  return r;
+}
+
 }  // namespace
 
 void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
@@ -146,6 +165,7 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
     Tensor ws = thread_workspace(Cq * Nk + kk, q.dtype());
     Tensor sel_ws = thread_workspace(static_cast<int64_t>(Nk * sizeof(Scored<T>) + kk * 4), DType::boolean);
     Tensor ok_ws = sm.mask || sm.any_term() ? thread_workspace(Nk, DType::boolean) : Tensor();
+    const std::vector<KeyRange> valid_keys = valid_key_ranges(mods.key_valid, B, Nk);  // padding: skipped whole
     parallel_for(B * H * n_qc, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* S = thread_slot<T>(ws);
       T* e = S + Cq * Nk;
@@ -157,8 +177,13 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
         const QueryChunk& qc = chunks[t % n_qc];
         const Segment& sg = qc.sg;
         const Visibility vis = p.visibility(sg.nq, sg.nk);
-        // the chunk's keys: the union of its rows' intervals (both ends nondecrease with i)
-        const int64_t lo = vis.first_key(qc.i0), w = std::max<int64_t>(vis.last_key(qc.i0 + qc.nq - 1) + 1 - lo, 0);
+        // the chunk's keys: the union of its rows' intervals (both ends nondecrease with i), within
+        // the batch row's first .. last valid key (keys outside are padding: never scored). Key
+        // padding never comes with packed sequences (attention() refuses it), so where kr narrows
+        // the keys the segment is the whole row and its indices are the row's.
+        const KeyRange& kr = valid_keys[static_cast<size_t>(b)];
+        const int64_t lo = std::max(vis.first_key(qc.i0), kr.first);
+        const int64_t w = std::max<int64_t>(std::min(vis.last_key(qc.i0 + qc.nq - 1), kr.last) + 1 - lo, 0);
         const T* K = head<T>(k, b, h / G);  // [Nk, D]
         const T* V = head<T>(v, b, h / G);  // [Nk, Dv]
         // S = scale * Q K^T  [nq, w]: the chunk's queries against keys lo .. lo + w - 1 of the segment
@@ -166,8 +191,8 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
           gemm<T>(false, true, qc.nq, w, D, T(p.scale), head<T>(q, b, h) + (sg.q0 + qc.i0) * row_stride(q),
                   row_stride(q), K + (sg.k0 + lo) * row_stride(k), row_stride(k), T(0), S, w);
         for (int64_t r = 0; r < qc.nq; ++r) {
-          const int64_t il = qc.i0 + r, iq = sg.q0 + il, fk = vis.first_key(il);
-          const int64_t n = std::max<int64_t>(vis.last_key(il) + 1 - fk, 0);  // keys fk .. fk + n - 1
+          const int64_t il = qc.i0 + r, iq = sg.q0 + il, fk = std::max(vis.first_key(il), kr.first);
+          const int64_t n = std::max<int64_t>(std::min(vis.last_key(il), kr.last) + 1 - fk, 0);  // keys fk .. fk + n - 1
           T* s = S + r * w + (fk - lo);
           T* O = out.data<T>() + (bh * Nq + iq) * Dv;
           int32_t* I = idx.data<int32_t>() + (bh * Nq + iq) * kk;
