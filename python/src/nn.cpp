@@ -298,19 +298,23 @@ void bind_multi_head_attention(py::module_& n) {
      py::arg("cu_seqlens") = py::none(), py::arg("cu_seqlens_k") = py::none());
 }
 
+// TransformerEncoderLayer / TransformerEncoder from the keywords of MG_CONFIG_ARGS (in order).
+template <class M>
+std::shared_ptr<M> make_encoder(int64_t dim, int64_t heads, int64_t layers, int64_t ff_hidden, double dropout,
+                                const std::string& act, const std::string& kind, bool causal, py::handle scale,
+                                py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool ckpt, py::handle dtype,
+                                Generator* gen, int64_t ff_top_k, int64_t ff_chunk, int64_t kv_heads,
+                                int64_t relative_buckets, const std::string& position, const std::string& align,
+                                int64_t wl, int64_t wr, int64_t max_distance, double attn_dropout) {
+  auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt,
+                     ff_top_k, ff_chunk, kv_heads, relative_buckets,
+                     AttentionKw{position, align, wl, wr, max_distance, attn_dropout});
+  return std::make_shared<M>(c, popts(dtype, gen));
+}
+
 void bind_transformer(py::module_& n) {
   py::class_<TransformerEncoderLayer, Module, std::shared_ptr<TransformerEncoderLayer>> layer(n, "TransformerEncoderLayer");
-  layer.def(py::init([](int64_t dim, int64_t heads, int64_t layers, int64_t ff_hidden, double dropout,
-                        const std::string& act, const std::string& kind, bool causal, py::handle scale,
-                        py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool ckpt, py::handle dtype,
-                        Generator* gen, int64_t ff_top_k, int64_t ff_chunk, int64_t kv_heads, int64_t relative_buckets,
-                        const std::string& position, const std::string& align, int64_t wl, int64_t wr,
-                        int64_t max_distance, double attn_dropout) {
-    auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt,
-                       ff_top_k, ff_chunk, kv_heads, relative_buckets,
-                       AttentionKw{position, align, wl, wr, max_distance, attn_dropout});
-    return std::make_shared<TransformerEncoderLayer>(c, popts(dtype, gen));
-  }), MG_CONFIG_ARGS, py::keep_alive<1, 16>())
+  layer.def(py::init(&make_encoder<TransformerEncoderLayer>), MG_CONFIG_ARGS, py::keep_alive<1, 16>())
       .def_readonly("ln1", &TransformerEncoderLayer::ln1)
       .def_readonly("ln2", &TransformerEncoderLayer::ln2)
       .def_readonly("attn", &TransformerEncoderLayer::attn)
@@ -318,17 +322,7 @@ void bind_transformer(py::module_& n) {
   encoder_forward(layer);
 
   py::class_<TransformerEncoder, Module, std::shared_ptr<TransformerEncoder>> enc(n, "TransformerEncoder");
-  enc.def(py::init([](int64_t dim, int64_t heads, int64_t layers, int64_t ff_hidden, double dropout,
-                      const std::string& act, const std::string& kind, bool causal, py::handle scale,
-                      py::handle q_chunk, py::handle k_chunk, int64_t top_k, bool ckpt, py::handle dtype,
-                      Generator* gen, int64_t ff_top_k, int64_t ff_chunk, int64_t kv_heads, int64_t relative_buckets,
-                      const std::string& position, const std::string& align, int64_t wl, int64_t wr,
-                      int64_t max_distance, double attn_dropout) {
-    auto c = config_of(dim, heads, layers, ff_hidden, dropout, act, kind, causal, scale, q_chunk, k_chunk, top_k, ckpt,
-                       ff_top_k, ff_chunk, kv_heads, relative_buckets,
-                       AttentionKw{position, align, wl, wr, max_distance, attn_dropout});
-    return std::make_shared<TransformerEncoder>(c, popts(dtype, gen));
-  }), MG_CONFIG_ARGS, py::keep_alive<1, 16>())
+  enc.def(py::init(&make_encoder<TransformerEncoder>), MG_CONFIG_ARGS, py::keep_alive<1, 16>())
       .def_readonly("layers", &TransformerEncoder::layers)
       .def_readonly("norm", &TransformerEncoder::norm)
       .def_property_readonly("config", [](const TransformerEncoder& e) { return config_dict(e.config); });
