@@ -3,8 +3,7 @@
 check, not a test: it needs PyTorch, kept out of memgrad's environment).
 
 Each case runs both on the same float64 inputs, forward and backward (q, k, v and a float mask's
-gradients), and prints the largest difference. A case uses memgrad's chunked kind, or vanilla while
-the chunked kernel names an option as not implemented yet (the kind column says which). Rows that
+gradients), and prints the largest difference, in memgrad's chunked kind (or --kind). Rows that
 are fully masked are compared as the one documented difference: memgrad 0, PyTorch NaN.
 
 Run with a Python that has torch and numpy, memgrad's build on PYTHONPATH (same Python version):
