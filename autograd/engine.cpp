@@ -1,5 +1,6 @@
 #include "autograd/engine.h"
 
+#include <algorithm>
 #include <optional>
 #include <queue>
 #include <unordered_map>
@@ -43,6 +44,39 @@ std::vector<Tensor> apply_timed(Node& n, std::vector<Tensor> in) {
   return out;
 }
 
+// The grad-ready hooks by leaf, and each handle's leaf.
+struct HookRegistry {
+  std::unordered_map<TensorImpl*, std::vector<std::pair<int64_t, GradReadyHook>>> by_leaf;
+  std::unordered_map<int64_t, TensorImpl*> leaf_of;
+  int64_t next = 1;
+};
+HookRegistry& hooks() {
+  static HookRegistry r;
+  return r;
+}
+
+// Counts, per hooked leaf, the deliveries still to come in this pass; calls its hooks at zero.
+class LeafCountdown {
+ public:
+  void expect(const std::shared_ptr<TensorImpl>& leaf) {
+    if (!hooks().by_leaf.count(leaf.get())) return;
+    auto [it, fresh] = left_.try_emplace(leaf.get(), 0, leaf);
+    ++it->second.first;
+  }
+  void delivered(TensorImpl* leaf) {
+    auto it = left_.find(leaf);
+    if (it == left_.end() || --it->second.first > 0) return;
+    auto h = hooks().by_leaf.find(leaf);
+    if (h == hooks().by_leaf.end()) return;
+    const std::vector<std::pair<int64_t, GradReadyHook>> fs = h->second;  // a hook may remove hooks
+    const Tensor t(it->second.second);
+    for (const auto& f : fs) f.second(t);
+  }
+
+ private:
+  std::unordered_map<TensorImpl*, std::pair<int, std::shared_ptr<TensorImpl>>> left_;  // deliveries to come, leaf
+};
+
 void add_to(std::vector<Tensor>& buf, size_t i, const Tensor& g) {
   if (buf.size() <= i) buf.resize(i + 1);
   buf[i] = buf[i].defined() ? add(buf[i], g) : g;
@@ -74,16 +108,22 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
     }
   }
 
-  // Discover the graph iteratively and count, per node, the edges that lead into it.
+  // Discover the graph iteratively and count, per node, the edges that lead into it (and, per
+  // hooked leaf, those that lead into it: the countdown of its grad-ready hooks).
   std::unordered_map<Node*, std::shared_ptr<Node>> nodes;
   std::unordered_map<Node*, int> deps;
+  LeafCountdown leaves;
+  const bool hooked = !hooks().by_leaf.empty();
   std::vector<Node*> stack;
-  for (const auto& r : roots)
-    if (auto fn = r.grad_fn(); fn && nodes.emplace(fn.get(), fn).second) stack.push_back(fn.get());
+  for (size_t i = 0; i < roots.size(); ++i) {
+    if (auto fn = roots[i].grad_fn(); fn && nodes.emplace(fn.get(), fn).second) stack.push_back(fn.get());
+    if (hooked && !roots[i].grad_fn()) leaves.expect(roots[i].impl_ptr());
+  }
   while (!stack.empty()) {
     Node* n = stack.back();
     stack.pop_back();
     for (const Edge& e : n->next_edges()) {
+      if (hooked && !e.fn && e.leaf) leaves.expect(e.leaf);
       if (!e.fn) continue;
       deps[e.fn.get()] += 1;
       if (nodes.emplace(e.fn.get(), e.fn).second) stack.push_back(e.fn.get());
@@ -94,6 +134,7 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   for (size_t i = 0; i < roots.size(); ++i) {
     if (auto fn = roots[i].grad_fn()) add_to(buffers[fn.get()], roots[i].impl()->output_nr, grads[i]);
     else accumulate_into_leaf(roots[i].impl(), grads[i]);
+    if (hooked && !roots[i].grad_fn()) leaves.delivered(roots[i].impl());
   }
 
   // Run nodes newest first among those whose consumers have all run.
@@ -126,8 +167,29 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
         else accumulate_into_leaf(e.leaf.get(), g);
       }
       if (e.fn && --deps[e.fn.get()] == 0) ready.push(e.fn.get());
+      if (hooked && !e.fn && e.leaf) leaves.delivered(e.leaf.get());  // an undefined gradient delivers too
     }
   }
+}
+
+int64_t add_grad_ready_hook(const Tensor& leaf, GradReadyHook f) {
+  MG_CHECK(leaf.defined() && leaf.is_leaf() && leaf.requires_grad(), "add_grad_ready_hook",
+           "needs a leaf tensor that requires grad");
+  HookRegistry& r = hooks();
+  const int64_t h = r.next++;
+  r.by_leaf[leaf.impl()].emplace_back(h, std::move(f));
+  r.leaf_of[h] = leaf.impl();
+  return h;
+}
+
+void remove_grad_ready_hook(int64_t handle) {
+  HookRegistry& r = hooks();
+  auto it = r.leaf_of.find(handle);
+  if (it == r.leaf_of.end()) return;
+  auto& v = r.by_leaf[it->second];
+  v.erase(std::remove_if(v.begin(), v.end(), [&](const auto& p) { return p.first == handle; }), v.end());
+  if (v.empty()) r.by_leaf.erase(it->second);
+  r.leaf_of.erase(it);
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const {

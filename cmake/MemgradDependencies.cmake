@@ -81,6 +81,22 @@ if(NOT MEMGRAD_CUDA STREQUAL "OFF")
   endif()
 endif()
 
+# MPI (Open MPI from Debian: libopenmpi-dev openmpi-bin) for memgrad::dist; without it dist is a
+# world of one process. The C API only, through the CXX component (the project enables no C
+# compiler); MPI_CXX_SKIP_MPICXX leaves out the deprecated C++ bindings.
+set(MEMGRAD_HAVE_MPI OFF)
+if(NOT MEMGRAD_MPI STREQUAL "OFF")
+  set(MPI_CXX_SKIP_MPICXX ON)
+  find_package(MPI QUIET COMPONENTS CXX)
+  if(MPI_CXX_FOUND)
+    set(MEMGRAD_HAVE_MPI ON)
+  elseif(MEMGRAD_MPI STREQUAL "ON")
+    message(FATAL_ERROR "MEMGRAD_MPI=ON but no MPI was found (apt-get install libopenmpi-dev openmpi-bin)")
+  else()
+    list(APPEND MEMGRAD_MISSING "MPI (libopenmpi-dev openmpi-bin): memgrad::dist is a world of one process")
+  endif()
+endif()
+
 # No FP traps or errno from math functions: lets loops with comparisons and exp/sqrt vectorise.
 # Results are unchanged (no reassociation, unlike -ffast-math).
 set(MEMGRAD_CXX_FLAGS $<$<COMPILE_LANGUAGE:CXX>:-Wall> $<$<COMPILE_LANGUAGE:CXX>:-Wextra>

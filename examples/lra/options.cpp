@@ -8,6 +8,7 @@
 #include <cmath>
 #include <limits>
 
+#include "dist/dist.h"
 #include "examples/lra/io_util.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/trainer.h"
@@ -239,6 +240,15 @@ void resolve_attention_options(const CommandLine& cl, RunConfig& c) {
   if (cl.pack) c.train.pack = true;
 }
 
+// --data-parallel: the global batch must split evenly among the ranks.
+void resolve_data_parallel(const CommandLine& cl, RunConfig& c) {
+  if (!cl.data_parallel) return;
+  c.train.data_parallel = true;
+  const int ranks = dist::world_size();
+  if (c.train.batch % ranks != 0)
+    usage("--data-parallel: --batch {} does not split evenly among {} ranks", c.train.batch, ranks);
+}
+
 }  // namespace
 
 ResolvedRun resolve_command_line(const CommandLine& cl) {
@@ -289,6 +299,7 @@ ResolvedRun resolve_command_line(const CommandLine& cl) {
   if (c.model.encoder.dim % c.model.encoder.heads != 0)
     usage("--dim {} is not divisible by --heads {}", c.model.encoder.dim, c.model.encoder.heads);
   resolve_attention_options(cl, c);
+  resolve_data_parallel(cl, c);
   try {
     (void)task_lengths(c.data);
   } catch (const Error& e) {

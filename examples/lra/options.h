@@ -51,6 +51,7 @@ struct CommandLine {
   std::optional<std::string> window;    // "left,right" or "w" (both sides w)
   bool checkpoint_layers = false, fixed_padding = false, no_sweep = false, no_memory_check = false;
   bool pack = false;
+  bool data_parallel = false;
 };
 
 // A numeric option of every subcommand and the field it sets.

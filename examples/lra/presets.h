@@ -39,6 +39,10 @@ struct TrainOptions {
   // Packed batches (batch.h, --pack): each step's sequences back to back in one row with
   // cu_seqlens, no padding and no work on it; computes what the padded batch computes.
   bool pack = false;
+  // Data-parallel training (--data-parallel, under mpirun): `batch` is the global batch, each rank
+  // training on its batch / ranks examples of it (nn::DataParallel averages the gradients); rank 0
+  // logs and writes the files. With one process it is plain training.
+  bool data_parallel = false;
 };
 
 struct RunConfig {

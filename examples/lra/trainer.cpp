@@ -12,11 +12,13 @@
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "dist/dist.h"
 #include "examples/lra/batch.h"
 #include "examples/lra/checkpoint.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/progress.h"
 #include "examples/lra/warm_start.h"
+#include "nn/data_parallel.h"
 #include "nn/loss.h"
 #include "nn/optim/adam.h"
 #include "nn/optim/clip.h"
@@ -48,11 +50,13 @@ bool trim_cache(int64_t limit, Device d) {
   return true;
 }
 
+int64_t rank_batch(const TrainOptions& t) { return t.data_parallel ? t.batch / dist::world_size() : t.batch; }
+
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
   if (cfg.train.pack) {
     std::vector<int64_t> lengths;
     for (const auto& ex : ds.train) lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));
-    const size_t n = std::min(lengths.size(), static_cast<size_t>(std::max<int64_t>(cfg.train.batch, 0)));
+    const size_t n = std::min(lengths.size(), static_cast<size_t>(std::max<int64_t>(rank_batch(cfg.train), 0)));
     std::partial_sort(lengths.begin(), lengths.begin() + static_cast<std::ptrdiff_t>(n), lengths.end(), std::greater<>());
     return std::max<int64_t>(1, std::accumulate(lengths.begin(), lengths.begin() + static_cast<std::ptrdiff_t>(n), int64_t{0}));
   }
@@ -63,7 +67,7 @@ int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
 }
 
 MemoryEstimate estimate_train_step(const ModelConfig& m, const TrainOptions& t, int64_t len) {
-  return t.pack ? estimate_packed_step_memory(m, t.batch, len) : estimate_step_memory(m, t.batch, len);
+  return t.pack ? estimate_packed_step_memory(m, rank_batch(t), len) : estimate_step_memory(m, rank_batch(t), len);
 }
 
 double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples,
@@ -109,6 +113,56 @@ struct Accum {
   void add(double l, double a) { loss += l, acc += a, ++n; }
 };
 
+// This process's examples of the global batch `idx`: all of them, or with data parallelism its
+// contiguous share (every rank draws the same batches from the same seed).
+std::vector<int64_t> rank_share(const std::vector<int64_t>& idx, const TrainOptions& t) {
+  if (!t.data_parallel) return idx;
+  const int64_t n = rank_batch(t), r = dist::rank();
+  return {idx.begin() + r * n, idx.begin() + (r + 1) * n};
+}
+
+struct StepOutcome {
+  double loss = 0, acc = 0;  // over the global batch (averaged over the ranks)
+  int64_t seq_len = 0, peak = 0;
+  double tokens = 0;  // this rank's
+};
+
+// One training step on this rank's share of the batch: forward, backward, the gradient average
+// over the ranks (dp, with data parallelism), clipping and AdamW. The peak is measured above
+// `outside` (tensors held elsewhere).
+StepOutcome train_step(SequenceModel& model, optim::AdamW& opt, nn::DataParallel* dp, const Dataset& ds,
+                       const std::vector<int64_t>& idx, const TrainOptions& t, double lr, Device dev, int64_t outside) {
+  StepOutcome o;
+  memory::PeakMeter meter(dev);
+  Batch b = to_device(t.pack ? make_packed_batch(ds, Split::train, idx) : make_batch(ds, Split::train, idx, !t.dynamic_padding),
+                      dev);
+  o.seq_len = b.packed() ? std::max(b.tokens.size(1), b.tokens2.defined() ? b.tokens2.size(1) : 0) : b.tokens.size(1);
+  opt.set_lr(lr);
+  Tensor logits = model.forward(b);
+  Tensor loss = cross_entropy(logits, b.labels);  // the mean over this rank's share
+  loss.backward();
+  if (dp) dp->synchronize();
+  if (t.clip > 0) optim::clip_grad_norm(model.parameters(), t.clip);
+  opt.step();
+  o.loss = loss.item<float>();
+  o.acc = nn::accuracy(detach(logits), b.labels);
+  o.peak = meter.peak() - outside;
+  o.tokens = static_cast<double>(b.tokens.numel() + (b.tokens2.defined() ? b.tokens2.numel() : 0));
+  if (dp) {  // equal shares: the global batch's mean loss and accuracy are the ranks' means
+    Tensor v = from_vector(std::vector<double>{o.loss, o.acc}, {2});
+    dist::all_reduce(v, dist::Reduce::mean);
+    o.loss = v.to_vector<double>()[0], o.acc = v.to_vector<double>()[1];
+  }
+  return o;
+}
+
+// Writes the checkpoint: rank 0 alone with data parallelism, the others waiting until it is there.
+void save_rank0(const TrainOptions& t, const std::string& path, const SequenceModel& model, optim::AdamW& opt,
+                const std::map<std::string, std::string>& meta) {
+  if (!t.data_parallel || dist::rank() == 0) save_checkpoint(path, model, &opt, meta);
+  if (t.data_parallel) dist::barrier();
+}
+
 }  // namespace
 
 KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, FILE* log) {
@@ -124,6 +178,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   std::unique_ptr<SequenceModel> model = make_model(mc);
   if (!cfg.init_from.empty()) warm_start(*model, warm_start_path(cfg.init_from, to_string(kind)));
   model->to(dev);  // initialised on the CPU from the seed, so every device starts from the same weights
+  std::unique_ptr<nn::DataParallel> dp = t.data_parallel ? std::make_unique<nn::DataParallel>(*model) : nullptr;
   optim::AdamW opt(model->parameters(), {.lr = t.lr, .weight_decay = t.weight_decay});
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
   optim::WarmupCosine schedule(t.lr, std::min(warmup, t.steps), t.steps, t.lr * t.min_lr_frac);
@@ -144,7 +199,13 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   r.checkpoint = checkpoint_path(cfg, kind);
   std::filesystem::create_directories(cfg.out_dir);
   const int64_t held_limit = cache_limit(est.total, dev);
-  std::fprintf(log, "\n== %s: %s\n", r.kind.c_str(), describe(*model).c_str());
+  std::fprintf(log, "\n== %s: %s%s\n", r.kind.c_str(), describe(*model).c_str(),
+               dp ? fmt::format("; data parallel over {} ranks, {} examples each, {} of gradients all-reduced per step "
+                                "in {} buckets",
+                                dist::world_size(), rank_batch(t), format_bytes(static_cast<double>(dp->bytes_per_step())),
+                                dp->num_buckets())
+                        .c_str()
+                  : "");
 
   const int64_t curve_every = std::max<int64_t>(1, t.steps / 100);
   ProgressBar bar(r.kind, t.steps, log);
@@ -161,7 +222,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
     const bool better = !(acc <= r.best_val_acc);  // true for the first (best is NaN)
     if (better) {
       r.best_val_acc = acc, r.best_step = step, evals_without_gain = 0;
-      save_checkpoint(r.checkpoint, *model, &opt, checkpoint_metadata(cfg, kind, step, acc));
+      save_rank0(t, r.checkpoint, *model, opt, checkpoint_metadata(cfg, kind, step, acc));
     } else {
       ++evals_without_gain;
     }
@@ -173,33 +234,17 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
   for (int64_t step = 0; step < t.steps; ++step) {
     if (next_batch >= epoch.size()) epoch = sampler.next_epoch(), next_batch = 0;
-    const auto& idx = epoch[next_batch++];
+    const std::vector<int64_t> idx = rank_share(epoch[next_batch++], t);
     opt.zero_grad();  // drops last step's gradients before the meter starts
     const auto t0 = Clock::now();
-    double loss_value, acc;
-    int64_t seq_len;
-    {
-      memory::PeakMeter meter(dev);
-      Batch b = to_device(t.pack ? make_packed_batch(ds, Split::train, idx)
-                                 : make_batch(ds, Split::train, idx, !t.dynamic_padding),
-                          dev);
-      seq_len = b.packed() ? std::max(b.tokens.size(1), b.tokens2.defined() ? b.tokens2.size(1) : 0) : b.tokens.size(1);
-      opt.set_lr(schedule(step));
-      Tensor logits = model->forward(b);
-      Tensor loss = cross_entropy(logits, b.labels);
-      loss.backward();
-      if (t.clip > 0) optim::clip_grad_norm(model->parameters(), t.clip);
-      opt.step();
-      loss_value = loss.item<float>();
-      acc = nn::accuracy(detach(logits), b.labels);
-      if (meter.peak() - outside > r.peak_bytes) r.peak_bytes = meter.peak() - outside, r.peak_seq_len = seq_len;
-      tokens += static_cast<double>(b.tokens.numel() + (b.tokens2.defined() ? b.tokens2.numel() : 0));
-    }
+    const StepOutcome o = train_step(*model, opt, dp.get(), ds, idx, t, schedule(step), dev, outside);
+    if (o.peak > r.peak_bytes) r.peak_bytes = o.peak, r.peak_seq_len = o.seq_len;
+    tokens += o.tokens;
     trim_cache(held_limit, dev);  // inside the timed step: refilling the cache is part of its cost
     train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    MG_CHECK(std::isfinite(loss_value), "lra", "{}: the training loss is {} at step {}", r.kind, loss_value, step);
-    since_point.add(loss_value, acc);
-    bar.step(step + 1, loss_value, acc);
+    MG_CHECK(std::isfinite(o.loss), "lra", "{}: the training loss is {} at step {}", r.kind, o.loss, step);
+    since_point.add(o.loss, o.acc);
+    bar.step(step + 1, o.loss, o.acc);
     r.steps = step + 1;
 
     const bool eval_now = (t.eval_every > 0 && r.steps % t.eval_every == 0) || r.steps == t.steps;
@@ -223,7 +268,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
   r.train_seconds = train_seconds;
   r.sec_per_step = train_seconds / static_cast<double>(r.steps);
-  r.tokens_per_sec = tokens / train_seconds;
+  r.tokens_per_sec = tokens * (dp ? dist::world_size() : 1) / train_seconds;  // every rank's tokens
   r.predicted_at_peak_len = estimate_train_step(mc, t, r.peak_seq_len).total;
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model

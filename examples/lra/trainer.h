@@ -38,12 +38,16 @@ int64_t cache_limit(int64_t predicted_peak, Device d = Device::cpu());
 // Empties the allocator's cache when its held bytes (live + cached) exceed `limit`; true if it did.
 bool trim_cache(int64_t limit, Device d = Device::cpu());
 
+// The examples one process trains on per step: the batch, or with --data-parallel its share
+// batch / ranks (resolve_command_line checks that it divides).
+int64_t rank_batch(const TrainOptions& t);
+
 // The padded length of the largest training step: the longest training example (either document
 // for pair tasks) with dynamic padding, else the dataset's max_len. Packed batches (--pack): the
-// most tokens one step's row can hold, the batch's worth of the longest training examples.
+// most tokens one step's row can hold, rank_batch's worth of the longest training examples.
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds);
 // The memory estimate of one training step of `len` as longest_step_len counts it (padded: batch
-// rows of len tokens; packed: one row of len tokens holding t.batch sequences).
+// rows of len tokens; packed: one row of len tokens holding the sequences), for rank_batch(t) examples.
 MemoryEstimate estimate_train_step(const ModelConfig& m, const TrainOptions& t, int64_t len);
 
 KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, FILE* log = stdout);

@@ -43,14 +43,14 @@ __version__ = "0.1.0"
 
 # Everything the extension binds at its top level: Tensor, dtypes, factories, ops.
 # (This shadows builtins such as sum, max, abs and bool inside this file: keep code below simple.)
-_SUBMODULES = {"autograd", "functional", "memory", "nn", "optim", "lra"}
+_SUBMODULES = {"autograd", "functional", "memory", "nn", "optim", "lra", "distributed"}
 for _name in dir(_C):
     if not _name.startswith("_") and _name not in _SUBMODULES:
         globals()[_name] = getattr(_C, _name)
 del _name
 
 from . import _tensor_ext  # noqa: E402,F401  (in-place operators)
-from . import autograd, functional, memory, nn, optim, lra  # noqa: E402
+from . import autograd, functional, memory, nn, optim, lra, distributed  # noqa: E402
 from .autograd import no_grad, enable_grad, set_grad_enabled, is_grad_enabled, detect_anomaly  # noqa: E402
 from .serialization import save, load, save_checkpoint, load_checkpoint  # noqa: E402
 

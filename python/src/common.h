@@ -97,6 +97,7 @@ void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
 void bind_serialization(py::module_& m);
 void bind_lra(py::module_& m);
+void bind_distributed(py::module_& m);
 
 }  // namespace memgrad::python
 

@@ -68,4 +68,5 @@ PYBIND11_MODULE(_C, m) {
   mp::bind_optim(m);
   mp::bind_serialization(m);
   mp::bind_lra(m);
+  mp::bind_distributed(m);
 }
