@@ -41,6 +41,22 @@ AttnRule<T> with_segment(AttnRule<T> r, const Segment& s, const AttentionParams&
   return r;
 }
 
+// The keys of a block that some pair sees: block-local columns lo .. hi; none when lo > hi.
+struct KeySpan {
+  int64_t lo = 0, hi = -1;
+  bool empty() const { return lo > hi; }
+};
+
+// For each block (after the band test), the span of its keys that some pair sees, for some query
+// head of the BH = B * H and some row, under key padding and attn_mask (and the band). One block
+// covers every head at once (the batched products), so a block is hidden only when it is hidden
+// for every (b, h). Without key padding and attn_mask every span is the whole block and nothing
+// runs on the device; otherwise one upload of the list, one launch (launch_attn_block_spans) and
+// one copy back. `like`: a tensor on the device. Defined in cuda_attention_blocks.cpp.
+template <class T>
+std::vector<KeySpan> block_key_spans(const std::vector<AttnBlock>& blocks, const AttnRule<T>& rule, int64_t BH,
+                                     const Tensor& like, const char* op);
+
 // Pointers and broadcast strides of the wanted per-pair gradients (contiguous, zeroed by the caller).
 template <class T>
 AttnModGrads<T> attn_mod_grads(const AttentionModGrads& g) {

@@ -1,8 +1,8 @@
 #pragma once
-// Launchers of the attention kernels (cuda_attention_chunked.cu, cuda_attention_topk.cu) and the
-// host helpers the two attention .cpp files share. Plain C++: both nvcc and the C++ compiler
-// include it. Launchers enqueue on the default stream and do not check errors; the caller calls
-// check_launch(op) after each one.
+// Launchers of the attention kernels (cuda_attention_chunked.cu, cuda_attention_topk.cu,
+// cuda_attention_blocks.cu) and the host helpers the two attention .cpp files share. Plain C++: both
+// nvcc and the C++ compiler include it. Launchers enqueue on the default stream and do not check
+// errors; the caller calls check_launch(op) after each one.
 #include <cstdint>
 
 #include "backends/attention_scores.h"
@@ -79,6 +79,26 @@ struct AttnModGrads {
 
   MG_VISIBILITY bool any() const { return dbias || drel_table; }
 };
+
+// One block of a block-wise pass: query rows i0 .. i0 + nq - 1 against keys j0 .. j0 + nk - 1
+// (whole-row indices) of segment `seg`, whose visibility rule is `vis` (local indices; what
+// with_segment (attention_host.h) gives). Plain data: the host copies lists of them to the device.
+struct AttnBlock {
+  Segment seg;
+  Visibility vis;
+  int64_t i0 = 0, nq = 0, j0 = 0, nk = 0;
+};
+
+// ---- which keys of a block any pair sees (cuda_attention_blocks.cu) ----
+
+// For each of the n blocks (a device array), over every query head bh of BH and every row of the
+// block, the pairs that rule.visible passes with the block's segment and rule (the band, key
+// padding, attn_mask): span[2 blk] = max over them of width - c and span[2 blk + 1] = max of c + 1,
+// c the pair's block-local key column (width >= every block's nk). Both stay 0 when no pair of the
+// block is visible. span [2 n] int32 comes zeroed (so no initialisation kernel is needed).
+template <class T>
+void launch_attn_block_spans(const AttnBlock* blocks, int64_t n, int64_t width, int64_t BH, const AttnRule<T>& rule,
+                             int32_t* span);
 
 // ---- chunked attention (cuda_attention_chunked.cu) ----
 

@@ -5,8 +5,11 @@
 // Every option of autograd/attention.h (kCudaAttentionFeatures): the row kernels apply the
 // visibility rule, attn_mask, key padding, bias / ALiBi / relative terms and dropout through
 // AttnRule (attention_kernels.h); grouped-query heads read K and V in place (gqa_gemm,
-// attention_host.h); packed sequences run as tasks over their segments (host loop), and blocks that
-// the causal / window band or the segment hides entirely are skipped.
+// attention_host.h); packed sequences run as tasks over their segments (host loop). Blocks are
+// skipped in both passes when the causal / window band or the segment hides them entirely, and,
+// with key padding or attn_mask, when no pair of theirs is visible for any (b, h) (one block
+// serves all B * H heads; block_key_spans, cuda_attention_blocks.cu: one small launch and copy per
+// call, only when either is given); partly hidden blocks are masked pair by pair by the row kernels.
 // With AttentionParams::fused and shapes the fused kernels take, both methods hand over to them
 // (cuda_flash_attention.cpp) when the inputs are all finite. Inputs with NaN or inf take the
 // block-wise path with its products over visible pairs only (the NaN / inf contract of
@@ -144,20 +147,37 @@ bool all_finite_inputs(std::initializer_list<const Tensor*> ts, const char* op) 
   return hit == 0;
 }
 
-// The blocks of one segment: query rows i0 .. i0 + nq - 1 against keys j0 .. j0 + nk - 1 (whole-row
-// indices), those with a visible pair only: a block that the segment's window or causal rule hides
-// entirely is skipped (key padding and attn_mask are left to the row kernels).
-template <class F>
-void for_each_block(const Segment& s, const Visibility& vis, int64_t R, int64_t Ck, F&& f) {
-  for (int64_t j0 = s.k0; j0 < s.k0 + s.nk; j0 += Ck) {
-    const int64_t nk = std::min(Ck, s.k0 + s.nk - j0);
-    for (int64_t i0 = s.q0; i0 < s.q0 + s.nq; i0 += R) {
-      const int64_t nq = std::min(R, s.q0 + s.nq - i0);
-      // keys visible to the block's rows lie in first_key(first row) .. last_key(last row)
-      if (vis.last_key(i0 + nq - 1 - s.q0) < j0 - s.k0 || vis.first_key(i0 - s.q0) > j0 + nk - 1 - s.k0) continue;
-      f(i0, nq, j0, nk);
+// The blocks to run, segment by segment (packed sequences, or the whole row), key chunks outer:
+// query rows i0 .. i0 + nq - 1 against keys j0 .. j0 + nk - 1 (whole-row indices). A block that
+// the segment's band (causal, window) hides entirely is left out here, on the host; with key
+// padding or attn_mask, a block in which no pair is visible for any (b, h) is left out too
+// (block_key_spans: one launch and one copy back per call). One block covers all B * H heads (the
+// batched products), so a block that one (b, h) sees runs for every head, masked pair by pair by
+// the row kernels. A block left out contributes nothing in either pass: rows that see no key keep
+// output 0 and lse +inf.
+template <class T>
+std::vector<AttnBlock> visible_blocks(const std::vector<Segment>& segs, const AttnRule<T>& rule,
+                                      const AttentionParams& p, int64_t R, int64_t Ck, int64_t BH, const Tensor& like,
+                                      const char* op) {
+  std::vector<AttnBlock> band;
+  for (const Segment& s : segs) {
+    const Visibility vis = with_segment(rule, s, p).vis;
+    for (int64_t j0 = s.k0; j0 < s.k0 + s.nk; j0 += Ck) {
+      const int64_t nk = std::min(Ck, s.k0 + s.nk - j0);
+      for (int64_t i0 = s.q0; i0 < s.q0 + s.nq; i0 += R) {
+        const int64_t nq = std::min(R, s.q0 + s.nq - i0);
+        // keys visible to the block's rows lie in first_key(first row) .. last_key(last row)
+        if (vis.last_key(i0 + nq - 1 - s.q0) < j0 - s.k0 || vis.first_key(i0 - s.q0) > j0 + nk - 1 - s.k0) continue;
+        band.push_back(AttnBlock{s, vis, i0, nq, j0, nk});
+      }
     }
   }
+  if (!rule.mods.any_pair_mask()) return band;
+  const std::vector<KeySpan> spans = block_key_spans<T>(band, rule, BH, like, op);
+  std::vector<AttnBlock> out;
+  for (size_t b = 0; b < band.size(); ++b)
+    if (!spans[b].empty()) out.push_back(band[b]);
+  return out;
 }
 
 // The most queries (keys: keys) of one segment: what a score block must hold.
@@ -169,9 +189,10 @@ int64_t longest_segment(const std::vector<Segment>& segs, bool keys) {
 
 }  // namespace
 
-// Block-wise forward: per segment (packed sequence, or the whole row), per visible block, S = scale
-// Q K^T (cuBLAS, grouped-query heads read in place), then the row kernel adds the terms, masks,
-// updates the online softmax and applies dropout to the P that multiplies V.
+// Block-wise forward: per segment (packed sequence, or the whole row), per block with a visible
+// pair (visible_blocks), S = scale Q K^T (cuBLAS, grouped-query heads read in place), then the row
+// kernel adds the terms, masks, updates the online softmax and applies dropout to the P that
+// multiplies V.
 void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                             const AttentionMods& mods, const AttentionParams& p, Tensor& out,
                                             Tensor& lse) {
@@ -199,34 +220,33 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
     check_launch("attention");
     Tensor S_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // scores, then P
     T* S = S_t.data<T>();
-    for (const Segment& seg : segs) {
-      const AttnRule<T> rs = with_segment(rule, seg, p);
-      for_each_block(seg, rs.vis, R, Ck, [&](int64_t i0, int64_t nq, int64_t j0, int64_t nk) {
-        const GemmOperand Sb{S, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
-        // S = scale * Q_i K_j^T
-        gqa_gemm<T>("attention", false, true, nq, nk, D, p.scale, head_operand(q, i0), head_operand(k, j0), 0, Sb, B,
-                    H, rule.G, {true, false, true});
-        launch_attn_fwd_update<T>(S, BH, nq, nk, i0, j0, rs, m, l, O, Dv);
+    for (const AttnBlock& blk : visible_blocks<T>(segs, rule, p, R, Ck, BH, q, "attention")) {
+      const AttnRule<T> rs = with_segment(rule, blk.seg, p);
+      const int64_t i0 = blk.i0, nq = blk.nq, j0 = blk.j0, nk = blk.nk;
+      const GemmOperand Sb{S, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
+      // S = scale * Q_i K_j^T
+      gqa_gemm<T>("attention", false, true, nq, nk, D, p.scale, head_operand(q, i0), head_operand(k, j0), 0, Sb, B, H,
+                  rule.G, {true, false, true});
+      launch_attn_fwd_update<T>(S, BH, nq, nk, i0, j0, rs, m, l, O, Dv);
+      check_launch("attention");
+      // O_i += P V_j
+      if (finite) {
+        gqa_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1, dense_rows(O, H, Nq, Dv, i0),
+                    B, H, rule.G, {true, false, true});
+      } else {  // over visible pairs only: masked P = 0 must not meet a NaN in V
+        launch_attn_visible_pv<T>(S, head_operand(v, j0), O, BH, nq, nk, i0, j0, rs, Dv);
         check_launch("attention");
-        // O_i += P V_j
-        if (finite) {
-          gqa_gemm<T>("attention", false, false, nq, Dv, nk, 1, Sb, head_operand(v, j0), 1,
-                      dense_rows(O, H, Nq, Dv, i0), B, H, rule.G, {true, false, true});
-        } else {  // over visible pairs only: masked P = 0 must not meet a NaN in V
-          launch_attn_visible_pv<T>(S, head_operand(v, j0), O, BH, nq, nk, i0, j0, rs, Dv);
-          check_launch("attention");
-        }
-      });
+      }
     }
     launch_attn_fwd_finish<T>(O, m, l, BH * Nq, Dv);
     check_launch("attention");
   });
 }
 
-// Block-wise backward (FlashAttention-2 math): per segment and visible block, P recomputed from
-// lse, dS = P * (keep * dP - delta) (dbias and drel_table accumulated from it by the row kernel),
-// then dV += (P keep)^T dO, dK += scale dS^T Q (summed over each key/value head's query heads),
-// dQ += scale dS K.
+// Block-wise backward (FlashAttention-2 math): per block with a visible pair (visible_blocks, as
+// forward), P recomputed from lse, dS = P * (keep * dP - delta) (dbias and drel_table accumulated
+// from it by the row kernel), then dV += (P keep)^T dO, dK += scale dS^T Q (summed over each
+// key/value head's query heads), dQ += scale dS K.
 void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                              const AttentionMods& mods, const Tensor& out_in, const Tensor& lse_in,
                                              const Tensor& grad_out_in, const AttentionParams& p, Tensor& dq,
@@ -266,35 +286,34 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
     T* dK = dk.data<T>();  // [B, Hkv, Nk, D]
     T* dV = dv.data<T>();  // [B, Hkv, Nk, Dv]
     const int64_t G = rule.G;
-    for (const Segment& seg : segs) {
-      const AttnRule<T> rs = with_segment(rule, seg, p);
-      for_each_block(seg, rs.vis, R, Ck, [&](int64_t i0, int64_t nq, int64_t j0, int64_t nk) {
-        const GemmOperand Kj = head_operand(k, j0), Vj = head_operand(v, j0);
-        const GemmOperand Qi = head_operand(q, i0), dOi = dense_rows(dO, H, Nq, Dv, i0);
-        const GemmOperand Pb{P, nk, H * nq * nk, nq * nk}, dSb{dS, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
-        // P = exp(scale * Q_i K_j^T + terms - lse)
-        gqa_gemm<T>("attention_backward", false, true, nq, nk, D, p.scale, Qi, Kj, 0, Pb, B, H, G, {true, false, true});
-        launch_attn_bwd_probs<T>(P, BH, nq, nk, i0, j0, rs, L);
+    for (const AttnBlock& blk : visible_blocks<T>(segs, rule, p, R, Ck, BH, q, "attention_backward")) {
+      const AttnRule<T> rs = with_segment(rule, blk.seg, p);
+      const int64_t i0 = blk.i0, nq = blk.nq, j0 = blk.j0, nk = blk.nk;
+      const GemmOperand Kj = head_operand(k, j0), Vj = head_operand(v, j0);
+      const GemmOperand Qi = head_operand(q, i0), dOi = dense_rows(dO, H, Nq, Dv, i0);
+      const GemmOperand Pb{P, nk, H * nq * nk, nq * nk}, dSb{dS, nk, H * nq * nk, nq * nk};  // [BH, nq, nk]
+      // P = exp(scale * Q_i K_j^T + terms - lse)
+      gqa_gemm<T>("attention_backward", false, true, nq, nk, D, p.scale, Qi, Kj, 0, Pb, B, H, G, {true, false, true});
+      launch_attn_bwd_probs<T>(P, BH, nq, nk, i0, j0, rs, L);
+      check_launch("attention_backward");
+      // dP = dO_i V_j^T; dS = P * (keep * dP - delta), 0 where masked; P *= keep
+      gqa_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H, G, {true, false, true});
+      launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, j0, rs, delta, gr);
+      check_launch("attention_backward");
+      if (!finite) {  // over visible pairs only: masked P, dS = 0 must not meet a NaN in Q, K or dO
+        launch_attn_visible_grads<T>(P, dS, Qi, Kj, dOi, dQ, dK, dV, BH, nq, nk, i0, j0, rs, D, Dv, p.scale);
         check_launch("attention_backward");
-        // dP = dO_i V_j^T; dS = P * (keep * dP - delta), 0 where masked; P *= keep
-        gqa_gemm<T>("attention_backward", false, true, nq, nk, Dv, 1, dOi, Vj, 0, dSb, B, H, G, {true, false, true});
-        launch_attn_bwd_dscores<T>(dS, P, BH, nq, nk, i0, j0, rs, delta, gr);
-        check_launch("attention_backward");
-        if (!finite) {  // over visible pairs only: masked P, dS = 0 must not meet a NaN in Q, K or dO
-          launch_attn_visible_grads<T>(P, dS, Qi, Kj, dOi, dQ, dK, dV, BH, nq, nk, i0, j0, rs, D, Dv, p.scale);
-          check_launch("attention_backward");
-          return;
-        }
-        // dV_j += (P keep)^T dO_i
-        gqa_gemm<T>("attention_backward", true, false, nk, Dv, nq, 1, Pb, dOi, 1, dense_rows(dV, Hkv, Nk, Dv, j0), B,
-                    H, G, {true, true, false});
-        // dK_j += scale * dS^T Q_i
-        gqa_gemm<T>("attention_backward", true, false, nk, D, nq, p.scale, dSb, Qi, 1, dense_rows(dK, Hkv, Nk, D, j0),
-                    B, H, G, {true, true, false});
-        // dQ_i += scale * dS K_j
-        gqa_gemm<T>("attention_backward", false, false, nq, D, nk, p.scale, dSb, Kj, 1, dense_rows(dQ, H, Nq, D, i0),
-                    B, H, G, {true, false, true});
-      });
+        continue;
+      }
+      // dV_j += (P keep)^T dO_i
+      gqa_gemm<T>("attention_backward", true, false, nk, Dv, nq, 1, Pb, dOi, 1, dense_rows(dV, Hkv, Nk, Dv, j0), B, H,
+                  G, {true, true, false});
+      // dK_j += scale * dS^T Q_i
+      gqa_gemm<T>("attention_backward", true, false, nk, D, nq, p.scale, dSb, Qi, 1, dense_rows(dK, Hkv, Nk, D, j0), B,
+                  H, G, {true, true, false});
+      // dQ_i += scale * dS K_j
+      gqa_gemm<T>("attention_backward", false, false, nq, D, nk, p.scale, dSb, Kj, 1, dense_rows(dQ, H, Nq, D, i0), B,
+                  H, G, {true, false, true});
     }
   });
 }

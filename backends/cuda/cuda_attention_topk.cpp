@@ -3,7 +3,8 @@
 // that selects each row's top kk keys, softmaxes them and gathers V. Only indices and
 // probabilities are kept for backward, which scatter-adds into dK and dV. Every option of
 // autograd/attention.h (kCudaAttentionFeatures) through AttnRule (attention_kernels.h): score blocks
-// cover only the keys of a query block's band, grouped-query heads read K and V in place, packed
+// cover only the keys of a query block's band that some (b, h) may see under key padding and
+// attn_mask (the first .. last such key), grouped-query heads read K and V in place, packed
 // sequences run as tasks over their segments. With p.fused, top_k <= 256 and options the fused
 // kernels take (kTopkFusedFeatures), both passes are single fused kernels instead (cuda_topk_fused.cpp).
 #include <algorithm>
@@ -27,12 +28,39 @@ namespace {
 // block stays below it. A constant, so memory stays O(N).
 constexpr int64_t kBlockElems = int64_t{1} << 22;
 
+// The query blocks of R rows, segment by segment, each with the keys it scores (j0 .. j0 + nk - 1,
+// whole-row indices): first_key of its first row .. last_key of its last (the segment's band; keys
+// outside it are masked). With key padding or attn_mask the range narrows further to the first ..
+// last key that some pair of the block sees for some (b, h) (block_key_spans: one launch and one
+// copy back per call), so padded or masked heads and tails of the band are never scored; one block
+// covers all B * H heads, so a key stays while any (b, h) sees it. A block may end with no key
+// (nk = 0): its rows still get their empty results from the selection kernel.
+template <class T>
+std::vector<AttnBlock> scored_blocks(const std::vector<Segment>& segs, const AttnRule<T>& rule,
+                                     const AttentionParams& p, int64_t R, int64_t BH, const Tensor& like) {
+  std::vector<AttnBlock> blocks;
+  for (const Segment& sg : segs) {
+    const Visibility vis = with_segment(rule, sg, p).vis;
+    for (int64_t i0 = sg.q0; i0 < sg.q0 + sg.nq; i0 += R) {
+      const int64_t nq = std::min(R, sg.q0 + sg.nq - i0);
+      const int64_t kb = vis.first_key(i0 - sg.q0), ke = vis.last_key(i0 + nq - 1 - sg.q0) + 1;
+      blocks.push_back(AttnBlock{sg, vis, i0, nq, sg.k0 + std::min(kb, sg.nk), std::max<int64_t>(0, ke - kb)});
+    }
+  }
+  if (!rule.mods.any_pair_mask()) return blocks;
+  const std::vector<KeySpan> spans = block_key_spans<T>(blocks, rule, BH, like, "attention_topk");
+  for (size_t b = 0; b < blocks.size(); ++b) {
+    blocks[b].j0 += spans[b].empty() ? 0 : spans[b].lo;
+    blocks[b].nk = spans[b].empty() ? 0 : spans[b].hi - spans[b].lo + 1;
+  }
+  return blocks;
+}
 
 }  // namespace
 
 // Block-wise forward: per segment (packed sequence, or the whole row) and block of query rows, the
-// scores against the keys the block may see (first_key of its first row .. last_key of its last:
-// the window's band, not the whole row), then the selection kernel.
+// scores against the keys the block may see (scored_blocks: the band, narrowed by key padding and
+// attn_mask), then the selection kernel.
 void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                          const AttentionMods& mods, const AttentionParams& p, Tensor& out, Tensor& idx,
                                          Tensor& probs, Tensor& lse) {
@@ -54,21 +82,16 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
     // scores of R query rows against the keys they may see  [BH, R, <= max_nk]
     Tensor S_t = empty({BH, R, max_nk}, q.dtype(), q.device());
     T* S = S_t.data<T>();
-    for (const Segment& sg : segs) {
-      const AttnRule<T> rs = with_segment(rule, sg, p);
-      for (int64_t i0 = sg.q0; i0 < sg.q0 + sg.nq; i0 += R) {
-        const int64_t nq = std::min(R, sg.q0 + sg.nq - i0);
-        // the block's keys: first_key(first row) .. last_key(last row) of the segment; beyond: masked
-        const int64_t kb = rs.vis.first_key(i0 - sg.q0), ke = rs.vis.last_key(i0 + nq - 1 - sg.q0) + 1;
-        const int64_t jb = sg.k0 + std::min(kb, sg.nk), ld = std::max<int64_t>(0, ke - kb);
-        // S = scale * Q_i K^T  [BH, nq, ld]
-        if (ld > 0)
-          gqa_gemm<T>("attention_topk", false, true, nq, ld, D, p.scale, head_operand(q, i0), head_operand(k, jb), 0,
-                      GemmOperand{S, ld, H * nq * ld, nq * ld}, B, H, rule.G, {true, false, true});
-        launch_topk_select<T>(S, BH, nq, ld, i0, jb, rs, v.data<T>(), head_layout(v), Dv, kk, out.data<T>(),
-                              idx.data<int32_t>(), probs.data<T>(), lse.defined() ? lse.data<T>() : nullptr);
-        check_launch("attention_topk");
-      }
+    for (const AttnBlock& blk : scored_blocks<T>(segs, rule, p, R, BH, q)) {
+      const AttnRule<T> rs = with_segment(rule, blk.seg, p);
+      const int64_t i0 = blk.i0, nq = blk.nq, jb = blk.j0, ld = blk.nk;
+      // S = scale * Q_i K^T  [BH, nq, ld]
+      if (ld > 0)
+        gqa_gemm<T>("attention_topk", false, true, nq, ld, D, p.scale, head_operand(q, i0), head_operand(k, jb), 0,
+                    GemmOperand{S, ld, H * nq * ld, nq * ld}, B, H, rule.G, {true, false, true});
+      launch_topk_select<T>(S, BH, nq, ld, i0, jb, rs, v.data<T>(), head_layout(v), Dv, kk, out.data<T>(),
+                            idx.data<int32_t>(), probs.data<T>(), lse.defined() ? lse.data<T>() : nullptr);
+      check_launch("attention_topk");
     }
   });
 }

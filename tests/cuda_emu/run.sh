@@ -20,7 +20,7 @@ declare -A PROGRAM_SRC=(
 )
 declare -A PROGRAM_UNITS=(
   [elementwise]="cuda_elementwise cuda_reduce cuda_softmax cuda_loss cuda_index"
-  [attention]="cuda_flash_attention cuda_attention_chunked"
+  [attention]="cuda_flash_attention cuda_attention_chunked cuda_attention_blocks"
   [sparse_rows]="cuda_sparse_rows"
 )
 # backends/cuda files with a host side (X.cpp) only

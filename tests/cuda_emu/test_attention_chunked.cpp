@@ -7,14 +7,20 @@
 // (the fused kernels' NaN rows), whose NaN / inf must sit where the CPU's do.
 // The options of issue 15 (window, attn_mask, bias, ALiBi, relative bias, GQA, packed sequences,
 // dropout) against the loop reference and its finite differences: attention_options_cases.h.
+// Block skipping on the block-wise path: key blocks hidden for every (b, h) by key padding or
+// attn_mask (and blocks only one batch item or head sees) against the CPU, with the blocks each
+// pass ran counted through the emulator's launch counters.
 // Built and run by tests/cuda_emu/run.sh; `test_attention_chunked one Nq Nk D causal mask layout
 // [blockwise]` runs one case (B = H = 2), `test_attention_chunked special` the NaN / inf cases only,
-// `test_attention_chunked options [name substring]` the option cases only.
+// `test_attention_chunked skip` the block-skipping cases only, `test_attention_chunked options
+// [name substring]` the option cases only.
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cuda/cuda_backend.h"
@@ -99,13 +105,12 @@ int count_inf(const Tensor& t) {
 
 struct Result { Tensor out, lse, dq, dk, dv; };
 
-Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& kv, const Tensor& go,
+Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& mods, const Tensor& go,
            const AttentionParams& p) {
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3], Nk = k.shape()[2];
   Result r;
   r.out = filled({B, H, Nq, D}, 1.0);  // garbage: the kernel must overwrite every element
   r.lse = filled({B, H, Nq}, 1.0);
-  const AttentionMods mods{.key_valid = kv};
   be.attention_chunked_forward(q, k, v, mods, p, r.out, r.lse);
   r.dq = zeros_f({B, H, Nq, D});
   r.dk = zeros_f({B, H, Nk, D});
@@ -113,6 +118,10 @@ Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const
   AttentionModGrads mg;
   be.attention_chunked_backward(q, k, v, mods, r.out, r.lse, go, p, r.dq, r.dk, r.dv, mg);
   return r;
+}
+Result run(Backend& be, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& kv, const Tensor& go,
+           const AttentionParams& p) {
+  return run(be, q, k, v, AttentionMods{.key_valid = kv}, go, p);
 }
 
 int cases = 0, cases_failed = 0;
@@ -223,6 +232,167 @@ void one_special(int64_t Nq, int64_t Nk, int64_t D, bool causal, int mask, int w
   std::fflush(stdout);
 }
 
+// ---- block skipping under key padding and attn_mask (the block-wise path) ----
+
+// A case of skip(): key padding kv [B, Nk] and attn_mask [B|1, H|1, Nq, Nk] (either may be
+// undefined), causal (bottom-right) or not, a window's left bound wl (< 0: none), packed sequences
+// cu_q / cu_k (B = 1) or none.
+struct SkipCase {
+  std::string name;
+  int64_t B = 2, H = 2, Nq = 20, Nk = 50;
+  bool causal = false;
+  int64_t wl = -1;
+  Tensor kv, mask;
+  std::vector<int64_t> cu_q, cu_k;
+};
+
+int64_t site_count(const char* kernel) {  // launches so far of the sites naming `kernel`
+  int64_t n = 0;
+  for (const auto& [site, count] : emu::site_launches())
+    if (site.find(kernel) != std::string::npos) n += count;
+  return n;
+}
+
+// The key chunks (k_chunk keys from each segment's first key) holding a pair that some (b, h) and
+// query of the segment sees: with padding and attn_mask (masked = true) or the causal band only.
+// Stated here independently of the kernels. The block-wise path makes one query block per segment
+// for these small sizes (rows_per_block grows blocks to 2^22 score elements), so this is the
+// number of blocks it must run in each pass.
+int64_t chunks_seen(const SkipCase& c, int64_t Ck, bool masked) {
+  std::vector<int64_t> cq = c.cu_q, ck = c.cu_k;
+  if (cq.empty()) cq = {0, c.Nq}, ck = {0, c.Nk};
+  const int64_t* ms = c.mask.defined() ? c.mask.strides().data() : nullptr;
+  auto seen = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    if (!masked) return true;
+    if (c.kv.defined() && !c.kv.data<bool>()[b * c.Nk + j]) return false;
+    if (!c.mask.defined()) return true;
+    const int64_t mb = c.mask.shape()[0] == 1 ? 0 : b, mh = c.mask.shape()[1] == 1 ? 0 : h;
+    return c.mask.data<bool>()[mb * ms[0] + mh * ms[1] + i * ms[2] + j * ms[3]];
+  };
+  int64_t n = 0;
+  for (size_t s = 0; s + 1 < cq.size(); ++s) {
+    const int64_t q0 = cq[s], nq = cq[s + 1] - q0, k0 = ck[s], nk = ck[s + 1] - k0;
+    for (int64_t j0 = 0; j0 < nk; j0 += Ck) {
+      bool any = false;
+      for (int64_t b = 0; b < c.B; ++b)
+        for (int64_t h = 0; h < c.H; ++h)
+          for (int64_t i = 0; i < nq; ++i)
+            for (int64_t j = j0; j < std::min(j0 + Ck, nk); ++j)
+              any = any || ((!c.causal || j <= i + nk - nq) && (c.wl < 0 || j >= i + nk - nq - c.wl) &&
+                            seen(b, h, q0 + i, k0 + j));
+      n += any && nq > 0;
+    }
+  }
+  return n;
+}
+
+// The block-wise path against the CPU (forward and backward), and the number of blocks it ran in
+// each pass (launches of the forward's update kernel and of the backward's probability kernel)
+// against chunks_seen; the case must hide at least one chunk that the band alone would run.
+void one_skip(const SkipCase& c) {
+  const int f0 = failures;
+  const int64_t D = 8;
+  Tensor q = strided(c.B, c.H, c.Nq, D, 1), k = strided(c.B, c.H, c.Nk, D, 2), v = strided(c.B, c.H, c.Nk, D, 0);
+  Tensor go = filled({c.B, c.H, c.Nq, D}, 1.0);
+  AttentionMods mods{.key_valid = c.kv, .mask = c.mask};
+  if (!c.cu_q.empty()) {
+    mods.cu_seqlens_q = empty({static_cast<int64_t>(c.cu_q.size())}, DType::int64);
+    mods.cu_seqlens_k = empty({static_cast<int64_t>(c.cu_k.size())}, DType::int64);
+    std::copy(c.cu_q.begin(), c.cu_q.end(), mods.cu_seqlens_q.data<int64_t>());
+    std::copy(c.cu_k.begin(), c.cu_k.end(), mods.cu_seqlens_k.data<int64_t>());
+  }
+  AttentionParams p;
+  p.scale = 0.4;
+  p.causal = c.causal;
+  p.window_left = c.wl;
+  p.q_chunk = 4, p.k_chunk = 8;
+  p.fused = false;
+  const Result ref = run(CPU, q, k, v, mods, go, p);
+  const int64_t fwd0 = site_count("fwd_update_kernel"), bwd0 = site_count("bwd_probs_kernel");
+  const int64_t spans0 = site_count("block_spans_kernel");
+  const Result got = run(GPU, q, k, v, mods, go, p);
+  const int64_t fwd = site_count("fwd_update_kernel") - fwd0, bwd = site_count("bwd_probs_kernel") - bwd0;
+  const int64_t spans = site_count("block_spans_kernel") - spans0;
+  const std::string name = "skip " + c.name;
+  compare(got.out, ref.out, name + " out", 1e-5);
+  compare(got.lse, ref.lse, name + " lse", 1e-5);
+  compare(got.dq, ref.dq, name + " dq", 1e-5);
+  compare(got.dk, ref.dk, name + " dk", 1e-5);
+  compare(got.dv, ref.dv, name + " dv", 1e-5);
+  const int64_t want = chunks_seen(c, p.k_chunk, true), band = chunks_seen(c, p.k_chunk, false);
+  checks += 2;
+  if (fwd != want || bwd != want || spans != 2 || want >= band) {
+    ++failures;
+    std::printf("FAIL %s: blocks run forward %ld, backward %ld, want %ld (band alone: %ld); span launches %ld, "
+                "want 2\n", name.c_str(), (long)fwd, (long)bwd, (long)want, (long)band, (long)spans);
+  }
+  ++cases;
+  if (failures != f0) ++cases_failed;
+  std::printf("%-60s %s  (%ld of %ld blocks run)\n", name.c_str(), failures == f0 ? "ok" : "FAILED", (long)want,
+              (long)band);
+  std::fflush(stdout);
+}
+
+Tensor bool_tensor(const Shape& s, const std::function<bool(int64_t, int64_t, int64_t, int64_t)>& f) {
+  Tensor t = empty(s, DType::boolean);
+  bool* p = t.data<bool>();
+  const int64_t n2 = s.size() == 4 ? s[2] : 1, n3 = s.back(), n1 = s.size() == 4 ? s[1] : 1;
+  for (int64_t e = 0; e < t.numel(); ++e) {
+    const int64_t x3 = e % n3, x2 = (e / n3) % n2, x1 = (e / (n3 * n2)) % n1, x0 = e / (n3 * n2 * n1);
+    p[e] = f(x0, x1, x2, x3);
+  }
+  return t;
+}
+
+// Whole key blocks hidden by padding or attn_mask for every (b, h), and blocks that only one batch
+// item or head sees (Nq 20, Nk 50, k_chunk 8: key chunks 0-7, 8-15, .., 40-47, 48-49).
+void skip_cases() {
+  auto coin = [](int one_in) { return rng() % one_in != 0; };
+  SkipCase c;
+  c.name = "padding: keys 16-39 and 48-49 everywhere, 40-47 in batch 0";
+  c.kv = bool_tensor({2, 50}, [&](int64_t b, int64_t, int64_t, int64_t j) {
+    return !(j >= 16 && j < 40) && j < 48 && !(b == 0 && j >= 40) && coin(4);
+  });
+  one_skip(c);
+  c = {};
+  c.name = "attn_mask [1,1] block-diagonal";  // rows 0-9: keys 0-7, rows 10-19: keys 16-23
+  c.mask = bool_tensor({1, 1, 20, 50},
+                       [&](int64_t, int64_t, int64_t i, int64_t j) { return j / 8 == 2 * (i / 10) && coin(5); });
+  one_skip(c);
+  c = {};
+  c.name = "attn_mask [B,H] banded, key 49 seen by b1 h1 only";  // row i: keys 2i, 2i + 1
+  c.mask = bool_tensor({2, 2, 20, 50}, [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    return (j / 2 == i && coin(5)) || (b == 1 && h == 1 && i == 7 && j == 49);
+  });
+  one_skip(c);
+  c = {};
+  c.name = "causal + padding 0-7 + mask [B,1], key 30 seen in batch 1 only";
+  c.causal = true;  // row i sees keys <= i + 30: key chunk 48-49 only rows 18, 19, which the mask hides
+  c.kv = bool_tensor({2, 50}, [&](int64_t, int64_t, int64_t, int64_t j) { return j >= 8 && coin(4); });
+  c.mask = bool_tensor({2, 1, 20, 50}, [&](int64_t b, int64_t, int64_t i, int64_t j) {
+    if (j >= 48) return false;
+    if (j >= 24 && j < 32) return b == 1 && i == 19 && j == 30;
+    return coin(5);
+  });
+  c.kv.data<bool>()[50 + 30] = true;
+  one_skip(c);
+  c = {};
+  c.name = "causal window 6 + mask [1,H]: keys seen by their band's first or last row only";
+  c.causal = true, c.wl = 6;  // row i sees keys i + 24 .. i + 30: key j by rows j - 30 .. j - 24
+  c.mask = bool_tensor({1, 2, 20, 50}, [&](int64_t, int64_t h, int64_t i, int64_t j) {
+    if (j >= 48) return false;
+    if (j >= 32 && j < 40) return h == 1 && i == 9 && j == 33;  // the last row that sees key 33
+    if (j >= 40) return h == 0 && i == 10 && j == 40;            // the first row that sees key 40
+    return coin(5);
+  });
+  one_skip(c);
+  c = {};
+  c.name = "packed: segment 0's keys all padding, keys 32-39 padding";  // rows 0-7 see no key
+  c.B = 1, c.cu_q = {0, 8, 20}, c.cu_k = {0, 24, 50};
+  c.kv = bool_tensor({1, 50}, [&](int64_t, int64_t, int64_t, int64_t j) { return j >= 24 && !(j >= 32 && j < 40) && coin(4); });
+  one_skip(c);
+}
+
 // The option cases (attention_options_cases.h), chunked kind; name_filter: a substring.
 void options(const std::string& name_filter) {
   optcases::Tally t;
@@ -273,7 +443,10 @@ int main(int argc, char** argv) {
     for (int which = 0; which < 5; ++which)
       for (int causal = 0; causal < 2; ++causal)
         for (int mask = 0; mask < 3; ++mask) one_special(33, 40, 32, causal, mask, which);
+    skip_cases();
     options("");
+  } else if (mode == "skip") {
+    skip_cases();
   } else if (mode == "options") {
     options(argc > 2 ? argv[2] : "");
   } else if (mode == "special") {

@@ -5,12 +5,14 @@
 // NaN / inf must sit where the CPU's does.
 // The options of issue 15 (window, attn_mask, bias, ALiBi, relative bias, GQA, packed sequences,
 // dropout, the lse output) against the loop reference and its finite differences:
-// ../attention_options_cases.h (--options: those only).
+// ../attention_options_cases.h (--options: those only). The block-wise path's key range narrowed
+// by key padding and attn_mask (narrow_cases: the scored columns counted in the fake GEMM).
 // usage: test_topk [filter substring] [--quick] [--blockwise] [--options]
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <string>
 
@@ -29,6 +31,17 @@ cpu::CpuBackend CPU;
 }
 
 // ---- fakes of what the GPU build links ----
+extern "C" {  // host memory stands for device memory (block_key_spans copies its list and spans)
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind) {
+  std::memcpy(dst, src, n);
+  return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void* p, int v, size_t n, cudaStream_t) {
+  std::memset(p, v, n);
+  return cudaSuccess;
+}
+}
+int64_t scored_cols = 0;  // columns of the score products Q K^T (attn_gemm with op(B) transposed)
 namespace memgrad::cuda {
 void check_cuda(cudaError_t e, const char*, const char*) {
   if (e) throw RuntimeError("cuda");
@@ -45,6 +58,7 @@ Tensor contiguous_copy(const Tensor& x) {
 template <class T>
 void attn_gemm(const char*, bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const GemmOperand& a,
                const GemmOperand& b, double beta, const GemmOperand& c, int64_t B, int64_t H) {
+  if (tb) scored_cols += n;
   for (int64_t bb = 0; bb < B; ++bb)
     for (int64_t h = 0; h < H; ++h) {
       const T* A = static_cast<const T*>(a.p) + bb * a.sb + h * a.sh;
@@ -313,6 +327,92 @@ bool run(const Cfg& c) {
   return err.empty();
 }
 
+// ---- the block-wise path's key range under key padding and attn_mask (scored_blocks) ----
+
+// B = H = 2, Nq 12, Nk 40, k 3, quantised data (exact scores: picks must agree exactly), block-wise:
+// GPU against CPU (forward and backward), and the key columns the forward scored against the first
+// .. last key that some (b, h) and row sees (stated here, independently of the kernels; q_chunk 7
+// and these sizes make one query block of all 12 rows). The case must narrow the band.
+bool narrow_case(const char* what, bool causal, const Tensor& valid, const Tensor& mask) {
+  const int64_t B = 2, H = 2, Nq = 12, Nk = 40, kk = 3, D = 16, Dv = 24;
+  const DType dt = DType::float32;
+  Tensor q = make({B, H, Nq, D}, dt, 1, false), k = make({B, H, Nk, D}, dt, 1, true);
+  Tensor v = make({B, H, Nk, Dv}, dt, 0, false);
+  AttentionParams p;
+  p.scale = 0.25, p.causal = causal, p.top_k = kk, p.q_chunk = 7, p.fused = false;
+  const AttentionMods mods{.key_valid = valid, .mask = mask};
+  auto seen = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    if (causal && j > i + Nk - Nq) return false;
+    if (valid.defined() && !valid.data<bool>()[b * Nk + j]) return false;
+    return !mask.defined() || mask.data<bool>()[(mask.shape()[0] == 1 ? 0 : b) * mask.strides()[0] +
+                                                (mask.shape()[1] == 1 ? 0 : h) * mask.strides()[1] +
+                                                i * mask.strides()[2] + j];
+  };
+  int64_t first = Nk, last = -1;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Nq; ++i)
+        for (int64_t j = 0; j < Nk; ++j)
+          if (seen(b, h, i, j)) first = std::min(first, j), last = std::max(last, j);
+  const int64_t want = std::max<int64_t>(0, last - first + 1);
+  Tensor og = garbage({B, H, Nq, Dv}, dt), ig = garbage({B, H, Nq, kk}, DType::int32), pg = garbage({B, H, Nq, kk}, dt),
+         lg = garbage({B, H, Nq}, dt);
+  Tensor oc = garbage({B, H, Nq, Dv}, dt), ic = garbage({B, H, Nq, kk}, DType::int32), pc = garbage({B, H, Nq, kk}, dt),
+         lc = garbage({B, H, Nq}, dt);
+  const int64_t cols0 = scored_cols;
+  GPU.attention_topk_forward(q, k, v, mods, p, og, ig, pg, lg);
+  const int64_t cols = scored_cols - cols0;
+  CPU.attention_topk_forward(q, k, v, mods, p, oc, ic, pc, lc);
+  std::string err = compare(ig, ic, 0, "idx");
+  if (err.empty()) err = compare(pg, pc, 1e-5, "probs");
+  if (err.empty()) err = compare(lg, lc, 1e-5, "lse");
+  if (err.empty()) err = compare(og, oc, 1e-5, "out");
+  if (err.empty()) {
+    Tensor go = make({B, H, Nq, Dv}, dt, 0, false);
+    Tensor dqg = zeros_of(q.shape(), dt), dkg = zeros_of(k.shape(), dt), dvg = zeros_of(v.shape(), dt);
+    Tensor dqc = zeros_of(q.shape(), dt), dkc = zeros_of(k.shape(), dt), dvc = zeros_of(v.shape(), dt);
+    AttentionModGrads mg;
+    GPU.attention_topk_backward(q, k, v, mods, ic, pc, go, p, dqg, dkg, dvg, mg);
+    CPU.attention_topk_backward(q, k, v, mods, ic, pc, go, p, dqc, dkc, dvc, mg);
+    err = compare(dqg, dqc, 1e-5, "dq");
+    if (err.empty()) err = compare(dkg, dkc, 1e-5, "dk");
+    if (err.empty()) err = compare(dvg, dvc, 1e-5, "dv");
+  }
+  if (err.empty() && (cols != want || want >= Nk))
+    err = "scored " + std::to_string(cols) + " key columns, want " + std::to_string(want) + " of " + std::to_string(Nk);
+  ++cases;
+  if (err.empty()) ++passed;
+  std::printf("narrow: %-58s %s (%ld of %ld keys scored)\n", what, err.empty() ? "ok" : ("FAILED: " + err).c_str(),
+              (long)cols, (long)Nk);
+  return err.empty();
+}
+
+Tensor bools(const Shape& s, const std::function<bool(int64_t, int64_t, int64_t, int64_t)>& f) {  // [B, Nk] or 4-d
+  Tensor t = empty(s, DType::boolean);
+  const int64_t n1 = s.size() == 4 ? s[1] : 1, n2 = s.size() == 4 ? s[2] : 1, n3 = s.back();
+  for (int64_t e = 0; e < t.numel(); ++e)
+    t.data<bool>()[e] = f(e / (n3 * n2 * n1), (e / (n3 * n2)) % n1, (e / n3) % n2, e % n3);
+  return t;
+}
+
+void narrow_cases() {
+  auto coin = [](int one_in) { return rng() % one_in != 0; };
+  narrow_case("padding: keys 0-9 and 30-39 except 35 in batch 1", false,
+              bools({2, 40}, [&](int64_t b, int64_t, int64_t, int64_t j) {
+                return (j >= 10 && j < 30 && coin(4)) || (b == 1 && j == 35);
+              }),
+              Tensor());
+  narrow_case("causal, mask [1,H]: head 0 keys 5-20, head 1 keys 12-25", true, Tensor(),
+              bools({1, 2, 12, 40}, [&](int64_t, int64_t h, int64_t, int64_t j) {
+                return (h == 0 ? j >= 5 && j <= 20 : j >= 12 && j <= 25) && coin(3);
+              }));
+  narrow_case("padding 0-3, mask [B,1]: batch 1 row 11 alone sees key 38", false,
+              bools({2, 40}, [&](int64_t, int64_t, int64_t, int64_t j) { return j >= 4; }),
+              bools({2, 1, 12, 40}, [&](int64_t b, int64_t, int64_t i, int64_t j) {
+                return j < 30 ? coin(2) : b == 1 && i == 11 && j == 38;
+              }));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -337,6 +437,7 @@ int main(int argc, char** argv) {
   std::printf("options: %d tensor comparisons, %d failed; worst relative error %.3g in %s\n", tally.checks,
               tally.failures, tally.worst, tally.worst_what.c_str());
   if (options_only) return tally.failures ? 1 : 0;
+  if (filter.empty() || std::string("narrow").find(filter) != std::string::npos) narrow_cases();
   const int64_t Ns[] = {1, 7, 33, 100, 300};
   const int64_t Ks[] = {1, 5, 64, 256};
   int i = 0;
