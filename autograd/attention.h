@@ -81,7 +81,21 @@ struct AttentionOptions {
   // shapes allow it, else the block-wise cuBLAS path; false forces the block-wise path (tests
   // compare the two). float32 products stay float32 (no TF32 tensor cores).
   bool fused = true;
+  // Context parallelism (ring attention, docs/distributed.md): q, k and v hold this rank's share
+  // of one sequence split across the ranks of memgrad::dist in the zigzag order of
+  // context_parallel_shard; k/v blocks travel around the ring while each rank attends its queries
+  // to them, and the partial results merge by their logsumexp. Memory per rank is O(N / P).
+  // Chunked kind only, self-attention (q, k, v split alike), with causal (either alignment: the
+  // global Nq = Nk) and GQA; the other options are errors naming them. With one rank it is plain
+  // chunked attention.
+  bool context_parallel = false;
 };
+
+// This rank's share of a whole sequence (x's `dim` holds all N positions) for context parallelism:
+// N is cut into 2P chunks as even as possible (the first N mod 2P one longer), and rank r keeps
+// chunks r and 2P - 1 - r, concatenated, so that under the causal rule every rank has the same
+// work (the zigzag split). Differentiable (narrow and cat).
+Tensor context_parallel_shard(const Tensor& x, int64_t dim);
 
 // q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] -> [B, H, Nq, Dv], with Hkv dividing H
 // (grouped-query attention; Hkv = 1 is multi-query): query head h reads key/value head

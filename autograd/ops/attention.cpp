@@ -388,6 +388,11 @@ Tensor key_valid_mask(const Tensor& key_padding_mask, const Tensor& key_lengths,
 AttentionResult attention_outputs(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opts,
                                   AttentionWant want) {
   const attn::Prepared pr = attn::prepare(q, k, v, opts);
+  if (opts.context_parallel) {  // ring attention (attention_ring.cpp)
+    MG_CHECK(!want.lse && !want.probs && !want.topk, "attention",
+             "context_parallel gives the output only (no lse, probs or top-k outputs yet)");
+    return AttentionResult{.out = attn::ring_chunked(q, k, v, pr, opts)};
+  }
   MG_CHECK(!want.topk || opts.kind == AttentionKind::topk, "attention",
            "topk_indices and topk_weights come from the topk kind only, not {}", to_string(opts.kind));
   AttentionResult r;

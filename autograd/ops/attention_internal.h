@@ -24,6 +24,9 @@ struct Prepared {
 
 Prepared prepare(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o);
 
+// Ring attention over memgrad::dist's ranks (AttentionOptions::context_parallel; attention_ring.cpp).
+Tensor ring_chunked(const Tensor& q, const Tensor& k, const Tensor& v, const Prepared& pr, const AttentionOptions& o);
+
 // The vanilla composition (autograd/ops/attention_vanilla.cpp): out, and when asked the
 // probabilities [B, H, Nq, Nk] before dropout and the logsumexp [B, H, Nq] (no gradient).
 struct VanillaOut {

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "autograd/attention.h"
 #include "autograd/ops.h"
 #include "dist/dist.h"
 #include "nn/data_parallel.h"
@@ -230,6 +231,65 @@ TEST_CASE("DataParallel: a second backward before synchronize is an error, unles
   cross_entropy(net.forward(x), y).backward();
   CHECK_THROWS_WITH_AS(cross_entropy(net.forward(x), y).backward(), doctest::Contains("before synchronize()"), Error);
   dp.synchronize();
+}
+
+namespace {
+
+double rel_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = to(contiguous(a), DType::float64).to_vector<double>(),
+                            y = to(contiguous(b), DType::float64).to_vector<double>();
+  REQUIRE(x.size() == y.size());
+  double num = 0, den = 1e-30;
+  for (size_t i = 0; i < x.size(); ++i) num = std::max(num, std::abs(x[i] - y[i])), den = std::max(den, std::abs(y[i]));
+  return num / den;
+}
+
+// Ring attention (context_parallel) on this rank's zigzag shard against chunked attention of the
+// whole sequence, values and the gradients of q, k, v (each rank's part, summed over the ranks).
+void check_ring(int64_t B, int64_t H, int64_t Hkv, int64_t N, int64_t D, bool causal, DType dt, double tol) {
+  CAPTURE(N);
+  CAPTURE(causal);
+  Generator g(42);  // every rank makes the same whole tensors
+  Tensor q = randn({B, H, N, D}, dt, &g).set_requires_grad(), k = randn({B, Hkv, N, D}, dt, &g).set_requires_grad(),
+         v = randn({B, Hkv, N, D + 1}, dt, &g).set_requires_grad(), w = randn({B, H, N, D + 1}, dt, &g);
+  AttentionOptions o{.kind = AttentionKind::chunked, .causal = causal, .q_chunk = 3, .k_chunk = 5};
+  Tensor ref = attention(q, k, v, o);
+  sum(ref * w).backward();
+  const Tensor gq = q.grad(), gk = k.grad(), gv = v.grad();
+  for (Tensor* t : {&q, &k, &v}) t->set_grad(Tensor());
+
+  AttentionOptions ring = o;
+  ring.context_parallel = true;
+  Tensor out = attention(context_parallel_shard(q, 2), context_parallel_shard(k, 2), context_parallel_shard(v, 2), ring);
+  CHECK(rel_diff(out, context_parallel_shard(ref, 2)) <= tol);
+  sum(out * context_parallel_shard(w, 2)).backward();
+  for (auto [t, want] : {std::pair{q, gq}, std::pair{k, gk}, std::pair{v, gv}}) {
+    Tensor got = contiguous(t.grad());  // this rank's rows; the others' come from them
+    dist::all_reduce(got, dist::Reduce::sum);
+    CHECK(rel_diff(got, want) <= tol);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("ring attention equals single-process chunked attention, values and gradients") {
+  for (bool causal : {false, true}) {
+    check_ring(2, 2, 2, 37, 4, causal, DType::float32, 2e-5);  // N not divisible by 2P
+    check_ring(1, 4, 2, 16, 8, causal, DType::float64, 1e-12);  // GQA, even split
+    check_ring(1, 1, 1, 3, 2, causal, DType::float32, 2e-5);    // fewer rows than chunks: empty pieces
+  }
+}
+
+TEST_CASE("ring attention: bad options and shards are errors naming them") {
+  Tensor q = randn({1, 1, 1 + 4 * dist::rank(), 4}), k = q, v = q;  // 1 and 5 rows: not a zigzag split of 6
+  AttentionOptions o{.kind = AttentionKind::topk, .context_parallel = true};
+  CHECK_THROWS_WITH_AS(attention(q, k, v, o), doctest::Contains("context_parallel needs the chunked kind"), Error);
+  o.kind = AttentionKind::chunked;
+  o.window_left = 2;
+  CHECK_THROWS_WITH_AS(attention(q, k, v, o), doctest::Contains("does not take window_left/right"), Error);
+  o.window_left = -1;
+  if (dist::world_size() > 1)
+    CHECK_THROWS_WITH_AS(attention(q, k, v, o), doctest::Contains("not its zigzag share"), Error);
 }
 
 int main(int argc, char** argv) {
