@@ -9,6 +9,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
+#include "backends/op_kinds.h"
 #include "core/allocator.h"
 #include "core/random.h"
 #include "core/tensor.h"
@@ -123,6 +124,11 @@ Tensor sum_to(const Tensor& t, const Shape& shape);
 // ---- linear algebra (ops/linalg.cpp) ----
 // Batched with numpy broadcasting of batch dims; 1-d operands as numpy treats them.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// The fused linear layer (ops/linear.cpp): act(x W^T + b), x [..., in], weight [out, in], bias
+// [out] or undefined -> [..., out]. One gemm and one elementwise pass forward (bias and activation
+// together); backward one pass for act' and the bias gradient, then the dX and dW gemms. Saves x
+// and W (as needed for their gradients) and, for gelu, the pre-activation; for relu the output.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act = Activation::none);
 
 // ---- neural-network ops (ops/nn_ops.cpp, ops/index.cpp, ops/loss.cpp) ----
 Tensor softmax(const Tensor& t, int64_t dim);

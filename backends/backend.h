@@ -65,6 +65,18 @@ class Backend {
   // out[..., M, N] = a[..., M, K] @ b[..., K, N]; a and b have out's batch dims (maybe expanded).
   virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out) = 0;
 
+  // The elementwise halves of the fused linear (autograd/ops/linear.cpp), around its gemm. Every
+  // tensor is contiguous; rows [R, C] (C the output features), bias [C] or undefined (none).
+  // linear_epilogue: y += bias on each row, then out = act(y); out may be y itself (in place), a
+  // separate tensor keeps the pre-activation y (what gelu's derivative needs).
+  virtual void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) = 0;
+  // linear_epilogue_backward, in one pass over grad: grad_pre = grad * act'(pre), where `saved` is
+  // the pre-activation for gelu and the output for relu (relu(pre) > 0 exactly where pre > 0);
+  // for none grad_pre is undefined (it is grad) and `saved` unused. grad_bias [C], when defined,
+  // gets the column sums of grad_pre (overwritten; in a fixed order, whatever the thread count).
+  virtual void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
+                                        Tensor& grad_bias) = 0;
+
   // Softmax over the last dim.
   virtual void softmax(const Tensor& x, Tensor& out, bool log) = 0;
   // grad_in from y = softmax(x) (or log_softmax) and grad of y.

@@ -12,6 +12,8 @@ enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, abs, pow_sc
 enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or };
 enum class ReduceOp { sum, max, min };
 enum class RandomKind { uniform, normal, bernoulli };
+// The activation a fused linear applies (autograd linear(); nn layers): none, exact GELU, ReLU.
+enum class Activation { none, gelu, relu };
 
 constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 

@@ -72,6 +72,15 @@ const char* op_name(ReduceOp op) {
   return "reduce";
 }
 
+const char* epilogue_name(Activation act, bool backward) {
+  switch (act) {
+    case Activation::none: return backward ? "linear_epilogue_backward.none" : "linear_epilogue.none";
+    case Activation::gelu: return backward ? "linear_epilogue_backward.gelu" : "linear_epilogue.gelu";
+    case Activation::relu: return backward ? "linear_epilogue_backward.relu" : "linear_epilogue.relu";
+  }
+  return backward ? "linear_epilogue_backward" : "linear_epilogue";
+}
+
 const char* arg_name(ReduceOp op) { return op == ReduceOp::max ? "arg_reduce.max" : "arg_reduce.min"; }
 
 // Every method: time the inner call (profiler::KernelTimer, exclusive of nested calls), GPU calls
@@ -118,6 +127,13 @@ class ProfilingBackend final : public Backend {
   }
   void matmul(const Tensor& a, const Tensor& b, Tensor& out) override {
     timed("matmul", [&] { in_.matmul(a, b, out); });
+  }
+  void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override {
+    timed(epilogue_name(act, false), [&] { in_.linear_epilogue(act, y, bias, out); });
+  }
+  void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
+                                Tensor& grad_bias) override {
+    timed(epilogue_name(act, true), [&] { in_.linear_epilogue_backward(act, saved, grad, grad_pre, grad_bias); });
   }
   void softmax(const Tensor& x, Tensor& out, bool log) override {
     timed(log ? "log_softmax" : "softmax", [&] { in_.softmax(x, out, log); });

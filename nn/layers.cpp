@@ -18,11 +18,12 @@ Linear::Linear(int64_t in, int64_t out, bool use_bias, ParamOptions p) : in_feat
   }
 }
 
-Tensor Linear::forward(const Tensor& x) const {
+Tensor Linear::forward(const Tensor& x) const { return forward(x, Activation::none); }
+
+Tensor Linear::forward(const Tensor& x, Activation act) const {
   MG_CHECK(x.dim() >= 1 && x.shape().back() == in_features, "Linear",
            "input of shape {} for a layer with {} input features", str(x.shape()), in_features);
-  Tensor y = matmul(x, transpose(weight, 0, 1));  // [..., out]
-  return bias.defined() ? y + bias : y;
+  return linear(x, weight, bias, act);  // [..., out]
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, ParamOptions p) {
@@ -46,7 +47,14 @@ Dropout::Dropout(double p_, Generator* gen) : p(p_), gen_(gen) {
 
 Tensor Dropout::forward(const Tensor& x) const { return dropout(x, p, is_training(), gen_); }
 
-Tensor activate(const Tensor& x, Activation act) { return act == Activation::gelu ? gelu(x) : relu(x); }
+Tensor activate(const Tensor& x, Activation act) {
+  switch (act) {
+    case Activation::gelu: return gelu(x);
+    case Activation::relu: return relu(x);
+    case Activation::none: break;
+  }
+  return x;
+}
 
 FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation act, ParamOptions p,
                          FeedForwardTopK tk)
@@ -60,7 +68,7 @@ Tensor FeedForward::forward(const Tensor& x) const {
   MG_CHECK(topk.top_k >= 0 && topk.chunk >= 1, "FeedForward", "top_k must be >= 0 and chunk >= 1, got {} and {}",
            topk.top_k, topk.chunk);
   const int64_t hidden = fc1->out_features;
-  if (topk.top_k == 0 || topk.top_k > hidden) return fc2->forward(drop->forward(activate(fc1->forward(x), activation)));
+  if (topk.top_k == 0 || topk.top_k > hidden) return fc2->forward(drop->forward(fc1->forward(x, activation)));
   MG_CHECK(x.dim() >= 1 && x.shape().back() == fc1->in_features, "FeedForward",
            "input of shape {} for a layer with {} input features", str(x.shape()), fc1->in_features);
   // [..., dim] -> the top_k units of each token: values and their indices  [..., top_k]

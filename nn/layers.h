@@ -3,10 +3,13 @@
 #include <cstdint>
 #include <memory>
 
+#include "backends/op_kinds.h"
 #include "core/random.h"
 #include "nn/module.h"
 
 namespace memgrad::nn {
+
+using memgrad::Activation;  // none, gelu, relu (backends/op_kinds.h)
 
 // Options every layer with parameters takes: their dtype and the generator that initialises them.
 struct ParamOptions {
@@ -14,11 +17,13 @@ struct ParamOptions {
   Generator* gen = nullptr;  // the default generator when null
 };
 
-// y = x W^T + b; W [out, in] (PyTorch's layout and default init).
+// y = x W^T + b; W [out, in] (PyTorch's layout and default init). One fused op (autograd linear()).
 class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias = true, ParamOptions p = {});
   Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]
+  // act(x W^T + b) in the same op: the activation applied in the pass that adds the bias.
+  Tensor forward(const Tensor& x, Activation act) const;
   Tensor weight, bias;
   int64_t in_features, out_features;
 };
@@ -50,7 +55,6 @@ class Dropout : public Module {
   Generator* gen_;
 };
 
-enum class Activation { gelu, relu };
 
 // Linear -> activation -> dropout -> Linear.
 //
@@ -79,6 +83,6 @@ class FeedForward : public Module {
   FeedForwardTopK topk;
 };
 
-Tensor activate(const Tensor& x, Activation act);
+Tensor activate(const Tensor& x, Activation act);  // none: x itself
 
 }  // namespace memgrad::nn

@@ -1,4 +1,4 @@
-// Op table rows: matmul in each form, softmax/log_softmax, where, masked_fill, layer_norm, dropout
+// Op table rows: matmul in each form, the fused linear, softmax/log_softmax, where, masked_fill, layer_norm, dropout
 // (the harness: tests/op_table.h). Index ops and cross_entropy: test_op_table_index.cpp.
 #include <doctest/doctest.h>
 
@@ -24,6 +24,61 @@ Row matmul_row(const std::string& name, Shape a, Shape b, std::vector<Variant> v
           .errors = {{[] { matmul(zeros({2, 3}), zeros({4, 5})); }, {"[matmul] shapes [2, 3] and [4, 5] cannot be multiplied"}},
                      {[] { matmul(zeros({2, 2, 3}), zeros({3, 3, 4})); }, {"[matmul]", "[2]", "[3]", "broadcast"}},
                      {[] { matmul(scalar(1.0), zeros({2})); }, {"[matmul] 0-d operands"}}},
+          .cuda_tol_scale = 4};
+}
+
+// The reference of linear: act(x w^T + b), x [..., in], w [out, in], b [out] (or none).
+Expect linear_ref(const Tensor& x, const Tensor& w, const Tensor* b, Activation act) {
+  const int64_t out = w.shape()[0], n_in = w.shape()[1], R = numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  Vec xv = optest::vals(x), wv = optest::vals(w), bv = b ? optest::vals(*b) : Vec(out, 0.0), y;
+  for (int64_t t = 0; t < R; ++t)
+    for (int64_t o = 0; o < out; ++o) {
+      double v = bv[o];
+      for (int64_t i = 0; i < n_in; ++i) v += xv[t * n_in + i] * wv[o * n_in + i];
+      if (act == Activation::gelu) v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
+      if (act == Activation::relu) v = v > 0 ? v : 0.0;
+      y.push_back(v);
+    }
+  Shape os = x.shape();
+  os.back() = out;
+  return {os, x.dtype(), y};
+}
+
+std::vector<ErrorCase> linear_errors() {
+  const Tensor x = zeros({2, 3}), w = zeros({4, 3}), b = zeros({4});
+  return {{[=] { linear(x, zeros({4, 2}), b); }, {"[linear] expected x [..., in] and weight [out, in]", "[4, 2]"}},
+          {[=] { linear(x, zeros({3}), b); }, {"[linear]", "weight [3]"}},
+          {[=] { linear(x, w, zeros({3}), Activation::gelu); }, {"[linear] bias must be [out] = [4]"}},
+          {[=] { linear(x, w, zeros({1, 4})); }, {"[linear] bias must be [out] = [4]", "bias [1, 4]"}},
+          {[=] { linear(x, w, zeros({4}, DType::float64)); }, {"[linear] dtypes differ"}},
+          {[=] { linear(scalar(1.0), w, b); }, {"[linear] expected x [..., in]"}}};
+}
+
+// linear(x, w, b, act) with x [2, 3, 4], w [5, 4].
+Row linear_row(const std::string& name, Activation act, bool bias) {
+  const int64_t out = 5, n_in = 4;
+  std::vector<Input> ins = {in({2, 3, n_in}), in({out, n_in})};
+  if (bias) ins.push_back(in({out}));
+  auto sets = [bias](Shape xs, Shape ws) {
+    std::vector<Shape> s = {std::move(xs), ws};
+    if (bias) s.push_back({ws[0]});
+    return s;
+  };
+  return {.op = "linear",
+          .name = name,
+          .inputs = ins,
+          .fn = f1([=](auto& x) { return linear(x[0], x[1], bias ? x[2] : Tensor(), act); }),
+          .ref = [=](const std::vector<Tensor>& x) {
+            return std::vector<Expect>{linear_ref(x[0], x[1], bias ? &x[2] : nullptr, act)};
+          },
+          .tol32 = 2e-5,
+          .variants = {{"one token (1-d x)", sets({n_in}, {out, n_in})},
+                       {"no tokens", sets({0, n_in}, {out, n_in})},
+                       {"in = 0 (act(b))", sets({3, 0}, {out, 0})},
+                       {"out = 0", sets({3, n_in}, {0, n_in})},
+                       {"out = 1, 2-d x", sets({6, n_in}, {1, n_in})},
+                       {"long rows (several row blocks)", sets({2, 70, 3}, {9, 3})}},
+          .errors = linear_errors(),
           .cuda_tol_scale = 4};
 }
 
@@ -119,6 +174,13 @@ std::vector<Row> rows() {
   r.push_back(matmul_row("matmul 1-d operands", {4}, {4, 5},
                          {{"matrix-vector", {{3, 4}, {4}}}, {"vector-batch", {{4}, {2, 4, 5}}},
                           {"batch-vector", {{2, 3, 4}, {4}}}, {"dot product", {{4}, {4}}}}));
+
+  for (bool bias : {true, false}) {
+    const std::string with = bias ? " with bias" : " without bias";
+    r.push_back(linear_row("linear" + with, Activation::none, bias));
+    r.push_back(linear_row("linear + gelu" + with, Activation::gelu, bias));
+    r.push_back(linear_row("linear + relu" + with, Activation::relu, bias));
+  }
 
   for (bool log : {false, true})
     for (int64_t dim : {0, 1, 2, -1, -3}) r.push_back(softmax_row(log, dim));

@@ -35,6 +35,28 @@ TEST_CASE("ops semantics: kinks and ties take the documented subgradient") {
   CHECK(vals(z1.grad()) == Vec{1, 1});
 }
 
+TEST_CASE("ops semantics: linear's activations take relu's and gelu's gradients at 0 and NaN") {
+  // linear + relu reads the derivative from its output (relu(pre) > 0 exactly where pre > 0): the
+  // same values and gradients as relu(x W^T + b) at pre-activations exactly 0, NaN and both signs
+  for (Activation act : {Activation::relu, Activation::gelu}) {
+    auto run = [act](bool fused) {
+      Tensor x = leaf(from_vector<double>({1, 2, NAN, 1, -1, 0.5, 3, 0}, {4, 2}));
+      Tensor w = leaf(from_vector<double>({1, 1, 2, -1}, {2, 2})), b = leaf(from_vector<double>({-3, 0}, {2}));
+      Tensor pre = matmul(x, transpose(w, 0, 1)) + b;  // rows: (0, 0), (NaN, NaN), (-3.5, -2.5), (0, 6)
+      Tensor y = fused ? linear(x, w, b, act) : (act == Activation::relu ? relu(pre) : gelu(pre));
+      sum(y * from_vector<double>({1, 2, 3, 4, 5, 6, 7, 8}, {4, 2})).backward();
+      return std::vector<Vec>{vals(y), vals(x.grad()), vals(w.grad()), vals(b.grad())};
+    };
+    const auto fused = run(true), plain = run(false);
+    for (size_t k = 0; k < fused.size(); ++k)
+      for (size_t i = 0; i < fused[k].size(); ++i) {
+        const double f = fused[k][i], p = plain[k][i];
+        CHECK_MESSAGE((std::isnan(f) ? std::isnan(p) : std::fabs(f - p) <= 1e-15 * (1 + std::fabs(p))),
+                      "output/grad ", k, " element ", i, ": fused ", f, ", unfused ", p);
+      }
+  }
+}
+
 TEST_CASE("ops semantics: amax/amin share the gradient evenly among ties") {
   Tensor x = leaf(from_vector<double>({1, 3, 3, 0, 2, -1}, {2, 3}));
   amax(x, {1}).backward(from_vector<double>({2, 5}));

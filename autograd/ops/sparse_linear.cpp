@@ -7,34 +7,13 @@
 
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/rows.h"
 #include "backends/backend.h"
 
 namespace memgrad {
 namespace {
 using Grads = std::vector<Tensor>;
-
-// The dims before the last.
-Shape leading(const Shape& s) { return Shape(s.begin(), s.end() - 1); }
-
-// t [..., cols] as a contiguous [R, cols] tensor without history (t's storage when it already is).
-Tensor rows_of(const Tensor& t, int64_t cols) {
-  const int64_t R = numel(leading(t.shape()));
-  Tensor c = contiguous(detach(t));
-  return alias(c, {R, cols}, {cols, 1}, c.offset());
-}
-
-// Rows [r0, r0 + n) of a contiguous [R, cols] tensor.
-Tensor row_block(const Tensor& t, int64_t r0, int64_t n) {
-  const int64_t cols = t.shape()[1];
-  return alias(t, {n, cols}, {cols, 1}, t.offset() + r0 * cols);
-}
-
-Shape with_last(const Shape& lead, int64_t last) {
-  Shape s = lead;
-  s.push_back(last);
-  return s;
-}
-
+using rows::leading, rows::row_block, rows::rows_of, rows::with_last;
 }  // namespace
 
 ValuesIndices topk_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, int64_t k, int64_t chunk) {

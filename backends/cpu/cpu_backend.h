@@ -27,6 +27,11 @@ class CpuBackend final : public Backend {
   // cpu_matmul.cpp
   void matmul(const Tensor& a, const Tensor& b, Tensor& out) override;
 
+  // cpu_linear.cpp
+  void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override;
+  void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
+                                Tensor& grad_bias) override;
+
   // cpu_softmax.cpp
   void softmax(const Tensor& x, Tensor& out, bool log) override;
   void softmax_backward(const Tensor& y, const Tensor& grad, Tensor& out, bool log) override;

@@ -6,6 +6,7 @@
 #include "backends/cpu/cpu_backend.h"
 #include "backends/scalar_checks.h"
 #include "backends/scalar_math.h"
+#include "backends/cpu/fast_math.h"
 #include "backends/cpu/strided_loop.h"
 #include "core/random.h"
 
@@ -70,9 +71,6 @@ void map3(const Tensor& a, const Tensor& b, const Tensor& c, Tensor& out, F f) {
       o[off[0] + i * st[0]] = f(pa[off[1] + i * st[1]], pb[off[2] + i * st[2]], pc[off[3] + i * st[3]]);
   });
 }
-
-constexpr double kInvSqrt2 = 0.70710678118654752440;
-constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 
 }  // namespace
 
@@ -168,8 +166,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) 
         case UnaryOp::sqrt: return map1<T, T>(x, out, 4, [](T v) { return std::sqrt(v); });
         case UnaryOp::tanh: return map1<T, T>(x, out, 8, [](T v) { return std::tanh(v); });
         case UnaryOp::sigmoid: return map1<T, T>(x, out, 8, [](T v) { return T(1) / (T(1) + std::exp(-v)); });
-        case UnaryOp::gelu:
-          return map1<T, T>(x, out, 8, [](T v) { return T(0.5) * v * (T(1) + std::erf(v * T(kInvSqrt2))); });
+        case UnaryOp::gelu: return map1<T, T>(x, out, 4, [](T v) { return gelu_value(v); });  // fast_math.h
         case UnaryOp::pow_scalar: {
           T e = static_cast<T>(scalar);
           if (scalar == 2.0) return map1<T, T>(x, out, 1, [](T v) { return v * v; });
@@ -194,12 +191,7 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
       case UnaryOp::sqrt: return map2<T, T, T>(y, grad, out, 1, [](T v, T g) { return g / (T(2) * v); });
       case UnaryOp::tanh: return map2<T, T, T>(y, grad, out, 1, [](T v, T g) { return g * (T(1) - v * v); });
       case UnaryOp::sigmoid: return map2<T, T, T>(y, grad, out, 1, [](T v, T g) { return g * v * (T(1) - v); });
-      case UnaryOp::gelu:
-        return map2<T, T, T>(x, grad, out, 8, [](T v, T g) {
-          T cdf = T(0.5) * (T(1) + std::erf(v * T(kInvSqrt2)));
-          T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * v * v);
-          return g * (cdf + v * pdf);
-        });
+      case UnaryOp::gelu: return map2<T, T, T>(x, grad, out, 4, [](T v, T g) { return gelu_grad(v, g); });
       case UnaryOp::pow_scalar: {
         T e = static_cast<T>(scalar);
         if (e == T(0)) return map2<T, T, T>(x, grad, out, 1, [](T, T) { return T(0); });  // not 0 * pow(0, -1)

@@ -32,6 +32,9 @@ class CudaBackend final : public Backend {
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) override;
   bool all_finite(const Tensor& x) override;
+  void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override;
+  void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
+                                Tensor& grad_bias) override;
 
   // cuda_reduce.cpp
   void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, Tensor& out) override;

@@ -180,4 +180,30 @@ bool CudaBackend::all_finite(const Tensor& x) {
   return dispatch_float(x.dtype(), "all_finite", [&]<class T>() { return !any_flagged<T>(x, "all_finite"); });
 }
 
+// The fused linear's epilogues: CpuBackend's contract (backend.h, cpu_linear.cpp); the column sum
+// of grad_pre is a second kernel here.
+void CudaBackend::linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) {
+  dispatch_float(y.dtype(), "linear", [&]<class T>() {
+    const int64_t C = y.dim() == 0 ? 1 : y.shape().back(), n = y.numel();
+    if (n == 0) return;
+    launch_linear_epilogue<T>(act, ptr<T>(y), bias.defined() ? ptr<T>(bias) : nullptr, ptr<T>(out), n / C, C);
+    check_launch("linear");
+  });
+}
+
+void CudaBackend::linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
+                                           Tensor& grad_bias) {
+  dispatch_float(grad.dtype(), "linear", [&]<class T>() {
+    const int64_t C = grad.dim() == 0 ? 1 : grad.shape().back(), n = grad.numel();
+    if (act != Activation::none && n > 0) {
+      launch_linear_act_grad<T>(act, ptr<T>(saved), ptr<T>(grad), ptr<T>(grad_pre), n);
+      check_launch("linear");
+    }
+    if (grad_bias.defined() && C > 0) {
+      launch_column_sum<T>(ptr<T>(act == Activation::none ? grad : grad_pre), ptr<T>(grad_bias), n / C, C);
+      check_launch("linear");
+    }
+  });
+}
+
 }  // namespace memgrad::cuda

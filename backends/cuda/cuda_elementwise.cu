@@ -27,8 +27,8 @@ __device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
 __device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
 __device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
 __device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
-__device__ __forceinline__ float m_erf(float x) { return erff(x); }
-__device__ __forceinline__ double m_erf(double x) { return erf(x); }
+__device__ __forceinline__ float m_erfc(float x) { return erfcf(x); }
+__device__ __forceinline__ double m_erfc(double x) { return erfc(x); }
 __device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
 __device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
 __device__ __forceinline__ float m_nextafter(float x, float y) { return nextafterf(x, y); }
@@ -111,6 +111,23 @@ __global__ void copy_kernel(D* dst, const S* src, StridedArgs<2> args, int64_t n
 
 // ---- element-wise ----
 
+// GELU as CpuBackend's (backends/cpu/fast_math.h): Phi(x) = erfc(-x / sqrt 2) / 2, which keeps its
+// lower tail (1 + erf(x / sqrt 2) cancels there).
+template <class T>
+__device__ __forceinline__ T normal_cdf(T v) {
+  return T(0.5) * m_erfc(-v * T(kInvSqrt2));
+}
+template <class T>
+__device__ __forceinline__ T gelu_value(T v) {
+  return v * normal_cdf(v);
+}
+// g * (Phi(v) + v phi(v))
+template <class T>
+__device__ __forceinline__ T gelu_grad(T v, T g) {
+  const T pdf = T(kInvSqrt2Pi) * m_exp(T(-0.5) * v * v);
+  return g * (normal_cdf(v) + v * pdf);
+}
+
 template <class T>
 __device__ __forceinline__ T unary_apply(UnaryOp op, T v, T e, bool square) {
   switch (op) {
@@ -126,7 +143,7 @@ __device__ __forceinline__ T unary_apply(UnaryOp op, T v, T e, bool square) {
       case UnaryOp::sqrt: return m_sqrt(v);
       case UnaryOp::tanh: return m_tanh(v);
       case UnaryOp::sigmoid: return T(1) / (T(1) + m_exp(-v));
-      case UnaryOp::gelu: return T(0.5) * v * (T(1) + m_erf(v * T(kInvSqrt2)));
+      case UnaryOp::gelu: return gelu_value(v);
       case UnaryOp::pow_scalar: return square ? v * v : m_pow(v, e);
       default: break;
     }
@@ -150,11 +167,7 @@ __device__ __forceinline__ T unary_backward_apply(UnaryOp op, T v, T g, T e) {
     case UnaryOp::sqrt: return g / (T(2) * v);
     case UnaryOp::tanh: return g * (T(1) - v * v);
     case UnaryOp::sigmoid: return g * v * (T(1) - v);
-    case UnaryOp::gelu: {
-      const T cdf = T(0.5) * (T(1) + m_erf(v * T(kInvSqrt2)));
-      const T pdf = T(kInvSqrt2Pi) * m_exp(T(-0.5) * v * v);
-      return g * (cdf + v * pdf);
-    }
+    case UnaryOp::gelu: return gelu_grad(v, g);
     case UnaryOp::pow_scalar:
       if (e == T(0)) return T(0);  // not 0 * pow(0, -1)
       return g * e * m_pow(v, e - T(1));
@@ -168,6 +181,44 @@ __global__ void unary_backward_kernel(UnaryOp op, const T* in, const T* grad, T*
   for_each_element(args, n, [&](const int64_t (&off)[3]) {
     out[off[0]] = unary_backward_apply(op, in[off[1]], grad[off[2]], e);
   });
+}
+
+// ---- the fused linear's epilogues (backend.h: linear_epilogue and its backward) ----
+
+// y += bias[i % C] (bias null: none), out = act(y); y and out contiguous [R, C], out may be y.
+template <class T>
+__global__ void linear_epilogue_kernel(Activation act, T* y, const T* bias, T* out, int64_t n, int64_t C) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    T v = y[i];
+    if (bias) v += bias[i % C];
+    if (act == Activation::gelu) {
+      y[i] = v;  // the pre-activation, kept for backward
+      out[i] = gelu_value(v);
+    } else {
+      out[i] = act == Activation::relu ? relu_value(v) : v;
+    }
+  }
+}
+
+// gp = g * act'(s), s the pre-activation (gelu) or the output (relu).
+template <class T>
+__global__ void linear_act_grad_kernel(Activation act, const T* s, const T* g, T* gp, int64_t n) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    gp[i] = act == Activation::gelu ? gelu_grad(s[i], g[i]) : relu_grad(s[i], g[i]);
+}
+
+// out[c] = sum over r of src[r, c], rows in order: one thread per column (a warp reads 32
+// consecutive columns of a row at once).
+template <class T>
+__global__ void column_sum_kernel(const T* src, T* out, int64_t R, int64_t C) {
+  const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C; c += stride) {
+    T acc = T(0);
+    for (int64_t r = 0; r < R; ++r) acc += src[r * C + c];
+    out[c] = acc;
+  }
 }
 
 template <class T>
@@ -274,6 +325,21 @@ void launch_unary_backward(UnaryOp op, const T* in, const T* grad, T* out, const
 }
 
 template <class T>
+void launch_linear_epilogue(Activation act, T* y, const T* bias, T* out, int64_t R, int64_t C) {
+  linear_epilogue_kernel<T><<<blocks_for(R * C), kThreads>>>(act, y, bias, out, R * C, C);
+}
+
+template <class T>
+void launch_linear_act_grad(Activation act, const T* saved, const T* grad, T* grad_pre, int64_t n) {
+  linear_act_grad_kernel<T><<<blocks_for(n), kThreads>>>(act, saved, grad, grad_pre, n);
+}
+
+template <class T>
+void launch_column_sum(const T* src, T* out, int64_t R, int64_t C) {
+  column_sum_kernel<T><<<blocks_for(C), kThreads>>>(src, out, R, C);
+}
+
+template <class T>
 void launch_binary(BinaryOp op, const T* a, const T* b, T* out, const StridedArgs<3>& args, int64_t n) {
   binary_kernel<T><<<blocks_for(n), kThreads>>>(op, a, b, out, args, n);
 }
@@ -326,7 +392,10 @@ MG_NUMERIC_TYPES(MG_INST_NUMERIC)
 
 #define MG_INST_FLOAT(T)                                                                                           \
   template void launch_unary_backward<T>(UnaryOp, const T*, const T*, T*, const StridedArgs<3>&, int64_t, double); \
-  template void launch_flag_nonfinite<T>(const T*, const StridedArgs<1>&, int64_t, int32_t*);
+  template void launch_flag_nonfinite<T>(const T*, const StridedArgs<1>&, int64_t, int32_t*);                     \
+  template void launch_linear_epilogue<T>(Activation, T*, const T*, T*, int64_t, int64_t);                        \
+  template void launch_linear_act_grad<T>(Activation, const T*, const T*, T*, int64_t);                           \
+  template void launch_column_sum<T>(const T*, T*, int64_t, int64_t);
 MG_INST_FLOAT(float)
 MG_INST_FLOAT(double)
 

@@ -42,6 +42,17 @@ void launch_compare(BinaryOp op, const T* a, const T* b, bool* out, const Stride
 template <class T>
 void launch_where(const bool* cond, const T* a, const T* b, T* out, const StridedArgs<4>& args, int64_t n);
 
+// The fused linear's epilogues (backend.h), every array contiguous. y [R, C] += bias (null: none)
+// on each row, then out = act(y); out may be y. R * C > 0.
+template <class T>
+void launch_linear_epilogue(Activation act, T* y, const T* bias, T* out, int64_t R, int64_t C);
+// grad_pre = grad * act'(saved) over n > 0 elements (act gelu or relu).
+template <class T>
+void launch_linear_act_grad(Activation act, const T* saved, const T* grad, T* grad_pre, int64_t n);
+// out [C] = the column sums of src [R, C] (0 where R = 0); C > 0.
+template <class T>
+void launch_column_sum(const T* src, T* out, int64_t R, int64_t C);
+
 // Sets *flag = 1 when some x[i] is not finite (float types), or is zero (integer types: the
 // divide-by-zero check); leaves it alone otherwise. args: {x}.
 template <class T>

@@ -29,10 +29,10 @@ pool = _C.nn.pool
 accuracy = _C.nn.accuracy
 
 
-def linear(x, weight, bias=None):
-    """x @ weight.T + bias, weight [out, in] (PyTorch's layout)."""
-    y = _C.matmul(x, _C.transpose(weight, 0, 1))
-    return y if bias is None else y + bias
+def linear(x, weight, bias=None, activation="none"):
+    """activation(x @ weight.T + bias), weight [out, in] (PyTorch's layout), activation 'none',
+    'gelu' or 'relu': one fused op (the bias and the activation in one pass after the product)."""
+    return _C.linear(x, weight, bias, activation)
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -80,6 +80,13 @@ Reduction parse_reduction(const std::string& s) {
   fail("cross_entropy", "reduction must be 'mean', 'sum' or 'none', got '{}'", s);
 }
 
+Activation parse_linear_activation(const std::string& s) {
+  if (s == "none") return Activation::none;
+  if (s == "gelu") return Activation::gelu;
+  if (s == "relu") return Activation::relu;
+  fail("linear", "activation must be 'none', 'gelu' or 'relu', got '{}'", s);
+}
+
 }  // namespace
 
 void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
@@ -246,6 +253,12 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
     }
     return py::make_tuple(r.values, r.indices);
   }, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("k"), py::arg("chunk") = 1024);
+  m.def("linear", [](const TensorArg& x, const TensorArg& weight, py::handle bias, const std::string& activation) {
+    Tensor b = bias.is_none() ? Tensor() : as_tensor(bias);
+    Activation act = parse_linear_activation(activation);
+    py::gil_scoped_release release;
+    return linear(x, weight, b, act);
+  }, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("activation") = "none");
   m.def("sparse_linear", [](const TensorArg& values, py::handle indices, const TensorArg& weight) {
     Tensor i = as_tensor(indices);
     py::gil_scoped_release release;

@@ -183,3 +183,32 @@ def test_in_place_operators_keep_identity_and_memory():
     with mg.no_grad():
         w -= 0.5 * mg.ones(2)
     assert w.detach().tolist() == [0.5, 0.5] and w.is_leaf
+
+
+@pytest.mark.parametrize("activation", ["none", "gelu", "relu"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_fused_linear(activation, bias):
+    from math import erf, sqrt
+
+    import memgrad.functional as F
+    x, w, b = rand(2, 5, 4), rand(3, 4), rand(3)
+    pre = x.astype(np.float64) @ w.T.astype(np.float64) + (b if bias else 0)
+    act = {"none": lambda v: v, "relu": lambda v: np.maximum(v, 0),
+           "gelu": np.vectorize(lambda v: 0.5 * v * (1 + erf(v / sqrt(2))))}[activation]
+    got = F.linear(mg.tensor(x), mg.tensor(w), mg.tensor(b) if bias else None, activation=activation)
+    assert got.shape == (2, 5, 3)
+    np.testing.assert_allclose(got.numpy(), act(pre), rtol=1e-5, atol=1e-6)
+    # float64 gradients of every input against finite differences
+    args = [mg.tensor(a.astype(np.float64), requires_grad=True) for a in ((x, w, b) if bias else (x, w))]
+    fn = (lambda xx, ww, bb: F.linear(xx, ww, bb, activation)) if bias else (lambda xx, ww: F.linear(xx, ww, None, activation))
+    assert mg.autograd.gradcheck(fn, args)
+
+
+def test_fused_linear_errors():
+    import memgrad.functional as F
+    with pytest.raises(ValueError, match=r"\[linear\] activation must be 'none', 'gelu' or 'relu', got 'tanh'"):
+        F.linear(mg.zeros((2, 3)), mg.zeros((4, 3)), None, "tanh")
+    with pytest.raises(ValueError, match=r"\[linear\] expected x \[\.\.\., in\] and weight \[out, in\]"):
+        F.linear(mg.zeros((2, 3)), mg.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"\[linear\] bias must be \[out\] = \[4\]"):
+        F.linear(mg.zeros((2, 3)), mg.zeros((4, 3)), mg.zeros(3))

@@ -133,6 +133,8 @@ MG_EMU_STUB(void, unary_backward, UnaryOp, const Tensor&, const Tensor&, const T
 MG_EMU_STUB(void, binary, BinaryOp, const Tensor&, const Tensor&, Tensor&)
 MG_EMU_STUB(void, where, const Tensor&, const Tensor&, const Tensor&, Tensor&)
 MG_EMU_STUB(bool, all_finite, const Tensor&)
+MG_EMU_STUB(void, linear_epilogue, Activation, Tensor&, const Tensor&, Tensor&)
+MG_EMU_STUB(void, linear_epilogue_backward, Activation, const Tensor&, const Tensor&, Tensor&, Tensor&)
 MG_EMU_STUB(void, reduce, ReduceOp, const Tensor&, const std::vector<int64_t>&, Tensor&)
 MG_EMU_STUB(void, arg_reduce, ReduceOp, const Tensor&, int64_t, Tensor&, Tensor&)
 MG_EMU_STUB(void, matmul, const Tensor&, const Tensor&, Tensor&)

@@ -205,15 +205,52 @@ void test_unary() {
         std::string what = "unary " + std::to_string(int(op)) + " " + dn(t) + " s " + std::to_string(sc);
         Tensor g = empty(x.shape(), t), c = empty(x.shape(), t);
         both_throw_or(what, [&](Backend& be) { be.unary(op, x, &be == &GPU ? g : c, sc); });
+        // float32 gelu: the CPU's vectorised erf (cpu/fast_math.h) against libm's erfcf, a few ulp apart
+        const double tol = op == UnaryOp::gelu && t == DType::float32 ? 1e-5 : 0;
         if (is_floating(t) || op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::relu)
-          if (t != DType::boolean) check(g, c, what, 0);
+          if (t != DType::boolean) check(g, c, what, tol);
         if (!is_floating(t)) continue;
         Tensor y = empty(x.shape(), t);
         CPU.unary(op, x, y, sc);
         Tensor gr = transposed(rnd({33, 3}, t));
         Tensor gb = empty(x.shape(), t), cb = empty(x.shape(), t);
         both_throw_or("backward " + what, [&](Backend& be) { be.unary_backward(op, x, y, gr, &be == &GPU ? gb : cb, sc); });
-        if (op != UnaryOp::neg) check(gb, cb, "backward " + what, 0);
+        if (op != UnaryOp::neg) check(gb, cb, "backward " + what, tol);
+      }
+}
+
+// The fused linear's epilogues on [R, C] rows (R > 64: several of the CPU's row blocks), with and
+// without bias, each activation; the bias gradient with and without grad_pre.
+void test_linear_epilogue() {
+  for (DType t : kFloat)
+    for (Activation act : {Activation::none, Activation::gelu, Activation::relu})
+      for (bool bias : {true, false}) {
+        const int64_t R = 70, C = 37;
+        const std::string what = "linear act " + std::to_string(int(act)) + (bias ? " bias " : " ") + dn(t);
+        // float32 gelu: a few ulp apart, and the CPU takes Phi as 0 below x = -5.66 (|gelu| < 4.4e-8,
+        // |gelu'| off by < 3e-8): the absolute part of the tolerance, 1e-3 * tol, covers it
+        const double tol = t == DType::float32 && act == Activation::gelu ? 5e-5 : 0;
+        Tensor y0 = rnd({R, C}, t, -4, 4, true), b = bias ? rnd({C}, t) : Tensor();
+        Tensor yg = empty({R, C}, t), yc = empty({R, C}, t);
+        CPU.copy(y0, yg);
+        CPU.copy(y0, yc);
+        const bool separate = act == Activation::gelu;  // gelu keeps the pre-activation
+        Tensor og = separate ? empty({R, C}, t) : yg, oc = separate ? empty({R, C}, t) : yc;
+        GPU.linear_epilogue(act, yg, b, og);
+        CPU.linear_epilogue(act, yc, b, oc);
+        check(yg, yc, what + " pre-activation");
+        check(og, oc, what, tol);
+
+        Tensor g = rnd({R, C}, t), gpg = empty({R, C}, t), gpc = empty({R, C}, t), none;
+        Tensor dbg = bias ? empty({C}, t) : Tensor(), dbc = bias ? empty({C}, t) : Tensor();
+        const Tensor& saved = separate ? yc : oc;
+        Tensor& gp_g = act == Activation::none ? none : gpg;
+        Tensor& gp_c = act == Activation::none ? none : gpc;
+        GPU.linear_epilogue_backward(act, saved, g, gp_g, dbg);
+        CPU.linear_epilogue_backward(act, saved, g, gp_c, dbc);
+        if (act != Activation::none) check(gpg, gpc, "backward " + what, tol);
+        // the column sums add in another order (rows in turn here, blocks of 64 rows on the CPU)
+        if (bias) check(dbg, dbc, "bias gradient " + what, t == DType::float32 ? 1e-4 : 1e-12);
       }
 }
 
@@ -480,6 +517,7 @@ int main() {
   test_where_finite();
   test_reduce();
   test_arg_reduce();
+  test_linear_epilogue();  // last: the random inputs of the tests above stay as they were
   printf("%d checks, %d failures; %ld kernel launches at %zu launch sites, %ld blocks\n", checks, failures,
          (long)emu::launches(), emu::site_launches().size(), (long)emu::blocks_run());
   return failures ? 1 : 0;
