@@ -11,9 +11,7 @@
 // after the online softmax (lse stays the undropped statistic) and is regenerated in backward.
 // Grouped-query heads read their shared k / v head in place; backward tasks own (batch, kv head,
 // key block) and loop over the group's query heads, so dK, dV and dbias need no locks; the
-// relative table's gradient is summed per thread, then reduced. Forward tasks (batch, head, query
-// block) go to threads one at a time as they free up (parallel_tasks), as their costs differ under
-// the causal, window, padding and packing rules.
+// relative table's gradient is summed per thread, then reduced.
 //
 // NaN / inf (the contract in autograd/attention.h): visible pairs compute as vanilla, in IEEE
 // arithmetic; masked pairs carry nothing. The running max propagates NaN; probabilities and score
@@ -142,7 +140,7 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
                                  q.dtype());
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = static_cast<T>(drop.on ? drop.keep_scale : 1.0);
-    parallel_tasks(B * H * n_qb, [&](int64_t t0, int64_t t1) {
+    parallel_for(B * H * n_qb, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* S = thread_slot<T>(ws);
       T* acc = S + Cq * Ck;
       T* m = acc + Cq * Dv;
@@ -151,12 +149,9 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
       uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / (H * n_qb), h = (t / n_qb) % H, bh = b * H + h;
-        // the last query blocks first: under the causal rule they see the most keys, and handing
-        // out the longest tasks first leaves the dynamic schedule the short ones to even out
-        const SegBlock& qb = qblocks[static_cast<size_t>(n_qb - 1 - t % n_qb)];
-        const Segment& sg = segs[static_cast<size_t>(qb.seg)];
+        const Segment& sg = segs[static_cast<size_t>(qblocks[t % n_qb].seg)];
         const Visibility vis = p.visibility(sg.nq, sg.nk);  // segment-local indices
-        const int64_t i0 = qb.start, nq = std::min(Cq, sg.nq - i0);
+        const int64_t i0 = qblocks[t % n_qb].start, nq = std::min(Cq, sg.nq - i0);
         const T* Q = head<T>(q, b, h) + (sg.q0 + i0) * row_stride(q);  // [nq, D]
         const T* K = head<T>(k, b, h / G) + sg.k0 * row_stride(k);     // [sg.nk, D]
         const T* V = head<T>(v, b, h / G) + sg.k0 * row_stride(v);     // [sg.nk, Dv]
@@ -341,8 +336,6 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       }
     };
 
-    // a static split, not parallel_tasks: dQ sums each query block's key blocks in one fixed order
-    // wherever a thread owns whole heads, so training runs repeat bit for bit (test_nn_training)
     parallel_for(nb_t * nh_t * nk_t, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* P = thread_slot<T>(ws);
       T* dS = P + Cq * Ck;

@@ -29,22 +29,4 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   }
 }
 
-// Calls f(t, t + 1) for every task t in [0, n), each handed to whichever thread is free next
-// (OpenMP's dynamic schedule), for coarse tasks of uneven cost: attention blocks under the causal,
-// window, padding and packed-sequence rules differ by up to the whole block, and on a shared
-// machine a descheduled thread's static half would leave its peer waiting at the barrier.
-// Every task must be worth a fork (a block product or more). Which thread runs a task varies from
-// run to run: f must not depend on it beyond per-thread scratch (thread_slot).
-template <class F>
-void parallel_tasks(int64_t n, F&& f) {
-  if (n <= 0) return;
-  const int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), n));
-  if (threads <= 1 || omp_in_parallel()) {
-    f(int64_t{0}, n);
-    return;
-  }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-  for (int64_t t = 0; t < n; ++t) f(t, t + 1);
-}
-
 }  // namespace memgrad::cpu
