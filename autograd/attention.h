@@ -145,10 +145,12 @@ AttentionResult attention_outputs(const Tensor& q, const Tensor& k, const Tensor
 Tensor key_valid_mask(const Tensor& key_padding_mask, const Tensor& key_lengths, int64_t B, int64_t Nk, Device device,
                       const char* op = "attention");
 
-// The default block sizes, measured by `bench_attention --sweep` (docs/attention.md): chunked
-// forward+backward at N=4096 was fastest with 256 x 256 blocks, topk with 64 query rows.
+// The default block sizes, measured by `bench_attention --sweep` (docs/attention.md, "Block
+// sizes"): chunked forward+backward with 256 x 512 blocks was 22% faster than 256 x 256 at D = 32
+// (B = 8, H = 4, N = 1024, the training step of issue 16) and as fast at D = 64 (N = 4096), for
+// 1 MiB more per thread; topk was fastest with 64 query rows.
 constexpr int64_t kDefaultQChunk = 256;
-constexpr int64_t kDefaultKChunk = 256;
+constexpr int64_t kDefaultKChunk = 512;
 constexpr int64_t kDefaultTopkQChunk = 64;
 
 }  // namespace memgrad
