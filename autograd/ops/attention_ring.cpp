@@ -60,6 +60,24 @@ Seen seen(int a, int b, bool causal) {
   return b == a ? Seen::causal : Seen::none;
 }
 
+// Calls f(a, q0, nq, k0, nk, p) for each pair (query piece a of rank r, key piece of rank
+// `owner`'s block) with a visible pair of positions: q0 / k0 the pieces' first local rows, nq / nk
+// their lengths, p the kernel parameters (causal only for the diagonal chunk, where Nq = Nk and
+// both alignments agree).
+template <class F>
+void for_each_visible_pair(const ZigZag& z, int r, int owner, const AttentionParams& base, F&& f) {
+  for (int a = 0; a < 2; ++a)
+    for (int b = 0; b < 2; ++b) {
+      const auto [qc, q0] = z.pieces(r)[size_t(a)];
+      const auto [kc, k0] = z.pieces(owner)[size_t(b)];
+      const Seen how = seen(qc, kc, base.causal);
+      if (how == Seen::none || z.size(qc) == 0 || z.size(kc) == 0) continue;
+      AttentionParams p = base;
+      p.causal = how == Seen::causal;
+      f(a, q0, z.size(qc), k0, z.size(kc), p);
+    }
+}
+
 // Rows [r0, r0 + n) of a [B, H, N, *] tensor (dim 2), as a view.
 Tensor rows(const Tensor& t, int64_t r0, int64_t n) { return narrow(t, 2, r0, n); }
 
@@ -125,116 +143,125 @@ void check_ring_options(const Prepared& pr, const AttentionOptions& o) {
 
 }  // namespace
 
+namespace {
+
+// One call's ring: the split, this rank, the shapes and the kernel parameters.
+struct Ring {
+  ZigZag z;
+  int r;
+  Dims d;
+  AttentionParams base;
+  Block next_block(const Block& cur, const Tensor& k, const Tensor& v, bool kv) const {
+    Block n;
+    n.owner = (cur.owner + z.P - 1) % z.P;
+    if (kv) n.k = block_like(k, z.local_len(n.owner), d.D, false), n.v = block_like(v, z.local_len(n.owner), d.Dv, false);
+    return n;
+  }
+};
+
+// The split of this call: every rank's local length (one all_gather) gives N, and each must hold
+// its zigzag share.
+Ring ring_of(const Prepared& pr) {
+  const int P = dist::world_size();
+  const std::vector<int64_t> lens = dist::all_gather(from_vector(std::vector<int64_t>{pr.d.Nq}, {1})).to_vector<int64_t>();
+  int64_t N = 0;
+  for (int64_t n : lens) N += n;
+  const Ring ring{ZigZag{N, P}, dist::rank(), pr.d, pr.p};
+  for (int s = 0; s < P; ++s)
+    MG_CHECK(lens[size_t(s)] == ring.z.local_len(s), "attention",
+             "context_parallel: rank {} holds {} rows, not its zigzag share {} of N = {} (context_parallel_shard)", s,
+             lens[size_t(s)], ring.z.local_len(s), N);
+  return ring;
+}
+
+// Forward: out [B, H, n, Dv] and lse [B, H, n] (+inf where no key was visible) of this rank's
+// queries against every rank's keys, the blocks passed on while they are used.
+std::pair<Tensor, Tensor> ring_forward(const Ring& ring, const Tensor& q, const Tensor& k, const Tensor& v) {
+  NoGradGuard ng;
+  const ZigZag& z = ring.z;
+  const int64_t B = ring.d.B, H = ring.d.H, Dv = ring.d.Dv;
+  Backend& be = backend_for(q.device());
+  std::array<Partial, 2> part;
+  for (int a = 0; a < 2; ++a) {
+    const int64_t n = z.size(z.pieces(ring.r)[size_t(a)].first);
+    part[size_t(a)] = {zeros({B, H, n, Dv}, q.dtype(), q.device()),
+                       full({B, H, n}, -std::numeric_limits<double>::infinity(), q.dtype(), q.device())};
+  }
+  Block cur{k, v, {}, {}, ring.r};
+  for (int t = 0; t < z.P; ++t) {
+    Block next;
+    std::vector<dist::Request> reqs;
+    if (t + 1 < z.P) {  // the next block arrives while this one is used
+      next = ring.next_block(cur, k, v, true);
+      reqs = pass_on(cur, next, true, false, step_tag(t));
+    }
+    for_each_visible_pair(z, ring.r, cur.owner, ring.base,
+                          [&](int a, int64_t q0, int64_t nq, int64_t k0, int64_t nk, const AttentionParams& p) {
+                            Tensor out = empty({B, H, nq, Dv}, q.dtype(), q.device());  // [B, H, nq, Dv]
+                            Tensor lse = empty({B, H, nq}, q.dtype(), q.device());      // [B, H, nq]
+                            be.attention_chunked_forward(rows(q, q0, nq), rows(cur.k, k0, nk), rows(cur.v, k0, nk),
+                                                         AttentionMods{}, p, out, lse);
+                            part[size_t(a)].merge(out, lse);
+                          });
+    for (dist::Request& rq : reqs) rq.wait();
+    if (t + 1 < z.P) cur = next;
+  }
+  const Tensor l = cat({part[0].lse, part[1].lse}, 2);
+  const double inf = std::numeric_limits<double>::infinity();
+  return {cat({part[0].out, part[1].out}, 2), where(eq(l, full_like(l, -inf)), full_like(l, inf), l)};
+}
+
+// Backward: {dq, dk, dv} of this rank's rows, from the saved inputs, the global out and lse and
+// the output's gradient g [B, H, n, Dv]. The k/v gradients travel with their block.
+std::vector<Tensor> ring_backward(const Ring& ring, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& out, const Tensor& lse, const Tensor& g) {
+  const ZigZag& z = ring.z;
+  const int64_t B = ring.d.B, H = ring.d.H, D = ring.d.D, Dv = ring.d.Dv;
+  Backend& bk = backend_for(q.device());
+  Tensor dq = zeros(q.shape(), q.dtype(), q.device());
+  Block cur{k, v, zeros(k.shape(), k.dtype(), k.device()), zeros(v.shape(), v.dtype(), v.device()), ring.r};
+  for (int t = 0; t < z.P; ++t) {
+    Block next = ring.next_block(cur, k, v, t + 1 < z.P);
+    std::vector<dist::Request> kv_reqs;
+    if (t + 1 < z.P) kv_reqs = pass_on(cur, next, true, false, step_tag(t));
+    for_each_visible_pair(z, ring.r, cur.owner, ring.base,
+                          [&](int, int64_t q0, int64_t nq, int64_t k0, int64_t nk, const AttentionParams& p) {
+                            Tensor dqp = zeros({B, H, nq, D}, q.dtype(), q.device());  // [B, H, nq, D]
+                            Tensor dkp = block_like(k, nk, D, true), dvp = block_like(v, nk, Dv, true);
+                            AttentionModGrads none;
+                            bk.attention_chunked_backward(rows(q, q0, nq), rows(cur.k, k0, nk), rows(cur.v, k0, nk),
+                                                          AttentionMods{}, contiguous(rows(out, q0, nq)),
+                                                          contiguous(rows(lse, q0, nq)), contiguous(rows(g, q0, nq)), p,
+                                                          dqp, dkp, dvp, none);
+                            Tensor dq_rows = rows(dq, q0, nq), dk_rows = rows(cur.dk, k0, nk),
+                                   dv_rows = rows(cur.dv, k0, nk);
+                            bk.copy(dq_rows + dqp, dq_rows);
+                            bk.copy(dk_rows + dkp, dk_rows);
+                            bk.copy(dv_rows + dvp, dv_rows);
+                          });
+    for (dist::Request& rq : kv_reqs) rq.wait();
+    if (z.P == 1) break;  // the one block is this rank's own
+    // the block's gradients go on with it; after the last step they reach their owner (r + 1)
+    next.dk = block_like(k, z.local_len(next.owner), D, false);
+    next.dv = block_like(v, z.local_len(next.owner), Dv, false);
+    for (dist::Request& rq : pass_on(cur, next, false, true, step_tag(t))) rq.wait();
+    cur = next;
+  }
+  // after P steps the block in hand is this rank's own, with every rank's contributions
+  return {dq, cur.dk, cur.dv};
+}
+
+}  // namespace
+
 Tensor ring_chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& pr,
                     const AttentionOptions& o) {
   check_ring_options(pr, o);
-  const int P = dist::world_size(), r = dist::rank();
-  // every rank's local length: the whole N, and a check that each holds its zigzag share
-  Tensor n_all = dist::all_gather(from_vector(std::vector<int64_t>{pr.d.Nq}, {1}));
-  int64_t N = 0;
-  for (int64_t n : n_all.to_vector<int64_t>()) N += n;
-  const ZigZag z{N, P};
-  const std::vector<int64_t> lens = n_all.to_vector<int64_t>();
-  for (int s = 0; s < P; ++s)
-    MG_CHECK(lens[size_t(s)] == z.local_len(s), "attention",
-             "context_parallel: rank {} holds {} rows, not its zigzag share {} of N = {} (context_parallel_shard)", s,
-             lens[size_t(s)], z.local_len(s), N);
+  const Ring ring = ring_of(pr);
   const Tensor q = contiguous(detach(q_in)), k = contiguous(detach(k_in)), v = contiguous(detach(v_in));
-  const int64_t B = pr.d.B, H = pr.d.H, Dv = pr.d.Dv;
-  const AttentionParams base = pr.p;
-  Backend& be = backend_for(q.device());
-
-  std::array<Partial, 2> part;
-  {
-    NoGradGuard ng;
-    for (int a = 0; a < 2; ++a) {
-      const int64_t n = z.size(z.pieces(r)[size_t(a)].first);
-      part[size_t(a)] = {zeros({B, H, n, Dv}, q.dtype(), q.device()),
-                         full({B, H, n}, -std::numeric_limits<double>::infinity(), q.dtype(), q.device())};
-    }
-    Block cur{k, v, {}, {}, r};
-    for (int t = 0; t < P; ++t) {
-      Block next;
-      std::vector<dist::Request> reqs;
-      if (t + 1 < P) {  // the next block arrives while this one is used
-        next.owner = (cur.owner + P - 1) % P;
-        next.k = block_like(k, z.local_len(next.owner), pr.d.D, false);
-        next.v = block_like(v, z.local_len(next.owner), Dv, false);
-        reqs = pass_on(cur, next, true, false, step_tag(t));
-      }
-      for (int a = 0; a < 2; ++a)
-        for (int b = 0; b < 2; ++b) {
-          const auto [qc, q0] = z.pieces(r)[size_t(a)];
-          const auto [kc, k0] = z.pieces(cur.owner)[size_t(b)];
-          const Seen how = seen(qc, kc, base.causal);
-          if (how == Seen::none || z.size(qc) == 0 || z.size(kc) == 0) continue;
-          AttentionParams p = base;
-          p.causal = how == Seen::causal;  // the same chunk: Nq = Nk, both alignments agree
-          Tensor out = empty({B, H, z.size(qc), Dv}, q.dtype(), q.device());
-          Tensor lse = empty({B, H, z.size(qc)}, q.dtype(), q.device());
-          be.attention_chunked_forward(rows(q, q0, z.size(qc)), rows(cur.k, k0, z.size(kc)),
-                                       rows(cur.v, k0, z.size(kc)), AttentionMods{}, p, out, lse);
-          part[size_t(a)].merge(out, lse);
-        }
-      for (dist::Request& rq : reqs) rq.wait();
-      if (t + 1 < P) cur = next;
-    }
-  }
-  Tensor out = cat({part[0].out, part[1].out}, 2);  // [B, H, n, Dv]
-  Tensor lse;                                       // [B, H, n], +inf where no key was visible
-  {
-    NoGradGuard ng;
-    const Tensor l = cat({part[0].lse, part[1].lse}, 2);
-    lse = where(eq(l, full_like(l, -std::numeric_limits<double>::infinity())),
-                full_like(l, std::numeric_limits<double>::infinity()), l);
-  }
+  auto [out, lse] = ring_forward(ring, q, k, v);  // [B, H, n, Dv], [B, H, n]
   Tensor sq = saved(q), sk = saved(k), sv = saved(v), so = saved(out), sl = saved(lse);
-  return finish("attention_ring", {q_in, k_in, v_in}, out, [=](const Tensor& g_in) {
-    const Tensor g = contiguous(g_in);  // [B, H, n, Dv]
-    Backend& bk = backend_for(sq.device());
-    Tensor dq = zeros(sq.shape(), sq.dtype(), sq.device());
-    Block cur{sk, sv, zeros(sk.shape(), sk.dtype(), sk.device()), zeros(sv.shape(), sv.dtype(), sv.device()), r};
-    for (int t = 0; t < P; ++t) {
-      Block next;
-      next.owner = (cur.owner + P - 1) % P;
-      std::vector<dist::Request> kv_reqs;
-      if (t + 1 < P) {
-        next.k = block_like(sk, z.local_len(next.owner), pr.d.D, false);
-        next.v = block_like(sv, z.local_len(next.owner), Dv, false);
-        kv_reqs = pass_on(cur, next, true, false, step_tag(t));
-      }
-      for (int a = 0; a < 2; ++a)
-        for (int b = 0; b < 2; ++b) {
-          const auto [qc, q0] = z.pieces(r)[size_t(a)];
-          const auto [kc, k0] = z.pieces(cur.owner)[size_t(b)];
-          const Seen how = seen(qc, kc, base.causal);
-          if (how == Seen::none || z.size(qc) == 0 || z.size(kc) == 0) continue;
-          AttentionParams p = base;
-          p.causal = how == Seen::causal;
-          const int64_t nq = z.size(qc), nk = z.size(kc);
-          Tensor dqp = zeros({B, H, nq, pr.d.D}, sq.dtype(), sq.device());
-          Tensor dkp = block_like(sk, nk, pr.d.D, true), dvp = block_like(sv, nk, Dv, true);
-          AttentionModGrads none;
-          bk.attention_chunked_backward(rows(sq, q0, nq), rows(cur.k, k0, nk), rows(cur.v, k0, nk), AttentionMods{},
-                                        contiguous(rows(so, q0, nq)), contiguous(rows(sl, q0, nq)),
-                                        contiguous(rows(g, q0, nq)), p, dqp, dkp, dvp, none);
-          Tensor dq_rows = rows(dq, q0, nq);
-          bk.copy(dq_rows + dqp, dq_rows);
-          Tensor dk_rows = rows(cur.dk, k0, nk), dv_rows = rows(cur.dv, k0, nk);
-          bk.copy(dk_rows + dkp, dk_rows);
-          bk.copy(dv_rows + dvp, dv_rows);
-        }
-      for (dist::Request& rq : kv_reqs) rq.wait();
-      if (P == 1) break;  // the one block is this rank's own
-      // the block's gradients go on with it; after the last step they reach their owner (r + 1)
-      next.dk = block_like(sk, z.local_len(next.owner), pr.d.D, false);
-      next.dv = block_like(sv, z.local_len(next.owner), Dv, false);
-      std::vector<dist::Request> g_reqs = pass_on(cur, next, false, true, step_tag(t));
-      for (dist::Request& rq : g_reqs) rq.wait();
-      cur = next;
-    }
-    // after P steps the block in hand is this rank's own, with every rank's contributions
-    return std::vector<Tensor>{dq, cur.dk, cur.dv};
+  return finish("attention_ring", {q_in, k_in, v_in}, out, [=](const Tensor& g) {
+    return ring_backward(ring, sq, sk, sv, so, sl, contiguous(g));
   });
 }
 
