@@ -21,17 +21,32 @@ Tensor slot(const Tensor& flat, const Shape& shape, int64_t offset) {
 
 }  // namespace
 
-DataParallel::DataParallel(Module& model, DataParallelOptions o) : root_(o.root) {
+namespace {
+
+std::vector<Tensor> buffers_of(const Module& m) {
+  std::vector<Tensor> b;
+  for (auto& [name, t] : m.named_buffers()) b.push_back(t);
+  return b;
+}
+
+}  // namespace
+
+DataParallel::DataParallel(Module& model, DataParallelOptions o)
+    : DataParallel(model.parameters(), buffers_of(model), o) {}
+
+DataParallel::DataParallel(std::vector<Tensor> parameters, std::vector<Tensor> buffers, DataParallelOptions o)
+    : root_(o.root) {
   MG_CHECK(o.bucket_bytes > 0, "DataParallel", "bucket_bytes must be positive, got {}", o.bucket_bytes);
   dist::init();
   MG_CHECK(o.root >= 0 && o.root < dist::world_size(), "DataParallel", "root {} is not a rank of this world of {}",
            o.root, dist::world_size());
+  for (const Tensor& t : parameters) MG_CHECK(t.defined(), "DataParallel", "an undefined parameter tensor");
   {
     NoGradGuard no_grad;  // every rank starts from the root's parameters and buffers
-    for (auto& [name, t] : model.named_parameters()) dist::broadcast(t, o.root);
-    for (auto& [name, t] : model.named_buffers()) dist::broadcast(t, o.root);
+    for (Tensor& t : parameters) dist::broadcast(t, o.root);
+    for (Tensor& t : buffers) dist::broadcast(t, o.root);
   }
-  for (const Tensor& p : model.parameters())
+  for (const Tensor& p : parameters)
     if (p.requires_grad()) params_.push_back(p);
   build_buckets(o.bucket_bytes);
   filled_.assign(params_.size(), false);

@@ -35,6 +35,9 @@ struct DataParallelOptions {
 class DataParallel {
  public:
   explicit DataParallel(Module& model, DataParallelOptions o = {});
+  // The same over explicit tensors (Python's modules, or part of a model): the parameters whose
+  // gradients are averaged, and buffers that are only broadcast from the root.
+  DataParallel(std::vector<Tensor> parameters, std::vector<Tensor> buffers, DataParallelOptions o = {});
   ~DataParallel();
   DataParallel(const DataParallel&) = delete;
   DataParallel& operator=(const DataParallel&) = delete;

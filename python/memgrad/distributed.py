@@ -40,3 +40,23 @@ send = _d.send
 recv = _d.recv
 isend = _d.isend
 irecv = _d.irecv
+
+
+def DataParallel(model, bucket_bytes=1 << 20, root=0):
+    """Data-parallel training over the ranks (C++ nn::DataParallel): every rank starts from the
+    root's parameters and buffers; after each backward, ``dp.synchronize()`` waits for the bucketed
+    all-reduces (started during backward) and leaves the mean gradient over the ranks in ``.grad``::
+
+        dp = dist.DataParallel(model)            # a memgrad.nn.Module, or a list of parameters
+        loss = F.cross_entropy(model(x_shard), y_shard)   # the mean over this rank's shard
+        loss.backward(); dp.synchronize(); opt.step()
+
+    Also ``dp.set_gradient_sync(False)`` for accumulation passes, ``dp.max_parameter_divergence()``,
+    ``dp.num_buckets`` and ``dp.bytes_per_step``.
+    """
+    if hasattr(model, "parameters"):
+        params = list(model.parameters())
+        buffers = list(model.buffers()) if hasattr(model, "buffers") else []
+    else:
+        params, buffers = list(model), []
+    return _d.DataParallel(params, buffers, bucket_bytes, root)

@@ -2,6 +2,7 @@
 // (any view; in-place ones write into them) and return new tensors where they make one.
 #include "common.h"
 #include "dist/dist.h"
+#include "nn/data_parallel.h"
 
 namespace memgrad::python {
 
@@ -56,12 +57,31 @@ void bind_collectives(py::module_& d) {
         py::arg("src"), py::arg("tag") = 0);
 }
 
+void bind_data_parallel(py::module_& d) {
+  py::class_<nn::DataParallel>(d, "DataParallel",
+                               "Data-parallel training (nn/data_parallel.h): broadcasts the root's parameters and "
+                               "buffers, averages the gradients over the ranks in buckets started during backward.")
+      .def(py::init([](std::vector<Tensor> params, std::vector<Tensor> buffers, int64_t bucket_bytes, int root) {
+             return std::make_unique<nn::DataParallel>(std::move(params), std::move(buffers),
+                                                       nn::DataParallelOptions{.bucket_bytes = bucket_bytes, .root = root});
+           }),
+           py::arg("parameters"), py::arg("buffers") = std::vector<Tensor>{}, py::arg("bucket_bytes") = int64_t{1} << 20,
+           py::arg("root") = 0)
+      .def("synchronize", &nn::DataParallel::synchronize, py::call_guard<py::gil_scoped_release>(),
+           "Waits for the reductions and writes the averaged gradients; call after backward, before the optimizer step.")
+      .def("set_gradient_sync", &nn::DataParallel::set_gradient_sync, py::arg("on"))
+      .def("max_parameter_divergence", &nn::DataParallel::max_parameter_divergence)
+      .def_property_readonly("num_buckets", &nn::DataParallel::num_buckets)
+      .def_property_readonly("bytes_per_step", &nn::DataParallel::bytes_per_step);
+}
+
 }  // namespace
 
 void bind_distributed(py::module_& m) {
   py::module_ d = m.def_submodule("distributed", "Collectives over processes (MPI), as memgrad::dist.");
   bind_world(d);
   bind_collectives(d);
+  bind_data_parallel(d);
 }
 
 }  // namespace memgrad::python
