@@ -53,7 +53,8 @@ std::pair<int64_t, int64_t> rows_cols(const Tensor& t) {
 
 void CpuBackend::linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) {
   dispatch_float(y.dtype(), "linear", [&]<class T>() {
-    const auto [R, C] = rows_cols(y);
+    const std::pair<int64_t, int64_t> rc = rows_cols(y);  // not a structured binding: the lambda below
+    const int64_t R = rc.first, C = rc.second;              // captures C (clang 14 refuses bindings there)
     T* py = y.data<T>();
     T* po = out.data<T>();
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
@@ -71,7 +72,8 @@ void CpuBackend::linear_epilogue(Activation act, Tensor& y, const Tensor& bias, 
 void CpuBackend::linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
                                           Tensor& grad_bias) {
   dispatch_float(grad.dtype(), "linear", [&]<class T>() {
-    const auto [R, C] = rows_cols(grad);
+    const std::pair<int64_t, int64_t> rc = rows_cols(grad);  // no structured binding (captured below)
+    const int64_t R = rc.first, C = rc.second;
     const T* g = grad.data<T>();
     const T* s = act == Activation::none ? nullptr : saved.data<T>();
     T* gp = act == Activation::none ? nullptr : grad_pre.data<T>();

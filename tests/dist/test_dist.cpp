@@ -210,8 +210,9 @@ TEST_CASE("DataParallel: 20 steps equal single-process training on the combined 
       REQUIRE(global.item<float>() == doctest::Approx(loss_ref.item<float>()).epsilon(1e-5));
     }
     CHECK(dp.max_parameter_divergence() == 0);
-    for (auto& [name, p] : ref.named_parameters()) {
-      const std::vector<float> a = p.to_vector<float>(), b = mine.state_dict().at(name).to_vector<float>();
+    for (const auto& np : ref.named_parameters()) {  // not a structured binding: CHECK_MESSAGE captures it
+      const std::string& name = np.first;
+      const std::vector<float> a = np.second.to_vector<float>(), b = mine.state_dict().at(name).to_vector<float>();
       double diff = 0;
       for (size_t e = 0; e < a.size(); ++e) diff = std::max(diff, double(std::abs(a[e] - b[e])));
       CHECK_MESSAGE(diff <= 1e-5 * std::max(1.0, max_abs(a)), name, " differs by ", diff);
