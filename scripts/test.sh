@@ -189,9 +189,8 @@ fi
 
 # ---- fuzzing (fuzz/, docs/fuzzing.md) ----
 # scripts/fuzz.sh builds the libFuzzer targets with clang in build-fuzz/ and runs each for 10 s (its
-# seed corpus, then new inputs; 10 s, not 30, keeps the whole CI run under 20 minutes on 2 cores now
-# that the build has MPI and more code: measured 16.4 min without this step, whose clang build takes
-# about 200 s); each target is one entry in the counts (its last line: `fuzz: N passed, M failed`).
+# seed corpus, then new inputs; 10 s, not 30, takes 160 s off the CI run, which measured 21.1 min
+# on the 2-core VM with it (16.4 min before this step, whose clang build takes about 200 s); each target is one entry in the counts (its last line: `fuzz: N passed, M failed`).
 # Skipped by --fast and by MEMGRAD_SKIP_FUZZ=1. Longer runs: scripts/fuzz.sh 300.
 if [ "$fast" -eq 0 ] && [ "${MEMGRAD_SKIP_FUZZ:-0}" != "1" ]; then
   echo "==== fuzzing: scripts/fuzz.sh 10 ===="
