@@ -11,6 +11,8 @@
 #include "autograd/ops.h"
 #include "backends/backend.h"
 #include "backends/profiler.h"
+#include "core/memory_trace.h"
+#include "core/phase.h"
 
 namespace memgrad {
 namespace {
@@ -27,6 +29,7 @@ void accumulate_into_leaf(TensorImpl* leaf, Tensor g) {
   if (g.dtype() != leaf->dtype) g = to(g, leaf->dtype);
   if (leaf->grad) {
     leaf->grad = add(Tensor(leaf->grad), g).impl_ptr();
+    leaf->grad->storage->set_category(memory::Category::gradient);
     return;
   }
   // Keep a gradient that nothing else references; copy one that is shared (e.g. add's backward
@@ -34,6 +37,7 @@ void accumulate_into_leaf(TensorImpl* leaf, Tensor g) {
   // Expanded (stride-0) gradients are materialised for the same reason.
   bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous();
   leaf->grad = (exclusive ? g : clone(g)).impl_ptr();
+  leaf->grad->storage->set_category(memory::Category::gradient);  // core/memory_trace.h
 }
 
 // n->apply, timed for the profiler (backends/profiler.h) and attributed to the node's name.
@@ -88,8 +92,9 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   MG_CHECK(grads_in.empty() || grads_in.size() == roots.size(), "backward", "{} roots but {} gradients",
            roots.size(), grads_in.size());
   NoGradGuard no_grad;
-  std::optional<profiler::Phase> phase;  // the profiler attributes this pass's kernels to "backward"
-  if (profiler::enabled()) phase.emplace("backward");
+  PhaseScope phase("backward");  // the profiler and the memory trace attribute this pass to it
+  // The memory trace's op for the root gradients and their first delivery (core/memory_trace.h).
+  std::optional<memory::OpScope> seed(std::in_place, "", "backward: seed gradients");
 
   // Root gradients.
   std::vector<Tensor> grads(roots.size());
@@ -143,9 +148,13 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   for (auto& [n, fn] : nodes)
     if (deps[n] == 0) ready.push(n);
 
+  seed.reset();
   while (!ready.empty()) {
     Node* n = ready.top();
     ready.pop();
+    // The memory trace's op: the node's apply, the delivery of its gradients (a leaf's .grad
+    // included) and the release of its inputs (core/memory_trace.h).
+    memory::OpScope op("backward of ", n->name(), n->module());
     std::vector<Tensor> in = std::move(buffers[n]);
     buffers.erase(n);
     bool any = false;

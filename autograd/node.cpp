@@ -118,9 +118,20 @@ std::vector<SavedVersion> take_saved(const std::vector<Tensor>& inputs, const st
       snapshot_external(t);
       s.version = t->storage->version();
     }
+    // A block an op made is now held for backward (core/memory_trace.h); a parameter's or a user's
+    // keeps its category.
+    if (t->storage->category() == memory::Category::temporary) t->storage->set_category(memory::Category::saved);
     out.push_back(std::move(s));
   }
   return out;
+}
+// Hands the memory trace this op's allocations, after its saves (core/memory_trace.h).
+void trace_op(const char* name, const std::vector<Tensor>& outputs) {
+  if (!memory::tracing()) return;
+  std::vector<uint64_t> blocks;
+  for (const Tensor& o : outputs)
+    if (o.defined() && o.storage()) blocks.push_back(o.storage()->trace_id());
+  memory::op_finished(name, blocks);
 }
 }  // namespace
 
@@ -132,6 +143,7 @@ void finish(const char* name, const std::vector<Tensor>& inputs, const std::vect
                "forward of '{}' produced a non-finite value (output shape {})", name, str(o.shape()));
   if (!any_requires_grad(inputs)) {
     t_pending_saves.clear();
+    trace_op(name, outputs);
     return;
   }
   std::vector<Edge> edges(inputs.size());
@@ -145,6 +157,7 @@ void finish(const char* name, const std::vector<Tensor>& inputs, const std::vect
   for (const auto& o : outputs) metas.push_back({o.shape(), o.dtype(), o.device()});
   auto node = std::make_shared<Node>(name, std::move(edges), std::move(metas), std::move(fn));
   node->set_saved(take_saved(inputs, outputs));
+  if (memory::tracing()) node->set_module(memory::current_module_path());
   for (size_t i = 0; i < outputs.size(); ++i) {
     TensorImpl* o = outputs[i].impl();
     if (!is_floating(o->dtype)) continue;
@@ -152,6 +165,7 @@ void finish(const char* name, const std::vector<Tensor>& inputs, const std::vect
     o->grad_fn = node;
     o->output_nr = static_cast<int>(i);
   }
+  trace_op(name, outputs);
 }
 
 Tensor finish(const char* name, const std::vector<Tensor>& inputs, Tensor output,

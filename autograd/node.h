@@ -59,6 +59,10 @@ class Node {
     saved_.clear();
   }
   void set_saved(std::vector<SavedVersion> s) { saved_ = std::move(s); }
+  // The nn module path the forward ran in, kept only while a memory trace records (it names the
+  // backward's allocations: core/memory_trace.h).
+  const std::string& module() const { return module_; }
+  void set_module(std::string m) { module_ = std::move(m); }
 
  private:
   std::string name_;
@@ -67,6 +71,7 @@ class Node {
   BackwardFn fn_;
   std::vector<SavedVersion> saved_;
   uint64_t sequence_nr_;
+  std::string module_;
 
   void check_saved_versions() const;
 };

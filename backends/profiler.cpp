@@ -33,7 +33,6 @@ std::map<Key, Stat>& registry() {
   return r;
 }
 
-thread_local const char* tl_phase = "other";
 thread_local double tl_children = 0;  // seconds of the kernel calls made inside the current one
 
 }  // namespace
@@ -47,16 +46,12 @@ void reset() {
   registry().clear();
 }
 
-Phase::Phase(const char* name) : previous_(tl_phase) { tl_phase = name; }
-Phase::~Phase() { tl_phase = previous_; }
-const char* current_phase() { return tl_phase; }
-
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
 void record(Source source, const std::string& name, double seconds) {
   if (!enabled()) return;
   std::lock_guard<std::mutex> lock(registry_mutex());
-  Stat& s = registry()[Key{source, tl_phase, name}];
+  Stat& s = registry()[Key{source, current_phase(), name}];
   s.calls += 1;
   s.seconds += seconds;
 }

@@ -31,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "core/phase.h"
+
 namespace memgrad::profiler {
 
 enum class Source { kernel, node };
@@ -47,20 +49,10 @@ inline void disable() { enable(false); }
 // Drops every entry recorded so far.
 void reset();
 
-// Names the phase that kernel times are attributed to, on this thread, for the scope's lifetime
-// (nests: the previous phase comes back at the end). `name` must outlive the scope (a literal).
-// Outside any Phase the phase is "other".
-class Phase {
- public:
-  explicit Phase(const char* name);
-  ~Phase();
-  Phase(const Phase&) = delete;
-  Phase& operator=(const Phase&) = delete;
-
- private:
-  const char* previous_;
-};
-const char* current_phase();
+// The phase that kernel times are attributed to is this thread's phase (core/phase.h, shared with
+// the memory trace): Phase names it for the scope's lifetime (nests), "other" outside any.
+using Phase = memgrad::PhaseScope;
+using memgrad::current_phase;
 
 // Adds one call of `seconds` to the entry (source, current phase, name). Called by the decorator
 // and the engine; a no-op when disabled. Thread-safe.

@@ -6,12 +6,14 @@
 #include <memory>
 
 #include "core/device.h"
+#include "core/memory_trace.h"
 
 namespace memgrad {
 
 class Storage {
  public:
-  // Allocates nbytes from the device's allocator (counted in its memory stats).
+  // Allocates nbytes from the device's allocator (counted in its memory stats), in this thread's
+  // memory::CategoryScope category (core/memory_trace.h).
   Storage(size_t nbytes, Device device);
   // Wraps memory that someone else owns, e.g. a numpy array's buffer (the Python bindings).
   // `owner` keeps that memory alive and is released when the storage is destroyed; nothing is
@@ -36,12 +38,21 @@ class Storage {
   uint64_t version() const { return version_.load(std::memory_order_relaxed); }
   void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
 
+  // What the block holds (core/memory_trace.h lists who changes it, and when). External memory
+  // is never counted: its category stays `user` and set_category leaves it.
+  memory::Category category() const { return category_; }
+  void set_category(memory::Category c);
+  // The block's id in memory traces (0 until it first appears in one).
+  uint64_t trace_id() const { return trace_id_; }
+
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
   std::shared_ptr<void> owner_;  // set for external memory
   std::atomic<uint64_t> version_{0};
+  memory::Category category_;
+  uint64_t trace_id_ = 0;
 };
 
 }  // namespace memgrad

@@ -24,7 +24,10 @@ ClassificationHead::ClassificationHead(int64_t dim, int64_t hidden, int64_t clas
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, classes, true, p));
 }
 
-Tensor ClassificationHead::forward(const Tensor& pooled) const { return fc2->forward(fc1->forward(pooled, Activation::gelu)); }
+Tensor ClassificationHead::forward(const Tensor& pooled) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
+  return fc2->forward(fc1->forward(pooled, Activation::gelu));
+}
 
 RetrievalHead::RetrievalHead(int64_t dim, int64_t hidden, int64_t classes, ParamOptions p) {
   fc1 = register_module("fc1", std::make_shared<Linear>(4 * dim, hidden, true, p));
@@ -32,6 +35,7 @@ RetrievalHead::RetrievalHead(int64_t dim, int64_t hidden, int64_t classes, Param
 }
 
 Tensor RetrievalHead::forward(const Tensor& u, const Tensor& v) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(u.dim() == 2 && u.shape() == v.shape(), "RetrievalHead", "towers of shapes {} and {}", str(u.shape()),
            str(v.shape()));
   Tensor features = cat({u, v, u * v, u - v}, 1);  // [B, 4D]

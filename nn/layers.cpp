@@ -21,6 +21,7 @@ Linear::Linear(int64_t in, int64_t out, bool use_bias, ParamOptions p) : in_feat
 Tensor Linear::forward(const Tensor& x) const { return forward(x, Activation::none); }
 
 Tensor Linear::forward(const Tensor& x, Activation act) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(x.dim() >= 1 && x.shape().back() == in_features, "Linear",
            "input of shape {} for a layer with {} input features", str(x.shape()), in_features);
   return linear(x, weight, bias, act);  // [..., out]
@@ -32,20 +33,29 @@ Embedding::Embedding(int64_t num, int64_t dim, ParamOptions p) {
   init::normal_(weight, 0.0, 1.0, p.gen);
 }
 
-Tensor Embedding::forward(const Tensor& ids) const { return embedding(weight, ids); }
+Tensor Embedding::forward(const Tensor& ids) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
+  return embedding(weight, ids);
+}
 
 LayerNorm::LayerNorm(int64_t dim, double eps_, ParamOptions p) : eps(eps_) {
   weight = register_parameter("weight", ones({dim}, p.dtype));
   bias = register_parameter("bias", zeros({dim}, p.dtype));
 }
 
-Tensor LayerNorm::forward(const Tensor& x) const { return layer_norm(x, weight, bias, eps); }
+Tensor LayerNorm::forward(const Tensor& x) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
+  return layer_norm(x, weight, bias, eps);
+}
 
 Dropout::Dropout(double p_, Generator* gen) : p(p_), gen_(gen) {
   MG_CHECK(p >= 0 && p <= 1, "Dropout", "p must be in [0, 1], got {}", p);
 }
 
-Tensor Dropout::forward(const Tensor& x) const { return dropout(x, p, is_training(), gen_); }
+Tensor Dropout::forward(const Tensor& x) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
+  return dropout(x, p, is_training(), gen_);
+}
 
 Tensor activate(const Tensor& x, Activation act) {
   switch (act) {
@@ -65,6 +75,7 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation 
 }
 
 Tensor FeedForward::forward(const Tensor& x) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(topk.top_k >= 0 && topk.chunk >= 1, "FeedForward", "top_k must be >= 0 and chunk >= 1, got {} and {}",
            topk.top_k, topk.chunk);
   const int64_t hidden = fc1->out_features;

@@ -18,6 +18,7 @@ Tensor Module::register_parameter(const std::string& name, Tensor t) {
   MG_CHECK(t.defined() && is_floating(t.dtype()), "Module", "parameter '{}' must be a float tensor", name);
   for (const auto& [n, p] : params_) MG_CHECK(n != name, "Module", "parameter '{}' registered twice", name);
   t.set_requires_grad(true);
+  t.storage()->set_category(memory::Category::parameter);  // core/memory_trace.h
   params_.emplace_back(name, t);
   return t;
 }
@@ -32,6 +33,7 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   check_name(name, "module");
   MG_CHECK(m != nullptr, "Module", "submodule '{}' is null", name);
   for (const auto& [n, c] : children_) MG_CHECK(n != name, "Module", "submodule '{}' registered twice", name);
+  m->local_name_ = name;
   children_.emplace_back(name, std::move(m));
 }
 
@@ -87,14 +89,20 @@ void replace_in_place(const Tensor& t, const Tensor& value) {
 
 void Module::to(DType dtype) {
   NoGradGuard ng;
-  for (auto& [n, t] : named_parameters()) replace_in_place(t, contiguous(memgrad::to(t, dtype)));
+  for (auto& [n, t] : named_parameters()) {
+    replace_in_place(t, contiguous(memgrad::to(t, dtype)));
+    t.storage()->set_category(memory::Category::parameter);
+  }
   for (auto& [n, t] : named_buffers())
     if (is_floating(t.dtype())) replace_in_place(t, contiguous(memgrad::to(t, dtype)));
 }
 
 void Module::to(Device device) {
   NoGradGuard ng;
-  for (auto& [n, t] : named_parameters()) replace_in_place(t, memgrad::to(t, device));
+  for (auto& [n, t] : named_parameters()) {
+    replace_in_place(t, memgrad::to(t, device));
+    t.storage()->set_category(memory::Category::parameter);
+  }
   for (auto& [n, t] : named_buffers()) replace_in_place(t, memgrad::to(t, device));
 }
 

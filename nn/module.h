@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/memory_trace.h"
 #include "core/tensor.h"
 
 namespace memgrad::nn {
@@ -31,6 +32,9 @@ class Module {
   void to(DType dtype);
   void to(Device device);
 
+  // This module's name in its parent ("0", "attn"; "" for a root or a module used on its own).
+  const std::string& local_name() const { return local_name_; }
+
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
@@ -47,6 +51,8 @@ class Module {
   // Registers a parameter (it is made to require grad) and returns it.
   Tensor register_parameter(const std::string& name, Tensor t);
   Tensor register_buffer(const std::string& name, Tensor t);
+  // Opened first thing in forward: the memory trace names allocations by this module's path.
+  memory::ModuleScope trace_scope() const { return memory::ModuleScope(local_name_); }
   template <class M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
     add_child(name, m);
@@ -60,6 +66,7 @@ class Module {
   NamedTensors params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::string local_name_;
 };
 
 }  // namespace memgrad::nn

@@ -78,6 +78,7 @@ MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x, const Ten
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& context, const AttentionMasks& m) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(x.dim() == 3 && x.size(2) == dim, kOp, "input of shape {} for dim {}", str(x.shape()), dim);
   const int64_t B = x.size(0), N = x.size(1);
   Heads h = project(x, context);  // q [B, H, Nq, Dh], k and v [B, Hkv, Nk, Dh]

@@ -26,7 +26,10 @@ LearnedPositionalEncoding::LearnedPositionalEncoding(int64_t max_len, int64_t di
   init::normal_(table, 0.0, 0.02, p.gen);
 }
 
-Tensor LearnedPositionalEncoding::forward(const Tensor& x) const { return add_positions("LearnedPositionalEncoding", x, table); }
+Tensor LearnedPositionalEncoding::forward(const Tensor& x) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
+  return add_positions("LearnedPositionalEncoding", x, table);
+}
 
 SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t max_len, int64_t dim, DType dtype) {
   std::vector<double> v(static_cast<size_t>(max_len * dim));
@@ -39,14 +42,17 @@ SinusoidalPositionalEncoding::SinusoidalPositionalEncoding(int64_t max_len, int6
 }
 
 Tensor LearnedPositionalEncoding::forward(const Tensor& x, const Tensor& positions) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   return add_positions_at("LearnedPositionalEncoding", x, table, positions);
 }
 
 Tensor SinusoidalPositionalEncoding::forward(const Tensor& x, const Tensor& positions) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   return add_positions_at("SinusoidalPositionalEncoding", x, table, positions);
 }
 
 Tensor SinusoidalPositionalEncoding::forward(const Tensor& x) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   return add_positions("SinusoidalPositionalEncoding", x, table);
 }
 

@@ -16,6 +16,7 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerConfig& c, Par
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& x, const AttentionMasks& masks) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   Tensor h = x + drop1->forward(attn->forward(ln1->forward(x), Tensor(), masks));  // [B, N, D]
   return h + drop2->forward(ff->forward(ln2->forward(h)));
 }
@@ -38,6 +39,7 @@ Tensor TransformerEncoder::forward(const Tensor& x, const Tensor& key_padding_ma
 }
 
 Tensor TransformerEncoder::forward(const Tensor& x, const AttentionMasks& masks) const {
+  const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   Tensor h = x;  // [B, N, D]
   for (const auto& layer : layers) {
     if (config.checkpoint && grad_enabled()) {

@@ -101,6 +101,7 @@ bool rows_finite(const T* x, int64_t rows, int64_t cols, int64_t ld) {
 inline Tensor thread_workspace(int64_t elems, DType dtype) {
   const int64_t per_line = 64 / static_cast<int64_t>(itemsize(dtype));
   const int64_t padded = (std::max<int64_t>(elems, 1) + per_line - 1) / per_line * per_line;
+  memory::CategoryScope category(memory::Category::attention_workspace);  // core/memory_trace.h
   return empty({omp_get_max_threads(), padded}, dtype);
 }
 template <class T>

@@ -13,6 +13,13 @@
 
 namespace memgrad::cuda {
 
+// A block-wise pass's score/probability blocks, counted as attention workspace by the memory
+// trace (core/memory_trace.h), as the CPU kernels' thread_workspace is.
+inline Tensor attention_workspace(const Shape& shape, DType dtype, Device device) {
+  memory::CategoryScope category(memory::Category::attention_workspace);
+  return empty(shape, dtype, device);
+}
+
 // The rule for q [B, H, Nq, *] against k [B, Hkv, Nk, *]; the segment is the whole row until
 // with_segment picks one. The ScoreMods pointers are device pointers (mods live on the GPU); the
 // packed sequences' offsets are read on the host (backend.h: cu_seqlens live on the CPU).

@@ -218,7 +218,7 @@ void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_
     if (out.numel() > 0) MG_CUDA_CHECK("attention", cudaMemsetAsync(O, 0, out.nbytes(), 0));
     launch_attn_fwd_init<T>(m, l, BH * Nq);
     check_launch("attention");
-    Tensor S_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // scores, then P
+    Tensor S_t = attention_workspace({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // scores, then P
     T* S = S_t.data<T>();
     for (const AttnBlock& blk : visible_blocks<T>(segs, rule, p, R, Ck, BH, q, "attention")) {
       const AttnRule<T> rs = with_segment(rule, blk.seg, p);
@@ -278,8 +278,8 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
     T* delta = delta_t.data<T>();
     launch_attn_row_dot<T>(dO, out.data<T>(), delta, BH * Nq, Dv);
     check_launch("attention_backward");
-    Tensor P_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());   // P, recomputed, then P * keep
-    Tensor dS_t = empty({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // dP, then dS
+    Tensor P_t = attention_workspace({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());   // P, recomputed, then P * keep
+    Tensor dS_t = attention_workspace({BH, std::min(R, Nq), Ck}, q.dtype(), q.device());  // dP, then dS
     T* P = P_t.data<T>();
     T* dS = dS_t.data<T>();
     T* dQ = dq.data<T>();  // [B, H, Nq, D]

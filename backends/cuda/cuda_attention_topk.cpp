@@ -80,7 +80,7 @@ void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in,
     const int64_t R = std::max<int64_t>(1, std::min(max_nq, std::max(Cq, kBlockElems / std::max<int64_t>(BH * max_nk, 1))));
     const AttnRule<T> rule = attn_rule<T>(mods, p, H, Hkv, Nq, Nk);
     // scores of R query rows against the keys they may see  [BH, R, <= max_nk]
-    Tensor S_t = empty({BH, R, max_nk}, q.dtype(), q.device());
+    Tensor S_t = attention_workspace({BH, R, max_nk}, q.dtype(), q.device());
     T* S = S_t.data<T>();
     for (const AttnBlock& blk : scored_blocks<T>(segs, rule, p, R, BH, q)) {
       const AttnRule<T> rs = with_segment(rule, blk.seg, p);

@@ -1,6 +1,9 @@
 // The optimizer base: parameter groups, the step loop, per-parameter state and state dicts.
 #include "nn/optim/optimizer.h"
 
+#include "core/memory_trace.h"
+#include "core/phase.h"
+
 #include <cmath>
 #include <set>
 
@@ -27,6 +30,12 @@ bool parse_indexed(const std::string& key, const std::string& prefix, size_t& in
   return !rest.empty();
 }
 
+// Gives tensors' blocks their memory-trace category (core/memory_trace.h).
+void set_category(const std::vector<Tensor>& ts, memory::Category c) {
+  for (const Tensor& t : ts)
+    if (t.defined() && t.storage()) t.storage()->set_category(c);
+}
+
 }  // namespace
 
 Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr, double weight_decay)
@@ -40,6 +49,7 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups, double lr
   }
   groups_ = std::move(groups);
   check_groups();
+  for (const auto& g : groups_) set_category(g.params, memory::Category::parameter);
 }
 
 void Optimizer::check_range(const char* what, double v, double lo, double hi, bool hi_open) const {
@@ -96,6 +106,7 @@ void Optimizer::add_param_group(ParamGroup group) {
     state_.resize(state_.size() - added);
     throw;
   }
+  set_category(groups_.back().params, memory::Category::parameter);
 }
 
 const ParamState& Optimizer::state(size_t param_index) const {
@@ -117,6 +128,8 @@ void Optimizer::zero_grad() {
 void Optimizer::step() {
   check_groups();
   NoGradGuard no_grad;
+  PhaseScope phase("optimizer");                // core/phase.h: the profiler and the memory trace
+  memory::OpScope op("", name_ + ".step");      // core/memory_trace.h
   const auto names = buffer_names(hyper());
   size_t index = 0;
   for (auto& g : groups_) {
@@ -127,7 +140,10 @@ void Optimizer::step() {
       MG_CHECK(grad.device() == p.device(), name_.c_str(), "gradient of parameter {} is on {} but the parameter on {}",
                index - 1, grad.device().str(), p.device().str());
       for (const auto& n : names)
-        if (!s.buffers.count(n)) s.buffers[n] = zeros_like(p);
+        if (!s.buffers.count(n)) {
+          s.buffers[n] = zeros_like(p);
+          set_category({s.buffers[n]}, memory::Category::optimizer_state);
+        }
       ++s.step;
       try {
         update(g, p, grad, s);
@@ -249,7 +265,10 @@ void Optimizer::load_state_dict(const StateDict& sd) {
       auto it = sd.find(fmt::format("state.{}.step", i));
       if (it != sd.end()) {
         state[i].step = int_value(name_.c_str(), sd, it->first);
-        for (const auto& n : names) state[i].buffers[n] = clone(to(detach(sd.at(fmt::format("state.{}.{}", i, n))), p.device()));
+        for (const auto& n : names) {
+          state[i].buffers[n] = clone(to(detach(sd.at(fmt::format("state.{}.{}", i, n))), p.device()));
+          set_category({state[i].buffers[n]}, memory::Category::optimizer_state);
+        }
       }
       ++i;
     }
