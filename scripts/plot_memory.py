@@ -17,7 +17,11 @@ import sys
 import tempfile
 from types import SimpleNamespace
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    raise ImportError("plot_memory.py needs numpy and matplotlib (Debian: apt-get install "
+                      "python3-matplotlib, which brings python3-numpy)") from None
 
 FORMAT = "memgrad.memory_trace"
 VERSION = 1
