@@ -59,9 +59,11 @@ class Module:
         if isinstance(value, Parameter):
             self._forget(name)
             self._parameters[name] = value
+            _C.memory.set_category(value, "parameter")
         elif isinstance(value, Module):
             self._forget(name)
             self._modules[name] = value
+            object.__setattr__(value, "_trace_name", name)
         elif name in self._buffers and (value is None or isinstance(value, Tensor)):
             self._buffers[name] = value
         elif name in self._parameters and value is None:
@@ -95,6 +97,8 @@ class Module:
         self._check_name(name)
         self._forget(name)
         self._parameters[name] = param
+        if param is not None:
+            _C.memory.set_category(param, "parameter")
 
     def register_buffer(self, name, tensor):
         """A tensor saved in state_dict() but not trained (not in parameters())."""
@@ -110,6 +114,8 @@ class Module:
         self._check_name(name)
         self._forget(name)
         self._modules[name] = module
+        if module is not None:
+            object.__setattr__(module, "_trace_name", name)
 
     @staticmethod
     def _check_name(name):
@@ -121,7 +127,12 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        # the memory trace names allocations by module path (memgrad.memory.trace)
+        _C.memory._enter_module(self.__dict__.get("_trace_name", ""))
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            _C.memory._exit_module()
 
     # ---- traversal ----
     def _local_parameters(self):

@@ -206,6 +206,7 @@ py::dtype numpy_dtype(DType t) {
 }
 
 Tensor from_numpy(py::array a, bool* copied) {
+  memory::CategoryScope user(memory::Category::user);  // a copy of the user's array (core/memory_trace.h)
   auto dtype = match_numpy(a.dtype());
   bool swapped = false;  // a supported dtype in non-native byte order: copied in native order
   if (!dtype) {

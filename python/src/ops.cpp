@@ -51,6 +51,7 @@ Tensor factory(const Shape& shape, py::handle dtype, py::handle device, bool req
   Tensor t;
   {
     py::gil_scoped_release release;
+    memory::CategoryScope user(memory::Category::user);  // a tensor the user made (core/memory_trace.h)
     t = make(shape, dt, dev);
   }
   if (requires_grad) t.set_requires_grad(true);
@@ -106,6 +107,7 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
      py::arg("requires_grad") = false);
   auto like = [&](const char* name, auto make) {
     m.def(name, [make](const TensorArg& t, py::handle dtype, bool requires_grad) {
+      memory::CategoryScope user(memory::Category::user);
       Tensor r = make(t.shape(), to_dtype_opt(dtype).value_or(t.dtype()), t.device());
       if (requires_grad) r.set_requires_grad(true);
       return r;
