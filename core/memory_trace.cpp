@@ -2,6 +2,7 @@
 // contract); the exports are in memory_trace_export.cpp.
 #include "core/memory_trace.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <mutex>
@@ -107,10 +108,19 @@ void Recorder::record(uint8_t kind, Device d, Category c, int8_t from, size_t nb
   e.device = device_index(d);
   e.category = static_cast<uint8_t>(c);
   e.from = from;
-  e.op = explicit_op >= 0 ? explicit_op : kPending;
+  // An allocation waits for the op that owns it; a free belongs to the op that ended last (an op's
+  // temporaries die as it returns, after its finish()).
+  e.op = explicit_op >= 0 ? explicit_op : kind == 1 ? last_lazy_op : kPending;
   e.bytes = static_cast<int64_t>(nbytes);
   e.block = id;
   events.push_back(e);
+}
+
+void Recorder::flush_pending() {
+  if (last_lazy_op < 0) return;
+  for (size_t i = pending_from; i < events.size(); ++i)
+    if (events[i].op == kPending) events[i].op = last_lazy_op;
+  pending_from = events.size();
 }
 
 void* allocate_counted(Device d, size_t nbytes, Category c, uint64_t& id) {
@@ -161,6 +171,7 @@ OpScope::OpScope(const char* name_prefix, const std::string& name, const std::st
   detail::Recorder* r = g_active.load(std::memory_order_relaxed);
   if (!r) [[likely]] return;
   std::lock_guard lock(r->mu);
+  r->flush_pending();  // the ops before this one are done
   op_ = static_cast<int32_t>(r->ops.size());
   const double t = r->now();
   r->ops.push_back(OpSlice{std::string(name_prefix) + name, current_phase(), module, t, t});
@@ -177,7 +188,7 @@ OpScope::~OpScope() {
   r->explicit_op = previous_;
 }
 
-void op_finished(const char* name, const std::vector<uint64_t>& output_blocks) {
+void op_finished(const char* name, const std::vector<uint64_t>& output_blocks, bool only_outputs) {
   detail::Recorder* r = g_active.load(std::memory_order_relaxed);
   if (!r) [[likely]] return;
   std::lock_guard lock(r->mu);
@@ -186,6 +197,7 @@ void op_finished(const char* name, const std::vector<uint64_t>& output_blocks) {
   const double t = r->now();
   r->ops.push_back(OpSlice{name, current_phase(), current_module_path(), r->last_end, t});
   r->last_end = t;
+  r->last_lazy_op = op;
   bool owns = false;  // did this op allocate one of its outputs since the last claim?
   for (size_t i = r->pending_from; i < r->events.size() && !owns; ++i) {
     const Event& e = r->events[i];
@@ -193,9 +205,12 @@ void op_finished(const char* name, const std::vector<uint64_t>& output_blocks) {
     for (uint64_t b : output_blocks) owns |= b == e.block;
   }
   if (!owns) return;
+  auto is_output = [&](uint64_t block) {
+    return std::find(output_blocks.begin(), output_blocks.end(), block) != output_blocks.end();
+  };
   for (size_t i = r->pending_from; i < r->events.size(); ++i)
-    if (r->events[i].op == kPending) r->events[i].op = op;
-  r->pending_from = r->events.size();
+    if (r->events[i].op == kPending && (!only_outputs || is_output(r->events[i].block))) r->events[i].op = op;
+  if (!only_outputs) r->pending_from = r->events.size();
 }
 
 // ---- Trace ----
@@ -235,6 +250,7 @@ void Trace::stop() {
   g_active.store(nullptr);
   std::lock_guard lock(r.mu);
   r.recording = false;
+  r.flush_pending();
   for (Event& e : r.events)
     if (e.op == kPending) e.op = -1;
   for (Device d : r.devices) r.end.push_back(live_by_category(d));

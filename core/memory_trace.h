@@ -25,9 +25,13 @@
 //   temporary           everything else an op allocates (forward or backward)
 //
 // Attribution. An event belongs to an op: inside an OpScope (a backward node: "backward of
-// linear"; an optimizer step: "AdamW.step") to that scope's op; otherwise to the next forward op
-// that finishes (autograd's finish() calls op_finished), because ops learn their name at their end
-// and allocate before it. Ops in the trace are slices [begin, end] on the trace's clock; a forward
+// linear"; an optimizer step: "AdamW.step") to that scope's op. Outside, an allocation belongs to
+// the next op that finishes and owns one of the new blocks as an output (autograd's finish() and
+// the factories call op_finished), because ops learn their name at their end and allocate before
+// it; what no op claims (an op whose outputs are views of its temporaries) goes to the last op
+// that finished, when an OpScope opens or the trace stops. A free outside an OpScope belongs to
+// the op that finished last (an op's temporaries die as it returns), or to none (-1) before the
+// trace's first op. Ops in the trace are slices [begin, end] on the trace's clock; a forward
 // op's slice begins where the previous op ended. The module path comes from ModuleScope (nn
 // modules open one in forward; a backward node remembers the path its forward ran in), the phase
 // from core/phase.h. One thread drives ops at a time: events from other threads (OpenMP workers)
@@ -116,8 +120,9 @@ class OpScope {
 // the last claim takes every event since then: its own outputs, its temporaries and frees. An op
 // that allocated no output (a view, an in-place op) takes none, so a view an op makes of its
 // inputs after allocating its output (linear's transpose of W) does not steal the output. Ignored
-// inside an OpScope, and a no-op when no trace records.
-void op_finished(const char* name, const std::vector<uint64_t>& output_blocks);
+// inside an OpScope, and a no-op when no trace records. With `only_outputs` (the factories, which
+// may run inside another op) the op takes only its outputs' events.
+void op_finished(const char* name, const std::vector<uint64_t>& output_blocks, bool only_outputs = false);
 
 struct Event {
   double t = 0;            // seconds since the trace began

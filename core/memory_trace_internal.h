@@ -28,6 +28,10 @@ struct Recorder {
   size_t pending_from = 0;  // first event not yet given to an op
   double last_end = 0;      // where the last op ended: the next forward op's slice begins there
   int32_t explicit_op = -1; // the open OpScope's op, or -1
+  int32_t last_lazy_op = -1; // the last op that finished outside any OpScope
+
+  // Gives the events no op claimed to the last op that finished (the caller holds mu).
+  void flush_pending();
 
   double now() const;
   uint8_t device_index(Device d);

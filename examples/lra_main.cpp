@@ -26,6 +26,7 @@
 #include "examples/lra/eval_report.h"
 #include "examples/lra/lra.h"
 #include "examples/lra/memory_estimate.h"
+#include "examples/lra/memory_trace_files.h"
 #include "examples/lra/options.h"
 #include "examples/lra/presets.h"
 #include "examples/lra/progress.h"
@@ -62,6 +63,9 @@ void add_common(CLI::App* c, CommandLine& o) {
   c->add_flag("--data-parallel", o.data_parallel,
               "data-parallel training over mpirun's ranks: --batch is the global batch, split evenly among them "
               "(it must divide); rank 0 logs and writes the files");
+  c->add_flag("--trace-memory", o.trace_memory,
+              "record one training step per kind with the memory trace: <out-dir>/memory_trace_<kind>.json (for "
+              "scripts/plot_memory.py), .trace.json (Perfetto), and the kinds side by side in memory_trace.png");
   c->add_option("--out-dir", o.out_dir, "results folder (default results/<task>-<preset>)");
   c->add_option("--device", o.device, "cpu or cuda: where the model trains (the data stays on the host)")
       ->capture_default_str();
@@ -156,6 +160,21 @@ void print_peaks(const RunReport& report, const RunConfig& cfg, const Dataset& d
                           .c_str());
 }
 
+// --trace-memory: the kinds' traced steps side by side (examples/lra/memory_trace_files.h).
+void draw_memory_traces(const RunReport& report, const std::string& out_dir) {
+  std::vector<std::string> files, titles;
+  for (const KindResult& k : report.kinds) {
+    if (k.memory_trace.empty()) continue;
+    files.push_back(k.memory_trace);
+    titles.push_back(k.kind);
+    std::printf("memory trace of one %s step: %s (Perfetto: %s)\n", k.kind.c_str(), k.memory_trace.c_str(),
+                (k.memory_trace.substr(0, k.memory_trace.size() - 5) + ".trace.json").c_str());
+  }
+  if (files.empty()) return;
+  const std::string png = plot_step_traces(files, titles, out_dir, stdout);
+  if (!png.empty()) std::printf("memory timelines side by side: %s\n", png.c_str());
+}
+
 // lra train / compare / estimate.
 int run(const CommandLine& cl, const std::string& command) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -188,6 +207,7 @@ int run(const CommandLine& cl, const std::string& command) {
 
   print_table(stdout, report);
   print_peaks(report, cfg, ds);
+  if (cfg.train.trace_memory) draw_memory_traces(report, cfg.out_dir);
   auto [json_path, csv_path] = write_reports(report, cfg.out_dir);
   std::printf("wrote %s, %s and %zu checkpoint(s) in %s; total time %s\n", json_path.c_str(), csv_path.c_str(),
               report.kinds.size(), cfg.out_dir.c_str(), ProgressBar::format_duration(report.wall_seconds).c_str());

@@ -2,13 +2,14 @@
 # Installs memgrad's build dependencies with apt-get (Debian 12). Idempotent: a machine that
 # already has every package does no network work at all. (python3-venv and python3-dev serve the
 # Python step of scripts/test.sh: a virtual environment and the extension's headers; Open MPI
-# serves memgrad::dist and its mpiexec tests.)
+# serves memgrad::dist and its mpiexec tests; python3-matplotlib lets `lra --trace-memory` draw
+# its memory timelines with scripts/plot_memory.py, as the demo does.)
 set -euo pipefail
 
 PACKAGES=(
   cmake g++ make
   libopenblas-openmp-dev libfmt-dev doctest-dev nlohmann-json3-dev libcli11-dev libstb-dev pybind11-dev
-  python3 python3-pip python3-venv python3-dev
+  python3 python3-pip python3-venv python3-dev python3-matplotlib
   libopenmpi-dev openmpi-bin
 )
 

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "examples/lra/memory_estimate.h"
+#include "examples/lra/memory_trace_files.h"
 #include "examples/lra/presets.h"
 #include "examples/lra/sweep.h"
 #include "examples/lra/trainer.h"
@@ -72,6 +73,34 @@ TEST_CASE("lra memory estimate: within 10% of the measured peak of a training st
       CAPTURE(v.name);
       CHECK(std::abs(r - 1) <= 0.10);
     }
+  }
+}
+
+// The estimate's parts against a memory trace of a real step (examples/lra/memory_trace_files.h):
+// static bytes exactly, the saved activations and each phase's peak within a few percent.
+TEST_CASE("lra memory estimate: phase by phase against a memory trace, each kind") {
+  using memory::Category;
+  Threads one(1);
+  for (AttentionKind kind : kKinds) {
+    CAPTURE(to_string(kind));
+    const ModelConfig m = small_model(kind, 128);
+    const MemoryEstimate est = estimate_step_memory(m, 4, 128, 1);
+    const auto trace = trace_step(m, 4, 128, 7);
+    const PhasePeaks p = phase_peaks(*trace);
+    auto at = [](const memory::CategoryBytes& b, Category c) { return b[static_cast<size_t>(c)]; };
+    auto near = [](int64_t measured, int64_t predicted, double tol) {
+      return std::abs(static_cast<double>(predicted) / static_cast<double>(measured) - 1) <= tol;
+    };
+    // What lives across steps and the batch: to the byte.
+    CHECK(at(p.at_start, Category::parameter) == est.params);
+    CHECK(at(p.at_start, Category::optimizer_state) == est.optimizer);
+    CHECK(at(p.end_of_forward, Category::user) == est.batch);
+    // What the forward leaves for backward, and the peak of each phase.
+    CHECK(near(at(p.end_of_forward, Category::saved), est.saved, 0.01));
+    CHECK(near(p.forward, est.forward_peak, 0.05));
+    CHECK(near(p.backward, est.backward_peak, 0.05));
+    CHECK(near(p.optimizer, est.optimizer_peak, 0.01));
+    CHECK(std::max({p.forward, p.backward, p.optimizer}) == trace->devices()[0].peak);
   }
 }
 

@@ -255,3 +255,18 @@ TEST_CASE("module paths of a transformer layer's attention, forward and backward
   CHECK(fwd == std::set<std::string>{"0.attn", "1.attn"});
   CHECK(bwd == fwd);
 }
+
+TEST_CASE("attribution between ops: a factory's block is its own, a free goes to the op that ended before it") {
+  Tensor a = randn({64, 64});  // [64, 64] float32: 16 KiB
+  memory::Trace t;
+  a = Tensor();                    // freed before any op of the trace
+  Tensor b = randn({32, 32});      // randn's own block
+  Tensor c = exp(b * 2.0);         // mul's output, then exp's; mul's is freed after exp ends
+  c = Tensor();
+  t.stop();
+  std::vector<std::pair<std::string, int64_t>> seen;  // (op, signed bytes)
+  for (const memory::Event& e : t.events()) seen.emplace_back(op_name(t, e), e.kind == 1 ? -e.bytes : e.bytes);
+  const std::vector<std::pair<std::string, int64_t>> want{
+      {"", -16384}, {"randn", 4096}, {"mul", 4096}, {"exp", 4096}, {"exp", -4096}, {"exp", -4096}};
+  CHECK(seen == want);
+}

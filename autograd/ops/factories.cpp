@@ -7,11 +7,19 @@
 #include "backends/backend.h"
 
 namespace memgrad {
+namespace {
+// A factory's new block is its op's in the memory trace (core/memory_trace.h): factories record no
+// graph node, so they tell the trace themselves.
+Tensor made(const char* op, Tensor t) {
+  if (memory::tracing() && t.storage()) memory::op_finished(op, {t.storage()->trace_id()}, /*only_outputs=*/true);
+  return t;
+}
+}  // namespace
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
   backend_for(device).fill(t, value);
-  return t;
+  return made("full", t);
 }
 Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
 Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
@@ -29,7 +37,7 @@ Tensor arange(double start, double end, double step, DType dtype, Device device)
   MG_CHECK(n < 0x1p62, "arange", "[{}, {}) in steps of {} would have {:g} elements", start, end, step, n);
   Tensor t = empty({static_cast<int64_t>(std::max(n, 0.0))}, dtype, device);
   backend_for(device).arange(t, start, step);
-  return t;
+  return made("arange", t);
 }
 Tensor arange(int64_t n, DType dtype, Device device) { return arange(0, static_cast<double>(n), 1, dtype, device); }
 
@@ -40,7 +48,7 @@ Tensor random_tensor(const Shape& shape, DType dtype, Generator* gen, RandomKind
   Generator& g = gen ? *gen : default_generator();
   uint64_t offset = g.advance(t.numel());
   backend_for(device).random(t, kind, a, b, g.seed(), offset);
-  return t;
+  return made(op, t);
 }
 }  // namespace
 
@@ -79,7 +87,7 @@ Tensor from_vector(const std::vector<T>& values, Shape shape, Device device) {
   } else if (!values.empty()) {
     std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(T));
   }
-  return device.is_cpu() ? host : to(host, device);
+  return device.is_cpu() ? made("from_vector", host) : to(host, device);
 }
 template Tensor from_vector<float>(const std::vector<float>&, Shape, Device);
 template Tensor from_vector<double>(const std::vector<double>&, Shape, Device);

@@ -18,9 +18,11 @@ constexpr int64_t kF = 4;  // bytes of a float32
 
 // Every count below is a checked Count (checked.h): sizes that overflow int64 throw SizeOverflow,
 // which estimate_step_memory turns into an error naming them.
+enum class Phase { forward, backward, optimizer };
 struct Candidate {
   Count bytes;
   const char* where;
+  Phase phase = Phase::backward;
 };
 
 // Parameter bytes of each part of the model (same shapes as model.cpp and nn/).
@@ -152,15 +154,17 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   // The state around the last layer: everything else saved, then the layer's own parts.
   auto layer_candidates = [&](Count before, Count layer_state, Count extra_held, std::vector<Candidate>& out) {
     // forward of the last layer, up to its attention
-    out.push_back({before + pre + 2 * QKV, "qkv projection (forward)"});
-    if (kind == AttentionKind::vanilla) out.push_back({before + pre + QKV + 2 * P + X, "vanilla scores (forward)"});
+    const Phase fwd = e.checkpoint ? Phase::backward : Phase::forward;  // checkpointing recomputes in backward
+    out.push_back({before + pre + 2 * QKV, "qkv projection (forward)", fwd});
+    if (kind == AttentionKind::vanilla) out.push_back({before + pre + QKV + 2 * P + X, "vanilla scores (forward)", fwd});
     if (kind == AttentionKind::chunked)
-      out.push_back({before + pre + QKV + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF, "chunked forward"});
+      out.push_back({before + pre + QKV + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF, "chunked forward", fwd});
     if (kind == AttentionKind::topk)
-      out.push_back({before + pre + QKV + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward"});
+      out.push_back(
+          {before + pre + QKV + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward", fwd});
     // backward: the feed-forward's hidden gradient, then the attention with the residual gradient held
     const Count top = before + layer_state + extra_held;
-    if (ff_topk) out.push_back({before + layer_state + ff_work, "top-k feed-forward forward"});
+    if (ff_topk) out.push_back({before + layer_state + ff_work, "top-k feed-forward forward", fwd});
     out.push_back({top + ff_hidden_grad + (drop ? X : 0) + pb.head + pb.final_norm, "feed-forward backward"});
     const Count at_attn = top - post - X + 2 * X + grads_late;  // post-attention parts and merged freed
     if (kind == AttentionKind::vanilla) out.push_back({at_attn + 2 * P, "vanilla attention backward"});
@@ -170,6 +174,9 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   };
 
   std::vector<Candidate> c;
+  // The end of the forward: everything saved, plus the embedding output and the encoder output
+  // (still held by SequenceModel::encode) and mean pooling's masked product.
+  c.push_back({saved + 3 * X, "pooling (end of forward)", Phase::forward});
   if (!e.checkpoint) {
     c.push_back({saved + 2 * X + pb.head, "start of backward"});  // pooling and final LayerNorm gradients
     if (L > 0) layer_candidates(A0 + (L - 1) * layer, layer, tail, c);
@@ -181,12 +188,19 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
     layer_candidates(before, layer, 2 * X, c);    // the recorded output and the incoming gradient
   }
   for (auto& cand : c) cand.bytes += others;
-  c.push_back({pb.total + 4 * pb.largest, "optimizer step"});  // gradients + clipping's float64 square
+  c.push_back({pb.total + 4 * pb.largest, "optimizer step", Phase::optimizer});  // gradients + clipping's float64 square
 
   auto best = std::max_element(c.begin(), c.end(),
                                [](const Candidate& a, const Candidate& b) { return a.bytes < b.bytes; });
-  r.total = (Count(r.params) + r.optimizer + r.batch + best->bytes).value();
+  const Count base = Count(r.params) + r.optimizer + r.batch;
+  r.total = (base + best->bytes).value();
   r.peak_at = best->where;
+  for (const Candidate& cand : c) {
+    int64_t& phase_peak = cand.phase == Phase::forward    ? r.forward_peak
+                          : cand.phase == Phase::backward ? r.backward_peak
+                                                          : r.optimizer_peak;
+    phase_peak = std::max(phase_peak, (base + cand.bytes).value());
+  }
   return r;
 }
 

@@ -41,6 +41,9 @@ struct MemoryEstimate {
   int64_t saved = 0;      // activations saved for backward at the end of the forward
   int64_t total = 0;      // the predicted peak of a step: bytes live at once
   std::string peak_at;    // where the peak falls, e.g. "vanilla attention backward, last layer"
+  // The predicted peak within each phase of the step (total is their maximum), checked against
+  // a memory trace phase by phase (tests/test_lra_estimate.cpp).
+  int64_t forward_peak = 0, backward_peak = 0, optimizer_peak = 0;
 };
 
 // One training step of `model` on a batch of `batch` sequences padded to `seq_len` tokens (per

@@ -238,6 +238,7 @@ void resolve_attention_options(const CommandLine& cl, RunConfig& c) {
     usage("--heads {} is not divisible by --kv-heads {}", e.heads, e.kv_heads);
   if (cl.pack && cl.fixed_padding) usage("--pack and --fixed-padding contradict each other (packed batches have no padding)");
   if (cl.pack) c.train.pack = true;
+  if (cl.trace_memory) c.train.trace_memory = true;
 }
 
 // --data-parallel: the global batch must split evenly among the ranks.

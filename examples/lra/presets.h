@@ -43,6 +43,10 @@ struct TrainOptions {
   // training on its batch / ranks examples of it (nn::DataParallel averages the gradients); rank 0
   // logs and writes the files. With one process it is plain training.
   bool data_parallel = false;
+  // --trace-memory: record one step (the second, once AdamW's state exists; the first of a
+  // one-step run) with memory::Trace and write <out_dir>/memory_trace_<kind>.json and .trace.json;
+  // the program then draws the kinds side by side in <out_dir>/memory_trace.png.
+  bool trace_memory = false;
 };
 
 struct RunConfig {

@@ -38,6 +38,7 @@ struct KindResult {
   int64_t predicted_at_peak_len = 0;  // the estimate for the shape of the measured peak step
   std::string predicted_phase;  // where the estimate places the peak
   std::string checkpoint;       // path of the saved model + optimizer
+  std::string memory_trace;     // --trace-memory: the traced step's compact file (empty: none)
   std::vector<CurvePoint> curve;
 };
 

@@ -7,6 +7,7 @@
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/phase.h"
 #include "examples/lra/batch.h"
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/trainer.h"
@@ -43,6 +44,30 @@ Batch packed_random_batch(const ModelConfig& m, int64_t B, int64_t N, Generator&
 
 }  // namespace
 
+namespace {
+
+// One training step on a random batch: forward (phase "forward"), backward, clipping and AdamW
+// (phase "optimizer"); the batch is a user tensor (core/memory_trace.h).
+void random_step(SequenceModel& model, optim::AdamW& opt, const ModelConfig& mc, int64_t batch, int64_t seq_len,
+                 Generator& gen, Device dev, bool packed) {
+  Batch b;
+  {
+    memory::CategoryScope user(memory::Category::user);
+    b = to_device(packed ? packed_random_batch(mc, batch, seq_len, gen) : random_batch(mc, batch, seq_len, gen), dev);
+  }
+  Tensor loss;
+  {
+    PhaseScope phase("forward");
+    loss = cross_entropy(model.forward(b), b.labels);
+  }
+  loss.backward();
+  PhaseScope phase("optimizer");
+  optim::clip_grad_norm(model.parameters(), 1.0);
+  opt.step();
+}
+
+}  // namespace
+
 SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed,
                         Device dev, bool packed) {
   SweepPoint p;
@@ -63,11 +88,7 @@ SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, i
     const auto t0 = std::chrono::steady_clock::now();
     {
       memory::PeakMeter meter(dev);
-      Batch b = to_device(packed ? packed_random_batch(mc, batch, seq_len, gen) : random_batch(mc, batch, seq_len, gen), dev);
-      Tensor loss = cross_entropy(model->forward(b), b.labels);
-      loss.backward();
-      optim::clip_grad_norm(model->parameters(), 1.0);
-      opt.step();
+      random_step(*model, opt, mc, batch, seq_len, gen, dev, packed);
       p.peak_bytes = std::max(p.peak_bytes, meter.peak() - outside);
       synchronize(dev);  // a GPU step is timed to completion
     }
@@ -77,6 +98,21 @@ SweepPoint measure_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, i
   model.reset();
   memory::empty_cache(dev);  // the next point's shapes need other size classes (see trainer.h)
   return p;
+}
+
+std::unique_ptr<memory::Trace> trace_step(const ModelConfig& mc, int64_t batch, int64_t seq_len, uint64_t seed,
+                                          Device dev) {
+  manual_seed(seed);
+  auto model = make_model(mc);
+  model->to(dev);
+  optim::AdamW opt(model->parameters(), {.lr = 1e-4});
+  Generator gen(seed + 1);
+  random_step(*model, opt, mc, batch, seq_len, gen, dev, false);  // AdamW allocates its state
+  opt.zero_grad();
+  auto trace = std::make_unique<memory::Trace>(to_string(mc.encoder.attention.kind));
+  random_step(*model, opt, mc, batch, seq_len, gen, dev, false);
+  trace->stop();
+  return trace;
 }
 
 std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<AttentionKind>& kinds, FILE* log) {

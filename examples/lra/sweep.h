@@ -7,6 +7,9 @@
 #include <cstdio>
 #include <vector>
 
+#include <memory>
+
+#include "core/memory_trace.h"
 #include "examples/lra/presets.h"
 #include "examples/lra/results.h"
 
@@ -18,5 +21,10 @@ std::vector<SweepPoint> run_sweep(const RunConfig& cfg, const std::vector<Attent
 // sequences packed into one row (batch.h), predicted by estimate_packed_step_memory.
 SweepPoint measure_step(const ModelConfig& model, int64_t batch, int64_t seq_len, int64_t steps, uint64_t seed,
                         Device dev = Device::cpu(), bool packed = false);
+
+// One warm-up step, then one step recorded by a memory trace labelled with the attention kind
+// (core/memory_trace.h): phases forward, backward and optimizer; the batch as user tensors.
+std::unique_ptr<memory::Trace> trace_step(const ModelConfig& model, int64_t batch, int64_t seq_len, uint64_t seed,
+                                          Device dev = Device::cpu());
 
 }  // namespace memgrad::lra

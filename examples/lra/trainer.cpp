@@ -9,13 +9,16 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <optional>
 
 #include "autograd/ops.h"
 #include "core/allocator.h"
+#include "core/phase.h"
 #include "dist/dist.h"
 #include "examples/lra/batch.h"
 #include "examples/lra/checkpoint.h"
 #include "examples/lra/memory_estimate.h"
+#include "examples/lra/memory_trace_files.h"
 #include "examples/lra/progress.h"
 #include "examples/lra/warm_start.h"
 #include "nn/data_parallel.h"
@@ -134,16 +137,27 @@ StepOutcome train_step(SequenceModel& model, optim::AdamW& opt, nn::DataParallel
                        const std::vector<int64_t>& idx, const TrainOptions& t, double lr, Device dev, int64_t outside) {
   StepOutcome o;
   memory::PeakMeter meter(dev);
-  Batch b = to_device(t.pack ? make_packed_batch(ds, Split::train, idx) : make_batch(ds, Split::train, idx, !t.dynamic_padding),
-                      dev);
+  Batch b;
+  {
+    memory::CategoryScope user(memory::Category::user);  // core/memory_trace.h
+    b = to_device(t.pack ? make_packed_batch(ds, Split::train, idx) : make_batch(ds, Split::train, idx, !t.dynamic_padding),
+                  dev);
+  }
   o.seq_len = b.packed() ? std::max(b.tokens.size(1), b.tokens2.defined() ? b.tokens2.size(1) : 0) : b.tokens.size(1);
   opt.set_lr(lr);
-  Tensor logits = model.forward(b);
-  Tensor loss = cross_entropy(logits, b.labels);  // the mean over this rank's share
+  Tensor logits, loss;
+  {
+    PhaseScope phase("forward");  // core/phase.h: the profiler and the memory trace
+    logits = model.forward(b);
+    loss = cross_entropy(logits, b.labels);  // the mean over this rank's share
+  }
   loss.backward();
-  if (dp) dp->synchronize();
-  if (t.clip > 0) optim::clip_grad_norm(model.parameters(), t.clip);
-  opt.step();
+  {
+    PhaseScope phase("optimizer");
+    if (dp) dp->synchronize();
+    if (t.clip > 0) optim::clip_grad_norm(model.parameters(), t.clip);
+    opt.step();
+  }
   o.loss = loss.item<float>();
   o.acc = nn::accuracy(detach(logits), b.labels);
   o.peak = meter.peak() - outside;
@@ -236,8 +250,14 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
     if (next_batch >= epoch.size()) epoch = sampler.next_epoch(), next_batch = 0;
     const std::vector<int64_t> idx = rank_share(epoch[next_batch++], t);
     opt.zero_grad();  // drops last step's gradients before the meter starts
+    std::optional<memory::Trace> trace;  // --trace-memory: one step, outside the timed span
+    if (t.trace_memory && step == std::min<int64_t>(1, t.steps - 1)) trace.emplace(r.kind);
     const auto t0 = Clock::now();
     const StepOutcome o = train_step(*model, opt, dp.get(), ds, idx, t, schedule(step), dev, outside);
+    if (trace) {
+      trace->stop();
+      if (!t.data_parallel || dist::rank() == 0) r.memory_trace = write_step_trace(*trace, cfg.out_dir, r.kind);
+    }
     if (o.peak > r.peak_bytes) r.peak_bytes = o.peak, r.peak_seq_len = o.seq_len;
     tokens += o.tokens;
     trim_cache(held_limit, dev);  // inside the timed step: refilling the cache is part of its cost
