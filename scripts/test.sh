@@ -149,7 +149,7 @@ run_python_tests() {
   fi
   vpy="$(cd "$PY_VENV" && pwd)/bin/python"
   if ! "$vpy" -m pip install --quiet --disable-pip-version-check numpy pytest safetensors matplotlib \
-    "pybind11>=2.10" "scikit-build-core>=0.8"; then
+    "pybind11>=2.10" "scikit-build-core>=0.8" nbclient nbformat ipykernel; then
     echo "test.sh: installing the Python test requirements FAILED" >&2
     return 1
   fi
