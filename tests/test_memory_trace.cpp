@@ -261,12 +261,13 @@ TEST_CASE("attribution between ops: a factory's block is its own, a free goes to
   memory::Trace t;
   a = Tensor();                    // freed before any op of the trace
   Tensor b = randn({32, 32});      // randn's own block
-  Tensor c = exp(b * 2.0);         // mul's output, then exp's; mul's is freed after exp ends
+  Tensor c = exp(b * 2.0);         // the scalar, mul's output (the scalar dies after mul), exp's
   c = Tensor();
   t.stop();
   std::vector<std::pair<std::string, int64_t>> seen;  // (op, signed bytes)
   for (const memory::Event& e : t.events()) seen.emplace_back(op_name(t, e), e.kind == 1 ? -e.bytes : e.bytes);
   const std::vector<std::pair<std::string, int64_t>> want{
-      {"", -16384}, {"randn", 4096}, {"mul", 4096}, {"exp", 4096}, {"exp", -4096}, {"exp", -4096}};
+      {"", -16384}, {"randn", 4096}, {"full", 4},  {"mul", 4096},  // full: the scalar 2.0
+      {"mul", -4},  {"exp", 4096},    {"exp", -4096}, {"exp", -4096}};
   CHECK(seen == want);
 }
