@@ -36,6 +36,7 @@
 #include "backends/profiler.h"
 #include "benchmarks/bench_common.h"
 #include "benchmarks/sgemm_rate.h"
+#include "core/memory_trace.h"
 #include "nn/heads.h"
 #include "nn/optim/adam.h"
 #include "nn/positional.h"
@@ -175,6 +176,29 @@ Measure measure(const Config& c, Run& r) {
   return m;
 }
 
+// The memory trace's cost (core/memory_trace.h): steps with and without a trace, interleaved so
+// that a load that drifts during the run affects both alike; medians, the traced step's event count.
+json trace_overhead(const Config& c, int64_t L, AttentionKind kind) {
+  Run r(c, L, kind);
+  r.step();  // warm-up: AdamW's state, the allocator's cache
+  std::vector<double> off, on;
+  size_t events = 0;
+  for (int s = 0; s < c.steps; ++s) {
+    off.push_back(bench::seconds([&] { r.step(); }));
+    on.push_back(bench::seconds([&] {
+      memory::Trace t(to_string(kind));
+      r.step();
+      t.stop();
+      events = t.events().size();
+    }));
+  }
+  const double a = bench::median(off), b = bench::median(on);
+  std::printf("%6lld %-8s %12.4f %12.4f %+9.1f%% %9zu\n", static_cast<long long>(L), to_string(kind).c_str(), a, b,
+              100 * (b / a - 1), events);
+  return {{"L", L}, {"kind", to_string(kind)}, {"seconds_untraced", a}, {"seconds_traced", b},
+          {"overhead", b / a - 1}, {"events", events}, {"samples", off.size()}};
+}
+
 // PyTorch's step at length L: train_step_torch.py's last output line (JSON); null when it fails.
 json torch_step(const Config& c, const std::string& python, const std::string& script, int64_t L) {
   const std::string cmd = fmt::format(
@@ -280,7 +304,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> kinds{"chunked", "vanilla", "topk"};
   std::string out = "benchmarks/results/train_step.json";
   std::string torch_python, torch_script = std::string(MEMGRAD_SOURCE_DIR) + "/benchmarks/train_step_torch.py";
-  bool do_profile = false, profile_only = false;
+  bool do_profile = false, profile_only = false, do_trace = false;
   int64_t profile_size = 1024;
   std::string profile_kind = "chunked";
   int profile_steps = 3;
@@ -299,6 +323,8 @@ int main(int argc, char** argv) {
   app.add_option("--profile-size", profile_size, "L of the breakdown")->capture_default_str();
   app.add_option("--profile-kind", profile_kind, "attention kind of the breakdown")->capture_default_str();
   app.add_option("--profile-steps", profile_steps, "profiled steps (the breakdown is per step)")->capture_default_str();
+  app.add_flag("--trace-overhead", do_trace,
+               "instead of the table: each step with and without a memory trace (memory::Trace), interleaved");
   app.add_option("--out", out, "JSON output path")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (c.steps < 1 || profile_steps < 1 || c.batch < 1) {
@@ -323,7 +349,7 @@ int main(int argc, char** argv) {
               "float32; median of up to %d steps after the first\n\n",
               static_cast<long long>(c.layers), static_cast<long long>(c.dim), static_cast<long long>(c.heads),
               static_cast<long long>(c.ff), static_cast<long long>(c.batch), c.steps);
-  json results = json::array(), torch_results = json::array(), prof = nullptr;
+  json results = json::array(), torch_results = json::array(), prof = nullptr, traced = json::array();
   auto save = [&] {
     json doc = {{"benchmark", "train_step"},
                 {"command", bench::command_line(argc, argv)},
@@ -338,11 +364,17 @@ int main(int argc, char** argv) {
                   {"memory", "first step: allocator peak (all live bytes); rss_increase = VmHWM - VmRSS before"}}},
                 {"results", results},
                 {"torch", torch_results},
-                {"profile", prof}};
+                {"profile", prof},
+                {"trace_overhead", traced}};
     bench::write_atomically(out, doc.dump(2) + "\n");
   };
 
-  if (!profile_only) {
+  if (do_trace) {
+    std::printf("%6s %-8s %12s %12s %10s %9s\n", "L", "kind", "s untraced", "s traced", "overhead", "events");
+    for (int64_t L : sizes)
+      for (AttentionKind kind : kind_list)
+        if (kind != AttentionKind::vanilla || L <= c.vanilla_max) traced.push_back(trace_overhead(c, L, kind)), save();
+  } else if (!profile_only) {
     print_header();
     for (int64_t L : sizes) {
       // The rate again before each length: on a shared machine the load moves during a run.

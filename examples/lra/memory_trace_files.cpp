@@ -66,7 +66,10 @@ std::string env_or(const char* name, const std::string& fallback) {
 std::string plot_step_traces(const std::vector<std::string>& trace_files, const std::vector<std::string>& titles,
                              const std::string& dir, FILE* log) {
   const std::string out = (std::filesystem::path(dir) / "memory_trace.png").string();
-  std::vector<std::string> argv{env_or("MEMGRAD_PYTHON", "python3"),
+  // Debian's interpreter first: scripts/install_deps.sh gives it python3-matplotlib, while a
+  // `python3` earlier on PATH (pyenv, a venv) may lack it.
+  const std::string python = std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  std::vector<std::string> argv{env_or("MEMGRAD_PYTHON", python),
                                 env_or("MEMGRAD_PLOT_MEMORY", std::string(MEMGRAD_SOURCE_DIR) + "/scripts/plot_memory.py")};
   argv.insert(argv.end(), trace_files.begin(), trace_files.end());
   std::string joined;

@@ -24,8 +24,8 @@ PhasePeaks phase_peaks(const memory::Trace& t, Device d = Device::cpu());
 std::string write_step_trace(const memory::Trace& t, const std::string& dir, const std::string& kind);
 
 // Draws <dir>/memory_trace.png, the kinds side by side on one scale, by running
-// scripts/plot_memory.py (matplotlib) on their compact files: the interpreter is $MEMGRAD_PYTHON
-// or python3, the script $MEMGRAD_PLOT_MEMORY or the one in memgrad's source tree. Returns the
+// scripts/plot_memory.py (matplotlib) on their compact files: the interpreter is $MEMGRAD_PYTHON,
+// else Debian's /usr/bin/python3 (scripts/install_deps.sh gives it matplotlib), else python3; the script $MEMGRAD_PLOT_MEMORY or the one in memgrad's source tree. Returns the
 // figure's path, or "" after writing to `log` why it could not (no python3 or matplotlib) and the
 // command to run by hand: the traces are the result; the figure is a view of them.
 std::string plot_step_traces(const std::vector<std::string>& trace_files, const std::vector<std::string>& titles,
