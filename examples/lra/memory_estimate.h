@@ -16,14 +16,17 @@
 //                with checkpointed layers only each layer's input is kept, and one layer is
 //                recomputed at a time in backward.
 //   transient    the largest short-lived set on top of what is live at that moment, taken as the
-//                largest of a few candidates: the vanilla scores (two [B, H, N, N] buffers in the
+//                largest of a few candidates: the end of the forward (everything saved, the
+//                embedding and encoder outputs still held, mean pooling's product), the vanilla scores (two [B, H, N, N] buffers in the
 //                forward, three in its backward), the gradients entering backward, the
 //                feed-forward's hidden gradient (top-k: [tokens, k] plus two [chunk, ff]
 //                workspaces, also counted in its forward), the chunked/topk backward's dQ, dK, dV
 //                and per-thread blocks, and the optimizer step (gradients + clipping's float64 copy).
 //
 // Calibrated against memory::PeakMeter around real steps (tests/test_lra_estimate.cpp): the
-// estimate is within a few percent of the measured peak for the shipped presets. The top-k
+// estimate is within a few percent of the measured peak for the shipped presets. Each candidate
+// belongs to a phase (forward, backward, optimizer); the per-phase peaks are checked against a
+// memory trace of a real step (core/memory_trace.h), phase by phase. The top-k
 // feed-forward terms are written from the layer's contract (nn/layers.h), generously (two chunk
 // workspaces where the contract names one): they are meant to overestimate until measured.
 #include <cstdint>
