@@ -76,6 +76,17 @@ expect 0 "eval.json" eval --from "$RUN" --top-k 1,all --threads 1
 # the lists as separate words too (the form): the 2 and the 3 both make rows
 expect 0 "topk              3" eval --from "$RUN" --kinds topk --top-k 2 3 all --ff-top-k 0 --threads 1
 expect 0 "topk              2" eval --from "$RUN" --kinds topk --top-k 2 3 all --ff-top-k 0 --threads 1
+# --trace-memory: each kind's traced step as compact and Perfetto files, and the figure; with an
+# interpreter that cannot draw, the files stay and the message gives the command (still exit 0)
+TRACED="$TMP/traced"
+expect 0 "memory trace of one chunked step" compare "${SMALL[@]}" --kinds vanilla,chunked --steps 2 --batch 4 \
+  --dim 16 --heads 2 --layers 1 --ff 32 --max-len 40 --no-sweep --trace-memory --out-dir "$TRACED"
+for f in memory_trace_vanilla.json memory_trace_chunked.json memory_trace_chunked.trace.json; do
+  [ -s "$TRACED/$f" ] || { echo "FAIL: --trace-memory did not write $f"; failures=$((failures + 1)); }
+done
+MEMGRAD_PYTHON=/nonexistent/python expect 0 "could not draw" train "${SMALL[@]}" --steps 1 --batch 4 --dim 16 \
+  --heads 2 --layers 1 --ff 32 --max-len 40 --trace-memory --out-dir "$TMP/traced1"
+[ -s "$TMP/traced1/memory_trace_chunked.json" ] || { echo "FAIL: a one-step run's trace is missing"; failures=$((failures + 1)); }
 # a packed run with every attention option: lra eval rebuilds the model from the checkpoint alone
 PACKED="$TMP/packed"
 expect 0 "sequences packed into" train "${SMALL[@]}" --attention vanilla --steps 2 --batch 4 --dim 16 --heads 2 \
