@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "autograd/attention.h"
 #include "autograd/ops.h"
 #include "core/allocator.h"
 #include "core/memory_trace.h"
 #include "nn/layers.h"
 #include "nn/optim/adam.h"
 #include "nn/transformer.h"
+#include "tests/cuda_test_util.h"
 
 using namespace memgrad;
 using memory::Category;
@@ -270,4 +272,29 @@ TEST_CASE("attribution between ops: a factory's block is its own, a free goes to
       {"", -16384}, {"randn", 4096}, {"full", 4},  {"mul", 4096},  // full: the scalar 2.0
       {"mul", -4},  {"exp", 4096},    {"exp", -4096}, {"exp", -4096}};
   CHECK(seen == want);
+}
+
+TEST_CASE("cuda memory trace: GPU tensors, the CUDA allocator's blocks, exact against its statistics") {
+  if (cudatest::skip_without_gpu()) return;
+  const Device gpu = cudatest::kGpu;
+  Generator g(2);
+  Tensor q = to(randn({1, 2, 300, 32}, DType::float32, &g), gpu).set_requires_grad();  // [B, H, N, D]
+  memory::reset_peak(gpu);
+  memory::Trace t("gpu");
+  AttentionOptions o{.kind = AttentionKind::chunked, .causal = true};
+  o.fused = false;  // the block-wise passes, whose score blocks are attention workspace
+  sum(attention(q, q, q, o)).backward();
+  t.stop();
+  const auto devs = t.devices();
+  const memory::DeviceSummary* d = nullptr;
+  for (const auto& x : devs)
+    if (x.device == gpu) d = &x;
+  REQUIRE(d != nullptr);
+  CHECK(d->end == memory::live_by_category(gpu));
+  CHECK(total(d->end) == memory::stats(gpu).current);
+  CHECK(d->peak == memory::stats(gpu).peak);
+  bool workspace = false;
+  for (const memory::Event& e : t.events())
+    workspace |= devs[e.device].device == gpu && e.category == static_cast<int>(Category::attention_workspace);
+  CHECK(workspace);  // the block-wise passes' score blocks (backends/cuda/attention_host.h)
 }
