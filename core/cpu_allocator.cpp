@@ -1,14 +1,12 @@
 // The CPU allocator: 64-byte aligned blocks, cached by size class for reuse. Giving large blocks
 // back to the system on every free makes the next step page-fault them in again, which costs
-// more than the arithmetic for attention-sized tensors (DESIGN.md, "Core").
-#include <algorithm>
+// more than the arithmetic for attention-sized tensors (DESIGN.md, "Core"). The cache and the
+// statistics are the bookkeeping the CUDA allocator shares (core/caching_allocator.h).
 #include <array>
 #include <cstdlib>
-#include <mutex>
-#include <unordered_map>
-#include <vector>
 
 #include "core/allocator.h"
+#include "core/caching_allocator.h"
 #include "core/error.h"
 
 namespace memgrad {
@@ -18,79 +16,22 @@ constexpr size_t kAlign = 64;
 
 // Rounds up to a size class: multiples of 64 bytes below 4 KiB, then 4 classes per power of two
 // (at most 25% slack).
-size_t size_class(size_t n) {
+size_t cpu_size_class(size_t n) {
   if (n <= 4096) return (n + kAlign - 1) / kAlign * kAlign;
   size_t p = size_t{1} << (63 - __builtin_clzll(n));  // largest power of two <= n
   size_t step = p / 4;
   return (n + step - 1) / step * step;
 }
 
-class CpuCachingAllocator final : public Allocator {
- public:
-  void* allocate(size_t nbytes) override {
-    if (nbytes == 0) return nullptr;
-    size_t cls = size_class(nbytes);
-    std::lock_guard lock(mu_);
-    void* p = nullptr;
-    auto it = cache_.find(cls);
-    if (it != cache_.end() && !it->second.empty()) {
-      p = it->second.back();
-      it->second.pop_back();
-    } else {
-      p = std::aligned_alloc(kAlign, cls);
-      if (!p) {  // give the cache back and try once more
-        release_cache_locked();
-        p = std::aligned_alloc(kAlign, cls);
-      }
-      if (!p)
-        throw RuntimeError(fmt::format("[alloc] out of memory allocating {} bytes on cpu ({} bytes in use)", nbytes,
-                                       stats_.current));
-      stats_.reserved += static_cast<int64_t>(cls);
-    }
-    stats_.current += static_cast<int64_t>(nbytes);
-    stats_.peak = std::max(stats_.peak, stats_.current);
-    stats_.allocations += 1;
-    stats_.total_allocations += 1;
-    return p;
+class CpuCachingAllocator final : public CachingAllocator {
+ protected:
+  size_t size_class(size_t n) const override { return cpu_size_class(n); }
+  void* system_allocate(size_t bytes) override { return std::aligned_alloc(kAlign, bytes); }
+  void system_free(void* p) override { std::free(p); }
+  [[noreturn]] void out_of_memory(size_t nbytes, const MemoryStats& s) override {
+    throw RuntimeError(
+        fmt::format("[alloc] out of memory allocating {} bytes on cpu ({} bytes in use)", nbytes, s.current));
   }
-
-  void deallocate(void* p, size_t nbytes) override {
-    if (!p) return;
-    std::lock_guard lock(mu_);
-    cache_[size_class(nbytes)].push_back(p);
-    stats_.current -= static_cast<int64_t>(nbytes);
-    stats_.allocations -= 1;
-  }
-
-  MemoryStats stats() const override {
-    std::lock_guard lock(mu_);
-    return stats_;
-  }
-  void reset_peak() override {
-    std::lock_guard lock(mu_);
-    stats_.peak = stats_.current;
-  }
-  void merge_peak(int64_t v) override {
-    std::lock_guard lock(mu_);
-    stats_.peak = std::max(stats_.peak, v);
-  }
-  void empty_cache() override {
-    std::lock_guard lock(mu_);
-    release_cache_locked();
-  }
-
- private:
-  void release_cache_locked() {
-    for (auto& [cls, blocks] : cache_) {
-      for (void* p : blocks) std::free(p);
-      stats_.reserved -= static_cast<int64_t>(cls * blocks.size());
-      blocks.clear();
-    }
-  }
-
-  mutable std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> cache_;
-  MemoryStats stats_;
 };
 
 // Never destroyed: tensors in static storage may be freed after main returns.

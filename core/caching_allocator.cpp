@@ -1,0 +1,68 @@
+#include "core/caching_allocator.h"
+
+#include <algorithm>
+
+namespace memgrad {
+
+void* CachingAllocator::allocate(size_t nbytes) {
+  if (nbytes == 0) return nullptr;
+  const size_t cls = size_class(nbytes);
+  std::lock_guard lock(mu_);
+  void* p = nullptr;
+  auto it = cache_.find(cls);
+  if (it != cache_.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+  } else {
+    p = system_allocate(cls);
+    if (!p) {  // give the cache back and try once more
+      release_cache_locked();
+      p = system_allocate(cls);
+    }
+    if (!p) out_of_memory(nbytes, stats_);
+    stats_.reserved += static_cast<int64_t>(cls);
+  }
+  stats_.current += static_cast<int64_t>(nbytes);
+  stats_.peak = std::max(stats_.peak, stats_.current);
+  stats_.allocations += 1;
+  stats_.total_allocations += 1;
+  return p;
+}
+
+void CachingAllocator::deallocate(void* p, size_t nbytes) {
+  if (!p) return;
+  std::lock_guard lock(mu_);
+  cache_[size_class(nbytes)].push_back(p);
+  stats_.current -= static_cast<int64_t>(nbytes);
+  stats_.allocations -= 1;
+}
+
+MemoryStats CachingAllocator::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard lock(mu_);
+  stats_.peak = stats_.current;
+}
+
+void CachingAllocator::merge_peak(int64_t v) {
+  std::lock_guard lock(mu_);
+  stats_.peak = std::max(stats_.peak, v);
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard lock(mu_);
+  release_cache_locked();
+}
+
+void CachingAllocator::release_cache_locked() {
+  for (auto& [cls, blocks] : cache_) {
+    for (void* p : blocks) system_free(p);
+    stats_.reserved -= static_cast<int64_t>(cls * blocks.size());
+    blocks.clear();
+  }
+}
+
+}  // namespace memgrad
