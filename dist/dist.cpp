@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "backends/backend.h"
+#include "dist/nccl_transport.h"
 #include "dist/transport.h"
 
 namespace memgrad::dist {
@@ -91,10 +92,14 @@ Tensor host_buffer(const Tensor& t) {
   return h;
 }
 
-// dst = buf (a host buffer from host_buffer(dst), or a new one), dst any view on any device.
+// dst = buf (a buffer from comm_buffer(dst), or a new one), dst any view on any device.
 void write_back(const Tensor& buf, const Tensor& dst) {
   if (buf.impl() == dst.impl()) return;
   Tensor d = dst;
+  if (buf.device() == dst.device()) {
+    backend_for(dst.device()).copy(buf, d);
+    return;
+  }
   if (dst.device().is_cpu()) {
     backend_for(dst.device()).copy(buf, d);
     return;
@@ -104,9 +109,9 @@ void write_back(const Tensor& buf, const Tensor& dst) {
   backend_for(dst.device()).copy(dev, d);
 }
 
-// A host result moved to `device` (itself on the CPU).
+// A result moved to `device` (itself when it is there already).
 Tensor on_device(const Tensor& host, Device device) {
-  if (device.is_cpu()) return host;
+  if (host.device() == device) return host;  // a CPU result, or one NCCL left on the GPU
   Tensor out = empty(host.shape(), host.dtype(), device);
   backend_for(device).copy_across(host, out);
   return out;
@@ -126,8 +131,16 @@ std::unique_ptr<detail::Pending> local_or(F&& start) {
   return start();
 }
 
-// buf /= world size, for the mean (buf a contiguous float host tensor).
+// buf /= world size, for the mean (buf a contiguous float tensor: on the host, or on the GPU after NCCL).
 void divide_by_world(const Tensor& buf) {
+  if (!buf.device().is_cpu()) {
+    Tensor inv = empty({}, buf.dtype(), buf.device());
+    backend_for(buf.device()).fill(inv, 1.0 / world_size());
+    const Tensor spread = alias(inv, buf.shape(), Strides(buf.shape().size(), 0), 0);  // broadcast to buf's shape
+    Tensor out = buf;
+    backend_for(buf.device()).binary(BinaryOp::mul, buf, spread, out);
+    return;
+  }
   const int64_t n = buf.numel();
   if (buf.dtype() == DType::float32) {
     float* x = buf.data<float>();
@@ -179,12 +192,28 @@ bool built_with_mpi() {
 #endif
 }
 
+// CUDA tensors go over NCCL in a build that has it, with more than one process; everything
+// else is staged through host memory for the transport (MPI). Point-to-point always takes the host
+// path (dist/nccl_transport.h says why).
+bool over_nccl(const Tensor& t) { return t.device().is_cuda() && detail::nccl::available() && !alone(); }
+
+// The contiguous buffer a collective works in: t's own device memory over NCCL (t itself when
+// contiguous), else a host buffer.
+Tensor comm_buffer(const Tensor& t) {
+  if (!over_nccl(t)) return host_buffer(t);
+  if (t.is_contiguous()) return t;
+  Tensor d = empty(t.shape(), t.dtype(), t.device());
+  backend_for(t.device()).copy(t, d);
+  return d;
+}
+
 void init() {
   Global& s = g();
   if (s.inited) return;
   s.timeout_s = timeout_from_env();
   s.world = detail::start();
   s.inited = true;
+  if (s.world.size > 1) detail::nccl::select_device(s.world.local_rank);
   std::atexit(leave_at_exit);
 }
 
@@ -264,9 +293,13 @@ void broadcast(Tensor& t, int root) {
   const char* op = "dist.broadcast";
   check_tensor(t, op);
   MG_CHECK(root >= 0 && root < world_size(), op, "root {} is not a rank of this world of {}", root, world_size());
-  Tensor buf = host_buffer(t);
+  Tensor buf = comm_buffer(t);
   const int n = count_of(buf.numel(), op);
-  make_request(op, local_or([&] { return detail::ibroadcast(buf.raw_data(), n, elem_of(t.dtype()), root); }), buf,
+  make_request(op, local_or([&] {
+                 return over_nccl(t) ? detail::nccl::ibroadcast(buf.raw_data(), n, elem_of(t.dtype()), root)
+                                     : detail::ibroadcast(buf.raw_data(), n, elem_of(t.dtype()), root);
+               }),
+               buf,
                [buf, t] { write_back(buf, t); })
       .wait();
 }
@@ -276,10 +309,13 @@ Request all_reduce_async(Tensor& t, Reduce r) {
   check_tensor(t, op);
   check_reduce(t, r, op);
   init();
-  Tensor buf = host_buffer(t);
+  Tensor buf = comm_buffer(t);
   const int n = count_of(buf.numel(), op);
-  auto pending = local_or(
-      [&] { return detail::iall_reduce(buf.raw_data(), n, elem_of(t.dtype()), r == Reduce::mean ? Reduce::sum : r); });
+  const Reduce wire = r == Reduce::mean ? Reduce::sum : r;
+  auto pending = local_or([&] {
+    return over_nccl(t) ? detail::nccl::iall_reduce(buf.raw_data(), n, elem_of(t.dtype()), wire)
+                        : detail::iall_reduce(buf.raw_data(), n, elem_of(t.dtype()), wire);
+  });
   return make_request(op, std::move(pending), buf, [buf, t, r] {
     if (r == Reduce::mean) divide_by_world(buf);
     write_back(buf, t);
@@ -292,14 +328,17 @@ Tensor all_gather(const Tensor& t) {
   const char* op = "dist.all_gather";
   check_tensor(t, op);
   init();
-  Tensor buf = host_buffer(t);
+  Tensor buf = comm_buffer(t);
   Shape shape = t.shape();
   shape.insert(shape.begin(), world_size());
-  Tensor out = empty(shape, t.dtype());  // [P, *t.shape]
+  Tensor out = empty(shape, t.dtype(), buf.device());  // [P, *t.shape]
   count_of(out.numel(), op);
   const int n = count_of(buf.numel(), op);
   if (alone()) std::memcpy(out.raw_data(), buf.raw_data(), buf.nbytes());
-  make_request(op, local_or([&] { return detail::iall_gather(buf.raw_data(), out.raw_data(), n, elem_of(t.dtype())); }),
+  make_request(op, local_or([&] {
+                 return over_nccl(t) ? detail::nccl::iall_gather(buf.raw_data(), out.raw_data(), n, elem_of(t.dtype()))
+                                     : detail::iall_gather(buf.raw_data(), out.raw_data(), n, elem_of(t.dtype()));
+               }),
                buf)
       .wait();
   return on_device(out, t.device());
@@ -312,15 +351,17 @@ Tensor reduce_scatter(const Tensor& t, Reduce r) {
   const int P = world_size();
   MG_CHECK(t.dim() >= 1 && t.shape()[0] % P == 0, op,
            "needs a leading dim divisible by the world size {}, got shape {}", P, str(t.shape()));
-  Tensor buf = host_buffer(t);
+  Tensor buf = comm_buffer(t);
   Shape shape = t.shape();
   shape[0] /= P;
-  Tensor out = empty(shape, t.dtype());  // [m, ...], this rank's rows
+  Tensor out = empty(shape, t.dtype(), buf.device());  // [m, ...], this rank's rows
   const int n = count_of(out.numel(), op);
   if (alone()) std::memcpy(out.raw_data(), buf.raw_data(), buf.nbytes());
+  const Reduce wire = r == Reduce::mean ? Reduce::sum : r;
   make_request(op, local_or([&] {
-                 return detail::ireduce_scatter(buf.raw_data(), out.raw_data(), n, elem_of(t.dtype()),
-                                                r == Reduce::mean ? Reduce::sum : r);
+                 return over_nccl(t)
+                            ? detail::nccl::ireduce_scatter(buf.raw_data(), out.raw_data(), n, elem_of(t.dtype()), wire)
+                            : detail::ireduce_scatter(buf.raw_data(), out.raw_data(), n, elem_of(t.dtype()), wire);
                }),
                buf, [out, r] {
                  if (r == Reduce::mean) divide_by_world(out);

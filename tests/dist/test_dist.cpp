@@ -293,6 +293,37 @@ TEST_CASE("ring attention: bad options and shards are errors naming them") {
     CHECK_THROWS_WITH_AS(attention(q, k, v, o), doctest::Contains("not its zigzag share"), Error);
 }
 
+// NCCL (dist/nccl_transport.h) carries CUDA tensors in a build with it; it needs a GPU per rank.
+TEST_CASE("dist: CUDA tensors over NCCL equal the CPU collectives") {
+  if (!cuda_available() || dist::world_size() < 2 || cuda_device_count() < dist::world_size()) {
+    MESSAGE("skipped: NCCL's test needs a GPU per rank (" << cuda_device_count() << " GPUs, "
+                                                           << dist::world_size() << " ranks)");
+    return;
+  }
+  const Device gpu = Device::cuda(0);
+  const int P = dist::world_size(), r = dist::rank();
+  Tensor a = to(from_vector(values<float>(r, 1000), {10, 100}), gpu);
+  dist::all_reduce(a, dist::Reduce::mean);
+  const std::vector<float> got = to(a, Device::cpu()).to_vector<float>();
+  for (int64_t i = 0; i < 1000; ++i) REQUIRE(got[size_t(i)] == doctest::Approx(reduce_ref<float>(dist::Reduce::mean, i)));
+  Tensor v = slice(transpose(to(from_vector(values<double>(r, 48), {6, 8}), gpu), 0, 1), 0, 1, 7, 2);  // strided
+  dist::all_reduce(v, dist::Reduce::max);
+  Tensor ref = from_vector(values<double>(r, 48), {6, 8});
+  Tensor ref_view = slice(transpose(ref, 0, 1), 0, 1, 7, 2);
+  dist::all_reduce(ref_view, dist::Reduce::max);  // the CPU path
+  CHECK(to(v, Device::cpu()).to_vector<double>() == contiguous(ref_view).to_vector<double>());
+  Tensor b = to(from_vector(values<float>(r, 64), {8, 8}), gpu);
+  dist::broadcast(b, P - 1);
+  CHECK(to(b, Device::cpu()).to_vector<float>() == values<float>(P - 1, 64));
+  Tensor g = dist::all_gather(to(from_vector(values<int32_t>(r, 15), {3, 5}), gpu));
+  CHECK(g.device() == gpu);
+  CHECK(to(g, Device::cpu()).to_vector<int32_t>() ==
+        dist::all_gather(from_vector(values<int32_t>(r, 15), {3, 5})).to_vector<int32_t>());
+  Tensor s = dist::reduce_scatter(to(from_vector(values<double>(r, P * 12), {P * 3, 4}), gpu), dist::Reduce::sum);
+  CHECK(to(s, Device::cpu()).to_vector<double>() ==
+        dist::reduce_scatter(from_vector(values<double>(r, P * 12), {P * 3, 4}), dist::Reduce::sum).to_vector<double>());
+}
+
 int main(int argc, char** argv) {
   dist::init();
   doctest::Context ctx(argc, argv);
