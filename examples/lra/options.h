@@ -52,6 +52,7 @@ struct CommandLine {
   bool checkpoint_layers = false, fixed_padding = false, no_sweep = false, no_memory_check = false;
   bool pack = false;
   bool data_parallel = false;
+  bool context_parallel = false;
 };
 
 // A numeric option of every subcommand and the field it sets.

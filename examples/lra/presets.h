@@ -43,6 +43,11 @@ struct TrainOptions {
   // training on its batch / ranks examples of it (nn::DataParallel averages the gradients); rank 0
   // logs and writes the files. With one process it is plain training.
   bool data_parallel = false;
+  // Context-parallel training (--context-parallel, under mpirun): every rank takes the same whole
+  // batch and encodes its zigzag share of each sequence's positions (ModelConfig::context_parallel,
+  // ring attention), so activations take O(N / P) memory per rank; the gradients are averaged like
+  // data parallelism's (trainer.cpp says why the average is exact). Fixed-length tasks only.
+  bool context_parallel = false;
 };
 
 struct RunConfig {
