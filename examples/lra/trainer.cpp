@@ -175,9 +175,9 @@ void save_rank0(const TrainOptions& t, const std::string& path, const SequenceMo
 // the ranks' gradients is the gradient of the global batch's mean loss.
 // Context parallel: every rank computes the same loss L from the pooled encoding, which sums the
 // ranks' shares (all_reduce_sum, whose backward all-reduces the gradient). The ranks together
-// differentiate P copies of L: each rank's gradients are P times its tokens' share of dL (its
-// head gradients P/P = all of dL for every rank), so their mean is dL exactly; a sum would be P
-// times too large, and no rescaling is needed (autograd/collectives.h).
+// differentiate P copies of L: a rank's encoder and embedding gradients are P times its tokens'
+// share of dL, its head gradients dL itself (the head comes after the sum), so the mean over the
+// ranks is dL for both; a sum would be P times too large (autograd/collectives.h).
 std::unique_ptr<nn::DataParallel> gradient_averaging(const TrainOptions& t, SequenceModel& model) {
   return distributed(t) ? std::make_unique<nn::DataParallel>(model) : nullptr;
 }
