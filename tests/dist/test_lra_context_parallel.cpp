@@ -92,6 +92,9 @@ TEST_CASE("lra model, context parallel: logits, loss and averaged gradients equa
         CAPTURE(want[i].first);
         REQUIRE(got[i].second.grad().defined());
         CHECK(rel_diff(got[i].second.grad(), want[i].second.grad()) <= 1e-10);
+        Tensor root = clone(got[i].second.grad());  // rank 0's: every rank must step alike, bit for bit
+        dist::broadcast(root, 0);
+        CHECK(rel_diff(got[i].second.grad(), root) == 0);
       }
     }
 }
