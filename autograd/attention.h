@@ -96,6 +96,8 @@ struct AttentionOptions {
 // chunks r and 2P - 1 - r, concatenated, so that under the causal rule every rank has the same
 // work (the zigzag split). Differentiable (narrow and cat).
 Tensor context_parallel_shard(const Tensor& x, int64_t dim);
+// The rows of an n-row sequence that rank `rank` of `ranks` holds under that split.
+int64_t context_parallel_rows(int64_t n, int rank, int ranks);
 
 // q [B, H, Nq, D], k [B, Hkv, Nk, D], v [B, Hkv, Nk, Dv] -> [B, H, Nq, Dv], with Hkv dividing H
 // (grouped-query attention; Hkv = 1 is multi-query): query head h reads key/value head

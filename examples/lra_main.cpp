@@ -66,6 +66,10 @@ void add_common(CLI::App* c, CommandLine& o) {
   c->add_flag("--trace-memory", o.trace_memory,
               "record one training step per kind with the memory trace: <out-dir>/memory_trace_<kind>.json (for "
               "scripts/plot_memory.py), .trace.json (Perfetto), and the kinds side by side in memory_trace.png");
+  c->add_flag("--context-parallel", o.context_parallel,
+              "context-parallel training over mpirun's ranks (ring attention): every rank takes the whole batch and "
+              "encodes its share of each sequence's positions; chunked attention and fixed-length tasks (image, "
+              "pathfinder, pathx) only; rank 0 logs and writes the files");
   c->add_option("--out-dir", o.out_dir, "results folder (default results/<task>-<preset>)");
   c->add_option("--device", o.device, "cpu or cuda: where the model trains (the data stays on the host)")
       ->capture_default_str();
@@ -182,7 +186,7 @@ int run(const CommandLine& cl, const std::string& command) {
   auto [cfg, kinds] = resolve_command_line(cl);
   if (cfg.threads > 0) omp_set_num_threads(static_cast<int>(cfg.threads));
   if (cfg.device.is_cuda()) (void)memory::stats(cfg.device);  // a clear error now when there is no GPU
-  const bool lead = !cfg.train.data_parallel || dist::rank() == 0;  // who logs and writes files
+  const bool lead = !distributed(cfg.train) || dist::rank() == 0;  // who logs and writes files
   if (!lead && !std::freopen("/dev/null", "w", stdout)) fail("lra", "rank {}: cannot silence stdout", dist::rank());
 
   RunReport report;
@@ -202,7 +206,7 @@ int run(const CommandLine& cl, const std::string& command) {
   for (AttentionKind k : kinds) report.kinds.push_back(train_kind(cfg, ds, k));
   if (mode == "compare" && lead) report.sweep = run_sweep(cfg, kinds);  // one process: its timings alone
   report.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (cfg.train.data_parallel) dist::barrier();
+  if (distributed(cfg.train)) dist::barrier();
   if (!lead) return kExitOk;
 
   print_table(stdout, report);
@@ -276,7 +280,8 @@ void add_eval(CLI::App* c, EvalCommandLine& o) {
     c->add_option_function<std::string>(name, [&o, name](const std::string&) { o.refused.push_back(name); })
         ->group("");
   for (const char* name :
-       {"--checkpoint-layers", "--fixed-padding", "--no-sweep", "--no-memory-check", "--pack", "--data-parallel"})
+       {"--checkpoint-layers", "--fixed-padding", "--no-sweep", "--no-memory-check", "--pack", "--data-parallel",
+        "--context-parallel"})
     c->add_flag_callback(name, [&o, name] { o.refused.push_back(name); })->group("");
   c->add_option("--out-dir", o.out_dir, "where eval.json goes (default: the --from folder, or the file's folder)");
   c->add_option("--data-dir", o.data_dir, "read the official LRA files under this folder (default: as trained)");

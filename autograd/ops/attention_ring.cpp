@@ -49,6 +49,12 @@ Tensor context_parallel_shard(const Tensor& x, int64_t dim) {
   return cat({narrow(x, d, z.start(r), z.size(r)), narrow(x, d, z.start(2 * z.P - 1 - r), z.size(2 * z.P - 1 - r))}, d);
 }
 
+int64_t context_parallel_rows(int64_t n, int rank, int ranks) {
+  MG_CHECK(n >= 0 && ranks >= 1 && rank >= 0 && rank < ranks, "context_parallel_rows",
+           "needs n >= 0 and 0 <= rank < ranks, got n {}, rank {}, ranks {}", n, rank, ranks);
+  return ZigZag{n, ranks}.local_len(rank);
+}
+
 namespace attn {
 namespace {
 

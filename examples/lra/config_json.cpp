@@ -40,7 +40,8 @@ nlohmann::json config_to_json(const RunConfig& c) {
        {{"steps", t.steps}, {"batch", t.batch}, {"lr", t.lr}, {"weight_decay", t.weight_decay},
         {"warmup_frac", t.warmup_frac}, {"min_lr_frac", t.min_lr_frac}, {"clip", t.clip},
         {"eval_every", t.eval_every}, {"patience", t.patience}, {"eval_batch", t.eval_batch},
-        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"pack", t.pack}, {"data_parallel", t.data_parallel}, {"optimizer", "AdamW"},
+        {"max_eval", t.max_eval}, {"dynamic_padding", t.dynamic_padding}, {"bucket", t.bucket}, {"pack", t.pack}, {"data_parallel", t.data_parallel},
+        {"context_parallel", t.context_parallel}, {"optimizer", "AdamW"},
         {"schedule", "linear warmup + cosine"}}},
       {"sweep_lengths", c.sweep_lengths},
       {"sweep_steps", c.sweep_steps},
@@ -226,6 +227,7 @@ void read_train(const Reader& r, TrainOptions& t) {
   t.bucket = r.integer("train.bucket", 0);
   if (r.has("train.pack")) t.pack = r.flag("train.pack");
   if (r.has("train.data_parallel")) t.data_parallel = r.flag("train.data_parallel");
+  if (r.has("train.context_parallel")) t.context_parallel = r.flag("train.context_parallel");
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "autograd/attention.h"
 #include "core/system_memory.h"
+#include "dist/dist.h"
 #include "examples/lra/checked.h"
 
 namespace memgrad::lra {
@@ -77,13 +78,22 @@ void check_sizes(const ModelConfig& m, int64_t batch, int64_t seq_len, int threa
   MG_CHECK(threads >= 0, op, "threads {} must not be negative", threads);
 }
 
+// The rows of an n-slot sequence the largest share holds: context parallel, the most any rank of
+// memgrad::dist's world holds under the zigzag split (context_parallel_rows); else all n.
+int64_t rank_rows(const ModelConfig& m, int64_t n) {
+  if (!m.context_parallel) return n;
+  int64_t most = 0;
+  for (int r = 0; r < dist::world_size(); ++r) most = std::max(most, context_parallel_rows(n, r, dist::world_size()));
+  return most;
+}
+
 // Packed (batch.h): `batch` sequences in one row of seq_len tokens; else batch rows of seq_len.
 MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t seq_len, int threads, bool packed) {
   const auto& e = m.encoder;
   const AttentionKind kind = e.attention.kind;
   // With CLS pooling the encoder sees one more position per sequence than the batch has tokens.
   const Count seqs = batch, cls_slots = m.pooling == nn::Pooling::cls ? (packed ? seqs : Count(1)) : Count(0);
-  const Count B = packed ? Count(1) : seqs, N = Count(seq_len) + cls_slots;
+  const Count B = packed ? Count(1) : seqs, N = rank_rows(m, (Count(seq_len) + cls_slots).value());
   const Count D = e.dim, F = e.ff_hidden, H = e.heads, L = e.layers, Dh = e.dim / e.heads;
   const Count KV = Count(e.kv_heads > 0 ? e.kv_heads : e.heads) * Dh;  // k (or v) features per token
   const Count nt = threads > 0 ? threads : omp_get_max_threads();
@@ -150,6 +160,11 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count Cq_top = std::clamp<int64_t>((int64_t{1} << 20) / N.value(), 1,
                                            e.attention.q_chunk.value_or(kDefaultTopkQChunk));
   const Count grads_late = pb.head + pb.final_norm + pb.layer_post;  // gradients done before the last attention
+  // Ring attention (context parallel; not calibrated yet, docs/distributed.md): the forward holds
+  // the next rank's k/v block while it merges each partial output (two [B, H, n, Dv] temporaries);
+  // the backward the next block's k/v and the k/v gradients of the block in hand and the next.
+  const Count KVb = T * 2 * KV * kF;  // one k/v block of this rank's size
+  const Count ring_fwd = m.context_parallel ? KVb + 2 * X : Count(0), ring_bwd = m.context_parallel ? 3 * KVb : Count(0);
 
   // The state around the last layer: everything else saved, then the layer's own parts.
   auto layer_candidates = [&](Count before, Count layer_state, Count extra_held, std::vector<Candidate>& out) {
@@ -158,7 +173,8 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
     out.push_back({before + pre + 2 * QKV, "qkv projection (forward)", fwd});
     if (kind == AttentionKind::vanilla) out.push_back({before + pre + QKV + 2 * P + X, "vanilla scores (forward)", fwd});
     if (kind == AttentionKind::chunked)
-      out.push_back({before + pre + QKV + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF, "chunked forward", fwd});
+      out.push_back({before + pre + QKV + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF + ring_fwd,
+                     m.context_parallel ? "ring attention forward" : "chunked forward", fwd});
     if (kind == AttentionKind::topk)
       out.push_back(
           {before + pre + QKV + X + K2 + nt * ((Cq_top * N + kk) * kF + N * 8 + kk * 4), "topk forward", fwd});
@@ -169,7 +185,8 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
     const Count at_attn = top - post - X + 2 * X + grads_late;  // post-attention parts and merged freed
     if (kind == AttentionKind::vanilla) out.push_back({at_attn + 2 * P, "vanilla attention backward"});
     if (kind == AttentionKind::chunked)
-      out.push_back({at_attn + 4 * X + lse + nt * (2 * Cq * Ck + Cq * D) * kF, "chunked attention backward"});
+      out.push_back({at_attn + 4 * X + lse + nt * (2 * Cq * Ck + Cq * D) * kF + ring_bwd,
+                     m.context_parallel ? "ring attention backward" : "chunked attention backward"});
     if (kind == AttentionKind::topk) out.push_back({at_attn + 4 * X + nt * 2 * kk * kF, "topk attention backward"});
   };
 

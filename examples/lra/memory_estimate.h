@@ -23,6 +23,9 @@
 //                workspaces, also counted in its forward), the chunked/topk backward's dQ, dK, dV
 //                and per-thread blocks, and the optimizer step (gradients + clipping's float64 copy).
 //
+// With model.context_parallel the activations are those of the largest zigzag share of the
+// positions over memgrad::dist's ranks, plus ring attention's blocks in flight (not yet calibrated).
+//
 // Calibrated against memory::PeakMeter around real steps (tests/test_lra_estimate.cpp): the
 // estimate is within a few percent of the measured peak for the shipped presets. Each candidate
 // belongs to a phase (forward, backward, optimizer); the per-phase peaks are checked against a

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "autograd/attention.h"
+#include "autograd/collectives.h"
 #include "autograd/ops.h"
 
 namespace memgrad::lra {
@@ -67,6 +69,7 @@ nn::TransformerConfig ModelConfig::encoder_config() const {
   e.attention.position = position == PositionKind::alibi      ? PositionBias::alibi
                          : position == PositionKind::relative ? PositionBias::relative
                                                               : PositionBias::none;
+  e.attention.context_parallel = context_parallel;
   return e;
 }
 
@@ -91,6 +94,7 @@ Tensor SequenceModel::add_positions(const Tensor& x, const Tensor& positions) co
 
 Tensor SequenceModel::encode(const Tensor& tokens, const Tensor& lengths, const Tensor& cu_seqlens) const {
   if (cu_seqlens.defined()) return encode_packed(tokens, cu_seqlens);
+  if (config.context_parallel) return encode_context_parallel(tokens, lengths);
   Tensor x = emb->forward(tokens);  // [B, N, D]
   Tensor valid = lengths;           // [B] int64
   if (config.pooling == nn::Pooling::cls) {
@@ -117,6 +121,33 @@ Tensor SequenceModel::encode_packed(const Tensor& tokens, const Tensor& cu_seqle
   Tensor h = reshape(enc->forward(x, nn::AttentionMasks{.cu_seqlens_q = cu, .cu_seqlens_k = cu}), {T, D});  // [T', D]
   if (with_cls) return index_select(h, 0, index_tensor(l.starts, dev));  // [S, D]: each CLS token's output
   return packed_mean(h, l.cu);                                           // [S, D]
+}
+
+// The whole sequence has S slots (with CLS: slot 0 the CLS token, slot j token j - 1), each at
+// position = its slot; this rank encodes its zigzag share of them (context_parallel_shard of the
+// slot ids, the order ring attention expects) and contributes the sum of its pooled rows: all its
+// rows for mean pooling (divided by S after the cross-rank sum), the CLS row where it holds it,
+// none elsewhere (an empty sum, still in the graph: every rank runs all_reduce_sum's backward).
+Tensor SequenceModel::encode_context_parallel(const Tensor& tokens, const Tensor& lengths) const {
+  MG_CHECK(tokens.dim() == 2, "lra model", "tokens must be [B, N], got {}", str(tokens.shape()));
+  const int64_t B = tokens.size(0), N = tokens.size(1), D = config.encoder.dim;
+  for (int64_t len : memgrad::to(contiguous(lengths), Device::cpu()).to_vector<int64_t>())
+    MG_CHECK(len == N, "lra model",
+             "context parallelism needs sequences of one length (ring attention takes no key padding): a sequence "
+             "of {} tokens in a batch padded to {}",
+             len, N);
+  const bool with_cls = config.pooling == nn::Pooling::cls;
+  const Device dev = tokens.device();
+  const int64_t S = N + (with_cls ? 1 : 0);
+  const std::vector<int64_t> slots = context_parallel_shard(arange(S), 0).to_vector<int64_t>();  // global slot ids
+  const bool holds_cls = with_cls && !slots.empty() && slots.front() == 0;  // chunk 0 is rank 0's first
+  std::vector<int64_t> token_ids;
+  for (size_t i = holds_cls ? 1 : 0; i < slots.size(); ++i) token_ids.push_back(slots[i] - (with_cls ? 1 : 0));
+  Tensor x = emb->forward(index_select(tokens, 1, index_tensor(token_ids, dev)));  // [B, n (- 1), D]
+  if (holds_cls) x = cat({expand(cls, {B, 1, D}), x}, 1);                           // [B, n, D]
+  Tensor h = enc->forward(add_positions(x, index_tensor(slots, dev)));             // [B, n, D]
+  if (with_cls) return all_reduce_sum(sum(narrow(h, 1, 0, holds_cls ? 1 : 0), {1}));  // [B, D]
+  return all_reduce_sum(sum(h, {1})) / static_cast<double>(S);                         // [B, D]
 }
 
 Classifier::Classifier(const ModelConfig& c) : SequenceModel(c) {

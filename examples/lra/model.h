@@ -42,6 +42,13 @@ struct ModelConfig {
   nn::Pooling pooling = nn::Pooling::mean;
   int64_t positions() const { return max_len + (pooling == nn::Pooling::cls ? 1 : 0); }
   PositionKind position = PositionKind::learned;
+  // Context parallelism (lra train --context-parallel, docs/distributed.md): each sequence split
+  // across memgrad::dist's ranks in the zigzag order of context_parallel_shard, ring attention in
+  // every layer (encoder_config sets attention.context_parallel), each slot embedded at its global
+  // position, and the pooling summed across the ranks (all_reduce_sum). Sequences must all have
+  // one length (no padding, not packed). How this process runs the model, not what the model is:
+  // not saved in checkpoints.
+  bool context_parallel = false;
   // kind, heads, kv_heads, window, attention dropout, ...; its attention.position follows `position`
   // (encoder_config), whatever it says here.
   nn::TransformerConfig encoder;
@@ -54,6 +61,8 @@ class SequenceModel : public nn::Module {
   virtual Tensor forward(const Batch& b) const = 0;
   // One sequence [B, N] -> pooled encoding [B, dim] (mean over the first lengths[b] tokens, or
   // the output at the CLS token). Packed (cu_seqlens int64 [B + 1] on the host): tokens [1, total].
+  // With config.context_parallel every rank passes the whole batch and gets the whole pooled
+  // encoding, having encoded only its share of the positions.
   Tensor encode(const Tensor& tokens, const Tensor& lengths, const Tensor& cu_seqlens = Tensor()) const;
 
   ModelConfig config;
@@ -70,6 +79,7 @@ class SequenceModel : public nn::Module {
  private:
   Tensor add_positions(const Tensor& x, const Tensor& positions) const;  // positions undefined: 0..N-1
   Tensor encode_packed(const Tensor& tokens, const Tensor& cu_seqlens) const;
+  Tensor encode_context_parallel(const Tensor& tokens, const Tensor& lengths) const;
 };
 
 class Classifier : public SequenceModel {

@@ -250,6 +250,35 @@ void resolve_data_parallel(const CommandLine& cl, RunConfig& c) {
     usage("--data-parallel: --batch {} does not split evenly among {} ranks", c.train.batch, ranks);
 }
 
+// --context-parallel: ring attention takes the chunked kind with none of the options it refuses
+// (autograd/ops/attention_ring.cpp), and sequences of one length (no key padding, not packed).
+void resolve_context_parallel(const CommandLine& cl, RunConfig& c, const std::vector<AttentionKind>& kinds) {
+  if (!cl.context_parallel) return;
+  c.train.context_parallel = true;
+  const char* opt = "--context-parallel";
+  if (cl.mode == "compare") usage("{} runs with lra train (or estimate), not compare (its sweep runs in one process)", opt);
+  if (cl.data_parallel) usage("{} and --data-parallel cannot be combined yet (give one)", opt);
+  for (AttentionKind k : kinds)
+    if (k != AttentionKind::chunked)
+      usage("{} needs --attention chunked (ring attention is written for the chunked kind), not {}", opt,
+            to_string(k));
+  const auto& a = c.model.encoder.attention;
+  if (a.window_left >= 0 || a.window_right >= 0) usage("{} does not take --window yet (ring attention has no windows)", opt);
+  if (a.dropout_p > 0) usage("{} does not take --attn-dropout yet (ring attention has no attention dropout)", opt);
+  if (c.model.position == PositionKind::alibi || c.model.position == PositionKind::relative)
+    usage("{} does not take --position {} (ring attention has no position bias; use learned or sinusoidal)", opt,
+          position_name(c.model.position));
+  if (c.train.pack) usage("{} does not take --pack (ring attention splits one sequence, not packed rows)", opt);
+  // checkpoint()'s inner backward and nn::DataParallel's grad-ready hooks: a parameter is reported
+  // ready twice in one step (--data-parallel --checkpoint-layers fails the same way at its first step)
+  if (c.model.encoder.checkpoint) usage("{} does not take --checkpoint-layers yet", opt);
+  const auto [min_len, max_len] = task_lengths(c.data);
+  if (min_len != max_len)
+    usage("{} needs sequences of one length (image, pathfinder, pathx: ring attention takes no key padding), but {} "
+          "has lengths {} to {}",
+          opt, c.data.task, min_len, max_len);
+}
+
 }  // namespace
 
 ResolvedRun resolve_command_line(const CommandLine& cl) {
@@ -306,6 +335,7 @@ ResolvedRun resolve_command_line(const CommandLine& cl) {
   } catch (const Error& e) {
     usage("{} (--min-len, --max-len)", inner(e));
   }
+  resolve_context_parallel(cl, c, r.kinds);
   check_sizes(c, r.kinds);
   if (cl.out_dir) c.out_dir = *cl.out_dir;
   else if (cl.mode == "train") c.out_dir = fmt::format("results/{}-{}-{}", c.data.task, c.preset, to_string(r.kinds[0]));

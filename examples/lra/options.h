@@ -53,6 +53,7 @@ struct CommandLine {
   bool pack = false;
   bool data_parallel = false;
   bool trace_memory = false;
+  bool context_parallel = false;
 };
 
 // A numeric option of every subcommand and the field it sets.

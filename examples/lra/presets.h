@@ -47,6 +47,11 @@ struct TrainOptions {
   // one-step run) with memory::Trace and write <out_dir>/memory_trace_<kind>.json and .trace.json;
   // the program then draws the kinds side by side in <out_dir>/memory_trace.png.
   bool trace_memory = false;
+  // Context-parallel training (--context-parallel, under mpirun): every rank takes the same whole
+  // batch and encodes its zigzag share of each sequence's positions (ModelConfig::context_parallel,
+  // ring attention), so activations take O(N / P) memory per rank; the gradients are averaged like
+  // data parallelism's (trainer.cpp says why the average is exact). Fixed-length tasks only.
+  bool context_parallel = false;
 };
 
 struct RunConfig {

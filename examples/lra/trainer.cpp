@@ -20,6 +20,7 @@
 #include "examples/lra/memory_estimate.h"
 #include "examples/lra/memory_trace_files.h"
 #include "examples/lra/progress.h"
+#include "examples/lra/rng.h"
 #include "examples/lra/warm_start.h"
 #include "nn/data_parallel.h"
 #include "nn/loss.h"
@@ -55,6 +56,8 @@ bool trim_cache(int64_t limit, Device d) {
 
 int64_t rank_batch(const TrainOptions& t) { return t.data_parallel ? t.batch / dist::world_size() : t.batch; }
 
+bool distributed(const TrainOptions& t) { return t.data_parallel || t.context_parallel; }
+
 int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
   if (cfg.train.pack) {
     std::vector<int64_t> lengths;
@@ -70,7 +73,10 @@ int64_t longest_step_len(const RunConfig& cfg, const Dataset& ds) {
 }
 
 MemoryEstimate estimate_train_step(const ModelConfig& m, const TrainOptions& t, int64_t len) {
-  return t.pack ? estimate_packed_step_memory(m, rank_batch(t), len) : estimate_step_memory(m, rank_batch(t), len);
+  if (t.pack) return estimate_packed_step_memory(m, rank_batch(t), len);
+  ModelConfig mr = m;
+  mr.context_parallel = t.context_parallel;  // this rank's share of the positions, and the ring's blocks
+  return estimate_step_memory(mr, rank_batch(t), len);
 }
 
 double evaluate(SequenceModel& model, const Dataset& ds, Split split, int64_t batch, int64_t max_examples,
@@ -125,9 +131,9 @@ std::vector<int64_t> rank_share(const std::vector<int64_t>& idx, const TrainOpti
 }
 
 struct StepOutcome {
-  double loss = 0, acc = 0;  // over the global batch (averaged over the ranks)
+  double loss = 0, acc = 0;  // over the global batch (averaged over the ranks; context parallel: every rank's)
   int64_t seq_len = 0, peak = 0;
-  double tokens = 0;  // this rank's
+  double tokens = 0;  // this rank's batch (context parallel: the whole batch, which every rank takes)
 };
 
 // One training step on this rank's share of the batch: forward, backward, the gradient average
@@ -162,7 +168,7 @@ StepOutcome train_step(SequenceModel& model, optim::AdamW& opt, nn::DataParallel
   o.acc = nn::accuracy(detach(logits), b.labels);
   o.peak = meter.peak() - outside;
   o.tokens = static_cast<double>(b.tokens.numel() + (b.tokens2.defined() ? b.tokens2.numel() : 0));
-  if (dp) {  // equal shares: the global batch's mean loss and accuracy are the ranks' means
+  if (t.data_parallel) {  // equal shares: the global batch's mean loss and accuracy are the ranks' means
     Tensor v = from_vector(std::vector<double>{o.loss, o.acc}, {2});
     dist::all_reduce(v, dist::Reduce::mean);
     o.loss = v.to_vector<double>()[0], o.acc = v.to_vector<double>()[1];
@@ -170,11 +176,33 @@ StepOutcome train_step(SequenceModel& model, optim::AdamW& opt, nn::DataParallel
   return o;
 }
 
-// Writes the checkpoint: rank 0 alone with data parallelism, the others waiting until it is there.
+// Writes the checkpoint: rank 0 alone with data or context parallelism, the others waiting until
+// it is there.
 void save_rank0(const TrainOptions& t, const std::string& path, const SequenceModel& model, optim::AdamW& opt,
                 const std::map<std::string, std::string>& meta) {
-  if (!t.data_parallel || dist::rank() == 0) save_checkpoint(path, model, &opt, meta);
-  if (t.data_parallel) dist::barrier();
+  if (!distributed(t) || dist::rank() == 0) save_checkpoint(path, model, &opt, meta);
+  if (distributed(t)) dist::barrier();
+}
+
+// The gradient average over the ranks (nn::DataParallel), for both kinds of parallelism.
+// Data parallel: each rank's loss is the mean over its equal share of the batch, so the mean of
+// the ranks' gradients is the gradient of the global batch's mean loss.
+// Context parallel: every rank computes the same loss L from the pooled encoding, which sums the
+// ranks' shares (all_reduce_sum, whose backward all-reduces the gradient). The ranks together
+// differentiate P copies of L: a rank's encoder and embedding gradients are P times its tokens'
+// share of dL, its head gradients dL itself (the head comes after the sum), so the mean over the
+// ranks is dL for both; a sum would be P times too large (autograd/collectives.h).
+std::unique_ptr<nn::DataParallel> gradient_averaging(const TrainOptions& t, SequenceModel& model) {
+  return distributed(t) ? std::make_unique<nn::DataParallel>(model) : nullptr;
+}
+
+// Context parallelism: rank r > 0 draws its dropout masks from a stream of its own, as its tokens
+// are not rank 0's (the same stream would drop the same features of the ranks' k-th tokens alike).
+// Rank 0 keeps the single-process stream. Called after the model's initialisation, which every
+// rank draws alike from cfg.seed.
+void seed_rank_dropout(const RunConfig& cfg) {
+  if (cfg.train.context_parallel && dist::rank() > 0)
+    manual_seed(mix_seed(cfg.seed, 0xc0e7e47ull, static_cast<uint64_t>(dist::rank())));
 }
 
 }  // namespace
@@ -184,7 +212,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   MG_CHECK(t.steps > 0 && t.batch > 0, "lra", "steps {} and batch {} must be positive", t.steps, t.batch);
   MG_CHECK(static_cast<int64_t>(ds.train.size()) >= t.batch, "lra", "{} training examples, fewer than one batch of {}",
            ds.train.size(), t.batch);
-  const ModelConfig mc = model_config(cfg, kind);
+  ModelConfig mc = model_config(cfg, kind);
+  mc.context_parallel = t.context_parallel;
   const Device dev = cfg.device;
   memory::empty_cache(dev);  // every kind starts from the same (empty) allocator cache
   const int64_t outside = memory::stats(dev).current;  // tensors held elsewhere: not part of a step
@@ -192,7 +221,8 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   std::unique_ptr<SequenceModel> model = make_model(mc);
   if (!cfg.init_from.empty()) warm_start(*model, warm_start_path(cfg.init_from, to_string(kind)));
   model->to(dev);  // initialised on the CPU from the seed, so every device starts from the same weights
-  std::unique_ptr<nn::DataParallel> dp = t.data_parallel ? std::make_unique<nn::DataParallel>(*model) : nullptr;
+  std::unique_ptr<nn::DataParallel> dp = gradient_averaging(t, *model);
+  seed_rank_dropout(cfg);
   optim::AdamW opt(model->parameters(), {.lr = t.lr, .weight_decay = t.weight_decay});
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
   optim::WarmupCosine schedule(t.lr, std::min(warmup, t.steps), t.steps, t.lr * t.min_lr_frac);
@@ -214,10 +244,11 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   std::filesystem::create_directories(cfg.out_dir);
   const int64_t held_limit = cache_limit(est.total, dev);
   std::fprintf(log, "\n== %s: %s%s\n", r.kind.c_str(), describe(*model).c_str(),
-               dp ? fmt::format("; data parallel over {} ranks, {} examples each, {} of gradients all-reduced per step "
-                                "in {} buckets",
-                                dist::world_size(), rank_batch(t), format_bytes(static_cast<double>(dp->bytes_per_step())),
-                                dp->num_buckets())
+               dp ? fmt::format("; {} parallel over {} ranks, {}, {} of gradients all-reduced per step in {} buckets",
+                                t.context_parallel ? "context" : "data", dist::world_size(),
+                                t.context_parallel ? "each holding its zigzag share of every sequence's positions"
+                                                   : fmt::format("{} examples each", rank_batch(t)),
+                                format_bytes(static_cast<double>(dp->bytes_per_step())), dp->num_buckets())
                         .c_str()
                   : "");
 
@@ -288,7 +319,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
 
   r.train_seconds = train_seconds;
   r.sec_per_step = train_seconds / static_cast<double>(r.steps);
-  r.tokens_per_sec = tokens * (dp ? dist::world_size() : 1) / train_seconds;  // every rank's tokens
+  r.tokens_per_sec = tokens * (t.data_parallel ? dist::world_size() : 1) / train_seconds;  // every rank's tokens
   r.predicted_at_peak_len = estimate_train_step(mc, t, r.peak_seq_len).total;
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model

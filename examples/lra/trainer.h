@@ -41,6 +41,9 @@ bool trim_cache(int64_t limit, Device d = Device::cpu());
 // The examples one process trains on per step: the batch, or with --data-parallel its share
 // batch / ranks (resolve_command_line checks that it divides).
 int64_t rank_batch(const TrainOptions& t);
+// Whether the run spans mpirun's ranks (--data-parallel or --context-parallel): rank 0 then logs
+// and writes the files, the others wait for it at barriers.
+bool distributed(const TrainOptions& t);
 
 // The padded length of the largest training step: the longest training example (either document
 // for pair tasks) with dynamic padding, else the dataset's max_len. Packed batches (--pack): the

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "autograd/attention.h"
+#include "autograd/collectives.h"
+#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "dist/dist.h"
 #include "nn/data_parallel.h"
@@ -322,6 +324,79 @@ TEST_CASE("dist: CUDA tensors over NCCL equal the CPU collectives") {
   Tensor s = dist::reduce_scatter(to(from_vector(values<double>(r, P * 12), {P * 3, 4}), gpu), dist::Reduce::sum);
   CHECK(to(s, Device::cpu()).to_vector<double>() ==
         dist::reduce_scatter(from_vector(values<double>(r, P * 12), {P * 3, 4}), dist::Reduce::sum).to_vector<double>());
+}
+
+namespace {
+
+// Rank r's input of the all_reduce_sum tests: [3, 5] float64 from value(), as a contiguous tensor or
+// as a transposed view of a [5, 3] one.
+Tensor rank_input(int r, bool view) {
+  Tensor base = from_vector(values<double>(r, 15), view ? Shape{5, 3} : Shape{3, 5});
+  return view ? transpose(base, 0, 1) : base;
+}
+
+// Rank s's loss weights: different on every rank, so that the gradient tells them apart.
+Tensor rank_weights(int s) { return from_vector(values<double>(s + 7, 15, 100), {3, 5}); }
+
+}  // namespace
+
+// y = the sum over the ranks; rank r runs backward from L_r = sum(w_r * tanh(y)): x_r's gradient
+// must be that of sum_s L_s, computed here in one process with every rank's input as a leaf.
+TEST_CASE("all_reduce_sum: values and gradients equal the single-process sum") {
+  const int P = dist::world_size(), r = dist::rank();
+  for (bool view : {false, true}) {
+    CAPTURE(view);
+    std::vector<Tensor> xs;  // every rank's input, leaves of the single-process reference
+    for (int s = 0; s < P; ++s) xs.push_back(rank_input(s, view).set_requires_grad());
+    Tensor y_ref = xs[0];
+    for (int s = 1; s < P; ++s) y_ref = y_ref + xs[size_t(s)];
+    Tensor total = zeros({}, DType::float64);
+    for (int s = 0; s < P; ++s) total = total + sum(rank_weights(s) * tanh(y_ref));
+    total.backward();
+
+    Tensor x = rank_input(r, view).set_requires_grad();
+    Tensor y = all_reduce_sum(x);  // [3, 5]
+    CHECK(y.shape() == Shape{3, 5});
+    CHECK(rel_diff(y, y_ref) <= 1e-15);
+    sum(rank_weights(r) * tanh(y)).backward();
+    REQUIRE(x.grad().defined());
+    CHECK(rel_diff(x.grad(), xs[size_t(r)].grad()) <= 1e-12);
+  }
+}
+
+// The convention behind lra --context-parallel: every rank computes the SAME loss from the
+// reduced vector; the mean over the ranks of the gradients (what nn::DataParallel takes) is then
+// the single-process gradient, the sum P times it.
+TEST_CASE("all_reduce_sum: a replicated loss, gradients averaged over the ranks, is exact") {
+  const int P = dist::world_size(), r = dist::rank();
+  Tensor wt = from_vector(values<double>(11, 5), {5}).set_requires_grad();  // shared by every rank
+  std::vector<Tensor> parts;
+  for (int s = 0; s < P; ++s) parts.push_back(from_vector(values<double>(s, 15), {3, 5}));
+  Tensor whole = cat(parts, 0);  // [3P, 5]: the sequence the ranks split
+  sum(tanh(sum(whole * wt, {0}))).backward();  // the single-process loss
+  const Tensor want = clone(wt.grad());
+  wt.set_grad(Tensor());
+  sum(tanh(all_reduce_sum(sum(parts[size_t(r)] * wt, {0})))).backward();  // the same loss on every rank
+  Tensor g = clone(wt.grad());
+  dist::all_reduce(g, dist::Reduce::mean);
+  CHECK(rel_diff(g, want) <= 1e-12);
+}
+
+TEST_CASE("all_reduce_sum: float64 gradcheck in a world of one; requires-grad must agree across ranks") {
+  if (dist::world_size() == 1) {
+    Tensor x = rank_input(0, true).set_requires_grad();
+    const GradcheckResult res = gradcheck(
+        [](const std::vector<Tensor>& in) { return std::vector<Tensor>{tanh(all_reduce_sum(in[0]))}; }, {x});
+    CHECK_MESSAGE(res.ok, res.message);
+    return;
+  }
+  Tensor x = rank_input(dist::rank(), false);
+  if (dist::rank() == 0) x.set_requires_grad();  // rank 0 would wait in backward for the others
+  CHECK_THROWS_WITH_AS(all_reduce_sum(x), doctest::Contains("[all_reduce_sum] 1 of"), Error);
+  {
+    NoGradGuard no_grad;  // without recording there is no backward to agree on
+    CHECK(rel_diff(all_reduce_sum(x), all_reduce_sum(detach(x))) == 0);
+  }
 }
 
 int main(int argc, char** argv) {
