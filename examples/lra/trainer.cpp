@@ -287,7 +287,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
     const StepOutcome o = train_step(*model, opt, dp.get(), ds, idx, t, schedule(step), dev, outside);
     if (trace) {
       trace->stop();
-      if (!t.data_parallel || dist::rank() == 0) r.memory_trace = write_step_trace(*trace, cfg.out_dir, r.kind);
+      if (!distributed(t) || dist::rank() == 0) r.memory_trace = write_step_trace(*trace, cfg.out_dir, r.kind);
     }
     if (o.peak > r.peak_bytes) r.peak_bytes = o.peak, r.peak_seq_len = o.seq_len;
     tokens += o.tokens;
