@@ -81,6 +81,17 @@ class LeafCountdown {
   std::unordered_map<TensorImpl*, std::pair<int, std::shared_ptr<TensorImpl>>> left_;  // deliveries to come, leaf
 };
 
+// How many backward passes this thread is inside (checkpoint() runs one within another).
+thread_local int tl_backward_depth = 0;
+class BackwardDepth {
+ public:
+  BackwardDepth() { ++tl_backward_depth; }
+  ~BackwardDepth() { --tl_backward_depth; }
+  BackwardDepth(const BackwardDepth&) = delete;
+  BackwardDepth& operator=(const BackwardDepth&) = delete;
+  bool outermost() const { return tl_backward_depth == 1; }
+};
+
 void add_to(std::vector<Tensor>& buf, size_t i, const Tensor& g) {
   if (buf.size() <= i) buf.resize(i + 1);
   buf[i] = buf[i].defined() ? add(buf[i], g) : g;
@@ -93,6 +104,7 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
            roots.size(), grads_in.size());
   NoGradGuard no_grad;
   PhaseScope phase("backward");  // the profiler and the memory trace attribute this pass to it
+  const BackwardDepth depth;
   // The memory trace's op for the root gradients and their first delivery (core/memory_trace.h).
   std::optional<memory::OpScope> seed(std::in_place, "", "backward: seed gradients");
 
@@ -118,7 +130,9 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
   std::unordered_map<Node*, std::shared_ptr<Node>> nodes;
   std::unordered_map<Node*, int> deps;
   LeafCountdown leaves;
-  const bool hooked = !hooks().by_leaf.empty();
+  // Only the outermost pass calls hooks (autograd/engine.h): a nested one (checkpoint's) would call
+  // them before the outer pass's own delivery, so twice in one pass.
+  const bool hooked = depth.outermost() && !hooks().by_leaf.empty();
   std::vector<Node*> stack;
   for (size_t i = 0; i < roots.size(); ++i) {
     if (auto fn = roots[i].grad_fn(); fn && nodes.emplace(fn.get(), fn).second) stack.push_back(fn.get());

@@ -18,7 +18,10 @@ void backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& grads
 // delivered its gradient. Leaves the pass does not reach are not called. Data-parallel training
 // uses it to start each gradient bucket's all-reduce while the rest of backward still runs.
 // Hooks run on the thread that runs backward, in the order the leaves complete (the same on
-// every run of the same graph). Returns a handle for remove_grad_ready_hook.
+// every run of the same graph). A backward that runs inside another (checkpoint() recomputes and
+// differentiates its segment in its node's backward) calls no hooks: its leaves' gradients are
+// final only when the outer pass delivers the node's edge to them, and the outer pass calls the
+// hooks then, once. Returns a handle for remove_grad_ready_hook.
 using GradReadyHook = std::function<void(const Tensor& leaf)>;
 int64_t add_grad_ready_hook(const Tensor& leaf, GradReadyHook f);
 void remove_grad_ready_hook(int64_t handle);

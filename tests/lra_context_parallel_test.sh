@@ -50,6 +50,7 @@ compare_runs() {
 
 compare_runs mean-learned --pooling mean --position learned
 compare_runs cls-sinusoidal-gqa --pooling cls --position sinusoidal --kv-heads 1
+compare_runs mean-checkpointed --pooling mean --position learned --checkpoint-layers  # ring attention recomputed
 
 # Usage errors (exit 2), decided before any data or rank exchange, so one process shows them.
 usage_error() {
@@ -68,7 +69,6 @@ usage_error "does not take --attn-dropout" train "${SMALL[@]}" --context-paralle
 usage_error "does not take --position alibi" train "${SMALL[@]}" --context-parallel --position alibi
 usage_error "does not take --position relative" train "${SMALL[@]}" --context-parallel --position relative
 usage_error "does not take --pack" train "${SMALL[@]}" --context-parallel --pack
-usage_error "does not take --checkpoint-layers" train "${SMALL[@]}" --context-parallel --checkpoint-layers
 usage_error "cannot be combined yet" train "${SMALL[@]}" --context-parallel --data-parallel
 usage_error "needs sequences of one length" train --task listops --context-parallel
 usage_error "needs sequences of one length" train --task text --context-parallel

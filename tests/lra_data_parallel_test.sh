@@ -29,6 +29,19 @@ n=$(grep -c "^wrote " <<<"$out")
 ls "$TMP/dp"/*.json >/dev/null 2>&1 || fail "no results JSON in $TMP/dp"
 ls "$TMP/dp"/*.safetensors >/dev/null 2>&1 || fail "no checkpoint in $TMP/dp"
 
+# checkpointed layers: checkpoint()'s nested backward must not report a parameter ready twice
+# (autograd/engine.h); the run trains and its loss matches one process's on the combined batch
+out="$(timeout 240 "${MPI[@]}" "$LRA" train "${SMALL[@]}" --batch 8 --data-parallel --checkpoint-layers \
+  --out-dir "$TMP/dp-ckpt" 2>&1)"
+rc=$?
+[ "$rc" -eq 0 ] || { echo "$out" | tail -n 5; fail "--data-parallel --checkpoint-layers exited $rc"; }
+out1="$(timeout 120 "$LRA" train "${SMALL[@]}" --batch 8 --checkpoint-layers --out-dir "$TMP/one-ckpt" 2>&1)" ||
+  fail "the single-process checkpointed run exited $?"
+l_dp="$(grep -o '"loss":[^,}]*' "$TMP/dp-ckpt/results.json" | tail -1 | cut -d: -f2)"
+l_one="$(grep -o '"loss":[^,}]*' "$TMP/one-ckpt/results.json" | tail -1 | cut -d: -f2)"
+awk -v a="$l_dp" -v b="$l_one" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && d <= 1e-4 * (b < 0 ? -b : b)) }' ||
+  fail "--checkpoint-layers: last loss $l_dp over 2 ranks, $l_one in one process"
+
 out="$(timeout 120 "${MPI[@]}" "$LRA" train "${SMALL[@]}" --batch 7 --data-parallel --out-dir "$TMP/odd" 2>&1)"
 rc=$?
 [ "$rc" -eq 2 ] || fail "--batch 7 over 2 ranks exited $rc, expected 2"

@@ -269,9 +269,6 @@ void resolve_context_parallel(const CommandLine& cl, RunConfig& c, const std::ve
     usage("{} does not take --position {} (ring attention has no position bias; use learned or sinusoidal)", opt,
           position_name(c.model.position));
   if (c.train.pack) usage("{} does not take --pack (ring attention splits one sequence, not packed rows)", opt);
-  // checkpoint()'s inner backward and nn::DataParallel's grad-ready hooks: a parameter is reported
-  // ready twice in one step (--data-parallel --checkpoint-layers fails the same way at its first step)
-  if (c.model.encoder.checkpoint) usage("{} does not take --checkpoint-layers yet", opt);
   const auto [min_len, max_len] = task_lengths(c.data);
   if (min_len != max_len)
     usage("{} needs sequences of one length (image, pathfinder, pathx: ring attention takes no key padding), but {} "
