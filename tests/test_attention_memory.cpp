@@ -8,6 +8,7 @@
 
 #include "autograd/attention.h"
 #include "autograd/ops.h"
+#include "backends/cpu/chunked_workspace.h"
 
 using namespace memgrad;
 
@@ -18,11 +19,12 @@ constexpr int64_t MiB = 1 << 20;
 // Peak bytes of one call above what was live before it, less the results: the output, and for
 // forward+backward (backward = true) the gradients dq, dk, dv. The backward starts from
 // out.backward(w), so the loss adds no tensor of its own. Forward only runs under NoGradGuard.
-// What per-thread blocks may hold, independent of N: chunked's two float [q_chunk, k_chunk] score
-// blocks, a [q_chunk, D] one and byte flags of a block per thread (topk's blocks are smaller at
-// the N of these tests), plus 64 KiB for the options' small per-thread parts.
+// What per-thread blocks may hold, independent of N: chunked's backward workspace
+// (backends/cpu/chunked_workspace.h: two float [q_chunk, k_chunk] score blocks, a [q_chunk, D] one
+// and the packed operands) and byte flags of a block per thread (topk's blocks are smaller at the N
+// of these tests), plus 64 KiB for the options' small per-thread parts.
 int64_t block_bound(int64_t D) {
-  const int64_t per_thread = (2 * kDefaultQChunk * kDefaultKChunk + kDefaultQChunk * D) * 4 +
+  const int64_t per_thread = cpu::chunked_backward_workspace<float>(kDefaultQChunk, kDefaultKChunk, D, D) * 4 +
                              kDefaultQChunk * kDefaultKChunk;
   return omp_get_max_threads() * per_thread + 64 * 1024;
 }

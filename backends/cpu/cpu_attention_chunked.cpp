@@ -1,6 +1,7 @@
 // Chunked (memory-efficient) attention on the CPU: exact softmax attention by online softmax over
 // key chunks (Rabe & Staats 2021), backward by recomputation block by block (FlashAttention-2).
-// Score blocks are products through cblas; nothing of size Nq x Nk is ever allocated.
+// Block products run through block_gemm.h's register tiles, with each key block packed once per
+// task where it is reused (backward) and per pair otherwise; nothing of size Nq x Nk is allocated.
 //
 // Every option of autograd/attention.h, through the rule headers (attention_visibility.h,
 // attention_scores.h): work runs per packed sequence (Segment; one per row without packing) with
@@ -25,7 +26,8 @@
 #include <vector>
 
 #include "backends/cpu/attention_common.h"
-#include "backends/cpu/blas.h"
+#include "backends/cpu/block_gemm.h"
+#include "backends/cpu/chunked_workspace.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
 #include "backends/cpu/row_ops.h"
@@ -63,6 +65,13 @@ void add_visible_grads(const T* P, const T* dS, int64_t nq, int64_t nk, const T*
       }
     }
 }
+
+// The backward's operands packed for block_gemm (chunked_workspace.h): per key block K_j^T, V_j^T
+// and K_j, per query block Q_i and dO_i.
+template <class T>
+struct Packs {
+  T *Kt = nullptr, *Vt = nullptr, *Kn = nullptr, *Qp = nullptr, *dOp = nullptr;
+};
 
 // One block of queries or keys: the segment's index and the block's first segment-local index.
 struct SegBlock {
@@ -134,10 +143,10 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
   const DropoutRule& drop = p.dropout;
   dispatch_float(q.dtype(), "attention", [&]<class T>() {
     const ScoreMods<T> sm = score_mods<T>(mods, Nk);
-    // per thread: scores S [Cq, Ck], accumulator acc [Cq, Dv], running max m [Cq] and sum l [Cq],
-    // then the block's seen flags [Cq, Ck] (bytes)
-    Tensor ws = thread_workspace(Cq * Ck + Cq * Dv + 2 * Cq + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck),
-                                 q.dtype());
+    // per thread (chunked_workspace.h): scores S [Cq, Ck], accumulator acc [Cq, Dv], running max m
+    // [Cq] and sum l [Cq], packed K_j^T and V_j, then the block's seen and dropout flags (bytes)
+    const int64_t fixed = chunked_forward_workspace<T>(Cq, Ck, D, Dv);
+    Tensor ws = thread_workspace(fixed + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck), q.dtype());
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = static_cast<T>(drop.on ? drop.keep_scale : 1.0);
     parallel_for(B * H * n_qb, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
@@ -145,7 +154,9 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
       T* acc = S + Cq * Ck;
       T* m = acc + Cq * Dv;
       T* l = m + Cq;
-      uint8_t* seen = reinterpret_cast<uint8_t*>(l + Cq);
+      T* Kp = l + Cq;                                          // K_j^T packed [D, nk]
+      T* Vp = Kp + block_gemm_packed_size<T>(D, Ck);           // V_j packed [nk, Dv]
+      uint8_t* seen = reinterpret_cast<uint8_t*>(S + fixed);
       uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t b = t / (H * n_qb), h = (t / n_qb) % H, bh = b * H + h;
@@ -165,8 +176,8 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
           const Cover cover = block_cover(sm, vis, sg, b, h, i0, nq, j0, nk, seen);
           if (cover == Cover::none) continue;  // block skipping
           // S = scale * Q K_j^T + terms  [nq, nk], masked pairs -inf
-          gemm<T>(false, true, nq, nk, D, T(p.scale), Q, row_stride(q), K + j0 * row_stride(k), row_stride(k), T(0), S,
-                  nk);
+          pack_b(K + j0 * row_stride(k), D, nk, 1, row_stride(k), Kp);
+          block_gemm(nq, nk, D, T(p.scale), Q, row_stride(q), 1, Kp, T(0), S, nk);
           add_score_terms(S, sm, vis, sg, b, h, i0, nq, j0, nk);
           if (cover == Cover::some) fill_unseen(S, seen, nq * nk, ninf);
           for (int64_t r = 0; r < nq; ++r) {
@@ -187,8 +198,10 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
           const T* Vj = V + j0 * row_stride(v);
           if (cover == Cover::some && !rows_finite(Vj, nk, Dv, row_stride(v)))
             add_visible_products(S, nq, nk, Vj, row_stride(v), Dv, acc, seen);
-          else
-            gemm<T>(false, false, nq, Dv, nk, T(1), S, nk, Vj, row_stride(v), T(1), acc, Dv);
+          else {
+            pack_b(Vj, nk, Dv, row_stride(v), 1, Vp);
+            block_gemm(nq, Dv, nk, T(1), S, nk, 1, Vp, T(1), acc, Dv);
+          }
         }
         T* O = out.data<T>() + (bh * Nq + sg.q0 + i0) * Dv;  // [nq, Dv]
         T* L = lse.data<T>() + bh * Nq + sg.q0 + i0;          // [nq]
@@ -243,9 +256,10 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
     parallel_for(B * H * Nq, Dv, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) Dl[i] = row_dot(dO_all + i * Dv, O_all + i * Dv, Dv);
     });
-    // per thread: S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D], seen flags [Cq, Ck] (bytes)
-    Tensor ws = thread_workspace(2 * Cq * Ck + Cq * D + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck),
-                                 q.dtype());
+    // per thread (chunked_workspace.h): S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D], the packed
+    // operands (Pack), then the seen and dropout flags (bytes)
+    const int64_t fixed = chunked_backward_workspace<T>(Cq, Ck, D, Dv);
+    Tensor ws = thread_workspace(fixed + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck), q.dtype());
     // per thread: its part of the relative table's gradient [H, buckets], reduced at the end
     const bool drel = g.drel_table.defined();
     Tensor drel_ws = drel ? thread_workspace(H * sm.rel_buckets, q.dtype()) : Tensor();
@@ -255,8 +269,8 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
     std::vector<std::mutex> dq_locks(static_cast<size_t>(B * H * n_qb));
 
     // One key block of (b, kv head hkv) against every query block of the group's heads that sees it.
-    auto key_block = [&](int64_t b, int64_t hkv, const SegBlock& kb, T* P, T* dS, T* dQp, uint8_t* seen, uint8_t* kept,
-                         T* drel_t) {
+    auto key_block = [&](int64_t b, int64_t hkv, const SegBlock& kb, T* P, T* dS, T* dQp, const Packs<T>& pk,
+                         uint8_t* seen, uint8_t* kept, T* drel_t) {
       const Segment& sg = segs[static_cast<size_t>(kb.seg)];
       const Visibility vis = p.visibility(sg.nq, sg.nk);  // segment-local indices
       const int64_t j0 = kb.start, nk = std::min(Ck, sg.nk - j0);
@@ -264,6 +278,9 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       const T* Vj = head<T>(v, b, hkv) + (sg.k0 + j0) * row_stride(v);  // [nk, Dv]
       T* dKj = dk.data<T>() + ((b * Hkv + hkv) * Nk + sg.k0 + j0) * D;   // [nk, D]
       T* dVj = dv.data<T>() + ((b * Hkv + hkv) * Nk + sg.k0 + j0) * Dv;  // [nk, Dv]
+      pack_b(Kj, D, nk, 1, row_stride(k), pk.Kt);   // K_j^T [D, nk], for S = Q_i K_j^T
+      pack_b(Vj, Dv, nk, 1, row_stride(v), pk.Vt);  // V_j^T [Dv, nk], for dP = dO_i V_j^T
+      pack_b(Kj, nk, D, row_stride(k), 1, pk.Kn);   // K_j [nk, D], for dQ = dS K_j
       // queries outside first_query(j0) .. last_query(j0 + nk - 1) see no key of the block
       const int64_t q_first = vis.first_query(j0), q_last = std::min(vis.last_query(j0 + nk - 1), sg.nq - 1);
       for (int64_t h = hkv * G; h < (hkv + 1) * G && q_first <= q_last; ++h) {
@@ -277,7 +294,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
           const T* Li = L_all + bh * Nq + gi0;
           const T* Di = Dl + bh * Nq + gi0;
           // P = exp(scale * Q K^T + terms - L)  [nq, nk], recomputed
-          gemm<T>(false, true, nq, nk, D, T(p.scale), Qi, row_stride(q), Kj, row_stride(k), T(0), P, nk);
+          block_gemm(nq, nk, D, T(p.scale), Qi, row_stride(q), 1, pk.Kt, T(0), P, nk);
           add_score_terms(P, sm, vis, sg, b, h, i0, nq, j0, nk);
           for (int64_t r = 0; r < nq; ++r) {
             T* pr = P + r * nk;
@@ -285,7 +302,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
             for (int64_t c = 0; c < nk; ++c) pr[c] = fast_exp(pr[c] - Lr);
           }
           // dP = dO_i V_j^T  [nq, nk]; dS = P * (dP * keep - Delta); then P * keep for dV
-          gemm<T>(false, true, nq, nk, Dv, T(1), dOi, Dv, Vj, row_stride(v), T(0), dS, nk);
+          block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, nk);
           for (int64_t r = 0; r < nq; ++r) {
             T* ds = dS + r * nk;
             T* pr = P + r * nk;
@@ -321,12 +338,14 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
             add_visible_grads(P, dS, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, D, Dv, T(p.scale), dQp, dKj,
                               dVj, seen);
           } else {
+            pack_b(dOi, nq, Dv, Dv, 1, pk.dOp);           // dO_i [nq, Dv]
+            pack_b(Qi, nq, D, row_stride(q), 1, pk.Qp);  // Q_i [nq, D]
             // dV_j += (P * keep)^T dO_i  [nk, Dv]
-            gemm<T>(true, false, nk, Dv, nq, T(1), P, nk, dOi, Dv, T(1), dVj, Dv);
+            block_gemm(nk, Dv, nq, T(1), P, 1, nk, pk.dOp, T(1), dVj, Dv);
             // dK_j += scale * dS^T Q_i  [nk, D]
-            gemm<T>(true, false, nk, D, nq, T(p.scale), dS, nk, Qi, row_stride(q), T(1), dKj, D);
-            // dQ_i += scale * dS K_j  [nq, D]
-            gemm<T>(false, false, nq, D, nk, T(p.scale), dS, nk, Kj, row_stride(k), T(0), dQp, D);
+            block_gemm(nk, D, nq, T(p.scale), dS, 1, nk, pk.Qp, T(1), dKj, D);
+            // dQ_i part = scale * dS K_j  [nq, D]
+            block_gemm(nq, D, nk, T(p.scale), dS, nk, 1, pk.Kn, T(0), dQp, D);
           }
           // dQ rows are shared by the key blocks: added under the query block's lock
           T* dQi = dq.data<T>() + (bh * Nq + gi0) * D;
@@ -340,7 +359,13 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       T* P = thread_slot<T>(ws);
       T* dS = P + Cq * Ck;
       T* dQp = dS + Cq * Ck;
-      uint8_t* seen = reinterpret_cast<uint8_t*>(dQp + Cq * D);
+      Packs<T> pk;
+      pk.Kt = dQp + Cq * D;
+      pk.Vt = pk.Kt + block_gemm_packed_size<T>(D, Ck);
+      pk.Kn = pk.Vt + block_gemm_packed_size<T>(Dv, Ck);
+      pk.Qp = pk.Kn + block_gemm_packed_size<T>(Ck, D);
+      pk.dOp = pk.Qp + block_gemm_packed_size<T>(Cq, D);
+      uint8_t* seen = reinterpret_cast<uint8_t*>(P + fixed);
       uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
       T* drel_t = drel ? thread_slot<T>(drel_ws) : nullptr;
       for (int64_t t = t0; t < t1; ++t) {
@@ -348,7 +373,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
         for (int64_t b = fold_b ? 0 : bt; b < (fold_b ? B : bt + 1); ++b)
           for (int64_t hkv = fold_h ? 0 : ht; hkv < (fold_h ? Hkv : ht + 1); ++hkv)
             for (int64_t e = fold_k ? 0 : kt; e < (fold_k ? n_kb : kt + 1); ++e)
-              key_block(b, hkv, kblocks[static_cast<size_t>(e)], P, dS, dQp, seen, kept, drel_t);
+              key_block(b, hkv, kblocks[static_cast<size_t>(e)], P, dS, dQp, pk, seen, kept, drel_t);
       }
     });
     if (drel) {  // the threads' parts, summed in thread order

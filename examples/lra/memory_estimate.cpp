@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/attention.h"
+#include "backends/cpu/chunked_workspace.h"
 #include "core/system_memory.h"
 #include "dist/dist.h"
 #include "examples/lra/checked.h"
@@ -159,6 +160,9 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count Ck = std::min(Count(e.attention.k_chunk.value_or(kDefaultKChunk)), N);
   const Count Cq_top = std::clamp<int64_t>((int64_t{1} << 20) / N.value(), 1,
                                            e.attention.q_chunk.value_or(kDefaultTopkQChunk));
+  // chunked's per-thread workspaces, in floats (backends/cpu/chunked_workspace.h)
+  const Count ws_fwd = cpu::chunked_forward_workspace<float>(Cq.value(), Ck.value(), Dh.value(), Dh.value());
+  const Count ws_bwd = cpu::chunked_backward_workspace<float>(Cq.value(), Ck.value(), Dh.value(), Dh.value());
   const Count grads_late = pb.head + pb.final_norm + pb.layer_post;  // gradients done before the last attention
   // Ring attention (context parallel; not calibrated yet, docs/distributed.md): the forward holds
   // the next rank's k/v block while it merges each partial output (two [B, H, n, Dv] temporaries);
@@ -173,7 +177,7 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
     out.push_back({before + pre + 2 * QKV, "qkv projection (forward)", fwd});
     if (kind == AttentionKind::vanilla) out.push_back({before + pre + QKV + 2 * P + X, "vanilla scores (forward)", fwd});
     if (kind == AttentionKind::chunked)
-      out.push_back({before + pre + QKV + X + lse + nt * (Cq * Ck + Cq * Dh + 2 * Cq) * kF + ring_fwd,
+      out.push_back({before + pre + QKV + X + lse + nt * ws_fwd * kF + ring_fwd,
                      m.context_parallel ? "ring attention forward" : "chunked forward", fwd});
     if (kind == AttentionKind::topk)
       out.push_back(
@@ -185,7 +189,7 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
     const Count at_attn = top - post - X + 2 * X + grads_late;  // post-attention parts and merged freed
     if (kind == AttentionKind::vanilla) out.push_back({at_attn + 2 * P, "vanilla attention backward"});
     if (kind == AttentionKind::chunked)
-      out.push_back({at_attn + 4 * X + lse + nt * (2 * Cq * Ck + Cq * D) * kF + ring_bwd,
+      out.push_back({at_attn + 4 * X + lse + nt * ws_bwd * kF + ring_bwd,
                      m.context_parallel ? "ring attention backward" : "chunked attention backward"});
     if (kind == AttentionKind::topk) out.push_back({at_attn + 4 * X + nt * 2 * kk * kF, "topk attention backward"});
   };

@@ -1,0 +1,148 @@
+#pragma once
+// Register-tiled products for the attention kernels' blocks (a few hundred rows, inner sizes of a
+// head dim or a key block), where a cblas call pays for packing both operands on every call and
+// for a micro-kernel tuned for large inner sizes: at head dims 32 and 64 that was a fifth of the
+// chunked kernels' time (the packing copies, beta's memset, C tiles reloaded every 32 or 64 steps).
+//
+//   block_gemm:      C [m, n] = alpha * A(m x k) B [k, n] + beta * C
+//                    A(i, kk) = A[i * a_rs + kk * a_cs]: row-major A (a_rs = lda, a_cs = 1) or a
+//                    transposed one (a_rs = 1, a_cs = lda) are read in place; B row-major (ldb).
+//   pack_transposed: Bt [k, n] = B [n, k]ᵀ, so that products with Bᵀ (S = Q Kᵀ) run as block_gemm
+//                    on a buffer the caller packs once and reuses (a key block against every
+//                    query block in backward).
+//
+// Contract: no operand aliases C; beta == 0 never reads C (it may hold NaN or garbage). Results
+// equal the plain sum to the rounding of a different summation order (FMA, k in order per element),
+// the same as a BLAS call; float and double alike (tests compare with the double reference loop).
+// The tile is MR rows by NV vectors of the widest float vector the target compiles for (AVX-512:
+// 16 floats, AVX2: 8, SSE and others: 4); a column tail narrower than a vector runs scalar.
+#include <cstdint>
+#include <cstring>
+
+namespace memgrad::cpu {
+
+namespace block_gemm_detail {
+
+#if defined(__AVX512F__)
+inline constexpr int kVecBytes = 64;
+#elif defined(__AVX__)
+inline constexpr int kVecBytes = 32;
+#else
+inline constexpr int kVecBytes = 16;
+#endif
+
+template <class T>
+struct Vec {
+  static constexpr int W = kVecBytes / static_cast<int>(sizeof(T));  // lanes
+  typedef T type __attribute__((vector_size(kVecBytes)));
+  static type load(const T* p) {
+    type v;
+    std::memcpy(&v, p, sizeof v);  // an unaligned vector load
+    return v;
+  }
+  static void store(T* p, type v) { std::memcpy(p, &v, sizeof v); }
+};
+
+inline constexpr int MR = 6;  // rows per tile: 6 x 2 accumulators + 2 B vectors + 1 broadcast fit 16 registers
+inline constexpr int NV = 2;  // vectors per tile row
+
+// One tile of ROWS (<= MR) rows by NV vectors: acc = A(ROWS x k) Bp, where Bp is one packed panel
+// ([k][NV * W], contiguous); then C = alpha * acc + beta * C over the first `cols` columns.
+template <class T, int ROWS>
+inline void tile(int64_t k, T alpha, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T beta, T* C, int64_t ldc,
+                 int64_t cols) {
+  using V = Vec<T>;
+  typename V::type acc[ROWS][NV];
+  for (int r = 0; r < ROWS; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = typename V::type{};
+  for (int64_t kk = 0; kk < k; ++kk) {
+    typename V::type b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = V::load(Bp + (kk * NV + v) * V::W);
+    const T* a = A + kk * a_cs;
+    for (int r = 0; r < ROWS; ++r) {
+      const T ar = a[r * a_rs];
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * b[v];
+    }
+  }
+  if (cols == NV * V::W) {
+    for (int r = 0; r < ROWS; ++r)
+      for (int v = 0; v < NV; ++v) {
+        T* c = C + r * ldc + v * V::W;
+        typename V::type out = alpha * acc[r][v];
+        if (beta != T(0)) out += beta * V::load(c);
+        V::store(c, out);
+      }
+    return;
+  }
+  for (int r = 0; r < ROWS; ++r) {  // a panel's last columns: through a buffer
+    T buf[NV * V::W];
+    for (int v = 0; v < NV; ++v) V::store(buf + v * V::W, alpha * acc[r][v]);
+    T* c = C + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) c[j] = beta != T(0) ? buf[j] + beta * c[j] : buf[j];
+  }
+}
+
+}  // namespace block_gemm_detail
+
+// Columns per packed panel of B.
+template <class T>
+constexpr int64_t block_gemm_panel() {
+  return block_gemm_detail::NV * block_gemm_detail::Vec<T>::W;
+}
+// Elements of the packed form of a k x n operand (n rounded up to whole panels).
+template <class T>
+constexpr int64_t block_gemm_packed_size(int64_t k, int64_t n) {
+  return k * ((n + block_gemm_panel<T>() - 1) / block_gemm_panel<T>() * block_gemm_panel<T>());
+}
+
+// Packs B(kk, j) = B[kk * b_rs + j * b_cs], k x n, into panels of block_gemm_panel() columns,
+// Bp[(j / P) * k * P + kk * P + j % P], the last panel zero-padded. B row-major: b_rs = ldb,
+// b_cs = 1; Bᵀ of a row-major [n, k] matrix: b_rs = 1, b_cs = ld.
+template <class T>
+void pack_b(const T* B, int64_t k, int64_t n, int64_t b_rs, int64_t b_cs, T* Bp) {
+  constexpr int64_t P = block_gemm_panel<T>();
+  for (int64_t j0 = 0; j0 < n; j0 += P) {
+    T* panel = Bp + j0 * k;
+    const int64_t w = n - j0 < P ? n - j0 : P;
+    if (b_cs == 1) {
+      for (int64_t kk = 0; kk < k; ++kk) {
+        const T* src = B + kk * b_rs + j0;
+        T* dst = panel + kk * P;
+        for (int64_t j = 0; j < w; ++j) dst[j] = src[j];
+        for (int64_t j = w; j < P; ++j) dst[j] = T(0);
+      }
+    } else {
+      for (int64_t j = 0; j < P; ++j) {
+        const T* src = B + (j0 + j) * b_cs;
+        for (int64_t kk = 0; kk < k; ++kk) panel[kk * P + j] = j < w ? src[kk * b_rs] : T(0);
+      }
+    }
+  }
+}
+
+// C [m, n] = alpha * A Bp + beta * C, Bp packed by pack_b (header comment). Panels outermost, so
+// one panel (k x P) stays in cache while every row tile passes over it.
+template <class T>
+void block_gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T beta,
+                T* C, int64_t ldc) {
+  using namespace block_gemm_detail;
+  constexpr int64_t P = block_gemm_panel<T>();
+  for (int64_t j0 = 0; j0 < n; j0 += P) {
+    const T* panel = Bp + j0 * k;
+    const int64_t cols = n - j0 < P ? n - j0 : P;
+    int64_t i = 0;
+    for (; i + MR <= m; i += MR) tile<T, MR>(k, alpha, A + i * a_rs, a_rs, a_cs, panel, beta, C + i * ldc + j0, ldc, cols);
+    const T* Ai = A + i * a_rs;
+    T* Ci = C + i * ldc + j0;
+    switch (m - i) {
+      case 5: tile<T, 5>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
+      case 4: tile<T, 4>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
+      case 3: tile<T, 3>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
+      case 2: tile<T, 2>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
+      case 1: tile<T, 1>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace memgrad::cpu
