@@ -139,3 +139,35 @@ TEST_CASE("GELU (float) special values follow the formula: NaN propagates, gelu(
   CHECK(gelu_grad(30.0f, 3.0f) == 3.0f);
   CHECK(gelu_grad(-30.0f, 3.0f) == 0.0f);
 }
+
+// fast_exp (backends/cpu/fast_exp.h), the exp of softmax, cross-entropy and the attention kernels.
+TEST_CASE("fast_exp(float) is within 1e-7 relative of double exp over [-86.64, 88.72]") {
+  std::vector<float> xs;
+  for (float x = -86.64f; x <= 88.72f; x += 0.000731f) xs.push_back(x);
+  for (float x : {0.0f, -0.0f, 1e-30f, -1e-30f, 0.34657359f, -0.34657359f, 88.7228f, -86.6399f}) xs.push_back(x);
+  std::vector<float> y(xs.size());
+#pragma omp simd
+  for (size_t i = 0; i < xs.size(); ++i) y[i] = fast_exp(xs[i]);  // the vectorised form, as the kernels run it
+  double worst = 0;
+  float worst_x = 0;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double r = std::exp(static_cast<double>(xs[i]));
+    const double e = std::fabs(y[i] - r) / r;
+    if (e > worst) worst = e, worst_x = xs[i];
+  }
+  INFO("worst at x = " << worst_x);
+  CHECK(worst < 1e-7);
+}
+
+TEST_CASE("fast_exp(float) edges: 0 below -86.64 and at -inf, inf above 88.72, NaN propagates") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> xs = {-inf, -1e30f, -1000.0f, -86.7f, inf, 1e30f, 1000.0f, 88.73f, nan, -nan,
+                           std::bit_cast<float>(0x7fa12345u), std::bit_cast<float>(0xffc00001u)};
+  std::vector<float> y(xs.size());
+#pragma omp simd
+  for (size_t i = 0; i < xs.size(); ++i) y[i] = fast_exp(xs[i]);
+  for (size_t i = 0; i < 4; ++i) CHECK(y[i] == 0.0f);
+  for (size_t i = 4; i < 8; ++i) CHECK(y[i] == inf);
+  for (size_t i = 8; i < xs.size(); ++i) CHECK(std::isnan(y[i]));
+  CHECK(fast_exp(0.0f) == 1.0f);
+}

@@ -65,16 +65,21 @@ Cover block_cover(const ScoreMods<T>& sm, const Visibility& vis, const Segment& 
   return n == 0 ? Cover::none : n == nq * nk ? Cover::all : Cover::some;
 }
 
-// S [nq, nk] += the additive terms of each pair of the block (bias, ALiBi, relative table;
-// ScoreMods::term), indices as in block_cover.
+// s [n] += the additive terms (bias, ALiBi, relative table; ScoreMods::term) of segment-local query
+// iq against segment-local keys jk .. jk + n - 1 of segment `sg`, head h of batch b.
+template <class T>
+void add_score_terms_row(T* s, const ScoreMods<T>& sm, const Visibility& vis, const Segment& sg, int64_t b, int64_t h,
+                         int64_t iq, int64_t jk, int64_t n) {
+  const int64_t i = sg.q0 + iq, diag = iq + vis.offset();  // rel = j_local - diag
+  for (int64_t c = 0; c < n; ++c) s[c] += sm.term(b, h, i, sg.k0 + jk + c, jk + c - diag);
+}
+
+// S [nq, nk] += the terms of each pair of the block, indices as in block_cover.
 template <class T>
 void add_score_terms(T* S, const ScoreMods<T>& sm, const Visibility& vis, const Segment& sg, int64_t b, int64_t h,
                      int64_t i0, int64_t nq, int64_t j0, int64_t nk) {
   if (!sm.any_term()) return;
-  for (int64_t r = 0; r < nq; ++r) {
-    const int64_t i = sg.q0 + i0 + r, diag = i0 + r + vis.offset();  // rel = j_local - diag
-    for (int64_t c = 0; c < nk; ++c) S[r * nk + c] += sm.term(b, h, i, sg.k0 + j0 + c, j0 + c - diag);
-  }
+  for (int64_t r = 0; r < nq; ++r) add_score_terms_row(S + r * nk, sm, vis, sg, b, h, i0 + r, j0, nk);
 }
 
 // x[e] = value wherever seen[e] is 0, e < n.

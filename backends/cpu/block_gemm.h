@@ -11,6 +11,11 @@
 //                    on a buffer the caller packs once and reuses (a key block against every
 //                    query block in backward).
 //
+// An epilogue `epi(i, j0, c, cols)` (block_gemm's last argument) is called on each finished row
+// piece of C, c = &C[i, j0], cols <= block_gemm_panel() elements, while it is still in L1: the
+// attention kernels apply exp and the softmax-gradient there instead of in passes over the block.
+// Every element of C gets exactly one call, after its final value is stored.
+//
 // Contract: no operand aliases C; beta == 0 never reads C (it may hold NaN or garbage). Results
 // equal the plain sum to the rounding of a different summation order (FMA, k in order per element),
 // the same as a BLAS call; float and double alike (tests compare with the double reference loop).
@@ -120,18 +125,28 @@ void pack_b(const T* B, int64_t k, int64_t n, int64_t b_rs, int64_t b_cs, T* Bp)
   }
 }
 
-// C [m, n] = alpha * A Bp + beta * C, Bp packed by pack_b (header comment). Panels outermost, so
-// one panel (k x P) stays in cache while every row tile passes over it.
-template <class T>
+// The default epilogue: none.
+struct NoEpilogue {
+  template <class T>
+  void operator()(int64_t, int64_t, T*, int64_t) const {}
+};
+
+// C [m, n] = alpha * A Bp + beta * C, Bp packed by pack_b, then epi on each row piece (header
+// comment). Panels outermost, so one panel (k x P) stays in cache while every row tile passes
+// over it.
+template <class T, class Epilogue = NoEpilogue>
 void block_gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T beta,
-                T* C, int64_t ldc) {
+                T* C, int64_t ldc, Epilogue&& epi = {}) {
   using namespace block_gemm_detail;
   constexpr int64_t P = block_gemm_panel<T>();
   for (int64_t j0 = 0; j0 < n; j0 += P) {
     const T* panel = Bp + j0 * k;
     const int64_t cols = n - j0 < P ? n - j0 : P;
     int64_t i = 0;
-    for (; i + MR <= m; i += MR) tile<T, MR>(k, alpha, A + i * a_rs, a_rs, a_cs, panel, beta, C + i * ldc + j0, ldc, cols);
+    for (; i + MR <= m; i += MR) {
+      tile<T, MR>(k, alpha, A + i * a_rs, a_rs, a_cs, panel, beta, C + i * ldc + j0, ldc, cols);
+      for (int64_t r = i; r < i + MR; ++r) epi(r, j0, C + r * ldc + j0, cols);
+    }
     const T* Ai = A + i * a_rs;
     T* Ci = C + i * ldc + j0;
     switch (m - i) {
@@ -142,6 +157,7 @@ void block_gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t a_
       case 1: tile<T, 1>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
       default: break;
     }
+    for (int64_t r = i; r < m; ++r) epi(r, j0, C + r * ldc + j0, cols);
   }
 }
 

@@ -49,15 +49,16 @@ void add_visible_products(const T* P, int64_t nq, int64_t nk, const T* V, int64_
 }
 
 // The backward products of one block over its seen pairs only: dV [nk, Dv] += P^T dO,
-// dK [nk, D] += scale dS^T Q, dQ [nq, D] += scale dS K (Q, K with row strides ldq, ldk; dO dense).
+// dK [nk, D] += scale dS^T Q, dQ [nq, D] += scale dS K (P, dS with row stride ldp; Q, K with ldq,
+// ldk; dO dense; seen [nq, nk]).
 template <class T>
-void add_visible_grads(const T* P, const T* dS, int64_t nq, int64_t nk, const T* Q, int64_t ldq, const T* K,
-                       int64_t ldk, const T* dO, int64_t D, int64_t Dv, T scale, T* dQ, T* dK, T* dV,
+void add_visible_grads(const T* P, const T* dS, int64_t ldp, int64_t nq, int64_t nk, const T* Q, int64_t ldq,
+                       const T* K, int64_t ldk, const T* dO, int64_t D, int64_t Dv, T scale, T* dQ, T* dK, T* dV,
                        const uint8_t* seen) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t c = 0; c < nk; ++c) {
       if (!seen[r * nk + c]) continue;
-      const T pr = P[r * nk + c], ds = scale * dS[r * nk + c];
+      const T pr = P[r * ldp + c], ds = scale * dS[r * ldp + c];
       for (int64_t d = 0; d < Dv; ++d) dV[c * Dv + d] += pr * dO[r * Dv + d];
       for (int64_t d = 0; d < D; ++d) {
         dK[c * D + d] += ds * Q[r * ldq + d];
@@ -259,6 +260,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
     // per thread (chunked_workspace.h): S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D], the packed
     // operands (Pack), then the seen and dropout flags (bytes)
     const int64_t fixed = chunked_backward_workspace<T>(Cq, Ck, D, Dv);
+    const int64_t ldP = chunked_block_ld(Ck);  // P and dS rows (chunked_workspace.h)
     Tensor ws = thread_workspace(fixed + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck), q.dtype());
     // per thread: its part of the relative table's gradient [H, buckets], reduced at the end
     const bool drel = g.drel_table.defined();
@@ -293,59 +295,59 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
           const T* dOi = dO_all + (bh * Nq + gi0) * Dv;           // [nq, Dv]
           const T* Li = L_all + bh * Nq + gi0;
           const T* Di = Dl + bh * Nq + gi0;
-          // P = exp(scale * Q K^T + terms - L)  [nq, nk], recomputed
-          block_gemm(nq, nk, D, T(p.scale), Qi, row_stride(q), 1, pk.Kt, T(0), P, nk);
-          add_score_terms(P, sm, vis, sg, b, h, i0, nq, j0, nk);
-          for (int64_t r = 0; r < nq; ++r) {
-            T* pr = P + r * nk;
-            const T Lr = Li[r];
-            for (int64_t c = 0; c < nk; ++c) pr[c] = fast_exp(pr[c] - Lr);
-          }
-          // dP = dO_i V_j^T  [nq, nk]; dS = P * (dP * keep - Delta); then P * keep for dV
-          block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, nk);
-          for (int64_t r = 0; r < nq; ++r) {
-            T* ds = dS + r * nk;
-            T* pr = P + r * nk;
+          // P = exp(scale * Q K^T + terms - L)  [nq, nk], recomputed; terms and exp in the product's
+          // epilogue, on each row piece while it is in L1
+          block_gemm(nq, nk, D, T(p.scale), Qi, row_stride(q), 1, pk.Kt, T(0), P, ldP,
+                     [&](int64_t r, int64_t c0, T* pr, int64_t n) {
+                       if (sm.any_term()) add_score_terms_row(pr, sm, vis, sg, b, h, i0 + r, j0 + c0, n);
+                       const T Lr = Li[r];
+                       for (int64_t c = 0; c < n; ++c) pr[c] = fast_exp(pr[c] - Lr);
+                     });
+          // dP = dO_i V_j^T  [nq, nk]; in the epilogue dS = P * (dP * keep - Delta), then P * keep for dV
+          block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, ldP, [&](int64_t r, int64_t c0, T* ds, int64_t n) {
+            T* pr = P + r * ldP + c0;
             const T dr = Di[r];
             if (!drop.on) {
-              for (int64_t c = 0; c < nk; ++c) ds[c] = pr[c] * (ds[c] - dr);
-              continue;
+              for (int64_t c = 0; c < n; ++c) ds[c] = pr[c] * (ds[c] - dr);
+              return;
             }
-            drop.keep_run(bh, gi0 + r, sg.k0 + j0, nk, kept);
-            for (int64_t c = 0; c < nk; ++c) {
+            drop.keep_run(bh, gi0 + r, sg.k0 + j0 + c0, n, kept);
+            for (int64_t c = 0; c < n; ++c) {
               const T kf = kept[c] ? keep_scale : T(0);
               ds[c] = pr[c] * (ds[c] * kf - dr);
               pr[c] *= kf;
             }
-          }
+          });
           if (cover == Cover::some) {  // masked pairs: P = dS = 0 exactly, whatever L, dP and Delta hold
-            fill_unseen(P, seen, nq * nk, T(0));
-            fill_unseen(dS, seen, nq * nk, T(0));
+            for (int64_t r = 0; r < nq; ++r) {
+              fill_unseen(P + r * ldP, seen + r * nk, nk, T(0));
+              fill_unseen(dS + r * ldP, seen + r * nk, nk, T(0));
+            }
           }
           if (dbias_all)  // dbias [B|1, H|1, Nq|1, Nk|1] += dS
             for (int64_t r = 0; r < nq; ++r)
               for (int64_t c = 0; c < nk; ++c)
-                dbias_all[b * dbs[0] + h * dbs[1] + (gi0 + r) * dbs[2] + (sg.k0 + j0 + c) * dbs[3]] += dS[r * nk + c];
+                dbias_all[b * dbs[0] + h * dbs[1] + (gi0 + r) * dbs[2] + (sg.k0 + j0 + c) * dbs[3]] += dS[r * ldP + c];
           if (drel)  // drel_table[h, bucket(rel)] += dS
             for (int64_t r = 0; r < nq; ++r) {
               const int64_t diag = i0 + r + vis.offset();
               for (int64_t c = 0; c < nk; ++c)
-                drel_t[h * sm.rel_buckets + sm.bucket_index(j0 + c - diag)] += dS[r * nk + c];
+                drel_t[h * sm.rel_buckets + sm.bucket_index(j0 + c - diag)] += dS[r * ldP + c];
             }
           if (cover == Cover::some && !(rows_finite(Qi, nq, D, row_stride(q)) && rows_finite(Kj, nk, D, row_stride(k)) &&
                                         rows_finite(dOi, nq, Dv, Dv))) {
             std::fill(dQp, dQp + nq * D, T(0));
-            add_visible_grads(P, dS, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, D, Dv, T(p.scale), dQp, dKj,
+            add_visible_grads(P, dS, ldP, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, D, Dv, T(p.scale), dQp, dKj,
                               dVj, seen);
           } else {
             pack_b(dOi, nq, Dv, Dv, 1, pk.dOp);           // dO_i [nq, Dv]
             pack_b(Qi, nq, D, row_stride(q), 1, pk.Qp);  // Q_i [nq, D]
             // dV_j += (P * keep)^T dO_i  [nk, Dv]
-            block_gemm(nk, Dv, nq, T(1), P, 1, nk, pk.dOp, T(1), dVj, Dv);
+            block_gemm(nk, Dv, nq, T(1), P, 1, ldP, pk.dOp, T(1), dVj, Dv);
             // dK_j += scale * dS^T Q_i  [nk, D]
-            block_gemm(nk, D, nq, T(p.scale), dS, 1, nk, pk.Qp, T(1), dKj, D);
+            block_gemm(nk, D, nq, T(p.scale), dS, 1, ldP, pk.Qp, T(1), dKj, D);
             // dQ_i part = scale * dS K_j  [nq, D]
-            block_gemm(nq, D, nk, T(p.scale), dS, nk, 1, pk.Kn, T(0), dQp, D);
+            block_gemm(nq, D, nk, T(p.scale), dS, ldP, 1, pk.Kn, T(0), dQp, D);
           }
           // dQ rows are shared by the key blocks: added under the query block's lock
           T* dQi = dq.data<T>() + (bh * Nq + gi0) * D;
@@ -357,8 +359,8 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
 
     parallel_for(nb_t * nh_t * nk_t, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* P = thread_slot<T>(ws);
-      T* dS = P + Cq * Ck;
-      T* dQp = dS + Cq * Ck;
+      T* dS = P + Cq * ldP;
+      T* dQp = dS + Cq * ldP;
       Packs<T> pk;
       pk.Kt = dQp + Cq * D;
       pk.Vt = pk.Kt + block_gemm_packed_size<T>(D, Ck);
