@@ -55,6 +55,10 @@ Tensor permute(const Tensor& t, const std::vector<int64_t>& dims);
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step = 1);  // python-style bounds
 Tensor select(const Tensor& t, int64_t dim, int64_t index);  // drops dim
+// Consecutive views of t along dim, of the given sizes (summing to t.size(dim)): one node whose
+// backward writes every part's gradient into one tensor of t's shape, where narrow()s would
+// each make a zero tensor of that shape and sum them (a fused q/k/v projection's three heads).
+std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, int64_t dim = 0);
 Tensor expand(const Tensor& t, const Shape& shape);          // -1 keeps a dim
 Tensor squeeze(const Tensor& t);
 Tensor squeeze(const Tensor& t, int64_t dim);

@@ -18,7 +18,9 @@
 //    activations, gradients, optimizer state); rss_increase: the process's peak resident set during
 //    the step minus its resident set before (Linux VmHWM after /proc/self/clear_refs reset it), the
 //    one figure PyTorch also has, so the memory ratio compares rss_increase with rss_increase
-//    (memgrad's allocator cache and malloc's free memory are given back before each first step).
+//    (memgrad's allocator cache and malloc's free memory are given back before each first step);
+//    allocator_reserved_increase: the blocks the allocator took from the system during that step
+//    (live and cached), which is most of the RSS increase.
 // `--profile` adds the per-op breakdown of one (L, kind) (backends/profiler.h): kernels by phase
 // (forward, backward, optimizer) and backward nodes, with % of the step.
 #include <CLI/CLI.hpp>
@@ -147,6 +149,7 @@ struct Measure {
   double seconds = 0, cpu_seconds = 0, loss = 0;
   int samples = 0;
   int64_t allocator_peak = 0, allocator_overhead = 0, rss_increase = -1;
+  int64_t reserved_increase = 0;  // the allocator's blocks held from the system (cache included), after - before
 };
 
 Measure measure(const Config& c, Run& r) {
@@ -156,13 +159,14 @@ Measure measure(const Config& c, Run& r) {
   memory::empty_cache();
   malloc_trim(0);
   const bool rss_ok = reset_peak_rss();
-  const int64_t rss_before = status_bytes("VmRSS");
+  const int64_t rss_before = status_bytes("VmRSS"), reserved_before = memory::stats().reserved;
   {
     memory::PeakMeter meter;
     r.step();  // the first step: memory, and the warm-up
     m.allocator_peak = meter.peak(), m.allocator_overhead = meter.overhead();
   }
   if (rss_ok && rss_before >= 0) m.rss_increase = status_bytes("VmHWM") - rss_before;
+  m.reserved_increase = memory::stats().reserved - reserved_before;
   std::vector<double> t, cpu;
   double spent = 0;
   for (int s = 0; s < c.steps && (s == 0 || spent < c.budget_s); ++s) {
@@ -259,6 +263,7 @@ json memgrad_row(const Config& c, int64_t L, AttentionKind kind, const json& tor
               {"samples", m.samples}, {"tokens_per_second", c.batch * L / m.seconds}, {"flops", flops},
               {"gflops", gf}, {"fraction_of_sgemm", gf / sgemm}, {"allocator_peak_bytes", m.allocator_peak},
               {"allocator_overhead_bytes", m.allocator_overhead}, {"rss_increase_bytes", m.rss_increase},
+              {"allocator_reserved_increase_bytes", m.reserved_increase},
               {"loss", m.loss}};
   if (!torch.is_null()) {
     row["time_vs_torch"] = m.seconds / torch["seconds"].get<double>();

@@ -17,9 +17,6 @@ Tensor linear_rows(const Tensor& x, const Linear& l, int64_t first, int64_t coun
   return l.bias.defined() ? y + narrow(l.bias, 0, first, count) : y;
 }
 
-// Heads first..first+count of t [B, N, heads, Dh] as [B, count, N, Dh]: a view with unit stride
-// in the last dim, which the attention kernels read without copying.
-Tensor heads_of(const Tensor& t, int64_t first, int64_t count) { return transpose(narrow(t, 2, first, count), 1, 2); }
 
 }  // namespace
 
@@ -62,7 +59,10 @@ MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x, const Ten
   const int64_t B = x.size(0), Nq = x.size(1);
   if (qkv && !context.defined()) {  // self-attention: one product
     Tensor proj = reshape(qkv->forward(x), {B, Nq, heads + 2 * kv_heads, head_dim});  // [B, N, H + 2 Hkv, Dh]
-    return {heads_of(proj, 0, heads), heads_of(proj, heads, kv_heads), heads_of(proj, heads + kv_heads, kv_heads)};
+    // one split, so that backward writes dq, dk, dv into one gradient of proj (ops.h); the heads
+    // as [B, H, N, Dh] views with unit stride in the last dim, which attention reads in place
+    std::vector<Tensor> p = split(proj, {heads, kv_heads, kv_heads}, 2);  // [B, N, H | Hkv | Hkv, Dh]
+    return {transpose(p[0], 1, 2), transpose(p[1], 1, 2), transpose(p[2], 1, 2)};
   }
   const Tensor& c = context.defined() ? context : x;
   const int64_t in = qkv ? dim : context_dim;
@@ -74,7 +74,8 @@ MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x, const Ten
   Tensor kvp = qkv ? linear_rows(c, *qkv, dim, 2 * kv_heads * head_dim) : kv->forward(c);  // [B, Nk, 2 Hkv Dh]
   qp = reshape(qp, {B, Nq, heads, head_dim});          // [B, Nq, H, Dh]
   kvp = reshape(kvp, {B, Nk, 2 * kv_heads, head_dim});  // [B, Nk, 2 Hkv, Dh]
-  return {heads_of(qp, 0, heads), heads_of(kvp, 0, kv_heads), heads_of(kvp, kv_heads, kv_heads)};
+  std::vector<Tensor> kv_parts = split(kvp, {kv_heads, kv_heads}, 2);  // [B, Nk, Hkv | Hkv, Dh]
+  return {transpose(qp, 1, 2), transpose(kv_parts[0], 1, 2), transpose(kv_parts[1], 1, 2)};
 }
 
 Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& context, const AttentionMasks& m) const {

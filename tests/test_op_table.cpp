@@ -25,7 +25,7 @@ const std::vector<std::string> kOps = {
     // copies and conversions
     "to(Tensor, DType)", "to(Tensor, Device)", "contiguous", "clone", "detach",
     // views
-    "reshape", "view", "flatten", "transpose", "permute", "narrow", "slice", "select", "expand", "squeeze(Tensor)",
+    "reshape", "view", "flatten", "transpose", "permute", "narrow", "slice", "split", "select", "expand", "squeeze(Tensor)",
     "squeeze(Tensor, int64_t)", "unsqueeze", "cat", "stack",
     // elementwise
     "add", "sub", "mul", "div", "pow(Tensor, Tensor)", "pow(Tensor, double)", "maximum", "minimum", "neg", "exp", "log",

@@ -132,6 +132,36 @@ std::vector<Row> rows() {
   r.push_back(view_row(
       "slice", "slice to empty", X, [](auto& t) { return slice(t, 0, 5, 2); },
       [](const Shape& s) { return Shape{0, s[1], s[2]}; }, [](Index i, const Shape&) { return i; }));
+  // split: several outputs, each the narrow at its running offset
+  auto split_row = [&](const std::string& name, const Input& x, std::vector<int64_t> sizes, int64_t dim,
+                       std::vector<ErrorCase> errors = {}) {
+    return Row{.op = "split",
+               .name = name,
+               .inputs = {x},
+               .fn = [sizes, dim](const std::vector<Tensor>& t) { return split(t[0], sizes, dim); },
+               .ref = [sizes, dim](const std::vector<Tensor>& t) {
+                 std::vector<Expect> out;
+                 const int64_t d = dim < 0 ? dim + t[0].dim() : dim;
+                 int64_t first = 0;
+                 for (int64_t n : sizes) {
+                   Shape os = t[0].shape();
+                   os[d] = n;
+                   out.push_back({os, t[0].dtype(), ref::remap(t[0], os, [&](Index i) { return i[d] += first, i; })});
+                   first += n;
+                 }
+                 return out;
+               },
+               .dtypes = kAll,
+               .errors = std::move(errors)};
+  };
+  r.push_back(split_row("split dim 2 into 1, 2, 1", X, {1, 2, 1}, 2,
+                        {{[] { split(zeros({2, 4}), {1, 2}, 1); },
+                          {"[split] sizes [1, 2] sum to 3, but dim 1 of shape [2, 4] has 4"}},
+                         {[] { split(zeros({2, 4}), {5, -1}, 1); }, {"[split] sizes must not be negative"}},
+                         {[] { split(zeros({2, 4}), {2}, 2); }, {"[split] dim 2 is out of range for shape [2, 4]"}},
+                         {[] { split(scalar(1.0), {1}); }, {"[split] cannot split a 0-d tensor"}}}));
+  r.push_back(split_row("split dim 0 with an empty part", X, {0, 2}, 0));
+  r.push_back(split_row("split dim -2 into one part", X, {3}, -2));
   r.push_back(view_row(
       "select", "select dim 1 index 2", X, [](auto& t) { return select(t, 1, 2); },
       [](const Shape& s) { return Shape{s[0], s[2]}; }, [](const Index& i, const Shape&) { return Index{i[0], 2, i[1]}; },

@@ -162,6 +162,42 @@ Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   return slice(t, dim, start, start + length);
 }
 
+std::vector<Tensor> split(const Tensor& t, const std::vector<int64_t>& sizes, int64_t dim) {
+  MG_CHECK(t.dim() > 0, "split", "cannot split a 0-d tensor");
+  dim = wrap_dim(dim, t.dim(), "split", t.shape());
+  int64_t total = 0;
+  for (int64_t n : sizes) {
+    MG_CHECK(n >= 0, "split", "sizes must not be negative, got {}", str(sizes));
+    total += n;
+  }
+  MG_CHECK(total == t.shape()[dim], "split", "sizes {} sum to {}, but dim {} of shape {} has {}", str(sizes), total,
+           dim, str(t.shape()), t.shape()[dim]);
+  std::vector<Tensor> parts;
+  int64_t start = 0;
+  for (int64_t n : sizes) {
+    Shape s = t.shape();
+    s[dim] = n;
+    parts.push_back(alias(t, s, t.strides(), t.offset() + start * t.strides()[dim]));
+    start += n;
+  }
+  const Shape in = t.shape();
+  finish("split", {t}, parts, [in, dim, sizes](const Grads& g) {
+    // every element of t lies in exactly one part, so the parts' gradients fill the whole tensor
+    // (Node::apply gives a part without one zeros)
+    Tensor out = empty(in, g[0].dtype(), g[0].device());
+    int64_t first = 0;
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      Shape s = in;
+      s[dim] = sizes[i];
+      Tensor part = alias(out, s, out.strides(), first * out.strides()[dim]);
+      backend_for(out.device()).copy(g[i], part);
+      first += sizes[i];
+    }
+    return Grads{out};
+  });
+  return parts;
+}
+
 Tensor select(const Tensor& t, int64_t dim, int64_t index) {
   MG_CHECK(t.dim() > 0, "select", "cannot select from a 0-d tensor");
   dim = wrap_dim(dim, t.dim(), "select", t.shape());

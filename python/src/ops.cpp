@@ -292,6 +292,21 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
        py::arg("dim"), py::arg("start"), py::arg("length"));
   both(m, cls, "select", [](const TensorArg& t, int64_t d, int64_t i) { return select(t, d, i); }, py::arg("dim"),
        py::arg("index"));
+  // torch.split: an int is the size of each part (the last may be smaller), a list the sizes
+  both(m, cls, "split", [](const TensorArg& t, py::handle sizes, int64_t dim) {
+    std::vector<int64_t> s;
+    if (py::isinstance<py::int_>(sizes)) {
+      const int64_t each = sizes.cast<int64_t>(), d = dim < 0 ? dim + t.dim() : dim;
+      MG_CHECK(each > 0, "split", "split_size must be positive, got {}", each);
+      if (d < 0 || d >= t.dim()) return py::tuple(py::cast(split(t, {}, dim)));  // split's error names it
+      const int64_t n = t.shape()[static_cast<size_t>(d)];
+      for (int64_t first = 0; first < n; first += each) s.push_back(std::min(each, n - first));
+      if (n == 0) s.push_back(0);
+    } else {
+      s = to_shape(sizes);
+    }
+    return py::tuple(py::cast(split(t, s, dim)));
+  }, py::arg("split_size_or_sections"), py::arg("dim") = 0);
   both(m, cls, "squeeze", [](const TensorArg& t, py::object dim) {
     return dim.is_none() ? squeeze(t) : squeeze(t, dim.cast<int64_t>());
   }, py::arg("dim") = py::none());

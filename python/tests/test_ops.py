@@ -151,6 +151,25 @@ def test_shape_methods():
     assert t.narrow(0, 2, 3).tolist() == [2, 3, 4]
 
 
+def test_split_like_torch():
+    x = rand(2, 7, 3)
+    t = mg.tensor(x, requires_grad=True)
+    parts = mg.split(t, 3, dim=1)  # an int: parts of 3, the last smaller
+    assert isinstance(parts, tuple) and [p.shape for p in parts] == [(2, 3, 3), (2, 3, 3), (2, 1, 3)]
+    for p, ref in zip(parts, np.split(x, [3, 6], axis=1)):
+        np.testing.assert_array_equal(p.detach().numpy(), ref)
+    a, b = t.split([2, 5], dim=-2)  # a list: the sizes
+    ((a * 2).sum() + (b * 3).sum()).backward()
+    want = np.concatenate([np.full((2, 2, 3), 2.0), np.full((2, 5, 3), 3.0)], axis=1)
+    np.testing.assert_array_equal(t.grad.numpy(), want)
+    with pytest.raises(ValueError, match=r"\[split\] sizes \[2, 2\] sum to 4, but dim 1 of shape \[2, 7, 3\] has 7"):
+        mg.split(t, [2, 2], dim=1)
+    with pytest.raises(ValueError, match=r"\[split\] split_size must be positive"):
+        mg.split(t, 0)
+    with pytest.raises(ValueError, match=r"\[split\] dim 3 is out of range"):
+        mg.split(t, 2, dim=3)
+
+
 def test_factories():
     assert mg.zeros(2, 3).shape == (2, 3) and mg.ones((4,)).sum().item() == 4
     assert mg.full((2, 2), 7.0).tolist() == [[7, 7], [7, 7]]
