@@ -75,3 +75,33 @@ TEST_CASE("block_gemm: zero-sized products leave C as it was") {
   block_gemm<float>(2, 0, 2, 1.0f, A.data(), 3, 1, Bp.data(), 0.0f, C.data(), 3);  // no columns
   for (float c : C) CHECK(c == 2.0f);
 }
+
+TEST_CASE("block_gemm: a vector epilogue gets each register with its row and first column, tails included") {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> nd;
+  constexpr int64_t W = BlockVec<float>::W;
+  for (int64_t n : {int64_t{3}, W, W + 5, 2 * block_gemm_panel<float>() + 1})
+    for (float beta : {0.0f, 1.0f}) {
+      const int64_t m = 7, k = 5, ldc = n + 1;
+      std::vector<float> A(m * k), B(k * n), C(m * ldc);
+      for (float& x : A) x = nd(gen);
+      for (float& x : B) x = nd(gen);
+      for (float& x : C) x = nd(gen);
+      const std::vector<float> C0 = C;
+      std::vector<float> Bp(static_cast<size_t>(block_gemm_packed_size<float>(k, n)));
+      pack_b(B.data(), k, n, n, 1, Bp.data());
+      block_gemm(m, n, k, 1.0f, A.data(), k, 1, Bp.data(), beta, C.data(), ldc,
+                 vec_epilogue([](int64_t i, int64_t j, auto v) { return v * 2.0f + static_cast<float>(i * 1000 + j); }));
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < ldc; ++j) {
+          if (j >= n) {
+            CHECK(C[i * ldc + j] == C0[i * ldc + j]);  // past n: untouched
+            continue;
+          }
+          double s = beta * C0[i * ldc + j];
+          for (int64_t kk = 0; kk < k; ++kk) s += double(A[i * k + kk]) * B[kk * n + j];
+          const double want = 2 * s + double(i * 1000 + j / W * W);
+          CHECK(std::fabs(C[i * ldc + j] - want) <= 1e-4 * (1 + std::fabs(want)));
+        }
+    }
+}

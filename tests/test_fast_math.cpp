@@ -5,6 +5,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -170,4 +171,22 @@ TEST_CASE("fast_exp(float) edges: 0 below -86.64 and at -inf, inf above 88.72, N
   for (size_t i = 4; i < 8; ++i) CHECK(y[i] == inf);
   for (size_t i = 8; i < xs.size(); ++i) CHECK(std::isnan(y[i]));
   CHECK(fast_exp(0.0f) == 1.0f);
+}
+
+TEST_CASE("fast_exp_vec equals fast_exp bitwise on every lane") {
+  using V = float __attribute__((vector_size(32)));
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> xs = {-inf, -100.0f, -86.7f, -86.6f, -20.0f, -1.5f, -0.0f, 0.0f, 1e-8f, 0.7f, 10.0f, 88.7f, 88.8f, inf, nan};
+  for (float x = -90.0f; x < 90.0f; x += 0.0371f) xs.push_back(x);
+  while (xs.size() % 8) xs.push_back(0.5f);
+  for (size_t i = 0; i < xs.size(); i += 8) {
+    V v;
+    std::memcpy(&v, xs.data() + i, sizeof v);
+    const V y = fast_exp_vec(v);
+    for (int l = 0; l < 8; ++l) {
+      const float want = fast_exp(xs[i + l]);
+      INFO("x = " << xs[i + l]);
+      CHECK(std::bit_cast<uint32_t>(y[l]) == std::bit_cast<uint32_t>(want));
+    }
+  }
 }

@@ -11,10 +11,15 @@
 //                    on a buffer the caller packs once and reuses (a key block against every
 //                    query block in backward).
 //
-// An epilogue `epi(i, j0, c, cols)` (block_gemm's last argument) is called on each finished row
-// piece of C, c = &C[i, j0], cols <= block_gemm_panel() elements, while it is still in L1: the
-// attention kernels apply exp and the softmax-gradient there instead of in passes over the block.
-// Every element of C gets exactly one call, after its final value is stored.
+// An epilogue (block_gemm's last argument) turns C's values as they are made, instead of a pass
+// over the block afterwards (the attention kernels' exp and softmax gradient). Two forms:
+//  - a row epilogue, any callable epi(i, j0, c, cols): called once on each finished row piece
+//    of C, c = &C[i, j0], cols <= block_gemm_panel() elements, after it is stored (still in L1);
+//  - a vector epilogue, VecEpilogue{f}: f(i, j, v) returns what is stored at C[i, j .. j + W)
+//    for v = alpha * A Bp (+ beta * C) in a register (BlockVec<T>, W lanes). In the last panel
+//    the lanes past column n are computed and dropped, so f may be called for j + W > n and must
+//    be able to read its own operands there (to the panel's end, a multiple of the panel width). No store and reload, and no call per row piece: at head
+//    dim 32 the row form's exp cost twice the exp itself.
 //
 // Contract: no operand aliases C; beta == 0 never reads C (it may hold NaN or garbage). Results
 // equal the plain sum to the rounding of a different summation order (FMA, k in order per element),
@@ -23,6 +28,8 @@
 // 16 floats, AVX2: 8, SSE and others: 4); a column tail narrower than a vector runs scalar.
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 namespace memgrad::cpu {
 
@@ -48,14 +55,27 @@ struct Vec {
   static void store(T* p, type v) { std::memcpy(p, &v, sizeof v); }
 };
 
+// A vector epilogue (header comment).
+template <class F>
+struct VecEpilogue {
+  F f;
+};
+template <class E>
+inline constexpr bool kIsVecEpilogueType = false;
+template <class F>
+inline constexpr bool kIsVecEpilogueType<VecEpilogue<F>> = true;
+template <class E>
+inline constexpr bool kIsVecEpilogue = kIsVecEpilogueType<std::remove_cvref_t<E>>;
+
 inline constexpr int MR = 6;  // rows per tile: 6 x 2 accumulators + 2 B vectors + 1 broadcast fit 16 registers
 inline constexpr int NV = 2;  // vectors per tile row
 
 // One tile of ROWS (<= MR) rows by NV vectors: acc = A(ROWS x k) Bp, where Bp is one packed panel
-// ([k][NV * W], contiguous); then C = alpha * acc + beta * C over the first `cols` columns.
-template <class T, int ROWS>
+// ([k][NV * W], contiguous); then C = alpha * acc + beta * C over the first `cols` columns, through
+// a vector epilogue's f when Epi is one (the tile's first element is C[i0, j0]).
+template <class T, int ROWS, class Epi>
 inline void tile(int64_t k, T alpha, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T beta, T* C, int64_t ldc,
-                 int64_t cols) {
+                 int64_t cols, int64_t i0, int64_t j0, Epi& epi) {
   using V = Vec<T>;
   typename V::type acc[ROWS][NV];
   for (int r = 0; r < ROWS; ++r)
@@ -75,19 +95,36 @@ inline void tile(int64_t k, T alpha, const T* A, int64_t a_rs, int64_t a_cs, con
         T* c = C + r * ldc + v * V::W;
         typename V::type out = alpha * acc[r][v];
         if (beta != T(0)) out += beta * V::load(c);
+        if constexpr (kIsVecEpilogue<Epi>) out = epi.f(i0 + r, j0 + v * V::W, out);
         V::store(c, out);
       }
     return;
   }
   for (int r = 0; r < ROWS; ++r) {  // a panel's last columns: through a buffer
     T buf[NV * V::W];
-    for (int v = 0; v < NV; ++v) V::store(buf + v * V::W, alpha * acc[r][v]);
     T* c = C + r * ldc;
-    for (int64_t j = 0; j < cols; ++j) c[j] = beta != T(0) ? buf[j] + beta * c[j] : buf[j];
+    for (int64_t j = 0; j < NV * V::W; ++j) buf[j] = j < cols && beta != T(0) ? beta * c[j] : T(0);
+    for (int v = 0; v < NV; ++v) {
+      typename V::type out = alpha * acc[r][v] + V::load(buf + v * V::W);
+      if constexpr (kIsVecEpilogue<Epi>) out = epi.f(i0 + r, j0 + v * V::W, out);
+      V::store(buf + v * V::W, out);
+    }
+    for (int64_t j = 0; j < cols; ++j) c[j] = buf[j];
   }
 }
 
 }  // namespace block_gemm_detail
+
+using block_gemm_detail::VecEpilogue;
+template <class F>
+VecEpilogue<F> vec_epilogue(F f) {  // (no aggregate deduction: clang 14 builds the fuzz targets)
+  return VecEpilogue<F>{std::move(f)};
+}
+
+// The register vector of T that vector epilogues take and return, W = BlockVec<T>::W lanes; load
+// and store are unaligned.
+template <class T>
+using BlockVec = block_gemm_detail::Vec<T>;
 
 // Columns per packed panel of B.
 template <class T>
@@ -139,25 +176,28 @@ void block_gemm(int64_t m, int64_t n, int64_t k, T alpha, const T* A, int64_t a_
                 T* C, int64_t ldc, Epilogue&& epi = {}) {
   using namespace block_gemm_detail;
   constexpr int64_t P = block_gemm_panel<T>();
+  constexpr bool kVec = kIsVecEpilogue<Epilogue>;
   for (int64_t j0 = 0; j0 < n; j0 += P) {
     const T* panel = Bp + j0 * k;
     const int64_t cols = n - j0 < P ? n - j0 : P;
     int64_t i = 0;
     for (; i + MR <= m; i += MR) {
-      tile<T, MR>(k, alpha, A + i * a_rs, a_rs, a_cs, panel, beta, C + i * ldc + j0, ldc, cols);
-      for (int64_t r = i; r < i + MR; ++r) epi(r, j0, C + r * ldc + j0, cols);
+      tile<T, MR>(k, alpha, A + i * a_rs, a_rs, a_cs, panel, beta, C + i * ldc + j0, ldc, cols, i, j0, epi);
+      if constexpr (!kVec)
+        for (int64_t r = i; r < i + MR; ++r) epi(r, j0, C + r * ldc + j0, cols);
     }
     const T* Ai = A + i * a_rs;
     T* Ci = C + i * ldc + j0;
     switch (m - i) {
-      case 5: tile<T, 5>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
-      case 4: tile<T, 4>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
-      case 3: tile<T, 3>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
-      case 2: tile<T, 2>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
-      case 1: tile<T, 1>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols); break;
+      case 5: tile<T, 5>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols, i, j0, epi); break;
+      case 4: tile<T, 4>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols, i, j0, epi); break;
+      case 3: tile<T, 3>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols, i, j0, epi); break;
+      case 2: tile<T, 2>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols, i, j0, epi); break;
+      case 1: tile<T, 1>(k, alpha, Ai, a_rs, a_cs, panel, beta, Ci, ldc, cols, i, j0, epi); break;
       default: break;
     }
-    for (int64_t r = i; r < m; ++r) epi(r, j0, C + r * ldc + j0, cols);
+    if constexpr (!kVec)
+      for (int64_t r = i; r < m; ++r) epi(r, j0, C + r * ldc + j0, cols);
   }
 }
 

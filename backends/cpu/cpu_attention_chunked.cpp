@@ -296,28 +296,36 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
           const T* Li = L_all + bh * Nq + gi0;
           const T* Di = Dl + bh * Nq + gi0;
           // P = exp(scale * Q K^T + terms - L)  [nq, nk], recomputed; terms and exp in the product's
-          // epilogue, on each row piece while it is in L1
-          block_gemm(nq, nk, D, T(p.scale), Qi, row_stride(q), 1, pk.Kt, T(0), P, ldP,
-                     [&](int64_t r, int64_t c0, T* pr, int64_t n) {
-                       if (sm.any_term()) add_score_terms_row(pr, sm, vis, sg, b, h, i0 + r, j0 + c0, n);
-                       const T Lr = Li[r];
-                       for (int64_t c = 0; c < n; ++c) pr[c] = fast_exp(pr[c] - Lr);
-                     });
+          // epilogue (block_gemm.h): on the registers for float without terms, else on each row piece
+          if constexpr (std::is_same_v<T, float>) {
+            if (!sm.any_term()) {
+              block_gemm(nq, nk, D, T(p.scale), Qi, row_stride(q), 1, pk.Kt, T(0), P, ldP,
+                         vec_epilogue([&](int64_t r, int64_t, auto s) { return fast_exp_vec(s - Li[r]); }));
+            }
+          }
+          if (!std::is_same_v<T, float> || sm.any_term())
+            block_gemm(nq, nk, D, T(p.scale), Qi, row_stride(q), 1, pk.Kt, T(0), P, ldP,
+                       [&](int64_t r, int64_t c0, T* pr, int64_t n) {
+                         if (sm.any_term()) add_score_terms_row(pr, sm, vis, sg, b, h, i0 + r, j0 + c0, n);
+                         const T Lr = Li[r];
+                         for (int64_t c = 0; c < n; ++c) pr[c] = fast_exp(pr[c] - Lr);
+                       });
           // dP = dO_i V_j^T  [nq, nk]; in the epilogue dS = P * (dP * keep - Delta), then P * keep for dV
-          block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, ldP, [&](int64_t r, int64_t c0, T* ds, int64_t n) {
-            T* pr = P + r * ldP + c0;
-            const T dr = Di[r];
-            if (!drop.on) {
-              for (int64_t c = 0; c < n; ++c) ds[c] = pr[c] * (ds[c] - dr);
-              return;
-            }
-            drop.keep_run(bh, gi0 + r, sg.k0 + j0 + c0, n, kept);
-            for (int64_t c = 0; c < n; ++c) {
-              const T kf = kept[c] ? keep_scale : T(0);
-              ds[c] = pr[c] * (ds[c] * kf - dr);
-              pr[c] *= kf;
-            }
-          });
+          if (!drop.on)
+            block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, ldP, vec_epilogue([&](int64_t r, int64_t c, auto dp) {
+                         return BlockVec<T>::load(P + r * ldP + c) * (dp - Di[r]);
+                       }));
+          else
+            block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, ldP, [&](int64_t r, int64_t c0, T* ds, int64_t n) {
+              T* pr = P + r * ldP + c0;
+              const T dr = Di[r];
+              drop.keep_run(bh, gi0 + r, sg.k0 + j0 + c0, n, kept);
+              for (int64_t c = 0; c < n; ++c) {
+                const T kf = kept[c] ? keep_scale : T(0);
+                ds[c] = pr[c] * (ds[c] * kf - dr);
+                pr[c] *= kf;
+              }
+            });
           if (cover == Cover::some) {  // masked pairs: P = dS = 0 exactly, whatever L, dP and Delta hold
             for (int64_t r = 0; r < nq; ++r) {
               fill_unseen(P + r * ldP, seen + r * nk, nk, T(0));

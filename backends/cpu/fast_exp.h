@@ -12,17 +12,22 @@
 
 namespace memgrad::cpu {
 
-inline float fast_exp(float x) {
-  const float lo = -86.64f, hi = 88.72283f;  // 2^-125 .. FLT_MAX
+namespace fast_exp_detail {
+
+// The body for a float (U = uint32_t) or a GCC float vector (U the uint32 vector of its size): the
+// same operations lane by lane, so both give bitwise the same results.
+template <class F, class U>
+inline F body(F x) {
+  const F zero = F{}, lo = zero + -86.64f, hi = zero + 88.72283f;  // 2^-125 .. FLT_MAX
   // exp(x) = 2^n * exp(r), n = round(x / ln2), |r| <= ln2 / 2. Adding 1.5 * 2^23 rounds x / ln2 to
   // an integer held in the low mantissa bits of t, so n needs no rounding or conversion
   // instruction; out of range (and for inf, NaN) n is garbage, and the selects below replace y.
-  const float magic = 12582912.0f;
-  const float t = x * 1.44269504088896341f + magic;
-  const float n = t - magic;
-  float r = x - n * 0.693359375f;  // ln2 split in two for an exact product
+  const F magic = zero + 12582912.0f;
+  const F t = x * 1.44269504088896341f + magic;
+  const F n = t - magic;
+  F r = x - n * 0.693359375f;  // ln2 split in two for an exact product
   r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;  // Cephes expf polynomial
+  F p = zero + 1.9875691500e-4f;  // Cephes expf polynomial
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
@@ -31,11 +36,23 @@ inline float fast_exp(float x) {
   p = p * r * r + r + 1.0f;  // exp(r), in [0.70, 1.42]
   // times 2^n by adding n to p's exponent field: -125 <= n <= 128 on [lo, hi] keeps it normal (at
   // n = 128, r < 0 and p < 1)
-  const uint32_t e = (std::bit_cast<uint32_t>(t) - std::bit_cast<uint32_t>(magic)) << 23;
-  float y = std::bit_cast<float>(std::bit_cast<uint32_t>(p) + e);
-  y = x < lo ? 0.0f : y;
-  y = x > hi ? __builtin_inff() : y;
+  const U e = (std::bit_cast<U>(t) - std::bit_cast<U>(magic)) << 23;
+  F y = std::bit_cast<F>(std::bit_cast<U>(p) + e);
+  y = x < lo ? zero : y;
+  y = x > hi ? zero + __builtin_inff() : y;
   return x == x ? y : x;
+}
+
+}  // namespace fast_exp_detail
+
+inline float fast_exp(float x) { return fast_exp_detail::body<float, uint32_t>(x); }
+
+// fast_exp on each lane of a GCC float vector V (the register-tiled products' epilogues,
+// block_gemm.h), bitwise equal to the scalar form.
+template <class V>
+inline V fast_exp_vec(V x) {
+  typedef uint32_t U __attribute__((vector_size(sizeof(V))));
+  return fast_exp_detail::body<V, U>(x);
 }
 
 inline double fast_exp(double x) { return __builtin_exp(x); }
