@@ -133,6 +133,12 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 // together); backward one pass for act' and the bias gradient, then the dX and dW gemms. Saves x
 // and W (as needed for their gradients) and, for gelu, the pre-activation; for relu the output.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act = Activation::none);
+// Two linears with an activation between: act(x W1^T + b1) W2^T + b2, x [..., in], w1 [hidden, in],
+// w2 [out, hidden], biases [hidden] / [out] or undefined -> [..., out] (ops/linear.cpp). One node
+// that saves x, w1, w2 and the pre-activation only: backward recomputes the hidden activation for
+// dW2, where two linear()s would also keep it ([..., hidden], a transformer's largest activation).
+Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2,
+                    Activation act);
 
 // ---- neural-network ops (ops/nn_ops.cpp, ops/index.cpp, ops/loss.cpp) ----
 Tensor softmax(const Tensor& t, int64_t dim);

@@ -79,9 +79,15 @@ Tensor FeedForward::forward(const Tensor& x) const {
   MG_CHECK(topk.top_k >= 0 && topk.chunk >= 1, "FeedForward", "top_k must be >= 0 and chunk >= 1, got {} and {}",
            topk.top_k, topk.chunk);
   const int64_t hidden = fc1->out_features;
-  if (topk.top_k == 0 || topk.top_k > hidden) return fc2->forward(drop->forward(fc1->forward(x, activation)));
   MG_CHECK(x.dim() >= 1 && x.shape().back() == fc1->in_features, "FeedForward",
            "input of shape {} for a layer with {} input features", str(x.shape()), fc1->in_features);
+  if (topk.top_k == 0 || topk.top_k > hidden) {
+    // Without dropout at work, one node that keeps the pre-activation alone and recomputes the
+    // hidden activation in backward (autograd/ops.h), instead of keeping both.
+    if (drop->p == 0 || !drop->is_training())
+      return feed_forward(x, fc1->weight, fc1->bias, fc2->weight, fc2->bias, activation);
+    return fc2->forward(drop->forward(fc1->forward(x, activation)));
+  }
   // [..., dim] -> the top_k units of each token: values and their indices  [..., top_k]
   auto [v, idx] = topk_linear(x, fc1->weight, fc1->bias, topk.top_k, topk.chunk);
   Tensor y = sparse_linear(drop->forward(activate(v, activation)), idx, fc2->weight);  // [..., dim]

@@ -40,7 +40,7 @@ const std::vector<std::string> kOps = {
     // reductions
     "sum", "mean", "amax", "amin", "max", "min", "argmax", "sum_to",
     // linear algebra and nn
-    "matmul", "linear", "softmax", "log_softmax", "where", "masked_fill", "layer_norm", "dropout", "index_select", "gather",
+    "matmul", "linear", "feed_forward", "softmax", "log_softmax", "where", "masked_fill", "layer_norm", "dropout", "index_select", "gather",
     "embedding", "cross_entropy", "topk_linear", "sparse_linear",
     // in-place writes and optimizer updates
     "copy_", "fill_", "zero_", "add_", "sub_", "mul_(Tensor, Tensor)", "mul_(Tensor, double)", "div_", "sgd_step_",

@@ -2,6 +2,7 @@
 // (the harness: tests/op_table.h). Index ops and cross_entropy: test_op_table_index.cpp.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 
 #include "op_table.h"
@@ -27,21 +28,39 @@ Row matmul_row(const std::string& name, Shape a, Shape b, std::vector<Variant> v
           .cuda_tol_scale = 4};
 }
 
-// The reference of linear: act(x w^T + b), x [..., in], w [out, in], b [out] (or none).
-Expect linear_ref(const Tensor& x, const Tensor& w, const Tensor* b, Activation act) {
-  const int64_t out = w.shape()[0], n_in = w.shape()[1], R = numel(Shape(x.shape().begin(), x.shape().end() - 1));
-  Vec xv = optest::vals(x), wv = optest::vals(w), bv = b ? optest::vals(*b) : Vec(out, 0.0), y;
+// act(x w^T + b) for R rows of n_in values, w [out, n_in], b [out] (empty: none) -> [R, out].
+Vec linear_vals(const Vec& xv, int64_t R, int64_t n_in, const Vec& wv, int64_t out, const Vec& bv, Activation act) {
+  Vec y;
   for (int64_t t = 0; t < R; ++t)
     for (int64_t o = 0; o < out; ++o) {
-      double v = bv[o];
+      double v = bv.empty() ? 0.0 : bv[o];
       for (int64_t i = 0; i < n_in; ++i) v += xv[t * n_in + i] * wv[o * n_in + i];
       if (act == Activation::gelu) v = 0.5 * v * (1 + std::erf(v / std::sqrt(2.0)));
       if (act == Activation::relu) v = v > 0 ? v : 0.0;
       y.push_back(v);
     }
+  return y;
+}
+
+int64_t rows_before_last(const Tensor& x) { return numel(Shape(x.shape().begin(), x.shape().end() - 1)); }
+
+// The reference of linear: act(x w^T + b), x [..., in], w [out, in], b [out] (or none).
+Expect linear_ref(const Tensor& x, const Tensor& w, const Tensor* b, Activation act) {
+  const int64_t out = w.shape()[0], n_in = w.shape()[1];
   Shape os = x.shape();
   os.back() = out;
-  return {os, x.dtype(), y};
+  return {os, x.dtype(),
+          linear_vals(optest::vals(x), rows_before_last(x), n_in, optest::vals(w), out, b ? optest::vals(*b) : Vec(), act)};
+}
+
+// The reference of feed_forward: act(x w1^T + b1) w2^T + b2.
+Expect feed_forward_ref(const Tensor& x, const Tensor& w1, const Tensor* b1, const Tensor& w2, const Tensor* b2,
+                        Activation act) {
+  const int64_t hidden = w1.shape()[0], n_in = w1.shape()[1], out = w2.shape()[0], R = rows_before_last(x);
+  const Vec h = linear_vals(optest::vals(x), R, n_in, optest::vals(w1), hidden, b1 ? optest::vals(*b1) : Vec(), act);
+  Shape os = x.shape();
+  os.back() = out;
+  return {os, x.dtype(), linear_vals(h, R, hidden, optest::vals(w2), out, b2 ? optest::vals(*b2) : Vec(), Activation::none)};
 }
 
 std::vector<ErrorCase> linear_errors() {
@@ -79,6 +98,49 @@ Row linear_row(const std::string& name, Activation act, bool bias) {
                        {"out = 1, 2-d x", sets({6, n_in}, {1, n_in})},
                        {"long rows (several row blocks)", sets({2, 70, 3}, {9, 3})}},
           .errors = linear_errors(),
+          .cuda_tol_scale = 4};
+}
+
+// feed_forward(x, w1, b1, w2, b2, act) with x [2, 3, 4], w1 [6, 4], w2 [5, 6].
+Row feed_forward_row(const std::string& name, Activation act, bool bias) {
+  const int64_t n_in = 4, hidden = 6, out = 5;
+  auto sets = [bias](Shape xs, Shape w1, Shape w2) {
+    std::vector<Shape> s = {std::move(xs), w1};
+    if (bias) s.push_back({w1[0]});
+    s.push_back(w2);
+    if (bias) s.push_back({w2[0]});
+    return s;
+  };
+  std::vector<Input> ins;
+  for (const Shape& sh : sets({2, 3, n_in}, {hidden, n_in}, {out, hidden})) ins.push_back(in(sh));
+  auto parts = [bias](const std::vector<Tensor>& x) {  // x, w1, b1, w2, b2
+    return std::array<Tensor, 5>{x[0], x[1], bias ? x[2] : Tensor(), bias ? x[3] : x[2], bias ? x[4] : Tensor()};
+  };
+  const Tensor x = zeros({2, 4}), w1 = zeros({6, 4}), w2 = zeros({5, 6});
+  return {.op = "feed_forward",
+          .name = name,
+          .inputs = ins,
+          .fn = f1([=](auto& t) {
+            const auto p = parts(t);
+            return feed_forward(p[0], p[1], p[2], p[3], p[4], act);
+          }),
+          .ref = [=](const std::vector<Tensor>& t) {
+            const auto p = parts(t);
+            return std::vector<Expect>{feed_forward_ref(p[0], p[1], bias ? &p[2] : nullptr, p[3], bias ? &p[4] : nullptr, act)};
+          },
+          .tol32 = 2e-5,
+          .variants = {{"one token (1-d x)", sets({n_in}, {hidden, n_in}, {out, hidden})},
+                       {"no tokens", sets({0, n_in}, {hidden, n_in}, {out, hidden})},
+                       {"hidden = 1", sets({3, n_in}, {1, n_in}, {out, 1})},
+                       {"long rows (several row blocks)", sets({2, 70, 3}, {7, 3}, {2, 7})}},
+          .errors = {{[=] { feed_forward(x, zeros({6, 3}), Tensor(), w2, Tensor(), act); },
+                      {"[feed_forward] expected x [..., in] and weight [out, in]", "[6, 3]"}},
+                     {[=] { feed_forward(x, w1, Tensor(), zeros({5, 4}), Tensor(), act); },
+                      {"[feed_forward] w2 must be [out, hidden] with hidden = 6", "[5, 4]"}},
+                     {[=] { feed_forward(x, w1, zeros({5}), w2, Tensor(), act); }, {"[feed_forward] bias must be [out] = [6]"}},
+                     {[=] { feed_forward(x, w1, Tensor(), w2, zeros({6}), act); }, {"[feed_forward] b2 must be [out] = [5]"}},
+                     {[=] { feed_forward(x, w1, Tensor(), zeros({5, 6}, DType::float64), Tensor(), act); },
+                      {"[feed_forward] dtypes differ"}}},
           .cuda_tol_scale = 4};
 }
 
@@ -180,6 +242,9 @@ std::vector<Row> rows() {
     r.push_back(linear_row("linear" + with, Activation::none, bias));
     r.push_back(linear_row("linear + gelu" + with, Activation::gelu, bias));
     r.push_back(linear_row("linear + relu" + with, Activation::relu, bias));
+    r.push_back(feed_forward_row("feed_forward" + with, Activation::none, bias));
+    r.push_back(feed_forward_row("feed_forward gelu" + with, Activation::gelu, bias));
+    r.push_back(feed_forward_row("feed_forward relu" + with, Activation::relu, bias));
   }
 
   for (bool log : {false, true})

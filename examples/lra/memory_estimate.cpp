@@ -114,16 +114,20 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count K2 = topk ? 2 * B * H * N * kk * kF : 0;       // topk's indices (int32) + probabilities
   const Count lse = B * H * N * kF;                          // chunked's logsumexp
   const Count mask = B * N;                                  // bool key masks
-  // The feed-forward's hidden activations. Dense: [T, ff] before and after the activation. Top-k
+  // The feed-forward's hidden activations. Dense: [T, ff] before (and with dropout after) the activation. Top-k
   // (0 < top_k < ff, nn/layers.h): per token the k kept values before and after the activation
   // and their int64 indices, and while a chunk of tokens runs, its dense [chunk, ff] product and
   // the selection's scratch (two of them: an overestimate rather than an underestimate).
   const bool ff_topk = e.ff_topk.top_k > 0 && e.ff_topk.top_k < e.ff_hidden;
   const Count Kf = ff_topk ? Count(e.ff_topk.top_k) : F;
-  const Count ff_saved = ff_topk ? T * Kf * (2 * kF + 8) : 2 * Fx;
+  // Dense without dropout: the pre-activation alone (nn::FeedForward runs feed_forward(), which
+  // recomputes the activation in backward); with dropout, before and after the activation.
+  const Count ff_saved = ff_topk ? T * Kf * (2 * kF + 8) : (drop ? 2 * Fx : Fx);
   const Count ff_drop = ff_topk ? T * Kf * kF : Fx;               // the dropout mask of the hidden layer
   const Count ff_work = ff_topk ? 2 * std::min(Count(e.ff_topk.chunk), T) * F * kF : 0;
-  const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : Fx;
+  // the backward's [T, ff] transients: dense without dropout (feed_forward()) the hidden gradient
+  // beside the pre-activation's, then beside the recomputed activation
+  const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : (drop ? Fx : 2 * Fx);
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).
   const Count pre = X + 2 * S;                                         // ln1 output, ln1 statistics
