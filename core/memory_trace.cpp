@@ -273,20 +273,25 @@ std::vector<DeviceSummary> Trace::devices() const {
   const detail::Recorder& r = rec(recorder_);
   const std::vector<Event>& ev = events();
   std::vector<DeviceSummary> out(r.devices.size());
-  std::vector<int64_t> total(r.devices.size(), 0);
+  std::vector<CategoryBytes> live(r.devices.size());
+  auto total = [](const CategoryBytes& l) {
+    int64_t t = 0;
+    for (int64_t b : l) t += b;
+    return t;
+  };
   for (size_t i = 0; i < out.size(); ++i) {
     out[i].device = r.devices[i];
-    out[i].start = r.start[i];
+    out[i].start = live[i] = r.start[i];
     out[i].end = r.end[i];
-    for (int64_t b : r.start[i]) total[i] += b;
-    out[i].peak = total[i];
+    out[i].peak = total(live[i]);
   }
   for (size_t k = 0; k < ev.size(); ++k) {
     const Event& e = ev[k];
+    apply(e, live[e.device]);
     if (e.kind == 2) continue;  // a change of category moves bytes, never adds them
-    total[e.device] += e.kind == 0 ? e.bytes : -e.bytes;
-    if (total[e.device] > out[e.device].peak) {
-      out[e.device].peak = total[e.device];
+    const int64_t t = total(live[e.device]);
+    if (t > out[e.device].peak) {
+      out[e.device].peak = t;
       out[e.device].peak_event = static_cast<int64_t>(k);
     }
   }

@@ -135,6 +135,15 @@ struct Event {
   uint64_t block = 0;      // block id, shared by a block's events
 };
 
+// Live bytes per category after event e, given those before it (one device's): an alloc adds its
+// bytes to its category, a free takes them away, a retag moves them between categories. The one
+// rule every replay of a trace uses (Trace::devices, the Trace Event Format export, lra's phase
+// peaks; scripts/plot_memory.py is its Python twin).
+inline void apply(const Event& e, CategoryBytes& live) {
+  if (e.kind == 2) live[static_cast<size_t>(e.from)] -= e.bytes;
+  live[e.category] += e.kind == 1 ? -e.bytes : e.bytes;
+}
+
 struct OpSlice {
   std::string name, phase, module;
   double begin = 0, end = 0;  // seconds since the trace began

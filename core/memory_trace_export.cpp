@@ -121,8 +121,7 @@ std::string Trace::chrome_trace() const {
   for (size_t k = 0; k < events.size(); ++k) {
     const Event& e = events[k];
     CategoryBytes& l = live[e.device];
-    if (e.kind == 2) l[static_cast<size_t>(e.from)] -= e.bytes;
-    l[e.category] += e.kind == 1 ? -e.bytes : e.bytes;
+    apply(e, l);
     ev.push_back(counter_event(devs[e.device].device, e.t, l));
     if (static_cast<int64_t>(k) == devs[e.device].peak_event) {
       const OpInfo op = op_of(*this, static_cast<int64_t>(k));

@@ -24,8 +24,7 @@ PhasePeaks phase_peaks(const memory::Trace& t, Device d) {
     if (e.device != dev) continue;
     const std::string& phase = e.op >= 0 ? t.ops()[static_cast<size_t>(e.op)].phase : std::string();
     if (phase == "backward" && !in_backward) in_backward = true, p.end_of_forward = live;
-    if (e.kind == 2) live[static_cast<size_t>(e.from)] -= e.bytes;
-    live[e.category] += e.kind == 1 ? -e.bytes : e.bytes;
+    memory::apply(e, live);
     int64_t total = 0;
     for (int64_t b : live) total += b;
     int64_t* peak = phase == "forward" ? &p.forward : phase == "backward" ? &p.backward
