@@ -100,22 +100,26 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
   }
   const bool need_x = x.requires_grad(), need_w1 = w1.requires_grad(), need_b1 = b1.defined() && b1.requires_grad();
   const bool need_w2 = w2.requires_grad(), need_b2 = b2.defined() && b2.requires_grad();
+  const bool need_pre = need_x || need_w1 || need_b1;  // the gradient reaches the first linear
   const Shape x_shape = x.shape();
-  Tensor spre = saved(pre), sx = need_w1 ? saved(x) : Tensor(), sw1 = need_x ? saved(w1) : Tensor(), sw2 = saved(w2);
+  Tensor spre = saved(pre), sx = need_w1 ? saved(x) : Tensor(), sw1 = need_x ? saved(w1) : Tensor();
+  Tensor sw2 = need_pre ? saved(w2) : Tensor();
   return finish("feed_forward", {x, w1, b1, w2, b2}, out, [=](const Tensor& g) {  // g [..., out]
     Backend& b = backend_for(g.device());
     Tensor g2 = rows_of(g, out_f), none;  // [R, out]
     Tensor gb2 = need_b2 ? empty({out_f}, g.dtype(), g.device()) : Tensor();  // [out]
     if (need_b2) b.linear_epilogue_backward(Activation::none, none, g2, none, gb2);
     // dH = G W2, then dPre = dH * act'(pre), dH released: at most two [R, hidden] tensors at once
-    Tensor gh = matmul(g2, sw2);  // [R, out] x [out, hidden]
-    // act' reads the pre-activation: relu's pre > 0 exactly where its output is
-    Tensor gpre = act == Activation::none ? gh : empty({R, hidden}, g.dtype(), g.device());  // [R, hidden]
-    Tensor gb1 = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();                  // [hidden]
-    if (act != Activation::none || need_b1)
-      b.linear_epilogue_backward(act, act == Activation::none ? none : spre, gh, act == Activation::none ? none : gpre,
-                                 gb1);
-    gh = Tensor();
+    Tensor gpre, gb1;  // [R, hidden], [hidden]
+    if (need_pre) {
+      Tensor gh = matmul(g2, sw2);  // [R, out] x [out, hidden]
+      // act' reads the pre-activation: relu's pre > 0 exactly where its output is
+      gpre = act == Activation::none ? gh : empty({R, hidden}, g.dtype(), g.device());
+      gb1 = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
+      if (act != Activation::none || need_b1)
+        b.linear_epilogue_backward(act, act == Activation::none ? none : spre, gh, act == Activation::none ? none : gpre,
+                                   gb1);
+    }
     Tensor gw2;
     if (need_w2) {  // dW2 = G^T act(pre), the hidden activation recomputed (the one pass saving it avoids)
       Tensor pre_in = spre;  // read only: linear_epilogue writes y only to add a bias
