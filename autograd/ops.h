@@ -128,17 +128,32 @@ Tensor sum_to(const Tensor& t, const Shape& shape);
 // ---- linear algebra (ops/linalg.cpp) ----
 // Batched with numpy broadcasting of batch dims; 1-d operands as numpy treats them.
 Tensor matmul(const Tensor& a, const Tensor& b);
+// A LayerNorm over the last dim that linear() and feed_forward() apply to x inside the node (a
+// pre-LN transformer's ln -> projection): the op computes layer_norm(x, weight, bias, eps) into a
+// temporary, and backward recomputes it from x and the saved statistics, so the normalized
+// [..., in] tensor is never saved (x is: layer_norm saves it anyway). Against layer_norm() then
+// linear() that is one [..., in] activation less per norm, for one more LayerNorm pass in backward
+// (Transformer Engine's LayerNormLinear). on = false: x as given.
+struct InputNorm {
+  bool on = false;
+  Tensor weight, bias;  // [in] each, or undefined (no affine part)
+  double eps = 1e-5;
+};
 // The fused linear layer (ops/linear.cpp): act(x W^T + b), x [..., in], weight [out, in], bias
 // [out] or undefined -> [..., out]. One gemm and one elementwise pass forward (bias and activation
 // together); backward one pass for act' and the bias gradient, then the dX and dW gemms. Saves x
 // and W (as needed for their gradients) and, for gelu, the pre-activation; for relu the output.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act = Activation::none);
+// With norm.on, the product reads layer_norm(x) (InputNorm above); its inputs are then x, weight,
+// bias, norm.weight, norm.bias.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act = Activation::none,
+              const InputNorm& norm = {});
 // Two linears with an activation between: act(x W1^T + b1) W2^T + b2, x [..., in], w1 [hidden, in],
 // w2 [out, hidden], biases [hidden] / [out] or undefined -> [..., out] (ops/linear.cpp). One node
 // that saves x, w1, w2 and the pre-activation only: backward recomputes the hidden activation for
 // dW2, where two linear()s would also keep it ([..., hidden], a transformer's largest activation).
+// With norm.on the first linear reads layer_norm(x), as in linear().
 Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2,
-                    Activation act);
+                    Activation act, const InputNorm& norm = {});
 
 // ---- neural-network ops (ops/nn_ops.cpp, ops/index.cpp, ops/loss.cpp) ----
 Tensor softmax(const Tensor& t, int64_t dim);

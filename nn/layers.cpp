@@ -20,11 +20,11 @@ Linear::Linear(int64_t in, int64_t out, bool use_bias, ParamOptions p) : in_feat
 
 Tensor Linear::forward(const Tensor& x) const { return forward(x, Activation::none); }
 
-Tensor Linear::forward(const Tensor& x, Activation act) const {
+Tensor Linear::forward(const Tensor& x, Activation act, const InputNorm& norm) const {
   const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(x.dim() >= 1 && x.shape().back() == in_features, "Linear",
            "input of shape {} for a layer with {} input features", str(x.shape()), in_features);
-  return linear(x, weight, bias, act);  // [..., out]
+  return linear(x, weight, bias, act, norm);  // [..., out]
 }
 
 Embedding::Embedding(int64_t num, int64_t dim, ParamOptions p) {
@@ -74,20 +74,21 @@ FeedForward::FeedForward(int64_t dim, int64_t hidden, double p_drop, Activation 
   fc2 = register_module("fc2", std::make_shared<Linear>(hidden, dim, true, p));
 }
 
-Tensor FeedForward::forward(const Tensor& x) const {
+Tensor FeedForward::forward(const Tensor& x_in, const InputNorm& norm) const {
   const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(topk.top_k >= 0 && topk.chunk >= 1, "FeedForward", "top_k must be >= 0 and chunk >= 1, got {} and {}",
            topk.top_k, topk.chunk);
   const int64_t hidden = fc1->out_features;
-  MG_CHECK(x.dim() >= 1 && x.shape().back() == fc1->in_features, "FeedForward",
-           "input of shape {} for a layer with {} input features", str(x.shape()), fc1->in_features);
+  MG_CHECK(x_in.dim() >= 1 && x_in.shape().back() == fc1->in_features, "FeedForward",
+           "input of shape {} for a layer with {} input features", str(x_in.shape()), fc1->in_features);
   if (topk.top_k == 0 || topk.top_k > hidden) {
     // Without dropout at work, one node that keeps the pre-activation alone and recomputes the
     // hidden activation in backward (autograd/ops.h), instead of keeping both.
     if (drop->p == 0 || !drop->is_training())
-      return feed_forward(x, fc1->weight, fc1->bias, fc2->weight, fc2->bias, activation);
-    return fc2->forward(drop->forward(fc1->forward(x, activation)));
+      return feed_forward(x_in, fc1->weight, fc1->bias, fc2->weight, fc2->bias, activation, norm);
+    return fc2->forward(drop->forward(fc1->forward(x_in, activation, norm)));
   }
+  const Tensor x = norm.on ? layer_norm(x_in, norm.weight, norm.bias, norm.eps) : x_in;  // [..., dim]
   // [..., dim] -> the top_k units of each token: values and their indices  [..., top_k]
   auto [v, idx] = topk_linear(x, fc1->weight, fc1->bias, topk.top_k, topk.chunk);
   Tensor y = sparse_linear(drop->forward(activate(v, activation)), idx, fc2->weight);  // [..., dim]

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "autograd/ops.h"
 #include "backends/op_kinds.h"
 #include "core/random.h"
 #include "nn/module.h"
@@ -22,8 +23,9 @@ class Linear : public Module {
  public:
   Linear(int64_t in, int64_t out, bool bias = true, ParamOptions p = {});
   Tensor forward(const Tensor& x) const;  // [..., in] -> [..., out]
-  // act(x W^T + b) in the same op: the activation applied in the pass that adds the bias.
-  Tensor forward(const Tensor& x, Activation act) const;
+  // act(x W^T + b) in the same op: the activation applied in the pass that adds the bias. With
+  // norm.on, the product reads layer_norm(x) inside the op (autograd InputNorm).
+  Tensor forward(const Tensor& x, Activation act, const InputNorm& norm = {}) const;
   Tensor weight, bias;
   int64_t in_features, out_features;
 };
@@ -40,6 +42,9 @@ class LayerNorm : public Module {
  public:
   explicit LayerNorm(int64_t dim, double eps = 1e-5, ParamOptions p = {});
   Tensor forward(const Tensor& x) const;  // over the last dim
+  // This norm for a following linear or feed-forward to apply inside its op (autograd InputNorm):
+  // the normalized activation is then recomputed in backward instead of saved.
+  InputNorm as_input_norm() const { return {.on = true, .weight = weight, .bias = bias, .eps = eps}; }
   Tensor weight, bias;
   double eps;
 };
@@ -76,7 +81,9 @@ class FeedForward : public Module {
  public:
   FeedForward(int64_t dim, int64_t hidden, double dropout = 0.0, Activation act = Activation::gelu,
               ParamOptions p = {}, FeedForwardTopK topk = {});
-  Tensor forward(const Tensor& x) const;  // [..., dim] -> [..., dim]
+  // [..., dim] -> [..., dim]. With norm.on, of layer_norm(x): inside the fused op where it runs
+  // (dense, dropout off), else a layer_norm() first.
+  Tensor forward(const Tensor& x, const InputNorm& norm = {}) const;
   std::shared_ptr<Linear> fc1, fc2;
   std::shared_ptr<Dropout> drop;
   Activation activation;

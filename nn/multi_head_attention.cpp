@@ -55,15 +55,18 @@ MultiHeadAttention::MultiHeadAttention(int64_t dim_, int64_t heads_, AttentionOp
   }
 }
 
-MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x, const Tensor& context) const {
-  const int64_t B = x.size(0), Nq = x.size(1);
-  if (qkv && !context.defined()) {  // self-attention: one product
-    Tensor proj = reshape(qkv->forward(x), {B, Nq, heads + 2 * kv_heads, head_dim});  // [B, N, H + 2 Hkv, Dh]
+MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x_in, const Tensor& context,
+                                                      const InputNorm& norm) const {
+  const int64_t B = x_in.size(0), Nq = x_in.size(1);
+  if (qkv && !context.defined()) {  // self-attention: one product, the norm inside it
+    Tensor proj = qkv->forward(x_in, Activation::none, norm);                 // [B, N, (H + 2 Hkv) Dh]
+    proj = reshape(proj, {B, Nq, heads + 2 * kv_heads, head_dim});            // [B, N, H + 2 Hkv, Dh]
     // one split, so that backward writes dq, dk, dv into one gradient of proj (ops.h); the heads
     // as [B, H, N, Dh] views with unit stride in the last dim, which attention reads in place
     std::vector<Tensor> p = split(proj, {heads, kv_heads, kv_heads}, 2);  // [B, N, H | Hkv | Hkv, Dh]
     return {transpose(p[0], 1, 2), transpose(p[1], 1, 2), transpose(p[2], 1, 2)};
   }
+  const Tensor x = norm.on ? layer_norm(x_in, norm.weight, norm.bias, norm.eps) : x_in;  // [B, Nq, dim]
   const Tensor& c = context.defined() ? context : x;
   const int64_t in = qkv ? dim : context_dim;
   MG_CHECK(c.dim() == 3 && c.size(0) == B && c.size(2) == in, kOp,
@@ -78,11 +81,12 @@ MultiHeadAttention::Heads MultiHeadAttention::project(const Tensor& x, const Ten
   return {transpose(qp, 1, 2), transpose(kv_parts[0], 1, 2), transpose(kv_parts[1], 1, 2)};
 }
 
-Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& context, const AttentionMasks& m) const {
+Tensor MultiHeadAttention::forward(const Tensor& x, const Tensor& context, const AttentionMasks& m,
+                                   const InputNorm& norm) const {
   const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
   MG_CHECK(x.dim() == 3 && x.size(2) == dim, kOp, "input of shape {} for dim {}", str(x.shape()), dim);
   const int64_t B = x.size(0), N = x.size(1);
-  Heads h = project(x, context);  // q [B, H, Nq, Dh], k and v [B, Hkv, Nk, Dh]
+  Heads h = project(x, context, norm);  // q [B, H, Nq, Dh], k and v [B, Hkv, Nk, Dh]
   AttentionOptions o = options;
   o.key_padding_mask = m.key_padding_mask, o.key_lengths = m.key_lengths;
   o.attn_mask = m.attn_mask, o.bias = m.bias;

@@ -48,8 +48,11 @@ class MultiHeadAttention : public Module {
   // or key_lengths int [B].
   Tensor forward(const Tensor& x, const Tensor& key_padding_mask = Tensor(), const Tensor& key_lengths = Tensor()) const;
   // Queries from x [B, Nq, dim], keys and values from context [B, Nk, context_dim or dim] (undefined:
-  // x, self-attention) -> [B, Nq, dim].
-  Tensor forward(const Tensor& x, const Tensor& context, const AttentionMasks& masks) const;
+  // x, self-attention) -> [B, Nq, dim]. With norm.on, of layer_norm(x) (a pre-LN block's norm):
+  // inside the fused q/k/v projection's op for self-attention (autograd InputNorm), so that the
+  // normalized x is not saved; else a layer_norm() first (cross-attention normalizes x only).
+  Tensor forward(const Tensor& x, const Tensor& context, const AttentionMasks& masks,
+                 const InputNorm& norm = {}) const;
 
   std::shared_ptr<Linear> qkv;    // fused: dim -> (heads + 2 kv_heads) head_dim, rows q | k | v
   std::shared_ptr<Linear> q, kv;  // with context_dim > 0: dim -> dim and context_dim -> 2 kv_heads head_dim
@@ -63,7 +66,7 @@ class MultiHeadAttention : public Module {
   struct Heads {
     Tensor q, k, v;
   };
-  Heads project(const Tensor& x, const Tensor& context) const;
+  Heads project(const Tensor& x, const Tensor& context, const InputNorm& norm) const;
   Generator* gen_;
 };
 

@@ -17,8 +17,10 @@ TransformerEncoderLayer::TransformerEncoderLayer(const TransformerConfig& c, Par
 
 Tensor TransformerEncoderLayer::forward(const Tensor& x, const AttentionMasks& masks) const {
   const auto scope = trace_scope();  // memory-trace attribution (core/memory_trace.h)
-  Tensor h = x + drop1->forward(attn->forward(ln1->forward(x), Tensor(), masks));  // [B, N, D]
-  return h + drop2->forward(ff->forward(ln2->forward(h)));
+  // ln1 and ln2 run inside the ops that read their outputs (autograd InputNorm): the normalized
+  // activations are recomputed in backward, not saved
+  Tensor h = x + drop1->forward(attn->forward(x, Tensor(), masks, ln1->as_input_norm()));  // [B, N, D]
+  return h + drop2->forward(ff->forward(h, ln2->as_input_norm()));
 }
 
 Tensor TransformerEncoderLayer::forward(const Tensor& x, const Tensor& key_padding_mask,

@@ -155,11 +155,13 @@ TEST_CASE("lra memory estimate: the top-k feed-forward saves [tokens, k] instead
     same.encoder.ff_topk.top_k = F;
     CHECK(estimate_step_memory(same, B, N).total == d.total);
     // k = 16: each layer keeps 16 values, 16 activations (float32) and 16 int64 indices per token
-    // in place of the dense layer's [T, F] float32 pre-activation (without dropout, the one it saves)
+    // in place of the dense layer's [T, F] float32 pre-activation (without dropout, the one it
+    // saves), and ln2's output [T, D], which the dense layer recomputes (autograd InputNorm)
     ModelConfig topk = dense;
     topk.encoder.ff_topk = {.top_k = 16, .chunk = 64};
     const MemoryEstimate t = estimate_step_memory(topk, B, N);
-    CHECK(d.saved - t.saved == L * (T * F * 4 - T * 16 * 16));
+    const int64_t D = dense.encoder.dim;
+    CHECK(d.saved - t.saved == L * (T * F * 4 - T * 16 * 16 - T * D * 4));
     CHECK(t.total < d.total);
     CHECK(t.params == d.params);
     // a larger chunk holds larger [chunk, F] workspaces: never less memory

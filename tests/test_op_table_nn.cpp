@@ -144,6 +144,93 @@ Row feed_forward_row(const std::string& name, Activation act, bool bias) {
           .cuda_tol_scale = 4};
 }
 
+// The input norm of linear and feed_forward (InputNorm): layer_norm(x) before the first product.
+// x [2, 3, 4] then the op's parameters, then the norm's weight and bias [4] when `affine`.
+struct NormCase {
+  bool affine = true;
+  double eps = 1e-5;
+};
+
+InputNorm input_norm(const std::vector<Tensor>& t, size_t first, const NormCase& nc) {
+  return {.on = true, .weight = nc.affine ? t[first] : Tensor(), .bias = nc.affine ? t[first + 1] : Tensor(), .eps = nc.eps};
+}
+
+// layer_norm(x) as a tensor of x's shape and dtype, for the references above.
+Tensor normalized(const Tensor& x, const InputNorm& n) {
+  const Vec v = ref::layer_norm(x, n.weight, n.bias, n.eps);
+  Tensor y = empty(x.shape(), DType::float64);
+  std::copy(v.begin(), v.end(), y.data<double>());
+  return y;
+}
+
+std::vector<ErrorCase> input_norm_errors(const char* op, std::function<void(const Tensor&, const InputNorm&)> call) {
+  const Tensor x = zeros({2, 4});
+  const std::string tag = std::string("[") + op + "]";
+  return {{[=] { call(x, {.on = true, .weight = ones({3})}); }, {tag, "input norm weight/bias of shape [3]", "expected [4]"}},
+          {[=] { call(x, {.on = true, .bias = zeros({4}, DType::float64)}); }, {tag, "input norm", "float64"}},
+          {[=] { call(x, {.on = true, .eps = 0}); }, {tag, "input norm eps must be positive"}},
+          {[=] { call(x, {.on = false, .weight = ones({4})}); }, {tag, "norm.on = false"}}};
+}
+
+Row linear_norm_row(const std::string& name, Activation act, NormCase nc) {
+  const int64_t out = 5, n_in = 4;
+  auto sets = [nc](Shape xs, Shape ws) {
+    std::vector<Shape> s = {std::move(xs), ws, {ws[0]}};
+    if (nc.affine) s.push_back({ws[1]}), s.push_back({ws[1]});
+    return s;
+  };
+  std::vector<Input> ins;
+  for (const Shape& sh : sets({2, 3, n_in}, {out, n_in})) ins.push_back(in(sh));
+  const Tensor w = zeros({out, n_in}), b = zeros({out});
+  return {.op = "linear",
+          .name = name,
+          .inputs = ins,
+          .fn = f1([=](auto& x) { return linear(x[0], x[1], x[2], act, input_norm(x, 3, nc)); }),
+          .ref = [=](const std::vector<Tensor>& x) {
+            const Tensor y = normalized(x[0], input_norm(x, 3, nc));
+            Expect e = linear_ref(y, x[1], &x[2], act);
+            e.dtype = x[0].dtype();
+            return std::vector<Expect>{e};
+          },
+          .tol32 = 2e-5,
+          .variants = {{"one token (1-d x)", sets({n_in}, {out, n_in})},
+                       {"no tokens", sets({0, n_in}, {out, n_in})},
+                       {"one feature", sets({3, 1}, {out, 1})},
+                       {"long rows (several row blocks)", sets({2, 70, 3}, {9, 3})}},
+          .errors = input_norm_errors("linear", [=](const Tensor& x, const InputNorm& n) { linear(x, w, b, act, n); }),
+          .cuda_tol_scale = 4};
+}
+
+Row feed_forward_norm_row(const std::string& name, Activation act, NormCase nc) {
+  const int64_t n_in = 4, hidden = 6, out = 5;
+  auto sets = [nc](Shape xs, Shape w1, Shape w2) {
+    std::vector<Shape> s = {std::move(xs), w1, {w1[0]}, w2, {w2[0]}};
+    if (nc.affine) s.push_back({w1[1]}), s.push_back({w1[1]});
+    return s;
+  };
+  std::vector<Input> ins;
+  for (const Shape& sh : sets({2, 3, n_in}, {hidden, n_in}, {out, hidden})) ins.push_back(in(sh));
+  const Tensor w1 = zeros({hidden, n_in}), w2 = zeros({out, hidden});
+  return {.op = "feed_forward",
+          .name = name,
+          .inputs = ins,
+          .fn = f1([=](auto& t) { return feed_forward(t[0], t[1], t[2], t[3], t[4], act, input_norm(t, 5, nc)); }),
+          .ref = [=](const std::vector<Tensor>& t) {
+            const Tensor y = normalized(t[0], input_norm(t, 5, nc));
+            Expect e = feed_forward_ref(y, t[1], &t[2], t[3], &t[4], act);
+            e.dtype = t[0].dtype();
+            return std::vector<Expect>{e};
+          },
+          .tol32 = 2e-5,
+          .variants = {{"one token (1-d x)", sets({n_in}, {hidden, n_in}, {out, hidden})},
+                       {"no tokens", sets({0, n_in}, {hidden, n_in}, {out, hidden})},
+                       {"long rows (several row blocks)", sets({2, 70, 3}, {7, 3}, {2, 7})}},
+          .errors = input_norm_errors("feed_forward", [=](const Tensor& x, const InputNorm& n) {
+            feed_forward(x, w1, Tensor(), w2, Tensor(), act, n);
+          }),
+          .cuda_tol_scale = 4};
+}
+
 Row softmax_row(bool log, int64_t dim) {
   const char* op = log ? "log_softmax" : "softmax";
   std::vector<Variant> variants = {{"one element", {{1, 1, 1}}}, {"empty", {{2, 0, 4}}}};
@@ -246,6 +333,12 @@ std::vector<Row> rows() {
     r.push_back(feed_forward_row("feed_forward gelu" + with, Activation::gelu, bias));
     r.push_back(feed_forward_row("feed_forward relu" + with, Activation::relu, bias));
   }
+
+  r.push_back(linear_norm_row("linear with input norm", Activation::none, {}));
+  r.push_back(linear_norm_row("linear + gelu with input norm", Activation::gelu, {}));
+  r.push_back(linear_norm_row("linear with input norm, no affine, eps 0.1", Activation::none, {false, 0.1}));
+  r.push_back(feed_forward_norm_row("feed_forward gelu with input norm", Activation::gelu, {}));
+  r.push_back(feed_forward_norm_row("feed_forward relu with input norm, no affine", Activation::relu, {false, 1e-5}));
 
   for (bool log : {false, true})
     for (int64_t dim : {0, 1, 2, -1, -3}) r.push_back(softmax_row(log, dim));

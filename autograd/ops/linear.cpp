@@ -5,6 +5,8 @@
 // saves one [T, out] pass and one [T, out] tensor each way.
 // feed_forward(): two of them with the activation between, as one node that saves the
 // pre-activation alone; backward recomputes the hidden activation with one more pass.
+// Both may normalize x first (InputNorm, autograd/ops.h): the input side below computes
+// layer_norm(x) into a temporary the product reads, and backward recomputes it rather than keep it.
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "autograd/ops/rows.h"
@@ -30,29 +32,127 @@ void check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, con
            weight.shape()[0], shapes());
 }
 
+void check_norm(const Tensor& x, const InputNorm& n, const char* op) {
+  if (!n.on) {
+    MG_CHECK(!n.weight.defined() && !n.bias.defined(), op, "input norm weight or bias given with norm.on = false");
+    return;
+  }
+  const int64_t C = x.shape().back();
+  for (const Tensor* p : {&n.weight, &n.bias})
+    if (p->defined())
+      MG_CHECK(p->shape() == Shape{C} && p->dtype() == x.dtype(), op,
+               "input norm weight/bias of shape {} {} for x {} {} (expected [{}])", str(p->shape()),
+               to_string(p->dtype()), str(x.shape()), to_string(x.dtype()), C);
+  MG_CHECK(n.eps > 0, op, "input norm eps must be positive, got {}", n.eps);
+}
+
+// The input side of the first product, in forward: x's rows, or layer_norm(x) written into a new
+// tensor with its statistics. Not captured by the backward closures (SavedInput is).
+struct InputRows {
+  Tensor rows;       // [R, in]
+  Tensor mu, rstd;   // [R] each, with a norm
+};
+
+InputRows input_rows(Backend& be, const Tensor& x, const InputNorm& n, int64_t in) {
+  if (!n.on) return {rows_of(x, in), Tensor(), Tensor()};
+  const int64_t R = numel(leading(x.shape()));
+  InputRows r{empty({R, in}, x.dtype(), x.device()), empty({R}, x.dtype(), x.device()),
+              empty({R}, x.dtype(), x.device())};
+  be.layer_norm(x, n.weight, n.bias, n.eps, r.rows, r.mu, r.rstd);
+  return r;
+}
+
+// What backward keeps of the input side: x when some gradient needs it, and with a norm its
+// parameters and statistics (never the normalized rows).
+struct SavedInput {
+  Shape x_shape;
+  int64_t in = 0;
+  bool norm = false;
+  double eps = 0;
+  bool need_x = false, need_nw = false, need_nb = false;
+  Tensor x, nw, nb, mu, rstd;
+
+  // Whether backward needs dL/d(rows): for x's gradient or, through the norm, its parameters'.
+  bool wants_row_grad() const { return need_x || need_nw || need_nb; }
+
+  // The rows the product read [R, in], for dW: x's, or layer_norm(x) recomputed (the forward's
+  // kernel on the same input: the same values).
+  Tensor rows() const {
+    if (!norm) return rows_of(x, in);
+    const int64_t R = numel(leading(x_shape));
+    Tensor y = empty({R, in}, x.dtype(), x.device()), mu2 = empty({R}, x.dtype(), x.device()),
+           rstd2 = empty({R}, x.dtype(), x.device());
+    backend_for(x.device()).layer_norm(x, nw, nb, eps, y, mu2, rstd2);
+    return y;
+  }
+
+  struct Grads3 {
+    Tensor x, nw, nb;
+  };
+  // From gy = dL/d(rows) [R, in] (undefined when !wants_row_grad()): the gradients of x [x_shape]
+  // and, with a norm, of its weight and bias [in].
+  Grads3 backward(const Tensor& gy) const {
+    if (!norm) return {need_x ? reshape(gy, x_shape) : Tensor(), Tensor(), Tensor()};
+    if (!gy.defined()) return {};
+    Grads3 g{need_x ? empty(x_shape, x.dtype(), x.device()) : Tensor(),
+             need_nw ? empty({in}, x.dtype(), x.device()) : Tensor(),
+             need_nb ? empty({in}, x.dtype(), x.device()) : Tensor()};
+    backend_for(x.device()).layer_norm_backward(gy, x, nw, mu, rstd, g.x, g.nw, g.nb);
+    return g;
+  }
+};
+
+// Call right before finish(): the saved() records belong to that node. rows_again: dW needs the
+// product's input in backward.
+SavedInput save_input(const Tensor& x, const InputNorm& n, const InputRows& r, int64_t in, bool rows_again) {
+  SavedInput s;
+  s.x_shape = x.shape(), s.in = in, s.norm = n.on, s.eps = n.eps;
+  s.need_x = x.requires_grad();
+  s.need_nw = n.on && n.weight.defined() && n.weight.requires_grad();
+  s.need_nb = n.on && n.bias.defined() && n.bias.requires_grad();
+  if (!n.on) {
+    if (rows_again) s.x = saved(x);
+    return s;
+  }
+  if (!rows_again && !s.wants_row_grad()) return s;
+  s.x = saved(x), s.nw = saved(n.weight), s.mu = saved(r.mu), s.rstd = saved(r.rstd);
+  if (rows_again) s.nb = saved(n.bias);
+  return s;
+}
+
+// The node's inputs: x, the op's parameters, then the norm's weight and bias when it is on.
+std::vector<Tensor> node_inputs(const Tensor& x, std::vector<Tensor> params, const InputNorm& n) {
+  params.insert(params.begin(), x);
+  if (n.on) params.push_back(n.weight), params.push_back(n.bias);
+  return params;
+}
+
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act) {
-  Backend& be = backend_of("linear", {&x, &weight, &bias});
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activation act, const InputNorm& norm) {
+  Backend& be = backend_of("linear", {&x, &weight, &bias, &norm.weight, &norm.bias});
   check_linear(x, weight, bias);
+  check_norm(x, norm, "linear");
   const int64_t out_f = weight.shape()[0], in = weight.shape()[1];
   const Shape out_shape = with_last(leading(x.shape()), out_f);
   const int64_t R = numel(leading(x.shape()));
   Tensor out = empty(out_shape, x.dtype(), x.device());                                 // [..., out]
   Tensor pre = act == Activation::gelu ? empty(out_shape, x.dtype(), x.device()) : out;  // x W^T + b  [..., out]
+  InputRows xr = input_rows(be, x, norm, in);  // [R, in]: x, or layer_norm(x)
   {
     Tensor pre2 = alias(pre, {R, out_f}, {out_f, 1}, 0), out2 = alias(out, {R, out_f}, {out_f, 1}, 0);  // [R, out]
-    be.matmul(rows_of(x, in), transpose(detach(weight), 0, 1), pre2);  // [R, in] x [in, out]
+    be.matmul(xr.rows, transpose(detach(weight), 0, 1), pre2);  // [R, in] x [in, out]
     if (act != Activation::none || bias.defined())
       be.linear_epilogue(act, pre2, bias.defined() ? contiguous(detach(bias)) : Tensor(), out2);
   }
+  xr.rows = Tensor();  // a normalized input is not kept
 
-  const bool need_x = x.requires_grad(), need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
-  const Shape x_shape = x.shape();
+  const bool need_w = weight.requires_grad(), need_b = bias.defined() && bias.requires_grad();
   // what act' reads: the pre-activation for gelu, the output for relu (> 0 exactly where pre > 0)
   Tensor sa = act == Activation::gelu ? saved(pre) : (act == Activation::relu ? saved(out) : Tensor());
-  Tensor sx = need_w ? saved(x) : Tensor(), sw = need_x ? saved(weight) : Tensor();
-  return finish("linear", {x, weight, bias}, out, [=](const Tensor& g) {  // g [..., out]
+  const SavedInput si = save_input(x, norm, xr, in, need_w);
+  Tensor sw = si.wants_row_grad() ? saved(weight) : Tensor();
+  return finish("linear", node_inputs(x, {weight, bias}, norm), out, [=](const Tensor& g) {  // g [..., out]
     Backend& b = backend_for(g.device());
     Tensor g2 = rows_of(g, out_f);  // [R, out]
     Tensor gpre = act == Activation::none ? g2 : empty({R, out_f}, g.dtype(), g.device());  // g * act'  [R, out]
@@ -62,17 +162,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
       b.linear_epilogue_backward(act, sa.defined() ? rows_of(sa, out_f) : none, g2,
                                  act == Activation::none ? none : gpre, gb);
     }
-    Tensor gx, gw;
-    if (need_x) gx = reshape(matmul(gpre, sw), x_shape);               // [R, out] x [out, in] -> [..., in]
-    if (need_w) gw = matmul(transpose(gpre, 0, 1), rows_of(sx, in));  // [out, R] x [R, in]
-    return Grads{gx, gw, gb};
+    Tensor gw;
+    if (need_w) gw = matmul(transpose(gpre, 0, 1), si.rows());  // [out, R] x [R, in]
+    const Tensor gy = si.wants_row_grad() ? matmul(gpre, sw) : Tensor();  // [R, out] x [out, in]
+    const SavedInput::Grads3 gi = si.backward(gy);
+    Grads r{gi.x, gw, gb};
+    if (si.norm) r.push_back(gi.nw), r.push_back(gi.nb);
+    return r;
   });
 }
 
 Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2,
-                    Activation act) {
-  Backend& be = backend_of("feed_forward", {&x, &w1, &b1, &w2, &b2});
+                    Activation act, const InputNorm& norm) {
+  Backend& be = backend_of("feed_forward", {&x, &w1, &b1, &w2, &b2, &norm.weight, &norm.bias});
   check_linear(x, w1, b1, "feed_forward");
+  check_norm(x, norm, "feed_forward");
   const int64_t in = w1.shape()[1], hidden = w1.shape()[0];
   MG_CHECK(w2.dim() == 2 && w2.shape()[1] == hidden, "feed_forward",
            "w2 must be [out, hidden] with hidden = {} (w1 {}), got {}", hidden, str(w1.shape()), str(w2.shape()));
@@ -84,9 +188,11 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
   const int64_t out_f = w2.shape()[0], R = numel(leading(x.shape()));
   Tensor pre = empty({R, hidden}, x.dtype(), x.device());  // x W1^T + b1  [R, hidden]
   Tensor out = empty(with_last(leading(x.shape()), out_f), x.dtype(), x.device());  // [..., out]
+  InputRows xr = input_rows(be, x, norm, in);  // [R, in]: x, or layer_norm(x)
   {
     Tensor h = act == Activation::none ? pre : empty({R, hidden}, x.dtype(), x.device());  // act(pre), freed here
-    be.matmul(rows_of(x, in), transpose(detach(w1), 0, 1), pre);  // [R, in] x [in, hidden]
+    be.matmul(xr.rows, transpose(detach(w1), 0, 1), pre);  // [R, in] x [in, hidden]
+    xr.rows = Tensor();  // a normalized input is not kept
     const Tensor bias1 = b1.defined() ? contiguous(detach(b1)) : Tensor(), none;
     if (act == Activation::gelu) {
       be.linear_epilogue(act, pre, bias1, h);  // pre += b1 (kept: gelu's contract), h = gelu(pre)
@@ -98,13 +204,13 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
     be.matmul(h, transpose(detach(w2), 0, 1), out2);  // [R, hidden] x [hidden, out]
     if (b2.defined()) be.linear_epilogue(Activation::none, out2, contiguous(detach(b2)), out2);
   }
-  const bool need_x = x.requires_grad(), need_w1 = w1.requires_grad(), need_b1 = b1.defined() && b1.requires_grad();
+  const bool need_w1 = w1.requires_grad(), need_b1 = b1.defined() && b1.requires_grad();
   const bool need_w2 = w2.requires_grad(), need_b2 = b2.defined() && b2.requires_grad();
-  const bool need_pre = need_x || need_w1 || need_b1;  // the gradient reaches the first linear
-  const Shape x_shape = x.shape();
-  Tensor spre = saved(pre), sx = need_w1 ? saved(x) : Tensor(), sw1 = need_x ? saved(w1) : Tensor();
-  Tensor sw2 = need_pre ? saved(w2) : Tensor();
-  return finish("feed_forward", {x, w1, b1, w2, b2}, out, [=](const Tensor& g) {  // g [..., out]
+  Tensor spre = saved(pre);
+  const SavedInput si = save_input(x, norm, xr, in, need_w1);
+  const bool need_pre = si.wants_row_grad() || need_w1 || need_b1;  // the gradient reaches the first linear
+  Tensor sw1 = si.wants_row_grad() ? saved(w1) : Tensor(), sw2 = need_pre ? saved(w2) : Tensor();
+  return finish("feed_forward", node_inputs(x, {w1, b1, w2, b2}, norm), out, [=](const Tensor& g) {  // g [..., out]
     Backend& b = backend_for(g.device());
     Tensor g2 = rows_of(g, out_f), none;  // [R, out]
     Tensor gb2 = need_b2 ? empty({out_f}, g.dtype(), g.device()) : Tensor();  // [out]
@@ -127,10 +233,13 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
       if (act != Activation::none) b.linear_epilogue(act, pre_in, none, h);
       gw2 = matmul(transpose(g2, 0, 1), h);  // [out, R] x [R, hidden]
     }
-    Tensor gx, gw1;
-    if (need_x) gx = reshape(matmul(gpre, sw1), x_shape);               // [R, hidden] x [hidden, in]
-    if (need_w1) gw1 = matmul(transpose(gpre, 0, 1), rows_of(sx, in));  // [hidden, R] x [R, in]
-    return Grads{gx, gw1, gb1, gw2, gb2};
+    Tensor gw1;
+    if (need_w1) gw1 = matmul(transpose(gpre, 0, 1), si.rows());  // [hidden, R] x [R, in]
+    const Tensor gy = si.wants_row_grad() ? matmul(gpre, sw1) : Tensor();  // [R, hidden] x [hidden, in]
+    const SavedInput::Grads3 gi = si.backward(gy);
+    Grads r{gi.x, gw1, gb1, gw2, gb2};
+    if (si.norm) r.push_back(gi.nw), r.push_back(gi.nb);
+    return r;
   });
 }
 

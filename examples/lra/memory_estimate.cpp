@@ -130,7 +130,10 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : (drop ? Fx : 2 * Fx);
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).
-  const Count pre = X + 2 * S;                                         // ln1 output, ln1 statistics
+  // ln1 and ln2 run inside the ops that read them (autograd InputNorm): their statistics are
+  // saved, their outputs recomputed in backward; ln2's output is saved only before the top-k
+  // feed-forward, whose ops take no input norm.
+  const Count pre = 2 * S;                                             // ln1 statistics
   Count attn = QKV + X;                                                // qkv projection, merged heads
   if (kind == AttentionKind::vanilla) attn += P + 2 * mask;            // probabilities, masks
   // vanilla's dense rules (autograd/ops/attention_vanilla.cpp): a [N, N] bool mask for packed
@@ -142,7 +145,8 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   if (vanilla && (m.position == PositionKind::relative || m.position == PositionKind::alibi)) attn += H * N * N * kF;
   if (kind == AttentionKind::chunked) attn += X + lse + mask;          // O, logsumexp, key mask
   if (kind == AttentionKind::topk) attn += K2;                         // indices, probabilities
-  const Count post = X + (X + 2 * S) + ff_saved + X + (drop ? 2 * X + ff_drop : 0);  // h, ln2, fc1/act, output, dropout
+  const Count ln2 = (ff_topk ? X : 0) + 2 * S;  // ln2 output (top-k only), statistics
+  const Count post = X + ln2 + ff_saved + X + (drop ? 2 * X + ff_drop : 0);  // h, ln2, fc1/act, output, dropout
   const Count layer = pre + attn + post;
   const Count A0 = X;              // embeddings + positions, the first layer's input
   // final LayerNorm statistics, pooling weights (packed: the [sequences, T] mean weights, or the
@@ -178,7 +182,7 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   auto layer_candidates = [&](Count before, Count layer_state, Count extra_held, std::vector<Candidate>& out) {
     // forward of the last layer, up to its attention
     const Phase fwd = e.checkpoint ? Phase::backward : Phase::forward;  // checkpointing recomputes in backward
-    out.push_back({before + pre + 2 * QKV, "qkv projection (forward)", fwd});
+    out.push_back({before + pre + X + 2 * QKV, "qkv projection (forward)", fwd});  // with ln1's output
     if (kind == AttentionKind::vanilla) out.push_back({before + pre + QKV + 2 * P + X, "vanilla scores (forward)", fwd});
     if (kind == AttentionKind::chunked)
       out.push_back({before + pre + QKV + X + lse + nt * ws_fwd * kF + ring_fwd,
