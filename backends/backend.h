@@ -107,7 +107,9 @@ class Backend {
   // backends/attention_scores.h the rules every kernel applies). q [B,H,Nq,D], k [B,Hkv,Nk,D],
   // v [B,Hkv,Nk,Dv] in the input layout below (attention_layout_ok), Hkv dividing H: query head h
   // reads key/value head h / (H / Hkv) in place (grouped-query attention). m holds the optional
-  // per-pair inputs (AttentionMods, below); p the scalars. Outputs are contiguous.
+  // per-pair inputs (AttentionMods, below); p the scalars. out [B,H,Nq,Dv] may be any view in the
+  // input layout (autograd passes a view of a [B,Nq,H,Dv] tensor, so that merging the heads needs
+  // no copy); the other outputs are contiguous. In backward, out and grad_out may be any view.
   // Chunked: out [B,H,Nq,Dv] and lse [B,H,Nq] (+inf for a row with no visible key).
   virtual void attention_chunked_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionMods& m,
                                          const AttentionParams& p, Tensor& out, Tensor& lse) = 0;

@@ -292,10 +292,17 @@ AttentionMods saved_mods(const AttentionMods& m) {
   return s;
 }
 
+// The output [B, H, Nq, Dv] as a view of a [B, Nq, H, Dv] tensor: the merged heads' layout, so that
+// MultiHeadAttention's merge to [B, Nq, H * Dv] is a view, not a copy that the output projection
+// would save beside this output (the kernels write any view in the input layout: backend.h).
+Tensor merged_layout_output(const Dims& d, DType dtype, Device device) {
+  return transpose(empty({d.B, d.Nq, d.H, d.Dv}, dtype, device), 1, 2);  // [B, H, Nq, Dv]
+}
+
 Tensor chunked(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const Prepared& pr, Tensor* lse_out) {
   const Dims& d = pr.d;
   Tensor q = kernel_input(q_in), k = kernel_input(k_in), v = kernel_input(v_in);
-  Tensor out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());  // [B, H, Nq, Dv]
+  Tensor out = merged_layout_output(d, q.dtype(), q.device());  // [B, H, Nq, Dv]
   Tensor lse = empty({d.B, d.H, d.Nq}, q.dtype(), q.device());        // one logsumexp per query row
   backend_for(q.device()).attention_chunked_forward(q, k, v, pr.m, pr.p, out, lse);
   if (lse_out) *lse_out = lse;
@@ -321,7 +328,7 @@ TopkOut topk(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in, const P
   Tensor q = kernel_input(q_in), k = kernel_input(k_in), v = kernel_input(v_in);
   const int64_t kk = std::min(pr.p.top_k, d.Nk);
   TopkOut r;
-  r.out = empty({d.B, d.H, d.Nq, d.Dv}, q.dtype(), q.device());     // [B, H, Nq, Dv]
+  r.out = merged_layout_output(d, q.dtype(), q.device());          // [B, H, Nq, Dv]
   r.idx = empty({d.B, d.H, d.Nq, kk}, DType::int32, q.device());    // [B, H, Nq, kk]
   r.probs = empty({d.B, d.H, d.Nq, kk}, q.dtype(), q.device());     // [B, H, Nq, kk]
   if (want_lse) r.lse = empty({d.B, d.H, d.Nq}, q.dtype(), q.device());

@@ -53,13 +53,13 @@ void add_visible_products(const T* P, int64_t nq, int64_t nk, const T* V, int64_
 // ldk; dO dense; seen [nq, nk]).
 template <class T>
 void add_visible_grads(const T* P, const T* dS, int64_t ldp, int64_t nq, int64_t nk, const T* Q, int64_t ldq,
-                       const T* K, int64_t ldk, const T* dO, int64_t D, int64_t Dv, T scale, T* dQ, T* dK, T* dV,
-                       const uint8_t* seen) {
+                       const T* K, int64_t ldk, const T* dO, int64_t ldo, int64_t D, int64_t Dv, T scale, T* dQ, T* dK,
+                       T* dV, const uint8_t* seen) {
   for (int64_t r = 0; r < nq; ++r)
     for (int64_t c = 0; c < nk; ++c) {
       if (!seen[r * nk + c]) continue;
       const T pr = P[r * ldp + c], ds = scale * dS[r * ldp + c];
-      for (int64_t d = 0; d < Dv; ++d) dV[c * Dv + d] += pr * dO[r * Dv + d];
+      for (int64_t d = 0; d < Dv; ++d) dV[c * Dv + d] += pr * dO[r * ldo + d];
       for (int64_t d = 0; d < D; ++d) {
         dK[c * D + d] += ds * Q[r * ldq + d];
         dQ[r * D + d] += ds * K[c * ldk + d];
@@ -204,17 +204,18 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
             block_gemm(nq, Dv, nk, T(1), S, nk, 1, Vp, T(1), acc, Dv);
           }
         }
-        T* O = out.data<T>() + (bh * Nq + sg.q0 + i0) * Dv;  // [nq, Dv]
-        T* L = lse.data<T>() + bh * Nq + sg.q0 + i0;          // [nq]
+        const int64_t ldo = row_stride(out);
+        T* O = head<T>(out, b, h) + (sg.q0 + i0) * ldo;  // [nq, Dv], rows ldo apart
+        T* L = lse.data<T>() + bh * Nq + sg.q0 + i0;     // [nq]
         for (int64_t r = 0; r < nq; ++r) {
           if (l[r] == T(0)) {  // no visible key, or all scored -inf: lse = +inf makes every P = 0 in backward
             // the sum of 0 * v over the visible keys: 0, or NaN where one of their v is not finite
-            std::copy(acc + r * Dv, acc + (r + 1) * Dv, O + r * Dv);
+            std::copy(acc + r * Dv, acc + (r + 1) * Dv, O + r * ldo);
             L[r] = std::numeric_limits<T>::infinity();
             continue;
           }
           const T inv = keep_scale / l[r];  // dropout's 1 / (1 - p) on the kept probabilities
-          for (int64_t d = 0; d < Dv; ++d) O[r * Dv + d] = acc[r * Dv + d] * inv;
+          for (int64_t d = 0; d < Dv; ++d) O[r * ldo + d] = acc[r * Dv + d] * inv;
           L[r] = m[r] + std::log(l[r]);
         }
       }
@@ -245,17 +246,21 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
   const int64_t nb_t = fold_b ? 1 : B, nh_t = fold_h ? 1 : Hkv, nk_t = fold_k ? 1 : n_kb;
   const std::array<int64_t, 4> dbs = dbias ? broadcast_strides(g.dbias) : std::array<int64_t, 4>{};
   const DropoutRule& drop = p.dropout;
-  Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
+  // dO and O [B, H, Nq, Dv] read in place in the input layout (the forward's output is a view of
+  // [B, Nq, H, Dv], and so is the gradient a head merge hands back)
+  const Tensor grad_out = attention_input(grad_out_in), o = attention_input(out);
+  const int64_t ld_do = row_stride(grad_out), ld_o = row_stride(o);
   dispatch_float(q.dtype(), "attention_backward", [&]<class T>() {
     const ScoreMods<T> sm = score_mods<T>(mods, Nk);
-    const T* dO_all = grad_out.data<T>();
-    const T* O_all = out.data<T>();
     const T* L_all = lse.data<T>();
     // Delta_i = rowsum(dO_i * O_i)  [B, H, Nq] (O with dropout: still sum_j P_ij dP_ij)
     Tensor delta = empty({B, H, Nq}, q.dtype());
     T* Dl = delta.data<T>();
     parallel_for(B * H * Nq, Dv, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) Dl[i] = row_dot(dO_all + i * Dv, O_all + i * Dv, Dv);
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t b = i / (H * Nq), h = (i / Nq) % H, r = i % Nq;
+        Dl[i] = row_dot(head<T>(grad_out, b, h) + r * ld_do, head<T>(o, b, h) + r * ld_o, Dv);
+      }
     });
     // per thread (chunked_workspace.h): S/P [Cq, Ck], dP/dS [Cq, Ck], dQ part [Cq, D], the packed
     // operands (Pack), then the seen and dropout flags (bytes)
@@ -292,7 +297,7 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
           const Cover cover = block_cover(sm, vis, sg, b, h, i0, nq, j0, nk, seen);
           if (cover == Cover::none) continue;  // block skipping
           const T* Qi = head<T>(q, b, h) + gi0 * row_stride(q);  // [nq, D]
-          const T* dOi = dO_all + (bh * Nq + gi0) * Dv;           // [nq, Dv]
+          const T* dOi = head<T>(grad_out, b, h) + gi0 * ld_do;  // [nq, Dv], rows ld_do apart
           const T* Li = L_all + bh * Nq + gi0;
           const T* Di = Dl + bh * Nq + gi0;
           // P = exp(scale * Q K^T + terms - L)  [nq, nk], recomputed; terms and exp in the product's
@@ -312,11 +317,11 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
                        });
           // dP = dO_i V_j^T  [nq, nk]; in the epilogue dS = P * (dP * keep - Delta), then P * keep for dV
           if (!drop.on)
-            block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, ldP, vec_epilogue([&](int64_t r, int64_t c, auto dp) {
+            block_gemm(nq, nk, Dv, T(1), dOi, ld_do, 1, pk.Vt, T(0), dS, ldP, vec_epilogue([&](int64_t r, int64_t c, auto dp) {
                          return BlockVec<T>::load(P + r * ldP + c) * (dp - Di[r]);
                        }));
           else
-            block_gemm(nq, nk, Dv, T(1), dOi, Dv, 1, pk.Vt, T(0), dS, ldP, [&](int64_t r, int64_t c0, T* ds, int64_t n) {
+            block_gemm(nq, nk, Dv, T(1), dOi, ld_do, 1, pk.Vt, T(0), dS, ldP, [&](int64_t r, int64_t c0, T* ds, int64_t n) {
               T* pr = P + r * ldP + c0;
               const T dr = Di[r];
               drop.keep_run(bh, gi0 + r, sg.k0 + j0 + c0, n, kept);
@@ -343,12 +348,12 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
                 drel_t[h * sm.rel_buckets + sm.bucket_index(j0 + c - diag)] += dS[r * ldP + c];
             }
           if (cover == Cover::some && !(rows_finite(Qi, nq, D, row_stride(q)) && rows_finite(Kj, nk, D, row_stride(k)) &&
-                                        rows_finite(dOi, nq, Dv, Dv))) {
+                                        rows_finite(dOi, nq, Dv, ld_do))) {
             std::fill(dQp, dQp + nq * D, T(0));
-            add_visible_grads(P, dS, ldP, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, D, Dv, T(p.scale), dQp, dKj,
+            add_visible_grads(P, dS, ldP, nq, nk, Qi, row_stride(q), Kj, row_stride(k), dOi, ld_do, D, Dv, T(p.scale), dQp, dKj,
                               dVj, seen);
           } else {
-            pack_b(dOi, nq, Dv, Dv, 1, pk.dOp);           // dO_i [nq, Dv]
+            pack_b(dOi, nq, Dv, ld_do, 1, pk.dOp);           // dO_i [nq, Dv]
             pack_b(Qi, nq, D, row_stride(q), 1, pk.Qp);  // Q_i [nq, D]
             // dV_j += (P * keep)^T dO_i  [nk, Dv]
             block_gemm(nk, Dv, nq, T(1), P, 1, ldP, pk.dOp, T(1), dVj, Dv);

@@ -194,7 +194,7 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
           const int64_t il = qc.i0 + r, iq = sg.q0 + il, fk = std::max(vis.first_key(il), kr.first);
           const int64_t n = std::max<int64_t>(std::min(vis.last_key(il), kr.last) + 1 - fk, 0);  // keys fk .. fk + n - 1
           T* s = S + r * w + (fk - lo);
-          T* O = out.data<T>() + (bh * Nq + iq) * Dv;
+          T* O = head<T>(out, b, h) + iq * row_stride(out);  // [Dv]: out in the input layout
           int32_t* I = idx.data<int32_t>() + (bh * Nq + iq) * kk;
           T* Pr = probs.data<T>() + (bh * Nq + iq) * kk;
           std::fill(O, O + Dv, T(0));
@@ -233,7 +233,7 @@ void CpuBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in,
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
   const int64_t Hkv = k.shape()[1], G = H / std::max<int64_t>(Hkv, 1);  // query heads per key/value head
   const int64_t Nk = k.shape()[2], Dv = v.shape()[3], kk = idx.shape()[3];
-  Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
+  const Tensor grad_out = attention_input(grad_out_in);  // [B, H, Nq, Dv], read in place
   const bool want_ds = g.dbias.defined() || g.drel_table.defined();
   dispatch_float(q.dtype(), "attention_topk_backward", [&]<class T>() {
     // dS of every kept pair [B, H, Nq, kk], for the bias and table gradients (O(N k), as probs)
@@ -258,7 +258,7 @@ void CpuBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in,
           for (int64_t i = 0; i < Nq; ++i) {
             const int32_t* I = idx_all + (bh * Nq + i) * kk;
             const T* Pr = probs.data<T>() + (bh * Nq + i) * kk;
-            const T* dO = grad_out.data<T>() + (bh * Nq + i) * Dv;
+            const T* dO = head<T>(grad_out, b, h) + i * row_stride(grad_out);
             const T* Qi = Q + i * row_stride(q);
             T* dQi = dq.data<T>() + (bh * Nq + i) * D;
             T* dS = want_ds ? ds_all.data<T>() + (bh * Nq + i) * kk : nullptr;

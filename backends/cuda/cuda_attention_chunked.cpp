@@ -196,6 +196,12 @@ int64_t longest_segment(const std::vector<Segment>& segs, bool keys) {
 void CudaBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                             const AttentionMods& mods, const AttentionParams& p, Tensor& out,
                                             Tensor& lse) {
+  if (!out.is_contiguous()) {  // autograd's [B, Nq, H, Dv] storage: these kernels write [B, H, Nq, Dv], then a copy
+    Tensor o = empty(out.shape(), out.dtype(), out.device());
+    attention_chunked_forward(q_in, k_in, v_in, mods, p, o, lse);
+    copy(o, out);
+    return;
+  }
   const Tensor q = attention_input(q_in), k = attention_input(k_in), v = attention_input(v_in);
   check_attention_supported(mods, p, q, k, kCudaAttentionFeatures, "the CUDA kernels", "attention");
   const int64_t B = q.shape()[0], H = q.shape()[1], Nq = q.shape()[2], D = q.shape()[3];
@@ -261,11 +267,11 @@ void CudaBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k
              "dq, dk, dv must be contiguous");
     const Tensor grad_out = contiguous_copy(grad_out_in);  // [B, H, Nq, Dv]
     const bool finite = all_finite_inputs<T>({&q, &k, &v, &grad_out}, "attention_backward");
+    const Tensor out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);  // out: a view of [B, Nq, H, Dv]
     if (finite && p.fused && flash_attention_supported(q, k, v, mods, p)) {  // one kernel (cuda_flash_attention.cu)
-      flash_attention_backward(q, k, v, mods.key_valid, out_in, lse_in, grad_out, p, dq, dk, dv);
+      flash_attention_backward(q, k, v, mods.key_valid, out, lse, grad_out, p, dq, dk, dv);
       return;
     }
-    const Tensor out = contiguous_copy(out_in), lse = contiguous_copy(lse_in);
     const T* dO = grad_out.data<T>();  // [B, H, Nq, Dv]
     const T* L = lse.data<T>();        // [B, H, Nq]
     const std::vector<Segment> segs = attention_segments(mods, Nq, Nk);

@@ -64,6 +64,12 @@ std::vector<AttnBlock> scored_blocks(const std::vector<Segment>& segs, const Att
 void CudaBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                          const AttentionMods& mods, const AttentionParams& p, Tensor& out, Tensor& idx,
                                          Tensor& probs, Tensor& lse) {
+  if (!out.is_contiguous()) {  // autograd's [B, Nq, H, Dv] storage: these kernels write [B, H, Nq, Dv], then a copy
+    Tensor o = empty(out.shape(), out.dtype(), out.device());
+    attention_topk_forward(q_in, k_in, v_in, mods, p, o, idx, probs, lse);
+    copy(o, out);
+    return;
+  }
   check_attention_supported(mods, p, q_in, k_in, kCudaAttentionFeatures, "the CUDA kernels", "attention_topk");
   MG_CHECK(!lse.defined() || lse.is_contiguous(), "attention_topk", "lse must be contiguous");
   if (topk_fused_forward(q_in, k_in, v_in, mods, p, out, idx, probs, lse)) return;  // one fused kernel

@@ -134,7 +134,9 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   // saved, their outputs recomputed in backward; ln2's output is saved only before the top-k
   // feed-forward, whose ops take no input norm.
   const Count pre = 2 * S;                                             // ln1 statistics
-  Count attn = QKV + X;                                                // qkv projection, merged heads
+  // qkv projection, merged heads: a copy for vanilla; chunked's and topk's outputs are laid out
+  // as the merged heads (autograd/ops/attention.cpp), which are then a view of them
+  Count attn = QKV + X;
   if (kind == AttentionKind::vanilla) attn += P + 2 * mask;            // probabilities, masks
   // vanilla's dense rules (autograd/ops/attention_vanilla.cpp): a [N, N] bool mask for packed
   // sequences or a window, the [N * N] int64 bucket index of the relative table's gather, and the
@@ -143,7 +145,7 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   if (vanilla && (packed || windowed)) attn += N * N;
   if (vanilla && m.position == PositionKind::relative) attn += N * N * 8;
   if (vanilla && (m.position == PositionKind::relative || m.position == PositionKind::alibi)) attn += H * N * N * kF;
-  if (kind == AttentionKind::chunked) attn += X + lse + mask;          // O, logsumexp, key mask
+  if (kind == AttentionKind::chunked) attn += lse + mask;              // logsumexp, key mask (O: above)
   if (kind == AttentionKind::topk) attn += K2;                         // indices, probabilities
   const Count ln2 = (ff_topk ? X : 0) + 2 * S;  // ln2 output (top-k only), statistics
   const Count post = X + ln2 + ff_saved + X + (drop ? 2 * X + ff_drop : 0);  // h, ln2, fc1/act, output, dropout
