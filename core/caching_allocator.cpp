@@ -4,16 +4,24 @@
 
 namespace memgrad {
 
+void* CachingAllocator::take_cached_locked(size_t cls, size_t& block) {
+  for (auto it = cache_.lower_bound(cls); it != cache_.end() && it->first <= 2 * cls; ++it) {
+    if (it->second.empty()) continue;
+    void* p = it->second.back();
+    it->second.pop_back();
+    block = it->first;
+    return p;
+  }
+  return nullptr;
+}
+
 void* CachingAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
   const size_t cls = size_class(nbytes);
   std::lock_guard lock(mu_);
-  void* p = nullptr;
-  auto it = cache_.find(cls);
-  if (it != cache_.end() && !it->second.empty()) {
-    p = it->second.back();
-    it->second.pop_back();
-  } else {
+  size_t block = cls;
+  void* p = take_cached_locked(cls, block);
+  if (!p) {
     p = system_allocate(cls);
     if (!p) {  // give the cache back and try once more
       release_cache_locked();
@@ -22,6 +30,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
     if (!p) out_of_memory(nbytes, stats_);
     stats_.reserved += static_cast<int64_t>(cls);
   }
+  live_.emplace(p, block);
   stats_.current += static_cast<int64_t>(nbytes);
   stats_.peak = std::max(stats_.peak, stats_.current);
   stats_.allocations += 1;
@@ -32,7 +41,10 @@ void* CachingAllocator::allocate(size_t nbytes) {
 void CachingAllocator::deallocate(void* p, size_t nbytes) {
   if (!p) return;
   std::lock_guard lock(mu_);
-  cache_[size_class(nbytes)].push_back(p);
+  auto it = live_.find(p);
+  const size_t block = it != live_.end() ? it->second : size_class(nbytes);
+  if (it != live_.end()) live_.erase(it);
+  cache_[block].push_back(p);
   stats_.current -= static_cast<int64_t>(nbytes);
   stats_.allocations -= 1;
 }

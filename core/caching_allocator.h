@@ -4,8 +4,17 @@
 // (`current` counts the bytes asked for, `reserved` the rounded blocks held, cache included). A
 // device supplies its size classes, its system allocation and free, and its out-of-memory message.
 // Thread-safe: one lock around the cache and the statistics.
+//
+// Reuse: a request takes a cached block of its own class, else the smallest cached block of up to
+// twice its class, before asking the system. A training step's tensors come in a few sizes whose
+// counts change from phase to phase (the forward's [T, d] and [T, 3d] activations, the backward's
+// [T, ff] gradients); exact classes alone left blocks of one size idle while the system was asked
+// for another, and the reserved bytes (what the process's RSS grows by) ran 25% above the live
+// peak of a transformer step (bench_train_step, docs/benchmarks.md). The factor of two bounds the
+// slack one tensor can hold.
 #include <cstddef>
 #include <mutex>
+#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -36,9 +45,13 @@ class CachingAllocator : public Allocator {
 
  private:
   void release_cache_locked();
+  // A cached block for class `cls` (its own, else the smallest up to 2 * cls), or nullptr; sets
+  // `block` to the block's size.
+  void* take_cached_locked(size_t cls, size_t& block);
 
   mutable std::mutex mu_;
-  std::unordered_map<size_t, std::vector<void*>> cache_;
+  std::map<size_t, std::vector<void*>> cache_;  // block size -> free blocks
+  std::unordered_map<void*, size_t> live_;      // block -> its size, while handed out
   MemoryStats stats_;
 };
 

@@ -60,6 +60,27 @@ TEST_CASE("the cache is reused and can be emptied") {
   CHECK(memory::stats().reserved == s0.reserved);
 }
 
+TEST_CASE("a request takes a cached block of up to twice its class, which returns to its own class") {
+  memory::empty_cache();
+  const int64_t mib = 1 << 20;
+  const int64_t r0 = memory::stats().reserved;
+  { Tensor a = zeros({2 * mib}); }  // 8 MiB, cached
+  const int64_t r1 = memory::stats().reserved;
+  CHECK(r1 == r0 + 8 * mib);
+  {
+    const int64_t c0 = memory::stats().current;
+    Tensor b = zeros({5 * mib / 4});  // 5 MiB: served by the cached 8 MiB block
+    CHECK(memory::stats().reserved == r1);
+    CHECK(memory::stats().current - c0 == 5 * mib);  // `current` counts the bytes asked for
+  }
+  { Tensor c = zeros({2 * mib}); }  // the block went back to the 8 MiB class: reused
+  CHECK(memory::stats().reserved == r1);
+  { Tensor d = zeros({3 * mib / 4}); }  // 3 MiB: 8 MiB is more than twice that, so a new block
+  CHECK(memory::stats().reserved == r1 + 3 * mib);
+  memory::empty_cache();
+  CHECK(memory::stats().reserved == r0);
+}
+
 TEST_CASE("backward releases saved tensors as each node runs") {
   const int64_t n = 1 << 16, bytes = n * 4;
   Tensor x = randn({n}).set_requires_grad();
