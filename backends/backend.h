@@ -72,8 +72,9 @@ class Backend {
   virtual void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) = 0;
   // linear_epilogue_backward, in one pass over grad: grad_pre = grad * act'(pre), where `saved` is
   // the pre-activation for gelu and the output for relu (relu(pre) > 0 exactly where pre > 0);
-  // for none grad_pre is undefined (it is grad) and `saved` unused. grad_bias [C], when defined,
-  // gets the column sums of grad_pre (overwritten; in a fixed order, whatever the thread count).
+  // for none grad_pre is undefined (it is grad) and `saved` unused; grad_pre may be grad itself (in
+  // place: feed_forward's backward turns dH into dPre). grad_bias [C], when defined, gets the
+  // column sums of grad_pre (overwritten; in a fixed order, whatever the thread count).
   virtual void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
                                         Tensor& grad_bias) = 0;
 

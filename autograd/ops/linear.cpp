@@ -165,6 +165,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
     Tensor gw;
     if (need_w) gw = matmul(transpose(gpre, 0, 1), si.rows());  // [out, R] x [R, in]
     const Tensor gy = si.wants_row_grad() ? matmul(gpre, sw) : Tensor();  // [R, out] x [out, in]
+    gpre = Tensor();  // spent: released before the norm's backward allocates dX
     const SavedInput::Grads3 gi = si.backward(gy);
     Grads r{gi.x, gw, gb};
     if (si.norm) r.push_back(gi.nw), r.push_back(gi.nb);
@@ -215,17 +216,8 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
     Tensor g2 = rows_of(g, out_f), none;  // [R, out]
     Tensor gb2 = need_b2 ? empty({out_f}, g.dtype(), g.device()) : Tensor();  // [out]
     if (need_b2) b.linear_epilogue_backward(Activation::none, none, g2, none, gb2);
-    // dH = G W2, then dPre = dH * act'(pre), dH released: at most two [R, hidden] tensors at once
-    Tensor gpre, gb1;  // [R, hidden], [hidden]
-    if (need_pre) {
-      Tensor gh = matmul(g2, sw2);  // [R, out] x [out, hidden]
-      // act' reads the pre-activation: relu's pre > 0 exactly where its output is
-      gpre = act == Activation::none ? gh : empty({R, hidden}, g.dtype(), g.device());
-      gb1 = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
-      if (act != Activation::none || need_b1)
-        b.linear_epilogue_backward(act, act == Activation::none ? none : spre, gh, act == Activation::none ? none : gpre,
-                                   gb1);
-    }
+    // One [R, hidden] transient at a time beside the saved pre-activation: first the recomputed
+    // activation for dW2, released; then dH, turned into dPre in place.
     Tensor gw2;
     if (need_w2) {  // dW2 = G^T act(pre), the hidden activation recomputed (the one pass saving it avoids)
       Tensor pre_in = spre;  // read only: linear_epilogue writes y only to add a bias
@@ -233,9 +225,20 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
       if (act != Activation::none) b.linear_epilogue(act, pre_in, none, h);
       gw2 = matmul(transpose(g2, 0, 1), h);  // [out, R] x [R, hidden]
     }
+    Tensor gpre, gb1;  // [R, hidden], [hidden]
+    if (need_pre) {
+      gpre = matmul(g2, sw2);  // dH = G W2  [R, out] x [out, hidden]
+      gb1 = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
+      // dPre = dH * act'(pre) in place; act' reads the pre-activation (relu's pre > 0 exactly
+      // where its output is)
+      if (act != Activation::none || need_b1)
+        b.linear_epilogue_backward(act, act == Activation::none ? none : spre, gpre,
+                                   act == Activation::none ? none : gpre, gb1);
+    }
     Tensor gw1;
     if (need_w1) gw1 = matmul(transpose(gpre, 0, 1), si.rows());  // [hidden, R] x [R, in]
     const Tensor gy = si.wants_row_grad() ? matmul(gpre, sw1) : Tensor();  // [R, hidden] x [hidden, in]
+    gpre = Tensor();  // spent: released before the norm's backward allocates dX
     const SavedInput::Grads3 gi = si.backward(gy);
     Grads r{gi.x, gw1, gb1, gw2, gb2};
     if (si.norm) r.push_back(gi.nw), r.push_back(gi.nb);
