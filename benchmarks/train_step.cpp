@@ -150,7 +150,20 @@ struct Measure {
   int samples = 0;
   int64_t allocator_peak = 0, allocator_overhead = 0, rss_increase = -1;
   int64_t reserved_increase = 0;  // the allocator's blocks held from the system (cache included), after - before
+  std::string peak_at;            // the op (and module) that reached the allocator peak
 };
+
+// "op @ module (phase)" of the event that reached t's CPU peak, from a stopped trace.
+std::string peak_location(const memory::Trace& t) {
+  for (const memory::DeviceSummary& d : t.devices()) {
+    if (!d.device.is_cpu() || d.peak_event < 0) continue;
+    const int32_t op = t.events()[static_cast<size_t>(d.peak_event)].op;
+    if (op < 0) return "outside any op";
+    const memory::OpSlice& s = t.ops()[static_cast<size_t>(op)];
+    return fmt::format("{} @ {} ({})", s.name, s.module.empty() ? "-" : s.module, s.phase);
+  }
+  return "";
+}
 
 Measure measure(const Config& c, Run& r) {
   Measure m;
@@ -162,8 +175,11 @@ Measure measure(const Config& c, Run& r) {
   const int64_t rss_before = status_bytes("VmRSS"), reserved_before = memory::stats().reserved;
   {
     memory::PeakMeter meter;
+    memory::Trace trace("first step");  // where the peak is (no allocation of its own through memgrad)
     r.step();  // the first step: memory, and the warm-up
+    trace.stop();
     m.allocator_peak = meter.peak(), m.allocator_overhead = meter.overhead();
+    m.peak_at = peak_location(trace);
   }
   if (rss_ok && rss_before >= 0) m.rss_increase = status_bytes("VmHWM") - rss_before;
   m.reserved_increase = memory::stats().reserved - reserved_before;
@@ -264,6 +280,7 @@ json memgrad_row(const Config& c, int64_t L, AttentionKind kind, const json& tor
               {"gflops", gf}, {"fraction_of_sgemm", gf / sgemm}, {"allocator_peak_bytes", m.allocator_peak},
               {"allocator_overhead_bytes", m.allocator_overhead}, {"rss_increase_bytes", m.rss_increase},
               {"allocator_reserved_increase_bytes", m.reserved_increase},
+              {"allocator_peak_at", m.peak_at},
               {"loss", m.loss}};
   if (!torch.is_null()) {
     row["time_vs_torch"] = m.seconds / torch["seconds"].get<double>();

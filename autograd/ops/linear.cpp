@@ -15,7 +15,7 @@
 namespace memgrad {
 namespace {
 using Grads = std::vector<Tensor>;
-using rows::leading, rows::rows_of, rows::with_last;
+using rows::leading, rows::row_block, rows::rows_of, rows::with_last;
 
 void check_linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const char* op = "linear") {
   auto shapes = [&] {
@@ -77,12 +77,14 @@ struct SavedInput {
 
   // The rows the product read [R, in], for dW: x's, or layer_norm(x) recomputed (the forward's
   // kernel on the same input: the same values).
-  Tensor rows() const {
-    if (!norm) return rows_of(x, in);
-    const int64_t R = numel(leading(x_shape));
-    Tensor y = empty({R, in}, x.dtype(), x.device()), mu2 = empty({R}, x.dtype(), x.device()),
-           rstd2 = empty({R}, x.dtype(), x.device());
-    backend_for(x.device()).layer_norm(x, nw, nb, eps, y, mu2, rstd2);
+  Tensor rows() const { return rows(0, numel(leading(x_shape))); }
+  // Rows r0 .. r0 + n - 1 of that [n, in].
+  Tensor rows(int64_t r0, int64_t n) const {
+    const Tensor xr = row_block(rows_of(x, in), r0, n);  // [n, in]
+    if (!norm) return xr;
+    Tensor y = empty({n, in}, x.dtype(), x.device()), mu2 = empty({n}, x.dtype(), x.device()),
+           rstd2 = empty({n}, x.dtype(), x.device());
+    backend_for(x.device()).layer_norm(xr, nw, nb, eps, y, mu2, rstd2);
     return y;
   }
 
@@ -119,6 +121,15 @@ SavedInput save_input(const Tensor& x, const InputNorm& n, const InputRows& r, i
   if (rows_again) s.nb = saved(n.bias);
   return s;
 }
+
+// Rows per block of feed_forward's [rows, hidden] work: about kFeedForwardBlockBytes (autograd/ops.h).
+int64_t feed_forward_block_rows(int64_t hidden, DType dtype, int64_t R) {
+  const int64_t row_bytes = std::max<int64_t>(hidden * static_cast<int64_t>(itemsize(dtype)), 1);
+  return std::clamp<int64_t>(kFeedForwardBlockBytes / row_bytes, 1, std::max<int64_t>(R, 1));
+}
+
+// acc += part (acc undefined: part).
+void accumulate(Tensor& acc, const Tensor& part) { acc = acc.defined() ? add(acc, part) : part; }
 
 // The node's inputs: x, the op's parameters, then the norm's weight and bias when it is on.
 std::vector<Tensor> node_inputs(const Tensor& x, std::vector<Tensor> params, const InputNorm& n) {
@@ -190,19 +201,27 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
   Tensor pre = empty({R, hidden}, x.dtype(), x.device());  // x W1^T + b1  [R, hidden]
   Tensor out = empty(with_last(leading(x.shape()), out_f), x.dtype(), x.device());  // [..., out]
   InputRows xr = input_rows(be, x, norm, in);  // [R, in]: x, or layer_norm(x)
+  be.matmul(xr.rows, transpose(detach(w1), 0, 1), pre);  // [R, in] x [in, hidden]
+  xr.rows = Tensor();  // a normalized input is not kept
   {
-    Tensor h = act == Activation::none ? pre : empty({R, hidden}, x.dtype(), x.device());  // act(pre), freed here
-    be.matmul(xr.rows, transpose(detach(w1), 0, 1), pre);  // [R, in] x [in, hidden]
-    xr.rows = Tensor();  // a normalized input is not kept
+    // The activation and the second product by blocks of rows (as backward): act(pre) exists for
+    // one block at a time, not as a second [R, hidden] beside the saved pre-activation.
     const Tensor bias1 = b1.defined() ? contiguous(detach(b1)) : Tensor(), none;
-    if (act == Activation::gelu) {
-      be.linear_epilogue(act, pre, bias1, h);  // pre += b1 (kept: gelu's contract), h = gelu(pre)
-    } else {  // relu and none leave y without the bias: added first, so that pre holds it
-      if (b1.defined()) be.linear_epilogue(Activation::none, pre, bias1, pre);
-      if (act == Activation::relu) be.linear_epilogue(act, pre, none, h);
+    const Tensor w2t = transpose(detach(w2), 0, 1);  // [hidden, out]
+    if (act != Activation::gelu && b1.defined())  // relu and none leave y without the bias: added first
+      be.linear_epilogue(Activation::none, pre, bias1, pre);
+    Tensor out2 = alias(out, {R, out_f}, {out_f, 1}, 0);  // [R, out]
+    const int64_t rb = feed_forward_block_rows(hidden, x.dtype(), R);
+    for (int64_t r0 = 0; r0 < R; r0 += rb) {
+      const int64_t n = std::min(rb, R - r0);
+      Tensor prer = row_block(pre, r0, n), outr = row_block(out2, r0, n);  // [n, hidden], [n, out]
+      Tensor h = act == Activation::none ? prer : empty({n, hidden}, x.dtype(), x.device());  // act(pre)
+      if (act == Activation::gelu)
+        be.linear_epilogue(act, prer, bias1, h);  // pre += b1 (kept: gelu's contract), h = gelu(pre)
+      else if (act == Activation::relu)
+        be.linear_epilogue(act, prer, none, h);
+      be.matmul(h, w2t, outr);  // [n, hidden] x [hidden, out]
     }
-    Tensor out2 = alias(out, {R, out_f}, {out_f, 1}, 0);
-    be.matmul(h, transpose(detach(w2), 0, 1), out2);  // [R, hidden] x [hidden, out]
     if (b2.defined()) be.linear_epilogue(Activation::none, out2, contiguous(detach(b2)), out2);
   }
   const bool need_w1 = w1.requires_grad(), need_b1 = b1.defined() && b1.requires_grad();
@@ -216,29 +235,40 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
     Tensor g2 = rows_of(g, out_f), none;  // [R, out]
     Tensor gb2 = need_b2 ? empty({out_f}, g.dtype(), g.device()) : Tensor();  // [out]
     if (need_b2) b.linear_epilogue_backward(Activation::none, none, g2, none, gb2);
-    // One [R, hidden] transient at a time beside the saved pre-activation: first the recomputed
-    // activation for dW2, released; then dH, turned into dPre in place.
-    Tensor gw2;
-    if (need_w2) {  // dW2 = G^T act(pre), the hidden activation recomputed (the one pass saving it avoids)
-      Tensor pre_in = spre;  // read only: linear_epilogue writes y only to add a bias
-      Tensor h = act == Activation::none ? spre : empty({R, hidden}, g.dtype(), g.device());  // [R, hidden]
-      if (act != Activation::none) b.linear_epilogue(act, pre_in, none, h);
-      gw2 = matmul(transpose(g2, 0, 1), h);  // [out, R] x [R, hidden]
-    }
-    Tensor gpre, gb1;  // [R, hidden], [hidden]
-    if (need_pre) {
-      gpre = matmul(g2, sw2);  // dH = G W2  [R, out] x [out, hidden]
-      gb1 = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
-      // dPre = dH * act'(pre) in place; act' reads the pre-activation (relu's pre > 0 exactly
-      // where its output is)
+    // By blocks of rows: the [rows, hidden] transients (the recomputed activation, dH turned into
+    // dPre in place) and the recomputed normalized input exist for one block at a time, and only
+    // dY [R, in] is whole; the weight and bias gradients are summed over the blocks in order.
+    const int64_t rb = feed_forward_block_rows(hidden, g.dtype(), R);
+    Tensor gw1, gb1, gw2;  // [hidden, in], [hidden], [out, hidden]
+    Tensor gy = si.wants_row_grad() ? empty({R, in}, g.dtype(), g.device()) : Tensor();  // dL/d(rows) [R, in]
+    for (int64_t r0 = 0; r0 < R && (need_w2 || need_pre); r0 += rb) {
+      const int64_t n = std::min(rb, R - r0);
+      const Tensor g2r = row_block(g2, r0, n), prer = row_block(spre, r0, n);  // [n, out], [n, hidden]
+      if (need_w2) {  // dW2 += G^T act(pre), the hidden activation recomputed (the one pass saving it avoids)
+        Tensor pre_in = prer;  // read only: linear_epilogue writes y only to add a bias
+        Tensor h = act == Activation::none ? prer : empty({n, hidden}, g.dtype(), g.device());  // [n, hidden]
+        if (act != Activation::none) b.linear_epilogue(act, pre_in, none, h);
+        accumulate(gw2, matmul(transpose(g2r, 0, 1), h));  // [out, n] x [n, hidden]
+      }
+      if (!need_pre) continue;
+      Tensor gp = matmul(g2r, sw2);  // dH = G W2  [n, out] x [out, hidden], then dPre in place
+      Tensor gbp = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
+      // act' reads the pre-activation (relu's pre > 0 exactly where its output is)
       if (act != Activation::none || need_b1)
-        b.linear_epilogue_backward(act, act == Activation::none ? none : spre, gpre,
-                                   act == Activation::none ? none : gpre, gb1);
+        b.linear_epilogue_backward(act, act == Activation::none ? none : prer, gp, act == Activation::none ? none : gp,
+                                   gbp);
+      if (need_b1) accumulate(gb1, gbp);
+      if (need_w1) accumulate(gw1, matmul(transpose(gp, 0, 1), si.rows(r0, n)));  // [hidden, n] x [n, in]
+      if (gy.defined()) {
+        Tensor gyr = row_block(gy, r0, n);
+        b.matmul(gp, sw1, gyr);  // [n, hidden] x [hidden, in]
+      }
     }
-    Tensor gw1;
-    if (need_w1) gw1 = matmul(transpose(gpre, 0, 1), si.rows());  // [hidden, R] x [R, in]
-    const Tensor gy = si.wants_row_grad() ? matmul(gpre, sw1) : Tensor();  // [R, hidden] x [hidden, in]
-    gpre = Tensor();  // spent: released before the norm's backward allocates dX
+    if (R == 0) {  // no rows: the parameters' gradients are sums of nothing
+      if (need_w1) gw1 = zeros({hidden, in}, g.dtype(), g.device());
+      if (need_b1) gb1 = zeros({hidden}, g.dtype(), g.device());
+      if (need_w2) gw2 = zeros({out_f, hidden}, g.dtype(), g.device());
+    }
     const SavedInput::Grads3 gi = si.backward(gy);
     Grads r{gi.x, gw1, gb1, gw2, gb2};
     if (si.norm) r.push_back(gi.nw), r.push_back(gi.nb);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/attention.h"
+#include "autograd/ops.h"
 #include "backends/cpu/chunked_workspace.h"
 #include "core/system_memory.h"
 #include "dist/dist.h"
@@ -125,10 +126,11 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count ff_saved = ff_topk ? T * Kf * (2 * kF + 8) : (drop ? 2 * Fx : Fx);
   const Count ff_drop = ff_topk ? T * Kf * kF : Fx;               // the dropout mask of the hidden layer
   const Count ff_work = ff_topk ? 2 * std::min(Count(e.ff_topk.chunk), T) * F * kF : 0;
-  // the backward's [T, ff] transients: one at a time (feed_forward() recomputes the activation
-  // for dW2 and frees it before dH, which becomes dPre in place; with dropout, linear()'s dPre),
-  // beside the recomputed ln2 output, then the input gradient (dPre is freed before ln2's dX)
-  const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : Fx + (drop ? 0 : X);
+  // the backward's [T, ff] transients. Dense without dropout (feed_forward()): one block of rows
+  // of [rows, ff] at a time (autograd kFeedForwardBlockBytes) beside the input side's gradient
+  // [T, D], then ln2's dX beside it. With dropout (linear()s): dPre.
+  const Count ff_block = std::min(Fx, Count(kFeedForwardBlockBytes));
+  const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : (drop ? Fx : 2 * X + ff_block);
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).
   // ln1 and ln2 run inside the ops that read them (autograd InputNorm): their statistics are
