@@ -5,13 +5,18 @@
 namespace memgrad {
 
 void* CachingAllocator::take_cached_locked(size_t cls, size_t& block) {
-  for (auto it = cache_.lower_bound(cls); it != cache_.end() && it->first <= 2 * cls; ++it) {
-    if (it->second.empty()) continue;
+  auto take = [&](size_t c) -> void* {
+    auto it = cache_.find(c);
+    if (it == cache_.end() || it->second.empty()) return nullptr;
     void* p = it->second.back();
     it->second.pop_back();
-    block = it->first;
+    block = c;
     return p;
-  }
+  };
+  if (void* p = take(cls)) return p;
+  if (cls < kReuseLargerFrom) return nullptr;
+  for (size_t c = size_class(cls + 1); c <= 2 * cls; c = size_class(c + 1))
+    if (void* p = take(c)) return p;
   return nullptr;
 }
 
@@ -30,7 +35,7 @@ void* CachingAllocator::allocate(size_t nbytes) {
     if (!p) out_of_memory(nbytes, stats_);
     stats_.reserved += static_cast<int64_t>(cls);
   }
-  live_.emplace(p, block);
+  if (block != cls) larger_.emplace(p, block);
   stats_.current += static_cast<int64_t>(nbytes);
   stats_.peak = std::max(stats_.peak, stats_.current);
   stats_.allocations += 1;
@@ -41,9 +46,11 @@ void* CachingAllocator::allocate(size_t nbytes) {
 void CachingAllocator::deallocate(void* p, size_t nbytes) {
   if (!p) return;
   std::lock_guard lock(mu_);
-  auto it = live_.find(p);
-  const size_t block = it != live_.end() ? it->second : size_class(nbytes);
-  if (it != live_.end()) live_.erase(it);
+  size_t block = size_class(nbytes);
+  if (!larger_.empty()) {
+    auto it = larger_.find(p);
+    if (it != larger_.end()) block = it->second, larger_.erase(it);
+  }
   cache_[block].push_back(p);
   stats_.current -= static_cast<int64_t>(nbytes);
   stats_.allocations -= 1;

@@ -5,16 +5,17 @@
 // device supplies its size classes, its system allocation and free, and its out-of-memory message.
 // Thread-safe: one lock around the cache and the statistics.
 //
-// Reuse: a request takes a cached block of its own class, else the smallest cached block of up to
-// twice its class, before asking the system. A training step's tensors come in a few sizes whose
+// Reuse: a request takes a cached block of its own class, else (from 1 MiB) the smallest cached
+// block of up to twice its class, before asking the system. A training step's tensors come in a few sizes whose
 // counts change from phase to phase (the forward's [T, d] and [T, 3d] activations, the backward's
 // [T, ff] gradients); exact classes alone left blocks of one size idle while the system was asked
 // for another, and the reserved bytes (what the process's RSS grows by) ran 25% above the live
 // peak of a transformer step (bench_train_step, docs/benchmarks.md). The factor of two bounds the
-// slack one tensor can hold.
+// slack one tensor can hold. Small requests keep to their own class: they are many and cheap to
+// serve from the system, and the search and the record of a larger block (`larger_`) would be
+// overhead on every one.
 #include <cstddef>
 #include <mutex>
-#include <map>
 #include <unordered_map>
 #include <vector>
 
@@ -45,13 +46,15 @@ class CachingAllocator : public Allocator {
 
  private:
   void release_cache_locked();
+  // Requests of this class and above may take a larger cached block.
+  static constexpr size_t kReuseLargerFrom = size_t{1} << 20;
   // A cached block for class `cls` (its own, else the smallest up to 2 * cls), or nullptr; sets
   // `block` to the block's size.
   void* take_cached_locked(size_t cls, size_t& block);
 
   mutable std::mutex mu_;
-  std::map<size_t, std::vector<void*>> cache_;  // block size -> free blocks
-  std::unordered_map<void*, size_t> live_;      // block -> its size, while handed out
+  std::unordered_map<size_t, std::vector<void*>> cache_;  // block size -> free blocks
+  std::unordered_map<void*, size_t> larger_;  // blocks handed out for a smaller class -> their size
   MemoryStats stats_;
 };
 
