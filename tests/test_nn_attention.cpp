@@ -109,6 +109,24 @@ TEST_CASE("MultiHeadAttention: cross-attention equals the hand composition") {
   });
 }
 
+TEST_CASE("MultiHeadAttention: an input norm equals layer_norm first, self- and cross-attention, with gradients") {
+  const Tensor g = rnd({8}, 5) + 1.0, bt = rnd({8}, 6), ctx = rnd({2, 7, 6}, 2);
+  const InputNorm norm{.on = true, .weight = g, .bias = bt};
+  each_kind({}, [&](AttentionOptions o) {
+    MultiHeadAttention self(8, 2, o), cross(8, 2, o, {}, {.context_dim = 6});
+    for (MultiHeadAttention* m : {&self, &cross}) {
+      const Tensor c = m == &cross ? ctx : Tensor();
+      const Tensor x1 = rnd({2, 5, 8}, 1).set_requires_grad(), x2 = rnd({2, 5, 8}, 1).set_requires_grad();
+      const Tensor y = m->forward(x1, c, AttentionMasks{}, norm);  // the norm inside the projection's op
+      const Tensor ref = m->forward(layer_norm(x2, g, bt), c, AttentionMasks{});
+      check_close(y, ref);
+      sum(y * detach(ref)).backward();
+      sum(ref * detach(ref)).backward();
+      check_close(x1.grad(), x2.grad());
+    }
+  });
+}
+
 TEST_CASE("MultiHeadAttention: grouped-query heads equal full heads with repeated k/v weights") {
   const int64_t D = 12, H = 6, Hkv = 2, Dh = 2, G = H / Hkv;
   const Tensor x = rnd({2, 7, D}, 5);

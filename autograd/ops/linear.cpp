@@ -75,12 +75,14 @@ struct SavedInput {
   // Whether backward needs dL/d(rows): for x's gradient or, through the norm, its parameters'.
   bool wants_row_grad() const { return need_x || need_nw || need_nb; }
 
+  // x as contiguous rows [R, in]: x's storage when it is contiguous, else one copy.
+  Tensor x_rows() const { return rows_of(x, in); }
   // The rows the product read [R, in], for dW: x's, or layer_norm(x) recomputed (the forward's
   // kernel on the same input: the same values).
-  Tensor rows() const { return rows(0, numel(leading(x_shape))); }
-  // Rows r0 .. r0 + n - 1 of that [n, in].
-  Tensor rows(int64_t r0, int64_t n) const {
-    const Tensor xr = row_block(rows_of(x, in), r0, n);  // [n, in]
+  Tensor rows() const { return rows(x_rows(), 0, numel(leading(x_shape))); }
+  // Rows r0 .. r0 + n - 1 of that [n, in], from xrows = x_rows() (made once for all blocks).
+  Tensor rows(const Tensor& xrows, int64_t r0, int64_t n) const {
+    const Tensor xr = row_block(xrows, r0, n);  // [n, in]
     if (!norm) return xr;
     Tensor y = empty({n, in}, x.dtype(), x.device()), mu2 = empty({n}, x.dtype(), x.device()),
            rstd2 = empty({n}, x.dtype(), x.device());
@@ -241,6 +243,7 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
     const int64_t rb = feed_forward_block_rows(hidden, g.dtype(), R);
     Tensor gw1, gb1, gw2;  // [hidden, in], [hidden], [out, hidden]
     Tensor gy = si.wants_row_grad() ? empty({R, in}, g.dtype(), g.device()) : Tensor();  // dL/d(rows) [R, in]
+    const Tensor xrows = need_w1 ? si.x_rows() : Tensor();  // [R, in]
     for (int64_t r0 = 0; r0 < R && (need_w2 || need_pre); r0 += rb) {
       const int64_t n = std::min(rb, R - r0);
       const Tensor g2r = row_block(g2, r0, n), prer = row_block(spre, r0, n);  // [n, out], [n, hidden]
@@ -258,7 +261,7 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
         b.linear_epilogue_backward(act, act == Activation::none ? none : prer, gp, act == Activation::none ? none : gp,
                                    gbp);
       if (need_b1) accumulate(gb1, gbp);
-      if (need_w1) accumulate(gw1, matmul(transpose(gp, 0, 1), si.rows(r0, n)));  // [hidden, n] x [n, in]
+      if (need_w1) accumulate(gw1, matmul(transpose(gp, 0, 1), si.rows(xrows, r0, n)));  // [hidden, n] x [n, in]
       if (gy.defined()) {
         Tensor gyr = row_block(gy, r0, n);
         b.matmul(gp, sw1, gyr);  // [n, hidden] x [hidden, in]
