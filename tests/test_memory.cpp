@@ -113,3 +113,22 @@ TEST_CASE("retain_graph keeps saved tensors until the graph dies") {
   }
   CHECK(memory::stats().current - base == bytes);  // only x.grad
 }
+
+TEST_CASE("layer_norm's backward reads a broadcast gradient in place (mean pooling's), with the same values") {
+  Generator gen(5);
+  const int64_t B = 2, N = 512, C = 64;
+  const Tensor w = randn({C}, DType::float64, &gen), b = randn({C}, DType::float64, &gen);
+  Tensor x1 = randn({B, N, C}, DType::float64, &gen).set_requires_grad();
+  Tensor x2 = clone(detach(x1)).set_requires_grad();
+  // sum over the tokens hands layer_norm an expand view of [B, 1, C], stride 0 along N
+  Tensor loss1 = sum(sum(layer_norm(x1, w, b), {1}) * b);
+  Tensor loss2 = sum(layer_norm(x2, w, b) * contiguous(expand(reshape(b, {1, 1, C}), {B, N, C})));
+  {
+    memory::PeakMeter meter;
+    loss1.backward();
+    // x's gradient [B, N, C] and [B, C]-sized pieces; a copy of the gradient would be a second [B, N, C]
+    CHECK(meter.overhead() < 2 * B * N * C * 8);
+  }
+  loss2.backward();
+  CHECK(amax(abs(x1.grad() - x2.grad())).item<double>() <= 1e-12);
+}

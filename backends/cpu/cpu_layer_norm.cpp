@@ -7,6 +7,35 @@
 
 namespace memgrad::cpu {
 
+namespace {
+
+// Rows of t [..., C] read in place: the element offset of row r (its leading dims' multi-index
+// dotted with their strides). For a gradient that arrives broadcast (mean pooling's backward hands
+// on an expand view, stride 0 along the tokens), a contiguous copy would be a [..., C] tensor.
+struct RowReader {
+  const Tensor& t;
+  int64_t offset(int64_t r) const {
+    int64_t off = 0;
+    for (int64_t d = t.dim() - 2; d >= 0; --d) {
+      const int64_t n = t.shape()[d];
+      off += (r % n) * t.strides()[d];
+      r /= n;
+    }
+    return off;
+  }
+};
+
+// In-place rows need unit stride along C (any stride when C <= 1) and non-negative strides.
+bool rows_readable(const Tensor& t) {
+  if (t.dim() == 0) return false;
+  if (t.shape().back() > 1 && t.strides().back() != 1) return false;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.strides()[d] < 0) return false;
+  return true;
+}
+
+}  // namespace
+
 void CpuBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, double eps, Tensor& out,
                             Tensor& mean, Tensor& rstd) {
   Tensor x = contiguous_copy(x_in);
@@ -47,11 +76,13 @@ void CpuBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Tens
 void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in, const Tensor& weight,
                                      const Tensor& mean, const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight,
                                      Tensor& grad_bias) {
-  Tensor x = contiguous_copy(x_in), g = contiguous_copy(grad_in);
+  Tensor x = contiguous_copy(x_in);
+  const Tensor g = rows_readable(grad_in) ? grad_in : contiguous_copy(grad_in);  // rows read in place
+  const RowReader grow{g};
   Tensor w = weight.defined() ? contiguous_copy(weight) : weight;
   const int64_t C = x.shape().back(), R = x.numel() / std::max<int64_t>(C, 1);
   dispatch_float(x.dtype(), "layer_norm_backward", [&]<class T>() {
-    const T *px = x.data<T>(), *pg = g.data<T>(), *pm = mean.data<T>(), *ps = rstd.data<T>();
+    const T *px = x.data<T>(), *pg = static_cast<const T*>(g.raw_data()), *pm = mean.data<T>(), *ps = rstd.data<T>();
     const T* pw = w.defined() ? w.data<T>() : nullptr;
     T* pdx = grad_x.defined() ? grad_x.data<T>() : nullptr;
     const bool want_wb = grad_weight.defined() || grad_bias.defined();
@@ -62,7 +93,7 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in, 
       double* pw_acc = want_wb ? partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * C : nullptr;
       for (int64_t r = r0; r < r1; ++r) {
         const T* xr = px + r * C;
-        const T* gr = pg + r * C;
+        const T* gr = pg + grow.offset(r);
         const T m = pm[r], rs = ps[r];
         double sum_dy = 0, sum_dy_xhat = 0;  // dy = g * w: the gradient of xhat
 #pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)  // vectorised sums, as in forward
