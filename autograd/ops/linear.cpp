@@ -9,6 +9,7 @@
 // layer_norm(x) into a temporary the product reads, and backward recomputes it rather than keep it.
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/layer_norm_check.h"
 #include "autograd/ops/rows.h"
 #include "backends/backend.h"
 
@@ -37,13 +38,7 @@ void check_norm(const Tensor& x, const InputNorm& n, const char* op) {
     MG_CHECK(!n.weight.defined() && !n.bias.defined(), op, "input norm weight or bias given with norm.on = false");
     return;
   }
-  const int64_t C = x.shape().back();
-  for (const Tensor* p : {&n.weight, &n.bias})
-    if (p->defined())
-      MG_CHECK(p->shape() == Shape{C} && p->dtype() == x.dtype(), op,
-               "input norm weight/bias of shape {} {} for x {} {} (expected [{}])", str(p->shape()),
-               to_string(p->dtype()), str(x.shape()), to_string(x.dtype()), C);
-  MG_CHECK(n.eps > 0, op, "input norm eps must be positive, got {}", n.eps);
+  ops_detail::check_layer_norm_params(x, n.weight, n.bias, n.eps, op, "input norm ");
 }
 
 // The input side of the first product, in forward: x's rows, or layer_norm(x) written into a new

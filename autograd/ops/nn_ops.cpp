@@ -1,6 +1,7 @@
 // Softmax, selection, normalisation and dropout.
 #include "autograd/node.h"
 #include "autograd/ops.h"
+#include "autograd/ops/layer_norm_check.h"
 #include "backends/backend.h"
 
 namespace memgrad {
@@ -68,13 +69,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   Backend& be = backend_of("layer_norm", {&x, &weight, &bias});
   check_float(x.dtype(), "layer_norm");
   MG_CHECK(x.dim() >= 1, "layer_norm", "input must have at least one dim, got shape {}", str(x.shape()));
-  const int64_t C = x.shape().back();
-  for (const Tensor* p : {&weight, &bias})
-    if (p->defined())
-      MG_CHECK(p->shape() == Shape{C} && p->dtype() == x.dtype(), "layer_norm",
-               "weight/bias of shape {} {} for input {} {} (expected [{}])", str(p->shape()),
-               to_string(p->dtype()), str(x.shape()), to_string(x.dtype()), C);
-  MG_CHECK(eps > 0, "layer_norm", "eps must be positive, got {}", eps);
+  ops_detail::check_layer_norm_params(x, weight, bias, eps, "layer_norm");
   Shape rows(x.shape().begin(), x.shape().end() - 1);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   Tensor mu = empty(rows, x.dtype(), x.device()), rstd = empty(rows, x.dtype(), x.device());
