@@ -25,6 +25,13 @@ void check_grad(const char* what, const std::string& name, size_t i, const Tenso
              "backward of '{}' produced a non-finite gradient for input {} (shape {})", name, i, str(shape));
 }
 
+// Whether t's memory may be written without any other tensor seeing it: at most `holders`
+// references to its TensorImpl (the caller's own), none to its storage but that one, and
+// contiguous (an expanded tensor's elements are shared).
+bool sole_owner(const Tensor& t, long holders) {
+  return t.impl_ptr().use_count() <= holders && t.storage().use_count() == 1 && t.is_contiguous();
+}
+
 void accumulate_into_leaf(TensorImpl* leaf, Tensor g) {
   if (g.dtype() != leaf->dtype) g = to(g, leaf->dtype);
   if (leaf->grad) {
@@ -34,9 +41,9 @@ void accumulate_into_leaf(TensorImpl* leaf, Tensor g) {
   }
   // Keep a gradient that nothing else references; copy one that is shared (e.g. add's backward
   // hands the same tensor to both inputs), so in-place updates of one .grad never touch another.
-  // Expanded (stride-0) gradients are materialised for the same reason.
-  bool exclusive = g.impl_ptr().use_count() <= 2 && g.storage().use_count() == 1 && g.is_contiguous();
-  leaf->grad = (exclusive ? g : clone(g)).impl_ptr();
+  // Expanded (stride-0) gradients are materialised for the same reason. (g is held here and by
+  // the caller's list.)
+  leaf->grad = (sole_owner(g, 2) ? g : clone(g)).impl_ptr();
   leaf->grad->storage->set_category(memory::Category::gradient);  // core/memory_trace.h
 }
 
@@ -92,9 +99,17 @@ class BackwardDepth {
   bool outermost() const { return tl_backward_depth == 1; }
 };
 
+// Sums gradient g into a node's input buffer. The sum is formed in place when the buffer is the
+// only reference to its memory (as PyTorch's InputBuffer does): a residual merge then allocates
+// no third tensor of the activation's size beside the two it adds. A buffer that is shared (add's
+// backward hands one tensor to both inputs; a root gradient the caller passed) gets a new sum.
 void add_to(std::vector<Tensor>& buf, size_t i, const Tensor& g) {
   if (buf.size() <= i) buf.resize(i + 1);
-  buf[i] = buf[i].defined() ? add(buf[i], g) : g;
+  Tensor& b = buf[i];
+  if (!b.defined()) b = g;
+  else if (sole_owner(b, 1) && b.dtype() == g.dtype() && b.device() == g.device() && b.impl() != g.impl())
+    backend_for(b.device()).binary(BinaryOp::add, b, g, b);  // backend.h: out may be an input
+  else b = add(b, g);
 }
 
 }  // namespace

@@ -53,6 +53,8 @@ class Backend {
   // out = grad * d op(x) / dx, given x and y = op(x).
   virtual void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad, Tensor& out,
                               double scalar) = 0;
+  // out may be a or b itself (the same memory and strides): each element is read before it is
+  // written (the engine sums gradients in place this way, autograd/engine.cpp).
   virtual void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) = 0;
   virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) = 0;
   virtual bool all_finite(const Tensor& x) = 0;
@@ -86,6 +88,9 @@ class Backend {
   // Over the last dim of x [R, C] (any leading dims); weight and bias [C] may be undefined.
   virtual void layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, Tensor& out,
                           Tensor& mean, Tensor& rstd) = 0;
+  // grad_x may be grad itself (the same contiguous memory): each row's grad is read before its
+  // grad_x is written, and grad_weight/grad_bias are summed first (the input norm of linear() and
+  // feed_forward() computes dX over dY that way, autograd/ops/linear.cpp).
   virtual void layer_norm_backward(const Tensor& grad, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                    const Tensor& rstd, Tensor& grad_x, Tensor& grad_weight, Tensor& grad_bias) = 0;
 

@@ -1,7 +1,9 @@
 // The allocator's statistics are exact byte counts.
 #include <doctest/doctest.h>
 
+#include "autograd/engine.h"
 #include "autograd/ops.h"
+#include "backends/backend.h"
 
 using namespace memgrad;
 
@@ -131,4 +133,76 @@ TEST_CASE("layer_norm's backward reads a broadcast gradient in place (mean pooli
   }
   loss2.backward();
   CHECK(amax(abs(x1.grad() - x2.grad())).item<double>() <= 1e-12);
+}
+
+TEST_CASE("a node's gradients are summed in place when nothing else holds the buffer") {
+  const int64_t n = 1 << 16, bytes = n * 4;
+  const int K = 6;
+  Tensor x = randn({n}).set_requires_grad();
+  Tensor loss;
+  {
+    Tensor h = x * 1.5;  // a node: the residual merges below sum into node buffers, not into a leaf
+    for (int k = 0; k < K; ++k) h = h + h * 0.5;  // neither op saves a tensor
+    loss = sum(h);
+  }
+  memory::PeakMeter meter;
+  loss.backward();
+  // Each merge holds the running sum and the branch's gradient; a new sum beside them would make
+  // three [n] at once.
+  CHECK(meter.overhead() <= 2 * bytes + 64);
+  CHECK(amax(abs(x.grad() - std::pow(1.5, K + 1))).item<float>() <= 1e-3f);
+}
+
+TEST_CASE("gradients the caller passes or that two inputs share are not summed in place") {
+  Generator gen(3);
+  Tensor x = randn({64}, DType::float64, &gen).set_requires_grad();
+  Tensor a = x * 2.0;
+  Tensor y1 = a + a;         // add's backward hands one tensor to both of a's edges
+  Tensor y2 = exp(y1) * 0.5;  // y1's node also receives the gradient through y2
+  const Tensor g1 = randn({64}, DType::float64, &gen), g2 = randn({64}, DType::float64, &gen);
+  const Tensor g1_before = clone(g1);
+  backward({y1, y2}, {g1, g2});
+  CHECK(amax(abs(g1 - g1_before)).item<double>() == 0.0);  // y1's buffer started as g1
+  const Tensor want = (g1 + g2 * 0.5 * exp(detach(y1))) * 4.0;  // dy1/dx = 4
+  CHECK(amax(abs(x.grad() - want)).item<double>() <= 1e-12);
+}
+
+TEST_CASE("layer_norm_backward may write grad_x over grad, with the same values") {
+  Generator gen(11);
+  const int64_t R = 37, C = 48;
+  for (DType dt : {DType::float32, DType::float64}) {
+    const Tensor x = randn({R, C}, dt, &gen), w = randn({C}, dt, &gen), b = randn({C}, dt, &gen);
+    const Tensor g = randn({R, C}, dt, &gen);
+    Backend& be = backend_for(x.device());
+    Tensor y = empty({R, C}, dt), mu = empty({R}, dt), rs = empty({R}, dt);
+    be.layer_norm(x, w, b, 1e-5, y, mu, rs);
+    Tensor gx = empty({R, C}, dt), gw = empty({C}, dt), gb = empty({C}, dt);
+    be.layer_norm_backward(g, x, w, mu, rs, gx, gw, gb);
+    Tensor g_in = clone(g), gw2 = empty({C}, dt), gb2 = empty({C}, dt);
+    be.layer_norm_backward(g_in, x, w, mu, rs, g_in, gw2, gb2);  // dX over dY
+    auto differ = [](const Tensor& a, const Tensor& b) { return to(amax(abs(a - b)), DType::float64).item<double>(); };
+    CHECK(differ(g_in, gx) == 0.0);
+    CHECK(differ(gw2, gw) == 0.0);
+    CHECK(differ(gb2, gb) == 0.0);
+  }
+}
+
+TEST_CASE("linear with an input norm computes dX over its dY: one [R, in] in backward") {
+  Generator gen(13);
+  const int64_t R = 4096, in = 64, out = 64, row_bytes = R * in * 4;
+  const Tensor w = randn({out, in}, DType::float32, &gen).set_requires_grad();
+  const Tensor nw = randn({in}, DType::float32, &gen).set_requires_grad();
+  const Tensor nb = randn({in}, DType::float32, &gen).set_requires_grad();
+  Tensor x = randn({R, in}, DType::float32, &gen).set_requires_grad();
+  const Tensor y = linear(x, w, Tensor(), Activation::none, InputNorm{.on = true, .weight = nw, .bias = nb});
+  const Tensor gy = randn({R, out}, DType::float32, &gen);
+  memory::PeakMeter meter;
+  y.backward(gy);
+  // One [R, in] at a time, plus [R]-, [in]- and [out, in]-sized pieces: dW's product reads the
+  // normalized rows recomputed (freed after it), then dL/d(rows) is made and overwritten by x's
+  // gradient. A separate dX would make two.
+  CHECK(meter.overhead() < row_bytes + row_bytes / 4);
+  const Tensor x2 = detach(x).set_requires_grad();
+  linear(layer_norm(x2, detach(nw), detach(nb)), detach(w), Tensor()).backward(gy);
+  CHECK(amax(abs(x.grad() - x2.grad())).item<float>() <= 1e-4f);
 }

@@ -89,11 +89,12 @@ struct SavedInput {
     Tensor x, nw, nb;
   };
   // From gy = dL/d(rows) [R, in] (undefined when !wants_row_grad()): the gradients of x [x_shape]
-  // and, with a norm, of its weight and bias [in].
+  // and, with a norm, of its weight and bias [in]. gy is the caller's own contiguous temporary:
+  // the norm's dX overwrites it (backend.h lets layer_norm_backward do that), so no second [R, in].
   Grads3 backward(const Tensor& gy) const {
     if (!norm) return {need_x ? reshape(gy, x_shape) : Tensor(), Tensor(), Tensor()};
     if (!gy.defined()) return {};
-    Grads3 g{need_x ? empty(x_shape, x.dtype(), x.device()) : Tensor(),
+    Grads3 g{need_x ? reshape(gy, x_shape) : Tensor(),
              need_nw ? empty({in}, x.dtype(), x.device()) : Tensor(),
              need_nb ? empty({in}, x.dtype(), x.device()) : Tensor()};
     backend_for(x.device()).layer_norm_backward(gy, x, nw, mu, rstd, g.x, g.nw, g.nb);

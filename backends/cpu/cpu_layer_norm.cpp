@@ -109,7 +109,7 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in, 
         }
         if (!pdx) continue;
         T mdy = static_cast<T>(sum_dy / C), mdyx = static_cast<T>(sum_dy_xhat / C);
-        T* dxr = pdx + r * C;
+        T* dxr = pdx + r * C;  // may be gr itself (backend.h): element c is read, then written
         for (int64_t c = 0; c < C; ++c) {  // dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
           T xhat = (xr[c] - m) * rs;
           T dy = pw ? gr[c] * pw[c] : gr[c];

@@ -29,19 +29,21 @@ void CudaBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in,
   Tensor mean = contiguous_copy(mean_in), rstd = contiguous_copy(rstd_in);  // [R]
   const int64_t C = x.shape().back(), R = x.numel() / std::max<int64_t>(C, 1);
   dispatch_float(x.dtype(), "layer_norm_backward", [&]<class T>() {
+    // grad_weight and grad_bias first: grad_x may overwrite grad (backend.h)
+    if ((grad_weight.defined() || grad_bias.defined()) && C > 0) {
+      // per-chunk column sums in double: [chunks, 2, C] (no rows: the sums are 0)
+      Tensor partials = empty({layer_norm_wb_chunks(R), 2, C}, DType::float64, x.device());
+      launch_layer_norm_backward_wb<T>(g.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
+                                       partials.data<double>(),
+                                       grad_weight.defined() ? grad_weight.data<T>() : nullptr,
+                                       grad_bias.defined() ? grad_bias.data<T>() : nullptr, R, C);
+      check_launch("layer_norm_backward");
+    }
     if (grad_x.defined() && R > 0) {
       launch_layer_norm_backward_x<T>(g.data<T>(), x.data<T>(), w.defined() ? w.data<T>() : nullptr,
                                       mean.data<T>(), rstd.data<T>(), grad_x.data<T>(), R, C);
       check_launch("layer_norm_backward");
     }
-    const bool want_wb = grad_weight.defined() || grad_bias.defined();
-    if (!want_wb || C == 0) return;
-    // per-chunk column sums in double: [chunks, 2, C] (no rows: the sums are 0)
-    Tensor partials = empty({layer_norm_wb_chunks(R), 2, C}, DType::float64, x.device());
-    launch_layer_norm_backward_wb<T>(g.data<T>(), x.data<T>(), mean.data<T>(), rstd.data<T>(),
-                                     partials.data<double>(), grad_weight.defined() ? grad_weight.data<T>() : nullptr,
-                                     grad_bias.defined() ? grad_bias.data<T>() : nullptr, R, C);
-    check_launch("layer_norm_backward");
   });
 }
 

@@ -47,11 +47,13 @@ __global__ void layer_norm_kernel(const T* __restrict__ x, const T* __restrict__
   }
 }
 
+// g and dx may be the same memory (backend.h), hence no __restrict__ on them: a lane reads each
+// of its row's g[c] for the sums, and after the team's reduction reads g[c] again and writes dx[c],
+// the same c, so no lane reads what another has written.
 template <class T, bool kWarpTeam>
-__global__ void layer_norm_backward_x_kernel(const T* __restrict__ g, const T* __restrict__ x,
-                                             const T* __restrict__ w, const T* __restrict__ mean,
-                                             const T* __restrict__ rstd, T* __restrict__ dx, int64_t rows,
-                                             int64_t C) {
+__global__ void layer_norm_backward_x_kernel(const T* g, const T* __restrict__ x, const T* __restrict__ w,
+                                             const T* __restrict__ mean, const T* __restrict__ rstd, T* dx,
+                                             int64_t rows, int64_t C) {
   const RowTeam<kWarpTeam> team;
   for (int64_t r = team.first_row; r < rows; r += team.row_step) {
     const T* xr = x + r * C;
