@@ -1,4 +1,5 @@
 // Fused layer norm over the last dim: one pass for statistics and output, one for the backward.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -87,34 +88,49 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in, 
     T* pdx = grad_x.defined() ? grad_x.data<T>() : nullptr;
     const bool want_wb = grad_weight.defined() || grad_bias.defined();
     int threads = omp_get_max_threads();
-    // per-thread partial sums of grad_weight and grad_bias, added up after the loop
+    // per-thread partial sums of grad_weight and grad_bias in double, added up after the loop; each
+    // thread sums kBlockRows rows at a time in T (vector-wide: a double accumulator per element
+    // halves the vector width) and adds each block's sums into its partials
+    constexpr int64_t kBlockRows = 32;
     std::vector<double> partial(want_wb ? static_cast<size_t>(threads) * 2 * C : 0, 0.0);
     parallel_for(R, C * 6, [&](int64_t r0, int64_t r1) {
       double* pw_acc = want_wb ? partial.data() + static_cast<size_t>(omp_get_thread_num()) * 2 * C : nullptr;
-      for (int64_t r = r0; r < r1; ++r) {
-        const T* xr = px + r * C;
-        const T* gr = pg + grow.offset(r);
-        const T m = pm[r], rs = ps[r];
-        double sum_dy = 0, sum_dy_xhat = 0;  // dy = g * w: the gradient of xhat
-#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)  // vectorised sums, as in forward
-        for (int64_t c = 0; c < C; ++c) {
-          T xhat = (xr[c] - m) * rs;
-          T dy = pw ? gr[c] * pw[c] : gr[c];
-          sum_dy += dy;
-          sum_dy_xhat += dy * xhat;
+      std::vector<T> block_wb(want_wb ? static_cast<size_t>(2 * C) : 0);  // [2, C]: sum g * xhat, sum g
+      T *bw = block_wb.data(), *bb = bw + C;
+      for (int64_t rb = r0; rb < r1; rb += kBlockRows) {
+        const int64_t rb_end = std::min(r1, rb + kBlockRows);
+        if (pw_acc) std::fill(block_wb.begin(), block_wb.end(), T(0));
+        for (int64_t r = rb; r < rb_end; ++r) {
+          const T* xr = px + r * C;
+          const T* gr = pg + grow.offset(r);
+          const T m = pm[r], rs = ps[r];
           if (pw_acc) {
-            pw_acc[c] += static_cast<double>(gr[c]) * xhat;
-            pw_acc[C + c] += gr[c];
+#pragma omp simd
+            for (int64_t c = 0; c < C; ++c) {
+              const T xhat = (xr[c] - m) * rs;
+              bw[c] += gr[c] * xhat;
+              bb[c] += gr[c];
+            }
+          }
+          if (!pdx) continue;
+          double sum_dy = 0, sum_dy_xhat = 0;  // dy = g * w: the gradient of xhat
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)  // vectorised sums, as in forward
+          for (int64_t c = 0; c < C; ++c) {
+            T xhat = (xr[c] - m) * rs;
+            T dy = pw ? gr[c] * pw[c] : gr[c];
+            sum_dy += dy;
+            sum_dy_xhat += dy * xhat;
+          }
+          T mdy = static_cast<T>(sum_dy / C), mdyx = static_cast<T>(sum_dy_xhat / C);
+          T* dxr = pdx + r * C;  // may be gr itself (backend.h): element c is read, then written
+          for (int64_t c = 0; c < C; ++c) {  // dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+            T xhat = (xr[c] - m) * rs;
+            T dy = pw ? gr[c] * pw[c] : gr[c];
+            dxr[c] = rs * (dy - mdy - xhat * mdyx);
           }
         }
-        if (!pdx) continue;
-        T mdy = static_cast<T>(sum_dy / C), mdyx = static_cast<T>(sum_dy_xhat / C);
-        T* dxr = pdx + r * C;  // may be gr itself (backend.h): element c is read, then written
-        for (int64_t c = 0; c < C; ++c) {  // dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
-          T xhat = (xr[c] - m) * rs;
-          T dy = pw ? gr[c] * pw[c] : gr[c];
-          dxr[c] = rs * (dy - mdy - xhat * mdyx);
-        }
+        if (pw_acc)
+          for (int64_t c = 0; c < C; ++c) pw_acc[c] += bw[c], pw_acc[C + c] += bb[c];
       }
     });
     if (!want_wb) return;
