@@ -189,9 +189,11 @@ fi
 
 # ---- fuzzing (fuzz/, docs/fuzzing.md) ----
 # scripts/fuzz.sh builds the libFuzzer targets with clang in build-fuzz/ and runs each for 5 s (its
-# seed corpus, then new inputs). The CI run must stay under 20 minutes on 2 cores: it measured
-# 21.1 min with 10 s per target and 16.4 min before this step, whose clang build takes about 200 s;
-# the notebook (python/tests/test_notebook.py) added about 40 s, which 5 s per target gives back; each target is one entry in the counts (its last line: `fuzz: N passed, M failed`).
+# seed corpus, then new inputs). The CI run must stay under 20 minutes on 2 cores. A fresh clone,
+# nothing cached, 2026-12-07: 1070 s in all (Release build 346 s, its tests 52 s; sanitizer build
+# 232 s, its tests 134 s; Python step 141 s; this step 164 s), after the test files and bindings
+# got precompiled headers and the tests -O1 (tests/CMakeLists.txt, python/CMakeLists.txt); it had
+# been 1270–1299 s. Each target is one entry in the counts (its last line: `fuzz: N passed, M failed`).
 # Built at -O0 here (MEMGRAD_FUZZ_OPT): a third less compile time than -O1 (6.7 against 4.5 s for
 # autograd/ops/attention.cpp), for fewer inputs in the 5 s.
 # Skipped by --fast and by MEMGRAD_SKIP_FUZZ=1. Longer runs: scripts/fuzz.sh 300.
