@@ -190,10 +190,10 @@ fi
 # ---- fuzzing (fuzz/, docs/fuzzing.md) ----
 # scripts/fuzz.sh builds the libFuzzer targets with clang in build-fuzz/ and runs each for 5 s (its
 # seed corpus, then new inputs). The CI run must stay under 20 minutes on 2 cores. A fresh clone,
-# nothing cached, 2026-12-07: 1070 s in all (Release build 346 s, its tests 52 s; sanitizer build
-# 232 s, its tests 134 s; Python step 141 s; this step 164 s), after the test files and bindings
-# got precompiled headers and the tests -O1 (tests/CMakeLists.txt, python/CMakeLists.txt); it had
-# been 1270–1299 s. Each target is one entry in the counts (its last line: `fuzz: N passed, M failed`).
+# nothing cached, 2026-12-07, two runs: 1070 and 1136 s in all (Release build 346–348 s, its tests
+# 50–52 s; sanitizer build 232–269 s, its tests 134–165 s; Python step 141–143 s; this step
+# 161–164 s), after the test files and bindings got precompiled headers and the tests -O1
+# (tests/CMakeLists.txt, python/CMakeLists.txt); it had been 1270–1299 s. Each target is one entry in the counts (its last line: `fuzz: N passed, M failed`).
 # Built at -O0 here (MEMGRAD_FUZZ_OPT): a third less compile time than -O1 (6.7 against 4.5 s for
 # autograd/ops/attention.cpp), for fewer inputs in the 5 s.
 # Skipped by --fast and by MEMGRAD_SKIP_FUZZ=1. Longer runs: scripts/fuzz.sh 300.
