@@ -71,7 +71,10 @@ class Model : public nn::Module {
     head = register_module("head", std::make_shared<nn::ClassificationHead>(c.dim, c.dim, c.classes));
   }
   Tensor forward(const Tensor& tokens) const {
-    Tensor h = enc->forward(pos->forward(emb->forward(tokens)));  // [B, L, dim], the final LayerNorm's output
+    // Separate statements: a temporary lives to the end of its full expression, so the embedding
+    // output would stay alive through the whole encoder ([B, L, dim] for nothing).
+    Tensor x = pos->forward(emb->forward(tokens));  // [B, L, dim]
+    Tensor h = enc->forward(x);                     // [B, L, dim], the final LayerNorm's output
     return head->forward(nn::pool(h, nn::Pooling::mean));        // [B, classes]
   }
   std::shared_ptr<nn::Embedding> emb;

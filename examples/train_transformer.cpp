@@ -48,7 +48,8 @@ struct PointerModel : nn::Module {
     head = register_module("head", std::make_shared<nn::ClassificationHead>(c.dim, c.dim, kValues));
   }
   Tensor forward(const Tensor& tokens) const {
-    Tensor h = enc->forward(pos->forward(emb->forward(tokens)));  // [B, N, D]
+    Tensor x = pos->forward(emb->forward(tokens));  // [B, N, D]; the embedding output dies here, not after enc
+    Tensor h = enc->forward(x);                     // [B, N, D]
     return head->forward(nn::pool(h, nn::Pooling::cls));           // first token's state -> [B, classes]
   }
   std::shared_ptr<nn::Embedding> emb;

@@ -14,9 +14,11 @@ Tensor pool(const Tensor& x, Pooling how, const Tensor& key_padding_mask, const 
   // masks carry no gradient, so no NoGradGuard is needed; one around the pooling itself once cut
   // every gradient before it without a word.
   Tensor valid = reshape(to(key_valid_mask(key_padding_mask, key_lengths, B, N, x.device(), "pool"), x.dtype()),
-                         {B, N, 1});  // [B, N, 1] as x's dtype
-  Tensor count = maximum(sum(valid, {1}), ones({}, x.dtype(), x.device()));  // [B, 1]; an empty row pools to 0
-  return sum(x * valid, {1}) / count;                                        // [B, D]
+                         {B, 1, N});  // [B, 1, N] as x's dtype
+  Tensor count = maximum(sum(valid, {2}, true), ones({}, x.dtype(), x.device()));  // [B, 1, 1]; an empty row pools to 0
+  // One batched product with the weights valid / count: sum(x * valid) would allocate a [B, N, D]
+  // temporary, alive at the forward's end beside x itself.
+  return reshape(matmul(valid / count, x), {B, x.size(2)});  // [B, 1, N] @ [B, N, D] -> [B, D]
 }
 
 ClassificationHead::ClassificationHead(int64_t dim, int64_t hidden, int64_t classes, ParamOptions p) {

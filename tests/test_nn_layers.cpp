@@ -106,6 +106,34 @@ TEST_CASE("pooling over valid tokens") {
   CHECK(r.ok);
 }
 
+TEST_CASE("masked mean pooling allocates nothing of x's size, forward or backward beyond x's gradient") {
+  Generator gen(3);
+  const int64_t B = 4, N = 256, D = 64;
+  Tensor x = randn({B, N, D}, DType::float32, &gen).set_requires_grad();
+  const Tensor lengths = from_vector<int64_t>({256, 1, 100, 0});
+  const int64_t x_bytes = B * N * D * 4;
+  Tensor pooled;
+  {
+    memory::PeakMeter meter;
+    pooled = pool(x, Pooling::mean, Tensor(), lengths);  // [B, D]
+    // the weights [B, 1, N] and the result; x * valid would be a second [B, N, D]
+    CHECK(meter.overhead() < x_bytes / 8);
+  }
+  {
+    memory::PeakMeter meter;
+    sum(pooled).backward();
+    CHECK(meter.overhead() < x_bytes + x_bytes / 8);  // x's gradient and [B, N]-sized pieces
+  }
+  // the gradient is each valid token's 1 / length, 0 for padding and for the empty row
+  const std::vector<float> g = x.grad().to_vector<float>();
+  CHECK(g[0] == doctest::Approx(1.0 / 256));
+  CHECK(g[(1 * N + 0) * D] == 1.0f);
+  CHECK(g[(1 * N + 1) * D] == 0.0f);
+  CHECK(g[(2 * N + 99) * D + 5] == doctest::Approx(1.0 / 100));
+  CHECK(g[(2 * N + 100) * D + 5] == 0.0f);
+  CHECK(g[(3 * N + 7) * D] == 0.0f);
+}
+
 TEST_CASE("module tree: names, counts, modes") {
   TransformerConfig c{.dim = 8, .heads = 2, .layers = 2, .ff_hidden = 16};
   TransformerEncoder enc(c);

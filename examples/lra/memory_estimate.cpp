@@ -208,9 +208,10 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   };
 
   std::vector<Candidate> c;
-  // The end of the forward: everything saved, plus the embedding output and the encoder output
-  // (still held by SequenceModel::encode) and mean pooling's masked product.
-  c.push_back({saved + 3 * X, "pooling (end of forward)", Phase::forward});
+  // The end of the forward: everything saved, plus the encoder output that pooling reads (the
+  // embedding output is freed once positions are added; mean pooling is one batched product, with
+  // no [B, N, D] masked copy).
+  c.push_back({saved + X, "pooling (end of forward)", Phase::forward});
   if (!e.checkpoint) {
     c.push_back({saved + 2 * X + pb.head, "start of backward"});  // pooling and final LayerNorm gradients
     if (L > 0) layer_candidates(A0 + (L - 1) * layer, layer, tail, c);

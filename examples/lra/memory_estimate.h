@@ -16,8 +16,8 @@
 //                with checkpointed layers only each layer's input is kept, and one layer is
 //                recomputed at a time in backward.
 //   transient    the largest short-lived set on top of what is live at that moment, taken as the
-//                largest of a few candidates: the end of the forward (everything saved, the
-//                embedding and encoder outputs still held, mean pooling's product), the vanilla scores (two [B, H, N, N] buffers in the
+//                largest of a few candidates: the end of the forward (everything saved and
+//                the encoder output that pooling reads), the vanilla scores (two [B, H, N, N] buffers in the
 //                forward, three in its backward), the gradients entering backward, the
 //                feed-forward's hidden gradient (top-k: [tokens, k] plus two [chunk, ff]
 //                workspaces, also counted in its forward), the chunked/topk backward's dQ, dK, dV

@@ -102,7 +102,8 @@ Tensor SequenceModel::encode(const Tensor& tokens, const Tensor& lengths, const 
     x = cat({expand(cls, {B, 1, D}), x}, 1);  // [B, N + 1, D]: the CLS token at position 0
     valid = add(lengths, ones_like(lengths));
   }
-  Tensor h = enc->forward(add_positions(x, Tensor()), Tensor(), valid);  // [B, N(+1), D]
+  x = add_positions(x, Tensor());  // a new x: the embedding output is freed here, not after the encoder
+  Tensor h = enc->forward(x, Tensor(), valid);  // [B, N(+1), D]
   return nn::pool(h, config.pooling, Tensor(), valid);                  // [B, D]
 }
 
@@ -145,7 +146,8 @@ Tensor SequenceModel::encode_context_parallel(const Tensor& tokens, const Tensor
   for (size_t i = holds_cls ? 1 : 0; i < slots.size(); ++i) token_ids.push_back(slots[i] - (with_cls ? 1 : 0));
   Tensor x = emb->forward(index_select(tokens, 1, index_tensor(token_ids, dev)));  // [B, n (- 1), D]
   if (holds_cls) x = cat({expand(cls, {B, 1, D}), x}, 1);                           // [B, n, D]
-  Tensor h = enc->forward(add_positions(x, index_tensor(slots, dev)));             // [B, n, D]
+  x = add_positions(x, index_tensor(slots, dev));  // (the embedding output freed here, as in encode)
+  Tensor h = enc->forward(x);                      // [B, n, D]
   if (with_cls) return all_reduce_sum(sum(narrow(h, 1, 0, holds_cls ? 1 : 0), {1}));  // [B, D]
   return all_reduce_sum(sum(h, {1})) / static_cast<double>(S);                         // [B, D]
 }
