@@ -21,6 +21,12 @@
 //    (memgrad's allocator cache and malloc's free memory are given back before each first step);
 //    allocator_reserved_increase: the blocks the allocator took from the system during that step
 //    (live and cached), which is most of the RSS increase.
+//  - with --torch-python: PyTorch's step in a child process that keeps its model
+//    (torch_worker.h), started per L before memgrad's rows: it runs its first step (its memory
+//    figure) and waits. Each of memgrad's timed steps is followed by one of PyTorch's, 20 ms apart, and
+//    time_vs_torch is the median of the pairs' ratios (time_vs_torch_pairs): a drift of the
+//    machine's speed slows both sides of a pair alike. PyTorch's row holds the medians of all its
+//    steps at that L and its first step's RSS increase.
 // `--profile` adds the per-op breakdown of one (L, kind) (backends/profiler.h): kernels by phase
 // (forward, backward, optimizer) and backward nodes, with % of the step.
 #include <CLI/CLI.hpp>
@@ -32,12 +38,14 @@
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <thread>
 
 #include "autograd/attention.h"
 #include "autograd/ops.h"
 #include "backends/profiler.h"
 #include "benchmarks/bench_common.h"
 #include "benchmarks/sgemm_rate.h"
+#include "benchmarks/torch_worker.h"
 #include "core/memory_trace.h"
 #include "nn/heads.h"
 #include "nn/optim/adam.h"
@@ -154,7 +162,14 @@ struct Measure {
   int64_t allocator_peak = 0, allocator_overhead = 0, rss_increase = -1;
   int64_t reserved_increase = 0;  // the allocator's blocks held from the system (cache included), after - before
   std::string peak_at;            // the op (and module) that reached the allocator peak
+  // With PyTorch alternating: its step after each of memgrad's, and each pair's ratios.
+  std::vector<double> torch_seconds, torch_cpu_seconds, time_ratios, cpu_ratios;
 };
+
+// Between one library's step and the other's: the idle OpenMP threads of the side that just
+// finished spin for a while before they sleep (libgomp's GOMP_SPINCOUNT), and would take a core
+// from the other side's step.
+void settle() { std::this_thread::sleep_for(std::chrono::milliseconds(20)); }
 
 // "op @ module (phase)" of the event that reached t's CPU peak, from a stopped trace.
 std::string peak_location(const memory::Trace& t) {
@@ -168,7 +183,9 @@ std::string peak_location(const memory::Trace& t) {
   return "";
 }
 
-Measure measure(const Config& c, Run& r) {
+// The first step's memory, then up to c.steps timed steps; with `torch`, each followed by one of
+// PyTorch's (torch_worker.h), the pairs' ratios recorded.
+Measure measure(const Config& c, Run& r, bench::TorchWorker* torch) {
   Measure m;
   // Earlier configurations' freed blocks go back to the system first, so that this step's RSS
   // increase is what a fresh process would see (as PyTorch's, which runs in its own).
@@ -189,10 +206,20 @@ Measure measure(const Config& c, Run& r) {
   std::vector<double> t, cpu;
   double spent = 0;
   for (int s = 0; s < c.steps && (s == 0 || spent < c.budget_s); ++s) {
+    if (torch) settle();
     const double c0 = bench::process_cpu_seconds();
     t.push_back(bench::seconds([&] { m.loss = r.step(); }));
     cpu.push_back(bench::process_cpu_seconds() - c0);
     spent += t.back();
+    if (!torch || !torch->ok()) continue;
+    settle();
+    const json ts = torch->step();
+    if (ts.is_null()) continue;
+    m.torch_seconds.push_back(ts["seconds"].get<double>());
+    m.torch_cpu_seconds.push_back(ts["cpu_seconds"].get<double>());
+    m.time_ratios.push_back(t.back() / ts["seconds"].get<double>());
+    m.cpu_ratios.push_back(cpu.back() / ts["cpu_seconds"].get<double>());
+    spent += ts["seconds"].get<double>();
   }
   MG_CHECK(std::isfinite(m.loss), "bench_train_step", "the loss is {}", m.loss);
   m.seconds = bench::median(t), m.cpu_seconds = bench::median(cpu), m.samples = static_cast<int>(t.size());
@@ -222,61 +249,61 @@ json trace_overhead(const Config& c, int64_t L, AttentionKind kind) {
           {"overhead", b / a - 1}, {"events", events}, {"samples", off.size()}};
 }
 
-// PyTorch's step at length L: train_step_torch.py's last output line (JSON); null when it fails.
-json torch_step(const Config& c, const std::string& python, const std::string& script, int64_t L) {
-  const std::string cmd = fmt::format(
-      "'{}' '{}' --size {} --batch {} --dim {} --heads {} --layers {} --ff {} --vocab {} --classes {} --steps {} "
-      "--budget {} --threads {}",
-      python, script, L, c.batch, c.dim, c.heads, c.layers, c.ff, c.vocab, c.classes, c.steps, c.budget_s,
-      omp_get_max_threads());
-  std::fflush(stdout);
-  FILE* p = popen(cmd.c_str(), "r");
-  if (!p) return nullptr;
-  std::string out, last;
-  char buf[4096];
-  while (std::fgets(buf, sizeof buf, p)) out += buf;
-  const int rc = pclose(p);
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty()) last = line;
-  if (rc != 0 || last.empty() || last[0] != '{') {
-    std::fprintf(stderr, "warning: PyTorch step at L=%lld failed (status %d): %s\n", static_cast<long long>(L), rc,
-                 out.c_str());
-    return nullptr;
-  }
-  return json::parse(last);
+// PyTorch's worker at length L (train_step_torch.py --serve, torch_worker.h), after its first
+// step; null, with a warning, when it did not start.
+std::unique_ptr<bench::TorchWorker> torch_worker(const Config& c, const std::string& python, const std::string& script,
+                                                 int64_t L) {
+  std::vector<std::string> argv = {python, script, "--serve"};
+  for (auto [name, v] : std::vector<std::pair<const char*, int64_t>>{
+           {"--size", L}, {"--batch", c.batch}, {"--dim", c.dim}, {"--heads", c.heads}, {"--layers", c.layers},
+           {"--ff", c.ff}, {"--vocab", c.vocab}, {"--classes", c.classes}, {"--threads", omp_get_max_threads()}})
+    argv.push_back(name), argv.push_back(std::to_string(v));
+  auto w = std::make_unique<bench::TorchWorker>(argv);
+  if (w->ok()) return w;
+  std::fprintf(stderr, "warning: PyTorch at L=%lld: %s\n", static_cast<long long>(L), w->error().c_str());
+  return nullptr;
 }
 
-// The table: one row per (L, kind), PyTorch's first at each L; ratios are memgrad / PyTorch.
+// The table: one row per (L, kind), PyTorch's last at each L; ratios are memgrad / PyTorch (time:
+// the median of the alternated pairs' ratios; RSS x: RSS increase over RSS increase; peak x:
+// memgrad's allocator peak over PyTorch's RSS increase).
 void print_header() {
-  std::printf("%6s %-8s %9s %9s %10s %9s %7s %11s %11s %8s %8s %8s\n", "L", "kind", "s/step", "cpu s", "tokens/s",
-              "GFLOP/s", "%sgemm", "alloc peak", "RSS incr", "x torch", "cpu x", "RSS x");
+  std::printf("%6s %-8s %9s %9s %10s %9s %7s %11s %11s %8s %8s %8s %8s\n", "L", "kind", "s/step", "cpu s", "tokens/s",
+              "GFLOP/s", "%sgemm", "alloc peak", "RSS incr", "x torch", "cpu x", "RSS x", "peak x");
 }
 
 void print_row(int64_t L, const std::string& kind, const json& r, const Config& c, double sgemm) {
   auto ratio = [&](const char* key) { return r.contains(key) ? fmt::format("{:.3f}", r[key].get<double>()) : "-"; };
   const double s = r["seconds"].get<double>(), gf = step_flops(c, L) / s / 1e9;
   const std::string peak = r.contains("allocator_peak_bytes") ? bench::human_bytes(r["allocator_peak_bytes"].get<double>()) : "-";
-  std::printf("%6lld %-8s %9.4f %9.4f %10.0f %9.1f %6.1f%% %11s %11s %8s %8s %8s\n", static_cast<long long>(L),
+  std::printf("%6lld %-8s %9.4f %9.4f %10.0f %9.1f %6.1f%% %11s %11s %8s %8s %8s %8s\n", static_cast<long long>(L),
               kind.c_str(), s, r["cpu_seconds"].get<double>(), c.batch * L / s, gf, 100 * gf / sgemm, peak.c_str(),
               bench::human_bytes(r["rss_increase_bytes"].get<double>()).c_str(), ratio("time_vs_torch").c_str(),
-              ratio("cpu_time_vs_torch").c_str(), ratio("rss_vs_torch").c_str());
+              ratio("cpu_time_vs_torch").c_str(), ratio("rss_vs_torch").c_str(),
+              ratio("allocator_peak_vs_torch_rss").c_str());
   std::fflush(stdout);
 }
 
-// PyTorch's result at L with the derived figures, printed.
-json torch_row(const Config& c, int64_t L, json torch, double sgemm) {
-  const double s = torch["seconds"].get<double>(), gf = step_flops(c, L) / s / 1e9;
+// PyTorch's row at L, printed: its first step's line (memory) and the medians of all its steps
+// that alternated with memgrad's at this L.
+json torch_row(const Config& c, int64_t L, json torch, const std::vector<double>& seconds,
+               const std::vector<double>& cpu_seconds, double sgemm) {
+  const double s = bench::median(seconds), gf = step_flops(c, L) / s / 1e9;
+  torch["seconds"] = s, torch["cpu_seconds"] = bench::median(cpu_seconds);
+  torch["samples"] = seconds.size();
   torch["size"] = L, torch["tokens_per_second"] = c.batch * L / s, torch["flops"] = step_flops(c, L);
   torch["gflops"] = gf, torch["fraction_of_sgemm"] = gf / sgemm;
   print_row(L, "torch", torch, c, sgemm);
   return torch;
 }
 
-// memgrad's step at (L, kind), measured and printed, with the ratios to `torch` when it ran.
-json memgrad_row(const Config& c, int64_t L, AttentionKind kind, const json& torch, double sgemm) {
+// memgrad's step at (L, kind), measured and printed; with `torch`, alternating with PyTorch's
+// steps: the ratios are the medians of the pairs' ratios, and PyTorch's steps are appended to
+// torch_s / torch_cpu (its row's medians).
+json memgrad_row(const Config& c, int64_t L, AttentionKind kind, bench::TorchWorker* torch, double sgemm,
+                 std::vector<double>& torch_s, std::vector<double>& torch_cpu) {
   Run r(c, L, kind);
-  const Measure m = measure(c, r);
+  const Measure m = measure(c, r, torch);
   const double flops = step_flops(c, L), gf = flops / m.seconds / 1e9;
   json row = {{"size", L}, {"kind", to_string(kind)}, {"seconds", m.seconds}, {"cpu_seconds", m.cpu_seconds},
               {"samples", m.samples}, {"tokens_per_second", c.batch * L / m.seconds}, {"flops", flops},
@@ -285,15 +312,22 @@ json memgrad_row(const Config& c, int64_t L, AttentionKind kind, const json& tor
               {"allocator_reserved_increase_bytes", m.reserved_increase},
               {"allocator_peak_at", m.peak_at},
               {"loss", m.loss}};
-  if (!torch.is_null()) {
-    row["time_vs_torch"] = m.seconds / torch["seconds"].get<double>();
-    row["cpu_time_vs_torch"] = m.cpu_seconds / torch["cpu_seconds"].get<double>();
-    row["rss_vs_torch"] = static_cast<double>(m.rss_increase) / torch["rss_increase_bytes"].get<double>();
+  if (!m.time_ratios.empty()) {
+    row["time_vs_torch"] = bench::median(m.time_ratios);
+    row["cpu_time_vs_torch"] = bench::median(m.cpu_ratios);
+    row["time_vs_torch_pairs"] = m.time_ratios;
+    row["torch_seconds_paired"] = bench::median(m.torch_seconds);
+    torch_s.insert(torch_s.end(), m.torch_seconds.begin(), m.torch_seconds.end());
+    torch_cpu.insert(torch_cpu.end(), m.torch_cpu_seconds.begin(), m.torch_cpu_seconds.end());
+  }
+  if (torch && torch->ok()) {
+    const double rss = torch->first()["rss_increase_bytes"].get<double>();
+    row["allocator_peak_vs_torch_rss"] = static_cast<double>(m.allocator_peak) / rss;
+    row["rss_vs_torch"] = static_cast<double>(m.rss_increase) / rss;
   }
   print_row(L, to_string(kind), row, c, sgemm);
   return row;
 }
-
 
 // The per-op breakdown of one (L, kind): `steps` profiled steps after two plain ones.
 json profile(const Config& c, int64_t L, AttentionKind kind, int steps) {
@@ -407,13 +441,15 @@ int main(int argc, char** argv) {
       sgemm_by_size[std::to_string(L)] = sgemm;
       std::printf("%6lld cblas_sgemm at 1024 now: %.1f GFLOP/s (the %%sgemm of the rows below)\n",
                   static_cast<long long>(L), sgemm);
-      json torch = torch_python.empty() ? json(nullptr) : torch_step(c, torch_python, torch_script, L);
-      if (!torch.is_null()) torch_results.push_back(torch_row(c, L, torch, sgemm));
+      // PyTorch's process for this L: its first step now (memory), then a step after each of memgrad's
+      auto torch = torch_python.empty() ? nullptr : torch_worker(c, torch_python, torch_script, L);
+      std::vector<double> torch_s, torch_cpu;
       for (AttentionKind kind : kind_list) {
         if (kind == AttentionKind::vanilla && L > c.vanilla_max) continue;
-        results.push_back(memgrad_row(c, L, kind, torch, sgemm));
+        results.push_back(memgrad_row(c, L, kind, torch.get(), sgemm, torch_s, torch_cpu));
         save();
       }
+      if (!torch_s.empty()) torch_results.push_back(torch_row(c, L, torch->first(), torch_s, torch_cpu, sgemm)), save();
     }
   }
   if (do_profile) prof = profile(c, profile_size, parse_attention_kind(profile_kind), profile_steps);

@@ -9,12 +9,17 @@ mean over tokens -> Linear -> GELU -> Linear -> cross_entropy; AdamW (lr 1e-3, w
 
 Memory: the first step's process RSS increase, VmHWM after the step minus VmRSS before it, with
 VmHWM reset through /proc/self/clear_refs (Linux), as memgrad's rss_increase. Needs only torch.
+
+--serve (how bench_train_step runs it, benchmarks/torch_worker.h): after the first step, print its
+line, then time one step per "step" line read from stdin and print one line each, until EOF; so
+that the two libraries' steps alternate. Without it: --steps timed steps, then one line.
 """
 
 import argparse
 import json
 import re
 import statistics
+import sys
 import time
 
 import torch
@@ -76,6 +81,7 @@ def main():
                           ("vocab", 256), ("classes", 10), ("steps", 5), ("threads", 2)]:
         p.add_argument("--" + name, type=int, default=default)
     p.add_argument("--budget", type=float, default=60.0, help="stop timing once the steps took this long")
+    p.add_argument("--serve", action="store_true", help="time one step per 'step' line on stdin (see above)")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -92,19 +98,32 @@ def main():
         opt.step()
         return loss.item()
 
+    def timed_step():
+        t0, c0 = time.perf_counter(), time.process_time()
+        loss = step()
+        return time.perf_counter() - t0, time.process_time() - c0, loss
+
     rss_ok = reset_peak_rss()
     before = status_bytes("VmRSS")
-    step()  # the first step: memory, and the warm-up
+    loss = step()  # the first step: memory, and the warm-up
     rss_increase = status_bytes("VmHWM") - before if rss_ok else -1
+    if a.serve:
+        print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
+                          "rss_increase_bytes": rss_increase, "loss": loss}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "step":
+                continue
+            s, c, loss = timed_step()
+            print(json.dumps({"seconds": s, "cpu_seconds": c, "loss": loss}), flush=True)
+        return
     times, cpu, spent = [], [], 0.0
     for s in range(a.steps):
         if s > 0 and spent >= a.budget:
             break
-        t0, c0 = time.perf_counter(), time.process_time()
-        loss = step()
-        times.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-        spent += times[-1]
+        wall, c, loss = timed_step()
+        times.append(wall)
+        cpu.append(c)
+        spent += wall
     print(json.dumps({"torch_version": torch.__version__, "threads": torch.get_num_threads(),
                       "seconds": statistics.median(times), "cpu_seconds": statistics.median(cpu),
                       "samples": len(times), "rss_increase_bytes": rss_increase, "loss": loss}))
