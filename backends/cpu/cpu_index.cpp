@@ -4,20 +4,11 @@
 
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
+#include "backends/index_rule.h"
 #include "backends/scalar_math.h"
 
 namespace memgrad::cpu {
 namespace {
-
-// Sizes of the dims before `dim`, at `dim`, and after it.
-struct ABC {
-  int64_t A = 1, S = 1, B = 1;
-};
-ABC split(const Shape& s, int64_t dim) {
-  ABC r;
-  for (int64_t d = 0; d < static_cast<int64_t>(s.size()); ++d) (d < dim ? r.A : d == dim ? r.S : r.B) *= s[d];
-  return r;
-}
 
 // The indices as int64, each checked against `size`.
 std::vector<int64_t> checked_indices(const Tensor& idx, int64_t size, const char* op, int64_t dim) {
@@ -27,7 +18,7 @@ std::vector<int64_t> checked_indices(const Tensor& idx, int64_t size, const char
     const I* p = c.data<I>();
     for (int64_t i = 0; i < c.numel(); ++i) {
       int64_t v = p[i];
-      MG_CHECK(v >= 0 && v < size, op, "index {} is out of range for dim {} of size {}", v, dim, size);
+      if (v < 0 || v >= size) index_out_of_range(op, v, dim, size);
       out[i] = v;
     }
   });
@@ -38,7 +29,7 @@ std::vector<int64_t> checked_indices(const Tensor& idx, int64_t size, const char
 
 void CpuBackend::index_select(const Tensor& src_in, int64_t dim, const Tensor& idx, Tensor& out) {
   Tensor src = contiguous_copy(src_in);
-  ABC s = split(src.shape(), dim);
+  DimSplit s = split_at(src.shape(), dim);
   auto ix = checked_indices(idx, s.S, "index_select", dim);
   const int64_t L = static_cast<int64_t>(ix.size()), isz = static_cast<int64_t>(itemsize(src.dtype()));
   const char* ps = static_cast<const char*>(src.raw_data());
@@ -53,7 +44,7 @@ void CpuBackend::index_select(const Tensor& src_in, int64_t dim, const Tensor& i
 
 void CpuBackend::index_add(Tensor& dst, int64_t dim, const Tensor& idx, const Tensor& src_in) {
   Tensor src = contiguous_copy(src_in);
-  ABC d = split(dst.shape(), dim);
+  DimSplit d = split_at(dst.shape(), dim);
   auto ix = checked_indices(idx, d.S, "index_add", dim);
   const int64_t L = static_cast<int64_t>(ix.size());
   dispatch_numeric(dst.dtype(), "index_add", [&]<class T>() {
@@ -77,7 +68,7 @@ void CpuBackend::index_add(Tensor& dst, int64_t dim, const Tensor& idx, const Te
 
 void CpuBackend::gather(const Tensor& src_in, int64_t dim, const Tensor& idx, Tensor& out) {
   Tensor src = contiguous_copy(src_in);
-  ABC s = split(src.shape(), dim), o = split(idx.shape(), dim);
+  DimSplit s = split_at(src.shape(), dim), o = split_at(idx.shape(), dim);
   auto ix = checked_indices(idx, s.S, "gather", dim);
   dispatch_all(src.dtype(), "gather", [&]<class T>() {
     const T* ps = src.data<T>();
@@ -93,7 +84,7 @@ void CpuBackend::gather(const Tensor& src_in, int64_t dim, const Tensor& idx, Te
 
 void CpuBackend::scatter_add(Tensor& dst, int64_t dim, const Tensor& idx, const Tensor& src_in) {
   Tensor src = contiguous_copy(src_in);
-  ABC d = split(dst.shape(), dim), o = split(idx.shape(), dim);
+  DimSplit d = split_at(dst.shape(), dim), o = split_at(idx.shape(), dim);
   auto ix = checked_indices(idx, d.S, "scatter_add", dim);
   dispatch_numeric(dst.dtype(), "scatter_add", [&]<class T>() {
     T* pd = dst.data<T>();

@@ -2,45 +2,13 @@
 #include "backends/cpu/blas.h"
 #include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/parallel.h"
+#include "backends/gemm_layout.h"
 
 namespace memgrad::cpu {
 namespace {
 
-// How gemm can read the last two dims [rows, cols] of a view.
-struct MatLayout {
-  bool ok;     // false: needs a contiguous copy
-  bool trans;  // stored column-major
-  int64_t ld;
-};
-
-MatLayout layout_of(const Tensor& t) {
-  int64_t nd = t.dim(), rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
-  int64_t rs = t.strides()[nd - 2], cs = t.strides()[nd - 1];
-  if (cols == 1) cs = 1;                        // a single column: its stride is irrelevant
-  if (rows == 1) rs = std::max<int64_t>(cols, 1);  // a single row likewise
-  if (cs == 1 && rs >= std::max<int64_t>(cols, 1)) return {true, false, rs};
-  if (rs == 1 && cs >= std::max<int64_t>(rows, 1)) return {true, true, cs};
-  return {false, false, 0};
-}
-
 // Element offset of batch index `i` over the leading (batch) dims of t.
 int64_t batch_offset(const Tensor& t, int64_t i) { return strided_offset(t.shape(), t.strides(), i, t.dim() - 2); }
-
-// True when the batch dims of `a` stack its rows evenly (row stride `ld`), so [batch, M, K] is one
-// [batch*M, K] matrix, and `b` is the same matrix for every batch (all batch strides 0).
-bool foldable(const Tensor& a, const MatLayout& la, const Tensor& b) {
-  if (la.trans) return false;
-  int64_t nd = a.dim();
-  int64_t expect = a.shape()[nd - 2] * la.ld;
-  for (int64_t d = nd - 3; d >= 0; --d) {
-    if (a.shape()[d] == 1) continue;
-    if (a.strides()[d] != expect) return false;
-    expect *= a.shape()[d];
-  }
-  for (int64_t d = 0; d < b.dim() - 2; ++d)
-    if (b.shape()[d] != 1 && b.strides()[d] != 0) return false;
-  return true;
-}
 
 }  // namespace
 
@@ -50,17 +18,17 @@ void CpuBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
   const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a_in.shape()[nd - 1];
   if (out.numel() == 0) return;
   if (K == 0) return fill(out, 0.0);
-  MatLayout la = layout_of(a_in), lb = layout_of(b_in);
+  MatLayout la = gemm_layout(a_in), lb = gemm_layout(b_in);
   Tensor a = la.ok ? a_in : contiguous_copy(a_in);
   Tensor b = lb.ok ? b_in : contiguous_copy(b_in);
-  if (!la.ok) la = layout_of(a);
-  if (!lb.ok) lb = layout_of(b);
+  if (!la.ok) la = gemm_layout(a);
+  if (!lb.ok) lb = gemm_layout(b);
   const int64_t batch = out.numel() / (M * N);
   dispatch_float(out.dtype(), "matmul", [&]<class T>() {
     const T* pa = a.data<T>();
     const T* pb = b.data<T>();
     T* pc = out.data<T>();
-    if (batch == 1 || foldable(a, la, b)) {
+    if (batch == 1 || gemm_foldable(a, la, b)) {
       const int64_t R = M * batch;  // rows of the one product
       if (R < N) {  // wide products: OpenBLAS's own threading
         gemm<T>(la.trans, lb.trans, R, N, K, T(1), pa, la.ld, pb, lb.ld, T(0), pc, N);

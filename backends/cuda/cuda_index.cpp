@@ -7,26 +7,17 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/index_check.h"
 #include "backends/cuda/index_kernels.h"
+#include "backends/index_rule.h"
 
 namespace memgrad::cuda {
 namespace {
-
-// Sizes of the dims before `dim`, at `dim`, and after it.
-struct ABC {
-  int64_t A = 1, S = 1, B = 1;
-};
-ABC split(const Shape& s, int64_t dim) {
-  ABC r;
-  for (int64_t d = 0; d < static_cast<int64_t>(s.size()); ++d) (d < dim ? r.A : d == dim ? r.S : r.B) *= s[d];
-  return r;
-}
 
 // idx as a contiguous tensor whose entries all lie in [0, size); errors as the CPU's check does.
 Tensor checked_indices(const Tensor& idx, int64_t size, const char* op, int64_t dim) {
   Tensor c = contiguous_copy(idx);
   int64_t v = 0;
   const int64_t pos = first_bad_index(op, c, size, false, 0, v);
-  MG_CHECK(pos < 0, op, "index {} is out of range for dim {} of size {}", v, dim, size);
+  if (pos >= 0) index_out_of_range(op, v, dim, size);
   return c;
 }
 
@@ -64,7 +55,7 @@ int64_t first_bad_index(const char* op, const Tensor& idx, int64_t size, bool ha
 
 void CudaBackend::index_select(const Tensor& src_in, int64_t dim, const Tensor& idx_in, Tensor& out) {
   Tensor src = contiguous_copy(src_in);  // [A, S, B]
-  const ABC s = split(src.shape(), dim);
+  const DimSplit s = split_at(src.shape(), dim);
   Tensor idx = checked_indices(idx_in, s.S, "index_select", dim);  // [L]
   const int64_t L = idx.numel();
   if (s.A * L * s.B == 0) return;
@@ -79,7 +70,7 @@ void CudaBackend::index_select(const Tensor& src_in, int64_t dim, const Tensor& 
 
 void CudaBackend::index_add(Tensor& dst, int64_t dim, const Tensor& idx_in, const Tensor& src_in) {
   Tensor src = contiguous_copy(src_in);  // [A, L, B]
-  const ABC d = split(dst.shape(), dim);  // dst [A, S, B]
+  const DimSplit d = split_at(dst.shape(), dim);  // dst [A, S, B]
   Tensor idx = checked_indices(idx_in, d.S, "index_add", dim);  // [L]
   const int64_t L = idx.numel();
   dispatch_numeric(dst.dtype(), "index_add", [&]<class T>() {
@@ -93,7 +84,7 @@ void CudaBackend::index_add(Tensor& dst, int64_t dim, const Tensor& idx_in, cons
 
 void CudaBackend::gather(const Tensor& src_in, int64_t dim, const Tensor& idx_in, Tensor& out) {
   Tensor src = contiguous_copy(src_in);  // [A, S, B]
-  const ABC s = split(src.shape(), dim), o = split(idx_in.shape(), dim);  // idx, out [A, J, B]
+  const DimSplit s = split_at(src.shape(), dim), o = split_at(idx_in.shape(), dim);  // idx, out [A, J, B]
   Tensor idx = checked_indices(idx_in, s.S, "gather", dim);
   if (o.A * o.S * o.B == 0) return;
   dispatch_index(idx.dtype(), "gather", [&]<class I>() {
@@ -107,7 +98,7 @@ void CudaBackend::gather(const Tensor& src_in, int64_t dim, const Tensor& idx_in
 
 void CudaBackend::scatter_add(Tensor& dst, int64_t dim, const Tensor& idx_in, const Tensor& src_in) {
   Tensor src = contiguous_copy(src_in);  // [A, J, B], as idx
-  const ABC d = split(dst.shape(), dim), o = split(idx_in.shape(), dim);  // dst [A, S, B]
+  const DimSplit d = split_at(dst.shape(), dim), o = split_at(idx_in.shape(), dim);  // dst [A, S, B]
   Tensor idx = checked_indices(idx_in, d.S, "scatter_add", dim);
   dispatch_numeric(dst.dtype(), "scatter_add", [&]<class T>() {
     if (o.A * o.S * o.B == 0) return;

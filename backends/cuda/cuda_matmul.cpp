@@ -5,26 +5,10 @@
 
 #include "backends/cuda/cuda_backend.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/gemm_layout.h"
 
 namespace memgrad::cuda {
 namespace {
-
-// How gemm can read the last two dims [rows, cols] of a view (as on the CPU).
-struct MatLayout {
-  bool ok;     // false: needs a contiguous copy
-  bool trans;  // stored column-major
-  int64_t ld;
-};
-
-MatLayout layout_of(const Tensor& t) {
-  const int64_t nd = t.dim(), rows = t.shape()[nd - 2], cols = t.shape()[nd - 1];
-  int64_t rs = t.strides()[nd - 2], cs = t.strides()[nd - 1];
-  if (cols == 1) cs = 1;                           // a single column: its stride is irrelevant
-  if (rows == 1) rs = std::max<int64_t>(cols, 1);  // a single row likewise
-  if (cs == 1 && rs >= std::max<int64_t>(cols, 1)) return {true, false, rs};
-  if (rs == 1 && cs >= std::max<int64_t>(rows, 1)) return {true, true, cs};
-  return {false, false, 0};
-}
 
 // The stride s with batch_offset(i) == i * s over t's batch dims (all but the last two), if one
 // exists: batch dims that stack evenly, or all broadcast (s = 0). Size-1 dims do not count.
@@ -42,22 +26,6 @@ bool batch_stride(const Tensor& t, int64_t& s) {
   return s >= 0;  // a negative batch stride (a flipped view) gets a copy
 }
 
-// True when the batch dims of `a` stack its rows evenly (row stride `ld`), so [batch, M, K] is one
-// [batch*M, K] matrix, and `b` is the same matrix for every batch (all batch strides 0).
-bool foldable(const Tensor& a, const MatLayout& la, const Tensor& b) {
-  if (la.trans) return false;
-  const int64_t nd = a.dim();
-  int64_t expect = a.shape()[nd - 2] * la.ld;
-  for (int64_t d = nd - 3; d >= 0; --d) {
-    if (a.shape()[d] == 1) continue;
-    if (a.strides()[d] != expect) return false;
-    expect *= a.shape()[d];
-  }
-  for (int64_t d = 0; d < b.dim() - 2; ++d)
-    if (b.shape()[d] != 1 && b.strides()[d] != 0) return false;
-  return true;
-}
-
 // A view gemm can read: its layout and batch stride, or a contiguous copy when it has none.
 struct Operand {
   Tensor t;
@@ -66,10 +34,10 @@ struct Operand {
 };
 
 Operand operand(const Tensor& x) {
-  Operand o{x, layout_of(x), 0};
+  Operand o{x, gemm_layout(x), 0};
   if (o.layout.ok && batch_stride(x, o.stride)) return o;
   o.t = contiguous_copy(x);
-  o.layout = layout_of(o.t);
+  o.layout = gemm_layout(o.t);
   batch_stride(o.t, o.stride);  // contiguous: always one stride
   return o;
 }
@@ -106,7 +74,7 @@ void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
   const int64_t batch = out.numel() / (M * N);
   dispatch_float(out.dtype(), "matmul", [&]<class T>() {
     Operand a = operand(a_in), b = operand(b_in);  // a [..., M, K], b [..., K, N]
-    if (batch > 1 && foldable(a.t, a.layout, b.t)) {
+    if (batch > 1 && gemm_foldable(a.t, a.layout, b.t)) {
       // one [batch*M, K] @ [K, N] product: rows of out are contiguous too
       a.stride = 0;
       b.stride = 0;
