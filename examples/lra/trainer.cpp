@@ -205,6 +205,119 @@ void seed_rank_dropout(const RunConfig& cfg) {
     manual_seed(mix_seed(cfg.seed, 0xc0e7e47ull, static_cast<uint64_t>(dist::rank())));
 }
 
+
+// The model of one kind: initialised on the CPU from cfg.seed (so every kind and device starts
+// from the same weights), warm-started when asked, then moved to the device.
+std::unique_ptr<SequenceModel> build_model(const RunConfig& cfg, const ModelConfig& mc, AttentionKind kind) {
+  manual_seed(cfg.seed);  // the same initial weights, dropout masks and batches for every kind
+  std::unique_ptr<SequenceModel> model = make_model(mc);
+  if (!cfg.init_from.empty()) warm_start(*model, warm_start_path(cfg.init_from, to_string(kind)));
+  model->to(cfg.device);
+  return model;
+}
+
+// The training batches: shuffled from cfg.seed, whole batches only, bucketed by length when asked.
+BatchSampler train_sampler(const RunConfig& cfg, const Dataset& ds) {
+  const TrainOptions& t = cfg.train;
+  BatchSampler sampler(static_cast<int64_t>(ds.train.size()), t.batch, cfg.seed, true, /*drop_last=*/true);
+  if (t.bucket > 0 && t.dynamic_padding) {
+    std::vector<int64_t> lengths;
+    for (const Example& ex : ds.train)
+      lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));  // pairs: the longer
+    sampler.bucket_by(std::move(lengths), t.bucket);
+  }
+  return sampler;
+}
+
+// The log's first line for a kind: the model, and the parallelism when there is one.
+std::string run_header(const std::string& kind, const SequenceModel& model, const nn::DataParallel* dp,
+                       const TrainOptions& t) {
+  if (!dp) return fmt::format("\n== {}: {}\n", kind, describe(model));
+  return fmt::format("\n== {}: {}; {} parallel over {} ranks, {}, {} of gradients all-reduced per step in {} buckets\n",
+                     kind, describe(model), t.context_parallel ? "context" : "data", dist::world_size(),
+                     t.context_parallel ? "each holding its zigzag share of every sequence's positions"
+                                        : fmt::format("{} examples each", rank_batch(t)),
+                     format_bytes(static_cast<double>(dp->bytes_per_step())), dp->num_buckets());
+}
+
+// One kind's training run between its steps (train_kind): the result being filled in, the
+// validation evaluations with their checkpoints and early stopping, the loss/accuracy curve and
+// the timing of the steps.
+class KindLoop {
+ public:
+  KindLoop(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, SequenceModel& model, optim::AdamW& opt,
+           KindResult& r, int64_t held_limit, FILE* log)
+      : cfg_(cfg), t_(cfg.train), ds_(ds), kind_(kind), model_(model), opt_(opt), r_(r), held_limit_(held_limit),
+        curve_every_(std::max<int64_t>(1, cfg.train.steps / 100)), bar_(r.kind, cfg.train.steps, log) {}
+
+  // Records one finished step (its outcome and wall seconds) and evaluates when due; false when
+  // training stops early.
+  bool after_step(const StepOutcome& o, double seconds) {
+    if (o.peak > r_.peak_bytes) r_.peak_bytes = o.peak, r_.peak_seq_len = o.seq_len;
+    tokens_ += o.tokens;
+    train_seconds_ += seconds;
+    MG_CHECK(std::isfinite(o.loss), "lra", "{}: the training loss is {} at step {}", r_.kind, o.loss, r_.steps);
+    since_point_.add(o.loss, o.acc);
+    bar_.step(r_.steps + 1, o.loss, o.acc);
+    r_.steps += 1;
+    const bool eval_now = (t_.eval_every > 0 && r_.steps % t_.eval_every == 0) || r_.steps == t_.steps;
+    if (r_.steps % curve_every_ == 0 || eval_now) {
+      r_.curve.push_back({r_.steps, since_point_.loss / since_point_.n, since_point_.acc / since_point_.n, kNoValue,
+                          opt_.lr(), train_seconds_});
+      since_point_ = {};
+    }
+    if (!eval_now) return true;
+    evaluate_val();
+    if (t_.patience > 0 && evals_without_gain_ >= t_.patience && r_.steps < t_.steps) {
+      r_.stopped_early = true;
+      bar_.message(fmt::format("{:<8} early stop: no better validation accuracy in {} evaluations", r_.kind, t_.patience));
+      return false;
+    }
+    return true;
+  }
+
+  // After the last step: a last evaluation if the run stopped between two, the rates.
+  void finish() {
+    bar_.finish();
+    if (!r_.curve.empty() && std::isnan(r_.curve.back().val_acc)) evaluate_val();  // stopped between evaluations
+    r_.train_seconds = train_seconds_;
+    r_.sec_per_step = train_seconds_ / static_cast<double>(r_.steps);
+    r_.tokens_per_sec = tokens_ * (t_.data_parallel ? dist::world_size() : 1) / train_seconds_;  // every rank's tokens
+  }
+
+ private:
+  // Validation accuracy at the current step; a checkpoint when it is the best so far.
+  void evaluate_val() {
+    bar_.pause();
+    const double acc = evaluate(model_, ds_, Split::val, t_.eval_batch, t_.max_eval, cfg_.device);
+    trim_cache(held_limit_, cfg_.device);
+    const bool better = !(acc <= r_.best_val_acc);  // true for the first (best is NaN)
+    if (better) {
+      r_.best_val_acc = acc, r_.best_step = r_.steps, evals_without_gain_ = 0;
+      save_rank0(t_, r_.checkpoint, model_, opt_, checkpoint_metadata(cfg_, kind_, r_.steps, acc));
+    } else {
+      ++evals_without_gain_;
+    }
+    bar_.message(fmt::format("{:<8} step {:>6}  val acc {:.4f}  (best {:.4f} at step {}){}", r_.kind, r_.steps, acc,
+                             r_.best_val_acc, r_.best_step, better ? "  checkpoint saved" : ""));
+    bar_.resume();
+    r_.curve.back().val_acc = acc;
+  }
+
+  const RunConfig& cfg_;
+  const TrainOptions& t_;
+  const Dataset& ds_;
+  AttentionKind kind_;
+  SequenceModel& model_;
+  optim::AdamW& opt_;
+  KindResult& r_;
+  int64_t held_limit_, curve_every_;
+  ProgressBar bar_;
+  Accum since_point_;
+  double train_seconds_ = 0, tokens_ = 0;
+  int64_t evals_without_gain_ = 0;
+};
+
 }  // namespace
 
 KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kind, FILE* log) {
@@ -217,22 +330,13 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   const Device dev = cfg.device;
   memory::empty_cache(dev);  // every kind starts from the same (empty) allocator cache
   const int64_t outside = memory::stats(dev).current;  // tensors held elsewhere: not part of a step
-  manual_seed(cfg.seed);  // the same initial weights, dropout masks and batches for every kind
-  std::unique_ptr<SequenceModel> model = make_model(mc);
-  if (!cfg.init_from.empty()) warm_start(*model, warm_start_path(cfg.init_from, to_string(kind)));
-  model->to(dev);  // initialised on the CPU from the seed, so every device starts from the same weights
+  std::unique_ptr<SequenceModel> model = build_model(cfg, mc, kind);
   std::unique_ptr<nn::DataParallel> dp = gradient_averaging(t, *model);
   seed_rank_dropout(cfg);
   optim::AdamW opt(model->parameters(), {.lr = t.lr, .weight_decay = t.weight_decay});
   const int64_t warmup = std::max<int64_t>(1, static_cast<int64_t>(std::llround(t.warmup_frac * t.steps)));
   optim::WarmupCosine schedule(t.lr, std::min(warmup, t.steps), t.steps, t.lr * t.min_lr_frac);
-  BatchSampler sampler(static_cast<int64_t>(ds.train.size()), t.batch, cfg.seed, true, /*drop_last=*/true);
-  if (t.bucket > 0 && t.dynamic_padding) {
-    std::vector<int64_t> lengths;
-    for (const Example& ex : ds.train)
-      lengths.push_back(static_cast<int64_t>(std::max(ex.tokens.size(), ex.tokens2.size())));  // pairs: the longer
-    sampler.bucket_by(std::move(lengths), t.bucket);
-  }
+  BatchSampler sampler = train_sampler(cfg, ds);
 
   KindResult r;
   r.kind = to_string(kind);
@@ -243,40 +347,11 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   r.checkpoint = checkpoint_path(cfg, kind);
   std::filesystem::create_directories(cfg.out_dir);
   const int64_t held_limit = cache_limit(est.total, dev);
-  std::fprintf(log, "\n== %s: %s%s\n", r.kind.c_str(), describe(*model).c_str(),
-               dp ? fmt::format("; {} parallel over {} ranks, {}, {} of gradients all-reduced per step in {} buckets",
-                                t.context_parallel ? "context" : "data", dist::world_size(),
-                                t.context_parallel ? "each holding its zigzag share of every sequence's positions"
-                                                   : fmt::format("{} examples each", rank_batch(t)),
-                                format_bytes(static_cast<double>(dp->bytes_per_step())), dp->num_buckets())
-                        .c_str()
-                  : "");
+  std::fputs(run_header(r.kind, *model, dp.get(), t).c_str(), log);
 
-  const int64_t curve_every = std::max<int64_t>(1, t.steps / 100);
-  ProgressBar bar(r.kind, t.steps, log);
-  Accum since_point;
-  double train_seconds = 0, tokens = 0;
-  int64_t evals_without_gain = 0;
+  KindLoop loop(cfg, ds, kind, *model, opt, r, held_limit, log);
   std::vector<std::vector<int64_t>> epoch;
   size_t next_batch = 0;
-
-  auto run_eval = [&](int64_t step) {
-    bar.pause();
-    const double acc = evaluate(*model, ds, Split::val, t.eval_batch, t.max_eval, dev);
-    trim_cache(held_limit, dev);
-    const bool better = !(acc <= r.best_val_acc);  // true for the first (best is NaN)
-    if (better) {
-      r.best_val_acc = acc, r.best_step = step, evals_without_gain = 0;
-      save_rank0(t, r.checkpoint, *model, opt, checkpoint_metadata(cfg, kind, step, acc));
-    } else {
-      ++evals_without_gain;
-    }
-    bar.message(fmt::format("{:<8} step {:>6}  val acc {:.4f}  (best {:.4f} at step {}){}", r.kind, step, acc,
-                            r.best_val_acc, r.best_step, better ? "  checkpoint saved" : ""));
-    bar.resume();
-    r.curve.back().val_acc = acc;
-  };
-
   for (int64_t step = 0; step < t.steps; ++step) {
     if (next_batch >= epoch.size()) epoch = sampler.next_epoch(), next_batch = 0;
     const std::vector<int64_t> idx = rank_share(epoch[next_batch++], t);
@@ -289,37 +364,10 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
       trace->stop();
       if (!distributed(t) || dist::rank() == 0) r.memory_trace = write_step_trace(*trace, cfg.out_dir, r.kind);
     }
-    if (o.peak > r.peak_bytes) r.peak_bytes = o.peak, r.peak_seq_len = o.seq_len;
-    tokens += o.tokens;
     trim_cache(held_limit, dev);  // inside the timed step: refilling the cache is part of its cost
-    train_seconds += std::chrono::duration<double>(Clock::now() - t0).count();
-    MG_CHECK(std::isfinite(o.loss), "lra", "{}: the training loss is {} at step {}", r.kind, o.loss, step);
-    since_point.add(o.loss, o.acc);
-    bar.step(step + 1, o.loss, o.acc);
-    r.steps = step + 1;
-
-    const bool eval_now = (t.eval_every > 0 && r.steps % t.eval_every == 0) || r.steps == t.steps;
-    if (r.steps % curve_every == 0 || eval_now) {
-      r.curve.push_back({r.steps, since_point.loss / since_point.n, since_point.acc / since_point.n, kNoValue,
-                         opt.lr(), train_seconds});
-      since_point = {};
-    }
-    if (eval_now) {
-      run_eval(r.steps);
-      if (t.patience > 0 && evals_without_gain >= t.patience && r.steps < t.steps) {
-        r.stopped_early = true;
-        bar.message(fmt::format("{:<8} early stop: no better validation accuracy in {} evaluations", r.kind,
-                                t.patience));
-        break;
-      }
-    }
+    if (!loop.after_step(o, std::chrono::duration<double>(Clock::now() - t0).count())) break;
   }
-  bar.finish();
-  if (!r.curve.empty() && std::isnan(r.curve.back().val_acc)) run_eval(r.steps);  // stopped between evaluations
-
-  r.train_seconds = train_seconds;
-  r.sec_per_step = train_seconds / static_cast<double>(r.steps);
-  r.tokens_per_sec = tokens * (t.data_parallel ? dist::world_size() : 1) / train_seconds;  // every rank's tokens
+  loop.finish();
   r.predicted_at_peak_len = estimate_train_step(mc, t, r.peak_seq_len).total;
 
   load_checkpoint(r.checkpoint, *model);  // the best validation model
@@ -328,7 +376,7 @@ KindResult train_kind(const RunConfig& cfg, const Dataset& ds, AttentionKind kin
   std::fprintf(log,
                "%-8s test acc %.4f (model of step %lld, val acc %.4f); %.1f s, %.4f s/step; "
                "peak %s measured, %s predicted\n",
-               r.kind.c_str(), r.test_acc, static_cast<long long>(r.best_step), r.best_val_acc, train_seconds,
+               r.kind.c_str(), r.test_acc, static_cast<long long>(r.best_step), r.best_val_acc, r.train_seconds,
                r.sec_per_step, format_bytes(static_cast<double>(r.peak_bytes)).c_str(),
                format_bytes(static_cast<double>(r.predicted_at_peak_len)).c_str());
   return r;
