@@ -88,10 +88,8 @@ Activation parse_linear_activation(const std::string& s) {
   fail("linear", "activation must be 'none', 'gelu' or 'relu', got '{}'", s);
 }
 
-}  // namespace
-
-void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
-  // ---- factories ----
+// Factories: zeros/ones/empty/full (and their _like forms), arange, rand, randn, randint.
+void bind_factories(py::module_& m) {
   auto shape_factory = [&](const char* name, auto make, const char* doc) {
     m.def(name, [make, name](py::args shape, py::handle dtype, py::handle device, bool requires_grad) {
       return factory(shape_from_args(shape), dtype, device, requires_grad, name, make);
@@ -152,15 +150,18 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
                    [=](const Shape& s, DType d, Device v) { return randint(low, high, s, d, gen, v); });
   }, py::arg("low"), py::arg("high"), py::arg("size"), py::arg("dtype") = py::none(), py::arg("generator") = nullptr,
      py::arg("device") = py::none(), "Integers uniform in [low, high).");
+}
 
-  // ---- elementwise ----
+using Binary = Tensor (*)(const Tensor&, const Tensor&);
+
+// Elementwise functions, as module functions and methods, and all_finite.
+void bind_elementwise(py::module_& m, py::class_<Tensor>& cls) {
   const std::pair<const char*, Unary> unary[] = {
       {"neg", &neg},   {"exp", &exp},         {"log", &log},   {"sqrt", &sqrt},
       {"tanh", &tanh}, {"sigmoid", &sigmoid}, {"relu", &relu}, {"gelu", &gelu},
       {"abs", &abs},   {"logical_not", &logical_not}};
   // [f = f]: clang before 16 cannot capture a structured binding itself (C++20 allows it).
   for (auto [name, f] : unary) both(m, cls, name, [f = f](const TensorArg& t) { return f(t); }, Release());
-  using Binary = Tensor (*)(const Tensor&, const Tensor&);
   const std::pair<const char*, Binary> binaries[] = {
       {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"div", &div}, {"maximum", &maximum}, {"minimum", &minimum},
       {"eq", &eq},   {"ne", &ne},   {"lt", &lt},   {"le", &le},   {"gt", &gt},           {"ge", &ge},
@@ -172,8 +173,10 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   m.def("pow", &pow_any, py::arg("input"), py::arg("exponent"));
   cls.def("pow", [](const Tensor& a, py::handle b) { return pow_any(py::cast(a), b); }, py::arg("exponent"));
   both(m, cls, "all_finite", [](const TensorArg& t) { return all_finite(t); }, Release());
+}
 
-  // operators (numpy scalars, Python numbers, arrays and lists on either side)
+// Operators (numpy scalars, Python numbers, arrays and lists on either side).
+void bind_operators(py::class_<Tensor>& cls) {
   const std::pair<const char*, Binary> ops[] = {
       {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"truediv", &div}, {"lt", &lt}, {"le", &le}, {"gt", &gt},
       {"ge", &ge},   {"and", &logical_and}, {"or", &logical_or}};
@@ -199,8 +202,10 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   cls.def("__pos__", [](const Tensor& a) { return a; });
   cls.def("__abs__", [](const Tensor& a) { return abs(a); });
   cls.def("__invert__", [](const Tensor& a) { return logical_not(a); });
+}
 
-  // ---- reductions ----
+// Reductions: sum, mean, amax, amin, max, min, argmax, sum_to.
+void bind_reductions(py::module_& m, py::class_<Tensor>& cls) {
   using Reduce = Tensor (*)(const Tensor&, std::vector<int64_t>, bool);
   const std::pair<const char*, Reduce> reductions[] = {{"sum", &sum}, {"mean", &mean}, {"amax", &amax}, {"amin", &amin}};
   for (auto [name, f] : reductions)
@@ -219,8 +224,10 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
   m.def("sum_to", [](const TensorArg& t, py::handle shape) { return sum_to(t, to_shape(shape)); }, py::arg("input"),
         py::arg("shape"));
+}
 
-  // ---- linear algebra and nn ops ----
+// Linear algebra and nn ops.
+void bind_nn_ops(py::module_& m, py::class_<Tensor>& cls) {
   m.def("matmul", [](py::handle a, py::handle b) { return binary(&matmul, a, b); }, py::arg("input"), py::arg("other"));
   cls.def("matmul", [](const Tensor& a, py::handle b) { return binary(&matmul, py::cast(a), b); }, py::arg("other"));
   both(m, cls, "softmax", [](const TensorArg& t, int64_t dim) { return softmax(t, dim); }, py::arg("dim") = -1, Release());
@@ -274,8 +281,10 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
     return cross_entropy(logits, t, o);
   }, py::arg("input"), py::arg("target"), py::arg("ignore_index") = -100, py::arg("reduction") = "mean",
      py::arg("label_smoothing") = 0.0, "logits [N, C] (or [C]), integer targets [N] (or 0-d).");
+}
 
-  // ---- views and shape ops ----
+// Views and shape ops.
+void bind_views(py::module_& m, py::class_<Tensor>& cls) {
   cls.def("reshape", [](const Tensor& t, py::args shape) { return reshape(t, shape_from_args(shape)); });
   cls.def("view", [](const Tensor& t, py::args shape) { return view(t, shape_from_args(shape)); });
   cls.def("expand", [](const Tensor& t, py::args shape) { return expand(t, shape_from_args(shape)); });
@@ -322,6 +331,17 @@ void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
   m.def("clone", [](const TensorArg& t) { return clone(t); }, py::arg("input"));
   m.def("detach", [](const TensorArg& t) { return detach(t); }, py::arg("input"));
   m.def("contiguous", [](const TensorArg& t) { return contiguous(t); }, py::arg("input"));
+}
+
+}  // namespace
+
+void bind_ops(py::module_& m, py::class_<Tensor>& cls) {
+  bind_factories(m);
+  bind_elementwise(m, cls);
+  bind_operators(cls);
+  bind_reductions(m, cls);
+  bind_nn_ops(m, cls);
+  bind_views(m, cls);
 }
 
 }  // namespace memgrad::python

@@ -71,9 +71,8 @@ void set_data(const Tensor& t, const TensorArg& value) {
   d->grad = nullptr;
 }
 
-}  // namespace
-
-void bind_tensor(py::module_& m) {
+// memgrad.dtype, its names in the module, and as_dtype.
+void bind_dtype(py::module_& m) {
   py::enum_<DType>(m, "dtype", "Element types: float32, float64, int32, int64, bool.")
       .value("float32", DType::float32)
       .value("float64", DType::float64)
@@ -90,7 +89,10 @@ void bind_tensor(py::module_& m) {
   for (DType t : {DType::float32, DType::float64, DType::int32, DType::int64, DType::boolean})
     m.attr(to_string(t).c_str()) = t;
   m.def("as_dtype", &to_dtype, "A dtype from a name, a numpy dtype or a Python type.");
+}
 
+// memgrad.device and the CUDA queries.
+void bind_device(py::module_& m) {
   py::class_<Device>(m, "device", "Where a tensor lives: 'cpu' or 'cuda:<index>'.")
       .def(py::init([](const std::string& s) { return Device::parse(s); }), py::arg("spec"))
       .def(py::init([](const Device& d) { return d; }))
@@ -106,7 +108,10 @@ void bind_tensor(py::module_& m) {
       .def("__hash__", [](const Device& d) { return py::hash(py::str(d.str())); });
   m.def("cuda_available", &cuda_available, "True when this build has the CUDA backend and a GPU is present.");
   m.def("cuda_device_count", &cuda_device_count);
+}
 
+// memgrad.Generator, manual_seed and the default generator.
+void bind_generator(py::module_& m) {
   py::class_<Generator>(m, "Generator", "A seeded Philox random stream (pass as generator=).")
       .def(py::init<uint64_t>(), py::arg("seed") = 0)
       .def_property_readonly("seed", &Generator::seed)
@@ -115,18 +120,11 @@ void bind_tensor(py::module_& m) {
       .def("__repr__", [](const Generator& g) { return fmt::format("Generator(seed={}, offset={})", g.seed(), g.offset()); });
   m.def("manual_seed", &manual_seed, py::arg("seed"), "Reseeds the default generator.");
   m.def("default_generator", &default_generator, py::return_value_policy::reference);
+}
 
-  py::class_<Tensor> cls(m, "Tensor", "An n-d array with autograd; views share storage.");
-  cls.def(py::init([](py::handle data, py::handle dtype, bool requires_grad) {
-            Tensor t = as_tensor(data, to_dtype_opt(dtype));
-            if (requires_grad) t.set_requires_grad(true);
-            return t;
-          }),
-          py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
-          "Tensor(x) shares x's memory where it can: a Tensor (the same tensor), a numpy array (zero-copy "
-          "when its layout allows). Use memgrad.tensor() for a copy.")
-      // metadata
-      .def_property_readonly("shape", [](const Tensor& t) { return tuple_of(t.shape()); })
+// Shape, strides, dtype, device, storage, len() and iteration.
+void bind_tensor_metadata(py::class_<Tensor>& cls) {
+  cls.def_property_readonly("shape", [](const Tensor& t) { return tuple_of(t.shape()); })
       .def_property_readonly("strides", [](const Tensor& t) { return tuple_of(t.strides()); },
                              "Strides in elements (numpy's are in bytes).")
       .def("size", [](const Tensor& t, py::object dim) -> py::object {
@@ -161,9 +159,12 @@ void bind_tensor(py::module_& m) {
         py::list rows;
         for (int64_t i = 0; i < t.size(0); ++i) rows.append(select(t, 0, i));
         return py::iter(rows);
-      })
-      // numpy
-      .def("numpy", &numpy_of, py::arg("force") = false,
+      });
+}
+
+// numpy and Python's conversions: numpy(), __array__, tolist, item, float/int/bool, repr, hash; and numpy's deferral to Tensor's operators.
+void bind_tensor_python(py::class_<Tensor>& cls) {
+  cls.def("numpy", &numpy_of, py::arg("force") = false,
            "A numpy array sharing this tensor's memory (CPU). force=True allows tensors that require grad.")
       .def("__array__", [](const Tensor& t, py::object dtype, py::object copy) {
         py::object a = numpy_of(t, false);
@@ -180,9 +181,16 @@ void bind_tensor(py::module_& m) {
         return py::bool_(item(t)).cast<bool>();
       })
       .def("__repr__", &Tensor::str)
-      .def("__hash__", [](py::handle self) { return reinterpret_cast<intptr_t>(self.ptr()); })
-      // autograd
-      .def_property("requires_grad", &Tensor::requires_grad,
+      .def("__hash__", [](py::handle self) { return reinterpret_cast<intptr_t>(self.ptr()); });
+  // numpy defers to Tensor's reflected operators (np.float32(2) * t is a Tensor) and ufuncs refuse
+  // tensors instead of silently converting them; np.asarray(t) still works through __array__.
+  cls.attr("__array_ufunc__") = py::none();
+  cls.attr("__array_priority__") = 1000;
+}
+
+// requires_grad, grad, grad_fn, backward, detach, data.
+void bind_tensor_autograd(py::class_<Tensor>& cls) {
+  cls.def_property("requires_grad", &Tensor::requires_grad,
                     [](Tensor& t, bool r) { t.set_requires_grad(r); })
       .def("requires_grad_", [](py::object self, bool r) {
         self.cast<Tensor&>().set_requires_grad(r);
@@ -202,9 +210,12 @@ void bind_tensor(py::module_& m) {
       "Backpropagates from this tensor (a one-element tensor needs no gradient). Runs without the GIL.")
       .def("detach", [](const Tensor& t) { return detach(t); })
       .def_property("data", [](const Tensor& t) { return detach(t); }, &set_data,
-                    "This tensor without history; assigning replaces the values, shape and dtype in place.")
-      // conversions
-      .def("to", &to_any, py::arg("dtype") = py::none(), py::arg("device") = py::none(),
+                    "This tensor without history; assigning replaces the values, shape and dtype in place.");
+}
+
+// to(), cpu(), float() ... bool(), clone, contiguous.
+void bind_tensor_conversions(py::class_<Tensor>& cls) {
+  cls.def("to", &to_any, py::arg("dtype") = py::none(), py::arg("device") = py::none(),
            "t.to(dtype), t.to(device), t.to(other_tensor) or keywords; returns t itself when nothing changes.")
       .def("cpu", [](const Tensor& t) { return t.device().is_cpu() ? t : to(t, Device::cpu()); })
       .def("float", [](const Tensor& t) { return t.dtype() == DType::float32 ? t : to(t, DType::float32); })
@@ -214,11 +225,10 @@ void bind_tensor(py::module_& m) {
       .def("bool", [](const Tensor& t) { return t.dtype() == DType::boolean ? t : to(t, DType::boolean); })
       .def("clone", [](const Tensor& t) { return clone(t); })
       .def("contiguous", [](const Tensor& t) { return contiguous(t); });
-  // numpy defers to Tensor's reflected operators (np.float32(2) * t is a Tensor) and ufuncs refuse
-  // tensors instead of silently converting them; np.asarray(t) still works through __array__.
-  cls.attr("__array_ufunc__") = py::none();
-  cls.attr("__array_priority__") = 1000;
+}
 
+// tensor (a copy), as_tensor and from_numpy (shared memory where the layout allows).
+void bind_tensor_factories(py::module_& m) {
   m.def("tensor", [](py::handle data, py::handle dtype, bool requires_grad) {
     Tensor t = copy_tensor(data, to_dtype_opt(dtype));
     if (requires_grad) t.set_requires_grad(true);
@@ -238,7 +248,28 @@ void bind_tensor(py::module_& m) {
     Tensor t = from_numpy(py::reinterpret_borrow<py::array>(a), &copied);
     return py::make_tuple(t, copied);
   });
+}
 
+}  // namespace
+
+void bind_tensor(py::module_& m) {
+  bind_dtype(m);
+  bind_device(m);
+  bind_generator(m);
+  py::class_<Tensor> cls(m, "Tensor", "An n-d array with autograd; views share storage.");
+  cls.def(py::init([](py::handle data, py::handle dtype, bool requires_grad) {
+            Tensor t = as_tensor(data, to_dtype_opt(dtype));
+            if (requires_grad) t.set_requires_grad(true);
+            return t;
+          }),
+          py::arg("data"), py::arg("dtype") = py::none(), py::arg("requires_grad") = false,
+          "Tensor(x) shares x's memory where it can: a Tensor (the same tensor), a numpy array (zero-copy "
+          "when its layout allows). Use memgrad.tensor() for a copy.");
+  bind_tensor_metadata(cls);
+  bind_tensor_python(cls);
+  bind_tensor_autograd(cls);
+  bind_tensor_conversions(cls);
+  bind_tensor_factories(m);
   bind_indexing(cls);
   bind_ops(m, cls);
 }
