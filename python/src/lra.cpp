@@ -36,12 +36,8 @@ py::dict batch_dict(const Batch& b) {
   return d;
 }
 
-}  // namespace
-
-void bind_lra(py::module_& m) {
-  py::module_ l = m.def_submodule("lra", "Long Range Arena-style tasks (generators and loaders).");
-  l.def("task_names", &task_names);
-
+// memgrad.lra.Dataset: sizes, examples, labels and padded batches as numpy arrays.
+void bind_dataset(py::module_& l) {
   py::class_<Dataset, std::shared_ptr<Dataset>>(l, "Dataset")
       .def_readonly("task", &Dataset::task)
       .def_readonly("vocab_size", &Dataset::vocab_size)
@@ -80,7 +76,10 @@ void bind_lra(py::module_& m) {
                            ds.task, ds.vocab_size, ds.num_classes, ds.max_len, ds.train.size(), ds.val.size(),
                            ds.test.size());
       });
+}
 
+// memgrad.lra.make_task: a task's generator or loader (TaskConfig's fields as keywords).
+void bind_make_task(py::module_& l) {
   l.def("make_task", [](const std::string& task, int64_t n_train, int64_t n_val, int64_t n_test, int64_t max_len,
                         int64_t min_len, int64_t image_side, int64_t depth, int64_t args, uint64_t seed,
                         py::handle data_dir, const std::string& difficulty) {
@@ -94,7 +93,10 @@ void bind_lra(py::module_& m) {
      py::arg("max_len") = 0, py::arg("min_len") = 0, py::arg("image_side") = 0, py::arg("listops_max_depth") = 10,
      py::arg("listops_max_args") = 10, py::arg("seed") = 0, py::arg("data_dir") = "",
      py::arg("pathfinder_difficulty") = "curv_contour_length_14");
+}
 
+// memgrad.lra.BatchSampler.
+void bind_batch_sampler(py::module_& l) {
   py::class_<BatchSampler>(l, "BatchSampler", "Seeded epochs of index batches.")
       .def(py::init<int64_t, int64_t, uint64_t, bool, bool>(), py::arg("n"), py::arg("batch_size"), py::arg("seed") = 0,
            py::arg("shuffle") = true, py::arg("drop_last") = false)
@@ -104,10 +106,24 @@ void bind_lra(py::module_& m) {
       .def("next_epoch", &BatchSampler::next_epoch)
       .def("batches_per_epoch", &BatchSampler::batches_per_epoch)
       .def("__len__", &BatchSampler::batches_per_epoch);
+}
 
+// The ListOps tokenizer, evaluator and printer.
+void bind_listops(py::module_& l) {
   l.def("listops_tokenize", [](const std::string& s) { return ints(listops_tokenize(s)); }, py::arg("source"));
   l.def("listops_eval", [](std::vector<int32_t> tokens) { return listops_eval(tokens); }, py::arg("tokens"));
   l.def("listops_to_string", [](std::vector<int32_t> tokens) { return listops_to_string(tokens); }, py::arg("tokens"));
+}
+
+}  // namespace
+
+void bind_lra(py::module_& m) {
+  py::module_ l = m.def_submodule("lra", "Long Range Arena-style tasks (generators and loaders).");
+  l.def("task_names", &task_names);
+  bind_dataset(l);
+  bind_make_task(l);
+  bind_batch_sampler(l);
+  bind_listops(l);
 }
 
 }  // namespace memgrad::python

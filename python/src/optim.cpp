@@ -53,11 +53,8 @@ StateDict state_of(py::dict d) {
   return s;
 }
 
-}  // namespace
-
-void bind_optim(py::module_& m) {
-  py::module_ o = m.def_submodule("optim", "Optimizers, gradient clipping and LR schedules.");
-
+// ParamGroup and the Optimizer base class: step, zero_grad, lr, groups, state dicts.
+void bind_optimizer_base(py::module_& o) {
   py::class_<ParamGroup>(o, "ParamGroup", "Parameters sharing a learning rate and weight decay (editable).")
       .def_readonly("params", &ParamGroup::params)
       .def_readwrite("lr", &ParamGroup::lr)
@@ -84,7 +81,10 @@ void bind_optim(py::module_& m) {
       .def("state_dict", &Optimizer::state_dict, "Flat name -> tensor map (shared with the optimizer, not copied).")
       .def("validate_state_dict", [](const Optimizer& opt, py::dict s) { opt.validate_state_dict(state_of(s)); })
       .def("load_state_dict", [](Optimizer& opt, py::dict s) { opt.load_state_dict(state_of(s)); });
+}
 
+// SGD, Adam and AdamW, with their options as keywords.
+void bind_algorithms(py::module_& o) {
   py::class_<SGD, Optimizer>(o, "SGD")
       .def(py::init([](py::handle params, double lr, double momentum, double dampening, double weight_decay,
                        bool nesterov) {
@@ -101,14 +101,20 @@ void bind_optim(py::module_& m) {
         return std::make_unique<AdamW>(groups_of(params), AdamWOptions{lr, betas.first, betas.second, eps, weight_decay});
       }), py::arg("params"), py::arg("lr") = 1e-3, py::arg("betas") = std::make_pair(0.9, 0.999), py::arg("eps") = 1e-8,
          py::arg("weight_decay") = 0.01);
+}
 
+// clip_grad_norm and grad_norm.
+void bind_clipping(py::module_& o) {
   o.def("clip_grad_norm", [](py::handle params, double max_norm) {
     auto ps = tensor_list(params);
     py::gil_scoped_release release;
     return clip_grad_norm(ps, max_norm);
   }, py::arg("params"), py::arg("max_norm"), "Scales gradients so their global L2 norm is <= max_norm; returns the norm before.");
   o.def("grad_norm", [](py::handle params) { return grad_norm(tensor_list(params)); }, py::arg("params"));
+}
 
+// The learning-rate schedules: Constant, WarmupCosine, WarmupRsqrt.
+void bind_schedules(py::module_& o) {
   py::class_<Constant>(o, "Constant", "lr after an optional linear warmup; schedule(step) -> lr.")
       .def(py::init<double, int64_t>(), py::arg("lr"), py::arg("warmup_steps") = 0)
       .def("__call__", &Constant::operator(), py::arg("step"));
@@ -119,6 +125,16 @@ void bind_optim(py::module_& m) {
   py::class_<WarmupRsqrt>(o, "WarmupRsqrt", "Linear warmup, then base_lr * sqrt(warmup_steps / (step + 1)).")
       .def(py::init<double, int64_t>(), py::arg("base_lr"), py::arg("warmup_steps"))
       .def("__call__", &WarmupRsqrt::operator(), py::arg("step"));
+}
+
+}  // namespace
+
+void bind_optim(py::module_& m) {
+  py::module_ o = m.def_submodule("optim", "Optimizers, gradient clipping and LR schedules.");
+  bind_optimizer_base(o);
+  bind_algorithms(o);
+  bind_clipping(o);
+  bind_schedules(o);
 }
 
 }  // namespace memgrad::python
