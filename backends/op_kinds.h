@@ -8,12 +8,39 @@
 
 namespace memgrad {
 
-enum class UnaryOp { neg, exp, log, sqrt, tanh, sigmoid, relu, gelu, abs, pow_scalar };
-enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, lt, le, gt, ge, logical_and, logical_or };
-enum class ReduceOp { sum, max, min };
-enum class RandomKind { uniform, normal, bernoulli };
+// Each family of kernel selectors is listed once, here: its enum, its names (op_name, for error
+// messages) and the profiler's entry names ("unary.gelu", backends/profiling_backend.cpp) are made
+// from the list, so a new member needs no other list kept in step. Order matters where noted.
+#define MEMGRAD_UNARY_OPS(X) X(neg) X(exp) X(log) X(sqrt) X(tanh) X(sigmoid) X(relu) X(gelu) X(abs) X(pow_scalar)
+// the comparisons last, from eq on (is_comparison)
+#define MEMGRAD_BINARY_OPS(X) \
+  X(add) X(sub) X(mul) X(div) X(pow) X(maximum) X(minimum) X(eq) X(ne) X(lt) X(le) X(gt) X(ge) X(logical_and) X(logical_or)
+#define MEMGRAD_REDUCE_OPS(X) X(sum) X(max) X(min)
 // The activation a fused linear applies (autograd linear(); nn layers): none, exact GELU, ReLU.
-enum class Activation { none, gelu, relu };
+#define MEMGRAD_ACTIVATIONS(X) X(none) X(gelu) X(relu)
+#define MEMGRAD_ENUMERATOR(n) n,
+#define MEMGRAD_NAME(n) #n,
+
+enum class UnaryOp { MEMGRAD_UNARY_OPS(MEMGRAD_ENUMERATOR) };
+enum class BinaryOp { MEMGRAD_BINARY_OPS(MEMGRAD_ENUMERATOR) };
+enum class ReduceOp { MEMGRAD_REDUCE_OPS(MEMGRAD_ENUMERATOR) };
+enum class Activation { MEMGRAD_ACTIVATIONS(MEMGRAD_ENUMERATOR) };
+enum class RandomKind { uniform, normal, bernoulli };
+
+inline constexpr const char* kUnaryOpNames[] = {MEMGRAD_UNARY_OPS(MEMGRAD_NAME)};
+inline constexpr const char* kBinaryOpNames[] = {MEMGRAD_BINARY_OPS(MEMGRAD_NAME)};
+inline constexpr const char* kReduceOpNames[] = {MEMGRAD_REDUCE_OPS(MEMGRAD_NAME)};
+inline constexpr const char* kActivationNames[] = {MEMGRAD_ACTIVATIONS(MEMGRAD_NAME)};
+// names[e], or "?" for a value outside the enum (a cast from a bad integer)
+template <class E, int N>
+constexpr const char* enum_name(const char* const (&names)[N], E e) {
+  const int i = static_cast<int>(e);
+  return i >= 0 && i < N ? names[i] : "?";
+}
+constexpr const char* op_name(UnaryOp op) { return enum_name(kUnaryOpNames, op); }
+constexpr const char* op_name(BinaryOp op) { return enum_name(kBinaryOpNames, op); }
+constexpr const char* op_name(ReduceOp op) { return enum_name(kReduceOpNames, op); }
+constexpr const char* op_name(Activation act) { return enum_name(kActivationNames, act); }
 
 constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::eq; }
 

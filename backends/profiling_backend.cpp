@@ -9,79 +9,27 @@
 namespace memgrad {
 namespace {
 
-// Entry names of the op families: "<method>.<op>" (a switch, so a new op without a name warns).
-const char* op_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::neg: return "unary.neg";
-    case UnaryOp::exp: return "unary.exp";
-    case UnaryOp::log: return "unary.log";
-    case UnaryOp::sqrt: return "unary.sqrt";
-    case UnaryOp::tanh: return "unary.tanh";
-    case UnaryOp::sigmoid: return "unary.sigmoid";
-    case UnaryOp::relu: return "unary.relu";
-    case UnaryOp::gelu: return "unary.gelu";
-    case UnaryOp::abs: return "unary.abs";
-    case UnaryOp::pow_scalar: return "unary.pow_scalar";
-  }
-  return "unary";
-}
+// Entry names of the op families, "<method>.<op>", made from backends/op_kinds.h's lists.
+#define MEMGRAD_ENTRY(prefix, n) prefix #n,
+#define MEMGRAD_UNARY_ENTRY(n) MEMGRAD_ENTRY("unary.", n)
+#define MEMGRAD_UNARY_BACKWARD_ENTRY(n) MEMGRAD_ENTRY("unary_backward.", n)
+#define MEMGRAD_BINARY_ENTRY(n) MEMGRAD_ENTRY("binary.", n)
+#define MEMGRAD_REDUCE_ENTRY(n) MEMGRAD_ENTRY("reduce.", n)
+#define MEMGRAD_ARG_REDUCE_ENTRY(n) MEMGRAD_ENTRY("arg_reduce.", n)
+#define MEMGRAD_EPILOGUE_ENTRY(n) MEMGRAD_ENTRY("linear_epilogue.", n)
+#define MEMGRAD_EPILOGUE_BACKWARD_ENTRY(n) MEMGRAD_ENTRY("linear_epilogue_backward.", n)
+constexpr const char* kUnary[] = {MEMGRAD_UNARY_OPS(MEMGRAD_UNARY_ENTRY)};
+constexpr const char* kUnaryBackward[] = {MEMGRAD_UNARY_OPS(MEMGRAD_UNARY_BACKWARD_ENTRY)};
+constexpr const char* kBinary[] = {MEMGRAD_BINARY_OPS(MEMGRAD_BINARY_ENTRY)};
+constexpr const char* kReduce[] = {MEMGRAD_REDUCE_OPS(MEMGRAD_REDUCE_ENTRY)};
+constexpr const char* kArgReduce[] = {MEMGRAD_REDUCE_OPS(MEMGRAD_ARG_REDUCE_ENTRY)};
+constexpr const char* kEpilogue[] = {MEMGRAD_ACTIVATIONS(MEMGRAD_EPILOGUE_ENTRY)};
+constexpr const char* kEpilogueBackward[] = {MEMGRAD_ACTIVATIONS(MEMGRAD_EPILOGUE_BACKWARD_ENTRY)};
 
-const char* backward_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::neg: return "unary_backward.neg";
-    case UnaryOp::exp: return "unary_backward.exp";
-    case UnaryOp::log: return "unary_backward.log";
-    case UnaryOp::sqrt: return "unary_backward.sqrt";
-    case UnaryOp::tanh: return "unary_backward.tanh";
-    case UnaryOp::sigmoid: return "unary_backward.sigmoid";
-    case UnaryOp::relu: return "unary_backward.relu";
-    case UnaryOp::gelu: return "unary_backward.gelu";
-    case UnaryOp::abs: return "unary_backward.abs";
-    case UnaryOp::pow_scalar: return "unary_backward.pow_scalar";
-  }
-  return "unary_backward";
+template <class E, int N>
+const char* entry(const char* const (&names)[N], E e) {
+  return enum_name(names, e);
 }
-
-const char* op_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::add: return "binary.add";
-    case BinaryOp::sub: return "binary.sub";
-    case BinaryOp::mul: return "binary.mul";
-    case BinaryOp::div: return "binary.div";
-    case BinaryOp::pow: return "binary.pow";
-    case BinaryOp::maximum: return "binary.maximum";
-    case BinaryOp::minimum: return "binary.minimum";
-    case BinaryOp::eq: return "binary.eq";
-    case BinaryOp::ne: return "binary.ne";
-    case BinaryOp::lt: return "binary.lt";
-    case BinaryOp::le: return "binary.le";
-    case BinaryOp::gt: return "binary.gt";
-    case BinaryOp::ge: return "binary.ge";
-    case BinaryOp::logical_and: return "binary.logical_and";
-    case BinaryOp::logical_or: return "binary.logical_or";
-  }
-  return "binary";
-}
-
-const char* op_name(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: return "reduce.sum";
-    case ReduceOp::max: return "reduce.max";
-    case ReduceOp::min: return "reduce.min";
-  }
-  return "reduce";
-}
-
-const char* epilogue_name(Activation act, bool backward) {
-  switch (act) {
-    case Activation::none: return backward ? "linear_epilogue_backward.none" : "linear_epilogue.none";
-    case Activation::gelu: return backward ? "linear_epilogue_backward.gelu" : "linear_epilogue.gelu";
-    case Activation::relu: return backward ? "linear_epilogue_backward.relu" : "linear_epilogue.relu";
-  }
-  return backward ? "linear_epilogue_backward" : "linear_epilogue";
-}
-
-const char* arg_name(ReduceOp op) { return op == ReduceOp::max ? "arg_reduce.max" : "arg_reduce.min"; }
 
 // Every method: time the inner call (profiler::KernelTimer, exclusive of nested calls), GPU calls
 // to completion.
@@ -102,14 +50,14 @@ class ProfilingBackend final : public Backend {
     timed("copy_across", [&] { in_.copy_across(src, dst); });
   }
   void unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) override {
-    timed(op_name(op), [&] { in_.unary(op, x, out, scalar); });
+    timed(entry(kUnary, op), [&] { in_.unary(op, x, out, scalar); });
   }
   void unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& grad, Tensor& out,
                       double scalar) override {
-    timed(backward_name(op), [&] { in_.unary_backward(op, x, y, grad, out, scalar); });
+    timed(entry(kUnaryBackward, op), [&] { in_.unary_backward(op, x, y, grad, out, scalar); });
   }
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) override {
-    timed(op_name(op), [&] { in_.binary(op, a, b, out); });
+    timed(entry(kBinary, op), [&] { in_.binary(op, a, b, out); });
   }
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, Tensor& out) override {
     timed("where", [&] { in_.where(cond, a, b, out); });
@@ -120,20 +68,20 @@ class ProfilingBackend final : public Backend {
     return r;
   }
   void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, Tensor& out) override {
-    timed(op_name(op), [&] { in_.reduce(op, x, dims, out); });
+    timed(entry(kReduce, op), [&] { in_.reduce(op, x, dims, out); });
   }
   void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) override {
-    timed(arg_name(op), [&] { in_.arg_reduce(op, x, dim, values, indices); });
+    timed(entry(kArgReduce, op), [&] { in_.arg_reduce(op, x, dim, values, indices); });
   }
   void matmul(const Tensor& a, const Tensor& b, Tensor& out) override {
     timed("matmul", [&] { in_.matmul(a, b, out); });
   }
   void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override {
-    timed(epilogue_name(act, false), [&] { in_.linear_epilogue(act, y, bias, out); });
+    timed(entry(kEpilogue, act), [&] { in_.linear_epilogue(act, y, bias, out); });
   }
   void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
                                 Tensor& grad_bias) override {
-    timed(epilogue_name(act, true), [&] { in_.linear_epilogue_backward(act, saved, grad, grad_pre, grad_bias); });
+    timed(entry(kEpilogueBackward, act), [&] { in_.linear_epilogue_backward(act, saved, grad, grad_pre, grad_bias); });
   }
   void softmax(const Tensor& x, Tensor& out, bool log) override {
     timed(log ? "log_softmax" : "softmax", [&] { in_.softmax(x, out, log); });

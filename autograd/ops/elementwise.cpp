@@ -8,15 +8,9 @@ namespace {
 
 using Grads = std::vector<Tensor>;
 
-const char* binary_name(BinaryOp op) {
-  static const char* names[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq",
-                                "ne",  "lt",  "le",  "gt",  "ge",  "logical_and", "logical_or"};
-  return names[static_cast<int>(op)];
-}
-
 // Runs a binary kernel on a and b broadcast to their common shape.
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
-  const char* name = binary_name(op);
+  const char* name = op_name(op);
   Backend& be = backend_of(name, {&a, &b});
   MG_CHECK(a.dtype() == b.dtype(), name, "dtype mismatch: {} {} and {} {}", to_string(a.dtype()), str(a.shape()),
            to_string(b.dtype()), str(b.shape()));
@@ -103,7 +97,7 @@ namespace {
 Tensor extremum(BinaryOp op, const Tensor& a, const Tensor& b) {
   Tensor out = binary_forward(op, a, b);
   Tensor sa = saved(a), sb = saved(b);
-  return finish(binary_name(op), {a, b}, out, [=](const Tensor& g) {
+  return finish(op_name(op), {a, b}, out, [=](const Tensor& g) {
     Tensor a_wins = op == BinaryOp::maximum ? gt(sa, sb) : lt(sa, sb);
     Tensor tie = eq(sa, sb);
     Tensor half = mul(g, scalar_like(g, 0.5));
@@ -139,7 +133,7 @@ Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::gt
 Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::ge, a, b); }
 namespace {
 Tensor logical(BinaryOp op, const Tensor& a, const Tensor& b) {
-  MG_CHECK(a.dtype() == DType::boolean && b.dtype() == DType::boolean, binary_name(op),
+  MG_CHECK(a.dtype() == DType::boolean && b.dtype() == DType::boolean, op_name(op),
            "needs bool tensors, got {} {} and {} {}", to_string(a.dtype()), str(a.shape()), to_string(b.dtype()),
            str(b.shape()));
   return binary_forward(op, a, b);

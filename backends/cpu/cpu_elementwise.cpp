@@ -175,7 +175,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar) 
         default: break;
       }
     }
-    fail("unary", "op {} is not defined for dtype {}", static_cast<int>(op), to_string(x.dtype()));
+    fail("unary", "{} is not defined for dtype {}", op_name(op), to_string(x.dtype()));
   });
 }
 
@@ -197,7 +197,7 @@ void CpuBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, co
         if (e == T(0)) return map2<T, T, T>(x, grad, out, 1, [](T, T) { return T(0); });  // not 0 * pow(0, -1)
         return map2<T, T, T>(x, grad, out, 8, [e](T v, T g) { return g * e * std::pow(v, e - T(1)); });
       }
-      default: fail("unary_backward", "op {} has no backward kernel", static_cast<int>(op));
+      default: fail("unary_backward", "{} has no backward kernel", op_name(op));
     }
   });
 }
@@ -246,7 +246,7 @@ void CpuBackend::binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& o
       case BinaryOp::le: return map2<bool, T, T>(a, b, out, 1, [](T x, T y) { return x <= y; });
       case BinaryOp::gt: return map2<bool, T, T>(a, b, out, 1, [](T x, T y) { return x > y; });
       case BinaryOp::ge: return map2<bool, T, T>(a, b, out, 1, [](T x, T y) { return x >= y; });
-      default: fail("binary", "op {} is not defined for dtype {}", static_cast<int>(op), to_string(a.dtype()));
+      default: fail("binary", "{} is not defined for dtype {}", op_name(op), to_string(a.dtype()));
     }
   });
 }

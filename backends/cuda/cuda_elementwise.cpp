@@ -103,7 +103,7 @@ void CudaBackend::unary(UnaryOp op, const Tensor& x, Tensor& out, double scalar)
   dispatch_numeric(x.dtype(), "unary", [&]<class T>() {
     const bool integer_op = op == UnaryOp::neg || op == UnaryOp::abs || op == UnaryOp::relu;
     if (!std::is_floating_point_v<T> && !integer_op)
-      fail("unary", "op {} is not defined for dtype {}", static_cast<int>(op), to_string(x.dtype()));
+      fail("unary", "{} is not defined for dtype {}", op_name(op), to_string(x.dtype()));
     const int64_t n = out.numel();
     if (n == 0) return;
     launch_unary<T>(op, ptr<T>(x), ptr<T>(out), strided_args<2>("unary", out.shape(), {&out, &x}), n, scalar);
@@ -125,7 +125,7 @@ void CudaBackend::unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, c
       case UnaryOp::log:
       case UnaryOp::gelu:
       case UnaryOp::pow_scalar: break;
-      default: fail("unary_backward", "op {} has no backward kernel", static_cast<int>(op));
+      default: fail("unary_backward", "{} has no backward kernel", op_name(op));
     }
     const int64_t n = out.numel();
     if (n == 0) return;
