@@ -61,6 +61,18 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(std::move(impl));
 }
 
+void replace_data(const Tensor& t, const Tensor& value) {
+  const Tensor keep = value;  // value's impl stays alive while it is read, even when it is t's only owner
+  TensorImpl* d = t.impl();
+  const TensorImpl* s = keep.impl();
+  d->storage = s->storage;
+  d->offset = s->offset;
+  d->shape = s->shape;
+  d->strides = s->strides;
+  d->dtype = s->dtype;
+  d->grad = nullptr;
+}
+
 Tensor alias(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset) {
   // a view may be larger than its storage (stride 0), but its element count must exist
   (void)numel(shape, "view");

@@ -89,5 +89,9 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 Tensor empty(const Shape& shape, DType dtype = DType::float32, Device device = Device::cpu());
 // A tensor that views `base`'s storage with other metadata and no autograd history.
 Tensor alias(const Tensor& base, const Shape& shape, const Strides& strides, int64_t offset);
+// Makes t hold value's storage and metadata (shape, strides, offset, dtype) in place, keeping t's
+// TensorImpl, so every handle to t sees the change; t's gradient is dropped. What Module::to()
+// does to parameters and Python's `Tensor.data = value` does to any tensor.
+void replace_data(const Tensor& t, const Tensor& value);
 
 }  // namespace memgrad

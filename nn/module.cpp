@@ -73,37 +73,23 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
-namespace {
-// Makes t hold `value`'s storage and metadata, keeping t's TensorImpl (and so every handle to it).
-void replace_in_place(const Tensor& t, const Tensor& value) {
-  TensorImpl* d = t.impl();
-  const TensorImpl* s = value.impl();
-  d->storage = s->storage;
-  d->offset = s->offset;
-  d->shape = s->shape;
-  d->strides = s->strides;
-  d->dtype = s->dtype;
-  d->grad = nullptr;
-}
-}  // namespace
-
 void Module::to(DType dtype) {
   NoGradGuard ng;
   for (auto& [n, t] : named_parameters()) {
-    replace_in_place(t, contiguous(memgrad::to(t, dtype)));
+    replace_data(t, contiguous(memgrad::to(t, dtype)));
     t.storage()->set_category(memory::Category::parameter);
   }
   for (auto& [n, t] : named_buffers())
-    if (is_floating(t.dtype())) replace_in_place(t, contiguous(memgrad::to(t, dtype)));
+    if (is_floating(t.dtype())) replace_data(t, contiguous(memgrad::to(t, dtype)));
 }
 
 void Module::to(Device device) {
   NoGradGuard ng;
   for (auto& [n, t] : named_parameters()) {
-    replace_in_place(t, memgrad::to(t, device));
+    replace_data(t, memgrad::to(t, device));
     t.storage()->set_category(memory::Category::parameter);
   }
-  for (auto& [n, t] : named_buffers()) replace_in_place(t, memgrad::to(t, device));
+  for (auto& [n, t] : named_buffers()) replace_data(t, memgrad::to(t, device));
 }
 
 void Module::train(bool on) {

@@ -59,17 +59,7 @@ Tensor to_any(const Tensor& t, const py::args& args, py::object dtype, py::objec
 
 // Tensor.data = value: t keeps its identity (every handle sees the change), gets value's storage
 // and metadata, loses its gradient. What Module.to() does for parameters.
-void set_data(const Tensor& t, const TensorArg& value) {
-  Tensor v = detach(value);  // keeps the source impl alive while it is read
-  TensorImpl* d = t.impl();
-  const TensorImpl* s = v.impl();
-  d->storage = s->storage;
-  d->offset = s->offset;
-  d->shape = s->shape;
-  d->strides = s->strides;
-  d->dtype = s->dtype;
-  d->grad = nullptr;
-}
+void set_data(const Tensor& t, const TensorArg& value) { replace_data(t, detach(value)); }
 
 // memgrad.dtype, its names in the module, and as_dtype.
 void bind_dtype(py::module_& m) {
