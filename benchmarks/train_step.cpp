@@ -214,7 +214,11 @@ Measure measure(const Config& c, Run& r, bench::TorchWorker* torch) {
     if (!torch || !torch->ok()) continue;
     settle();
     const json ts = torch->step();
-    if (ts.is_null()) continue;
+    if (ts.is_null()) {  // the worker died or garbled its reply: this (L, kind) goes on without it
+      std::fprintf(stderr, "warning: PyTorch at L=%lld: %s\n", static_cast<long long>(r.tokens.size(1)),
+                   torch->error().c_str());
+      continue;
+    }
     m.torch_seconds.push_back(ts["seconds"].get<double>());
     m.torch_cpu_seconds.push_back(ts["cpu_seconds"].get<double>());
     m.time_ratios.push_back(t.back() / ts["seconds"].get<double>());
