@@ -37,7 +37,6 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <thread>
 
 #include "autograd/attention.h"
@@ -324,7 +323,7 @@ json memgrad_row(const Config& c, int64_t L, AttentionKind kind, bench::TorchWor
     torch_s.insert(torch_s.end(), m.torch_seconds.begin(), m.torch_seconds.end());
     torch_cpu.insert(torch_cpu.end(), m.torch_cpu_seconds.begin(), m.torch_cpu_seconds.end());
   }
-  if (torch && torch->ok()) {
+  if (torch && !torch->first().is_null()) {  // its first step's memory, even if it died later
     const double rss = torch->first()["rss_increase_bytes"].get<double>();
     row["allocator_peak_vs_torch_rss"] = static_cast<double>(m.allocator_peak) / rss;
     row["rss_vs_torch"] = static_cast<double>(m.rss_increase) / rss;

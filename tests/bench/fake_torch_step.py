@@ -10,7 +10,7 @@ import sys
 
 p = argparse.ArgumentParser()
 p.add_argument("--serve", action="store_true")
-a, _ = p.parse_known_args()  # the model's options are accepted and ignored
+p.parse_known_args()  # --serve and the model's options are accepted and ignored
 print("a line that is not JSON, as a library's warning would be", flush=True)
 print(json.dumps({"torch_version": "fake", "threads": 2, "rss_increase_bytes": 100 << 20, "loss": 2.3}), flush=True)
 steps = 0

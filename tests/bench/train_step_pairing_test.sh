@@ -37,6 +37,8 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 m, t = d["results"][0], d["torch"][0]
 assert len(m["time_vs_torch_pairs"]) == 1 and m["samples"] == 3 and t["samples"] == 1, (m, t)
+# its first step's memory figure stays valid after it died
+assert abs(m["rss_vs_torch"] - m["rss_increase_bytes"] / (100 << 20)) < 1e-12, m
 PYEOF
 
 # a worker that cannot start: a warning, memgrad's rows alone
