@@ -14,18 +14,37 @@ void* CachingAllocator::take_cached_locked(size_t cls, size_t& block) {
     return p;
   };
   if (void* p = take(cls)) return p;
-  if (cls < kReuseLargerFrom) return nullptr;
+  if (cls < kLargeFrom) return nullptr;
   for (size_t c = size_class(cls + 1); c <= 2 * cls; c = size_class(c + 1))
     if (void* p = take(c)) return p;
   return nullptr;
+}
+
+void* CachingAllocator::pool_allocate_locked(PagePool& pool, size_t cls) {
+  int64_t delta = 0;
+  void* p = pool.take(cls, delta);
+  stats_.reserved += delta;
+  if (!p) {  // give the cache back and try once more
+    release_cache_locked();
+    p = pool.take(cls, delta);
+    stats_.reserved += delta;
+  }
+  return p;
 }
 
 void* CachingAllocator::allocate(size_t nbytes) {
   if (nbytes == 0) return nullptr;
   const size_t cls = size_class(nbytes);
   std::lock_guard lock(mu_);
+  PagePool* pool = cls >= kLargeFrom ? page_pool() : nullptr;
+  void* p = nullptr;
   size_t block = cls;
-  void* p = take_cached_locked(cls, block);
+  if (pool) {
+    p = pool_allocate_locked(*pool, cls);
+    if (!p) out_of_memory(nbytes, stats_);
+  } else {
+    p = take_cached_locked(cls, block);
+  }
   if (!p) {
     p = system_allocate(cls);
     if (!p) {  // give the cache back and try once more
@@ -47,13 +66,17 @@ void CachingAllocator::deallocate(void* p, size_t nbytes) {
   if (!p) return;
   std::lock_guard lock(mu_);
   size_t block = size_class(nbytes);
+  stats_.current -= static_cast<int64_t>(nbytes);
+  stats_.allocations -= 1;
+  if (PagePool* pool = block >= kLargeFrom ? page_pool() : nullptr) {
+    pool->give(p, block);
+    return;
+  }
   if (!larger_.empty()) {
     auto it = larger_.find(p);
     if (it != larger_.end()) block = it->second, larger_.erase(it);
   }
   cache_[block].push_back(p);
-  stats_.current -= static_cast<int64_t>(nbytes);
-  stats_.allocations -= 1;
 }
 
 MemoryStats CachingAllocator::stats() const {
@@ -77,6 +100,7 @@ void CachingAllocator::empty_cache() {
 }
 
 void CachingAllocator::release_cache_locked() {
+  if (PagePool* pool = page_pool()) stats_.reserved -= static_cast<int64_t>(pool->release_idle());
   for (auto& [cls, blocks] : cache_) {
     for (void* p : blocks) system_free(p);
     stats_.reserved -= static_cast<int64_t>(cls * blocks.size());

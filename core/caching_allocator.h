@@ -5,21 +5,25 @@
 // device supplies its size classes, its system allocation and free, and its out-of-memory message.
 // Thread-safe: one lock around the cache and the statistics.
 //
-// Reuse: a request takes a cached block of its own class, else (from 1 MiB) the smallest cached
-// block of up to twice its class, before asking the system. A training step's tensors come in a few sizes whose
-// counts change from phase to phase (the forward's [T, d] and [T, 3d] activations, the backward's
-// [T, ff] gradients); exact classes alone left blocks of one size idle while the system was asked
-// for another, and the reserved bytes (what the process's RSS grows by) ran 25% above the live
-// peak of a transformer step (bench_train_step, docs/benchmarks.md). The factor of two bounds the
-// slack one tensor can hold. Small requests keep to their own class: they are many and cheap to
-// serve from the system, and the search and the record of a larger block (`larger_`) would be
-// overhead on every one.
+// Reuse. A training step's tensors come in a few sizes whose counts change from phase to phase (the
+// forward's [T, d] and [T, 3d] activations, the backward's [T, ff] gradients); exact classes alone
+// left blocks of one size idle while the system was asked for another, and the reserved bytes
+// (what the process's RSS grows by) ran 25% above the live peak of a transformer step
+// (bench_train_step, docs/benchmarks.md). So requests from 1 MiB (kLargeFrom) go
+//  - to the device's page pool where it has one (the CPU on Linux, core/page_pool.h): any idle
+//    pages serve any size, split from a larger idle block or moved into a new one;
+//  - else (CUDA) to a cached block of their own class, else the smallest cached block of up to
+//    twice their class; the factor of two bounds the slack one tensor can hold.
+// Smaller requests take a cached block of their own class only: they are many and cheap to serve
+// from the system, and a search or a record of a larger block (`larger_`) would be overhead on
+// every one.
 #include <cstddef>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
 #include "core/allocator.h"
+#include "core/page_pool.h"
 
 namespace memgrad {
 
@@ -43,11 +47,15 @@ class CachingAllocator : public Allocator {
   // Throws the device's error for a request of `nbytes` the system refused twice; `s` is the
   // statistics at that moment.
   [[noreturn]] virtual void out_of_memory(size_t nbytes, const MemoryStats& s) = 0;
+  // The device's page pool for classes from kLargeFrom (a multiple of the page size), or null.
+  virtual PagePool* page_pool() { return nullptr; }
 
  private:
   void release_cache_locked();
-  // Requests of this class and above may take a larger cached block.
-  static constexpr size_t kReuseLargerFrom = size_t{1} << 20;
+  // Requests of this class and above go to the page pool, or may take a larger cached block.
+  static constexpr size_t kLargeFrom = size_t{1} << 20;
+  // The page pool serves class `cls`: a block, or nullptr after it gave the cache back once.
+  void* pool_allocate_locked(PagePool& pool, size_t cls);
   // A cached block for class `cls` (its own, else the smallest up to 2 * cls), or nullptr; sets
   // `block` to the block's size.
   void* take_cached_locked(size_t cls, size_t& block);

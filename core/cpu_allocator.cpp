@@ -1,9 +1,15 @@
-// The CPU allocator: 64-byte aligned blocks, cached by size class for reuse. Giving large blocks
-// back to the system on every free makes the next step page-fault them in again, which costs
-// more than the arithmetic for attention-sized tensors (DESIGN.md, "Core"). The cache and the
-// statistics are the bookkeeping the CUDA allocator shares (core/caching_allocator.h).
+// The CPU allocator: 64-byte aligned blocks, cached for reuse. Giving large blocks back to the
+// system on every free makes the next step page-fault them in again, which costs more than the
+// arithmetic for attention-sized tensors (DESIGN.md, "Core"). Blocks from 1 MiB are page ranges
+// of the page pool (core/page_pool.h), whose idle pages serve requests of any size; smaller ones
+// come from malloc, cached by size class. The cache and the statistics are the bookkeeping the
+// CUDA allocator shares (core/caching_allocator.h). MEMGRAD_PAGE_POOL=0 in the environment turns
+// the page pool off (large blocks cached by class as on CUDA), for comparisons.
+#include <unistd.h>
+
 #include <array>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/allocator.h"
 #include "core/caching_allocator.h"
@@ -32,6 +38,18 @@ class CpuCachingAllocator final : public CachingAllocator {
     throw RuntimeError(
         fmt::format("[alloc] out of memory allocating {} bytes on cpu ({} bytes in use)", nbytes, s.current));
   }
+  PagePool* page_pool() override { return pool_on_ ? &pool_ : nullptr; }
+
+ private:
+  // Classes from 1 MiB are multiples of 256 KiB, so of the page size wherever that divides 256 KiB.
+  static bool use_page_pool() {
+    const char* env = std::getenv("MEMGRAD_PAGE_POOL");
+    const long page = sysconf(_SC_PAGESIZE);
+    return page_pool_supported() && page > 0 && (size_t{1} << 18) % static_cast<size_t>(page) == 0 &&
+           !(env && std::strcmp(env, "0") == 0);
+  }
+  PagePool pool_;
+  const bool pool_on_ = use_page_pool();
 };
 
 // Never destroyed: tensors in static storage may be freed after main returns.
