@@ -7,9 +7,9 @@
 //   block_gemm:      C [m, n] = alpha * A(m x k) B [k, n] + beta * C
 //                    A(i, kk) = A[i * a_rs + kk * a_cs]: row-major A (a_rs = lda, a_cs = 1) or a
 //                    transposed one (a_rs = 1, a_cs = lda) are read in place; B row-major (ldb).
-//   pack_transposed: Bt [k, n] = B [n, k]ᵀ, so that products with Bᵀ (S = Q Kᵀ) run as block_gemm
-//                    on a buffer the caller packs once and reuses (a key block against every
-//                    query block in backward).
+//   pack_b:          B's panels packed contiguously, from B or from Bᵀ read in place (so that
+//                    products with Bᵀ, S = Q Kᵀ, run as block_gemm), into a buffer the caller
+//                    packs once and reuses (a key block against every query block in backward).
 //
 // An epilogue (block_gemm's last argument) turns C's values as they are made, instead of a pass
 // over the block afterwards (the attention kernels' exp and softmax gradient). Two forms:
