@@ -44,6 +44,7 @@ void unpoison(void* p, size_t n) {
 bool page_pool_supported() { return true; }
 
 namespace {
+// A new private anonymous mapping of `bytes`, at `at` (replacing what is there) when given.
 void* sys_map(void* at, size_t bytes) {
   const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (at ? MAP_FIXED : 0);
   void* p = mmap(at, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
@@ -64,10 +65,19 @@ void sys_unmap(void*, size_t) {}
 }  // namespace
 #endif
 
-char* PagePool::map(size_t bytes) {
-  char* p = static_cast<char*>(sys_map(nullptr, bytes));
-  if (p) ++maps_;
-  return p;
+PagePool::PagePool(size_t max_pieces) : max_pieces_(max_pieces) {}
+
+void PagePool::set_pieces(char* p, Pieces ps) {
+  pieces_count_ += ps.size();
+  pieces_[p] = std::move(ps);
+}
+
+PagePool::Pieces PagePool::take_pieces(char* p) {
+  auto it = pieces_.find(p);
+  Pieces ps = std::move(it->second);
+  pieces_.erase(it);
+  pieces_count_ -= ps.size();
+  return ps;
 }
 
 void PagePool::add_idle(char* p, size_t n) {
@@ -88,8 +98,7 @@ void PagePool::remove_idle(char* p, size_t n) {
 }
 
 void PagePool::split(char* p, size_t at) {
-  Pieces& head = pieces_[p];
-  Pieces tail;
+  Pieces head = take_pieces(p), tail;
   size_t off = 0;
   size_t i = 0;
   for (; i < head.size() && off + head[i].len <= at; ++i) off += head[i].len;
@@ -101,35 +110,31 @@ void PagePool::split(char* p, size_t at) {
   }
   tail.insert(tail.end(), head.begin() + static_cast<std::ptrdiff_t>(i), head.end());
   head.resize(i);
-  pieces_[p + at] = std::move(tail);
+  set_pieces(p, std::move(head));
+  set_pieces(p + at, std::move(tail));
 }
 
 void PagePool::join(char* p, char* q) {
-  Pieces& a = pieces_[p];
-  Pieces b = std::move(pieces_[q]);
-  pieces_.erase(q);
+  Pieces a = take_pieces(p), b = take_pieces(q);
   size_t i = 0;
   if (!a.empty() && !b.empty() && a.back().mapping == b[0].mapping && a.back().addr + a.back().len == b[0].addr)
     a.back().len += b[i++].len;  // the same mapping, contiguous: one piece
   a.insert(a.end(), b.begin() + static_cast<std::ptrdiff_t>(i), b.end());
+  set_pieces(p, std::move(a));
 }
 
-size_t PagePool::move_front(char* p, size_t n, size_t need, char* dst, Pieces& out, bool& remapped) {
+size_t PagePool::move_front(char* p, size_t n, size_t need, char* dst, Pieces& out) {
   if (need < n) {
     split(p, need);
     add_idle(p + need, n - need);
   }
-  Pieces src = std::move(pieces_[p]);
-  pieces_.erase(p);
+  const Pieces src = take_pieces(p);
   size_t moved = 0;
   for (size_t i = 0; i < src.size(); ++i) {
     const Piece& s = src[i];
-    if (!sys_move(s.addr, s.len, dst + moved)) {
-      // The kernel refused (too many mappings): what was not moved stays idle where it is, and
-      // dst's range from here on is mapped afresh (a failed move may have unmapped it).
-      pieces_[s.addr] = Pieces(src.begin() + static_cast<std::ptrdiff_t>(i), src.end());
+    if (!sys_move(s.addr, s.len, dst + moved)) {  // refused (too many mappings): the rest stays idle here
+      set_pieces(s.addr, Pieces(src.begin() + static_cast<std::ptrdiff_t>(i), src.end()));
       add_idle(s.addr, need - moved);
-      remapped = sys_map(dst + moved, need - moved) != nullptr;
       return moved;
     }
     unpoison(s.addr, s.len);  // those addresses are no longer ours
@@ -138,6 +143,12 @@ size_t PagePool::move_front(char* p, size_t n, size_t need, char* dst, Pieces& o
     ++moves_;
   }
   return moved;
+}
+
+char* PagePool::map(size_t bytes) {
+  char* p = static_cast<char*>(sys_map(nullptr, bytes));
+  if (p) ++maps_;
+  return p;
 }
 
 void* PagePool::take(size_t bytes, int64_t& reserved_delta) {
@@ -154,30 +165,34 @@ void* PagePool::take(size_t bytes, int64_t& reserved_delta) {
     unpoison(p, bytes);
     return p;
   }
+  // Each moved piece is a kernel mapping of its own: past max_pieces, the idle blocks go back to
+  // the system instead, so that the process stays far below the kernel's limit on mappings.
+  if (pieces_count_ > max_pieces_) reserved_delta -= static_cast<int64_t>(release_idle());
   char* dst = map(bytes);
   if (!dst) return nullptr;
-  int64_t tail_mapping = next_mapping_++;  // the mapping that holds dst's new pages
   Pieces out;
   size_t off = 0;
-  while (off < bytes && !idle_by_size_.empty()) {  // 2. idle pages moved in, largest blocks first
+  bool refused = false;
+  while (off < bytes && !idle_by_size_.empty() && !refused) {  // 2. idle pages moved in, largest first
     const auto largest = std::prev(idle_by_size_.end());
     char* p = largest->second;
     const size_t n = largest->first, want = std::min(n, bytes - off);
     remove_idle(p, n);
-    bool remapped = true;
-    const size_t moved = move_front(p, n, want, dst + off, out, remapped);
+    const size_t moved = move_front(p, n, want, dst + off, out);
     off += moved;
-    if (moved < want) tail_mapping = next_mapping_++;  // the rest was mapped afresh
-    if (!remapped) {  // dst has a hole: give it all back (with the pages moved in so far)
-      sys_unmap(dst, bytes);
-      reserved_delta = -static_cast<int64_t>(off);
-      return nullptr;
-    }
-    if (moved < want) break;
+    refused = moved < want;
+  }
+  int64_t tail_mapping = next_mapping_++;  // dst's own new pages
+  if (refused && !sys_map(dst + off, bytes - off)) {
+    // A refused move may have unmapped its destination, and dst's rest could not be mapped
+    // afresh: dst goes back to the system, with the pages moved into it.
+    sys_unmap(dst, bytes);
+    reserved_delta -= static_cast<int64_t>(off);
+    return nullptr;
   }
   if (off < bytes) out.push_back(Piece{dst + off, bytes - off, tail_mapping});
-  pieces_[dst] = std::move(out);
-  reserved_delta = static_cast<int64_t>(bytes - off);
+  set_pieces(dst, std::move(out));
+  reserved_delta += static_cast<int64_t>(bytes - off);
   unpoison(dst, bytes);
   return dst;
 }
@@ -212,7 +227,7 @@ size_t PagePool::release_idle() {
   for (const auto& [p, n] : idle_) {
     sys_unmap(p, n);
     unpoison(p, n);
-    pieces_.erase(p);
+    take_pieces(p);
     total += n;
   }
   idle_.clear();

@@ -15,9 +15,11 @@
 // system (`reserved`) follow the peak of the live bytes rather than the history of sizes.
 //
 // A block is a list of pieces, each inside one kernel mapping (mremap moves a range of one mapping
-// per call). Adjacent pieces of the same mapping are kept as one, so a block split and merged again
-// is one piece as before. A move that the kernel refuses (a limit on mappings) leaves that part of
-// the new block as fresh pages instead; nothing is lost but the reuse.
+// per call, and a moved range becomes a mapping of its own). Adjacent pieces of the same mapping
+// are kept as one, so a block split and merged again is one piece as before. The kernel limits a
+// process's mappings (vm.max_map_count, 65530 by default): past max_pieces pieces the pool gives
+// its idle blocks back to the system instead of moving them, and a move the kernel refuses leaves
+// the rest of the new block as new pages. Nothing is lost then but the reuse.
 //
 // Under AddressSanitizer, idle blocks are poisoned: a use after free of a large tensor is reported.
 // Not thread-safe: the allocator's lock guards it. Linux only (page_pool_supported()).
@@ -34,7 +36,7 @@ bool page_pool_supported();
 
 class PagePool {
  public:
-  PagePool() = default;
+  explicit PagePool(size_t max_pieces = 4096);
   PagePool(const PagePool&) = delete;
   PagePool& operator=(const PagePool&) = delete;
 
@@ -52,6 +54,7 @@ class PagePool {
   // System calls so far: new mappings and page moves (tests, the statistics of docs/design.md).
   int64_t maps() const { return maps_; }
   int64_t moves() const { return moves_; }
+  size_t pieces() const { return pieces_count_; }  // over all blocks held
 
  private:
   struct Piece {
@@ -61,6 +64,8 @@ class PagePool {
   };
   using Pieces = std::vector<Piece>;
 
+  void set_pieces(char* p, Pieces ps);  // block p's pieces (pieces_count_ follows)
+  Pieces take_pieces(char* p);           // removes block p's pieces and returns them
   void add_idle(char* p, size_t n);
   void remove_idle(char* p, size_t n);
   // Splits block p's pieces at byte offset `at`: p keeps [0, at); [at, end) becomes block p + at.
@@ -69,15 +74,15 @@ class PagePool {
   void join(char* p, char* q);
   // Moves the first `need` bytes of block p (n bytes, already out of the idle sets) to dst,
   // appending the moved pieces to `out`; the rest of p stays idle. Returns the bytes moved, fewer
-  // than `need` only when the kernel refused a move: the unmoved part stays idle where it is and
-  // dst's range from there on is mapped afresh, or `remapped` is false when even that failed.
-  size_t move_front(char* p, size_t n, size_t need, char* dst, Pieces& out, bool& remapped);
+  // than `need` only when the kernel refused a move: the unmoved part stays idle where it is.
+  size_t move_front(char* p, size_t n, size_t need, char* dst, Pieces& out);
   char* map(size_t bytes);
 
   std::map<char*, size_t> idle_;               // idle blocks: start -> bytes, in address order
   std::multimap<size_t, char*> idle_by_size_;  // the same blocks by size
   std::unordered_map<char*, Pieces> pieces_;   // every block held, idle or in use: start -> pieces
-  size_t idle_bytes_ = 0;
+  size_t idle_bytes_ = 0, pieces_count_ = 0;
+  const size_t max_pieces_;
   int64_t next_mapping_ = 0, maps_ = 0, moves_ = 0;
 };
 

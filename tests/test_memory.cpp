@@ -141,6 +141,7 @@ TEST_CASE("page pool: a request takes the front of a larger idle block, and free
   CHECK(delta == 0);
   CHECK(pool.maps() == 1);
   CHECK(pool.moves() == 0);
+  CHECK(pool.pieces() == 1);  // split and merged again: one piece of one mapping
   pool.give(p, 8 * mib);
   CHECK(pool.release_idle() == 8 * mib);
   CHECK(pool.idle_bytes() == 0);
@@ -176,6 +177,30 @@ TEST_CASE("page pool: idle pages move into a larger block, without new resident 
   pool.give(big, 12 * mib);
   pool.give(sep, 4 * mib);
   CHECK(pool.release_idle() == 16 * mib);
+}
+
+TEST_CASE("page pool: past its bound on pieces, idle blocks go back to the system instead of moving") {
+  if (!page_pool_supported()) return;
+  const size_t mib = 1 << 20;
+  PagePool pool(2);  // at most 2 pieces before it stops moving pages
+  int64_t delta = 0;
+  char* a = static_cast<char*>(pool.take(4 * mib, delta));
+  char* sep = static_cast<char*>(pool.take(4 * mib, delta));
+  char* b = static_cast<char*>(pool.take(4 * mib, delta));
+  REQUIRE((a && sep && b));
+  CHECK(pool.pieces() == 3);
+  pool.give(a, 4 * mib);
+  pool.give(b, 4 * mib);
+  char* big = static_cast<char*>(pool.take(12 * mib, delta));
+  REQUIRE(big != nullptr);
+  CHECK(delta == static_cast<int64_t>(4 * mib));  // 12 MiB new, the idle 8 MiB given back
+  CHECK(pool.moves() == 0);
+  CHECK(pool.idle_bytes() == 0);
+  CHECK(pool.pieces() == 2);
+  pool.give(big, 12 * mib);
+  pool.give(sep, 4 * mib);
+  CHECK(pool.release_idle() == 16 * mib);
+  CHECK(pool.pieces() == 0);
 }
 
 TEST_CASE("the CPU allocator's large blocks of any size share idle pages") {
