@@ -18,6 +18,7 @@
 
 #include "backends/attention_visibility.h"
 #include "backends/cuda/attention_kernels.h"
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/kernel_args.h"
 #include "backends/scalar_math.h"
 
@@ -25,24 +26,6 @@ namespace memgrad::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = kThreads / 32;
-
-__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
-__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
-__device__ __forceinline__ float dev_log(float x) { return logf(x); }
-__device__ __forceinline__ double dev_log(double x) { return log(x); }
-
-template <class T>
-__device__ __forceinline__ T warp_max(T x) {
-  for (int o = 16; o > 0; o >>= 1) {
-    x = nan_max(x, __shfl_xor_sync(0xffffffffu, x, o));
-  }
-  return x;
-}
-template <class T>
-__device__ __forceinline__ T warp_sum(T x) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
 
 template <class T>
 __global__ void fwd_init_kernel(T* m, T* l, int64_t rows) {

@@ -14,6 +14,7 @@
 
 #include "backends/attention_visibility.h"
 #include "backends/cuda/attention_kernels.h"
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/radix_select.cuh"
 #include "backends/scalar_math.h"
@@ -22,38 +23,6 @@ namespace memgrad::cuda {
 namespace {
 
 constexpr int kWarpsPerBlock = kThreads / 32;
-
-__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
-__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
-
-__device__ __forceinline__ float dev_log(float x) { return logf(x); }
-__device__ __forceinline__ double dev_log(double x) { return log(x); }
-
-template <class T>
-__device__ __forceinline__ T warp_sum(T x) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
-
-// Max (is_max, NaN-propagating) or sum of x over the block; every thread gets the result. red
-// holds 32 entries.
-template <class T>
-__device__ T block_reduce(T x, T* red, bool is_max) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
-  __syncthreads();  // red is free (a previous call may still be reading it)
-  for (int o = 16; o > 0; o >>= 1) {
-    const T y = __shfl_xor_sync(0xffffffffu, x, o);
-    x = is_max ? nan_max(x, y) : x + y;
-  }
-  if (lane == 0) red[warp] = x;
-  __syncthreads();
-  x = lane < nwarps ? red[lane] : (is_max ? -static_cast<T>(INFINITY) : T(0));
-  for (int o = 16; o > 0; o >>= 1) {
-    const T y = __shfl_xor_sync(0xffffffffu, x, o);
-    x = is_max ? nan_max(x, y) : x + y;
-  }
-  return x;
-}
 
 template <class T>
 __global__ void __launch_bounds__(kThreads)
@@ -147,14 +116,14 @@ __global__ void __launch_bounds__(kThreads)
     // Softmax over the picked scores.
     T mx = ninf;
     for (int t = tid; t < sel; t += nthreads) mx = nan_max(mx, s[I[t] - jb]);
-    mx = block_reduce(mx, red, true);  // NaN: every probability NaN
+    mx = block_reduce(mx, MaxOp{}, ninf, red);  // NaN: every probability NaN
     T sum = 0;
     for (int t = tid; t < sel; t += nthreads) {
       const T e = mx == ninf ? T(0) : dev_exp(s[I[t] - jb] - mx);  // picks all scored -inf: probability 0
       P[t] = e;
       sum += e;
     }
-    sum = block_reduce(sum, red, false);
+    sum = block_reduce(sum, SumOp{}, T(0), red);
     for (int t = tid; t < sel; t += nthreads) P[t] = sum == T(0) ? T(0) : P[t] / sum;
     // the logsumexp of the kept scores (+inf when they all score -inf, as a row with none)
     if (lse && tid == 0) lse[g] = sum == T(0) ? static_cast<T>(INFINITY) : mx + dev_log(sum);

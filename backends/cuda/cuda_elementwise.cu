@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/elementwise_kernels.h"
 #include "core/philox.h"
 #include "backends/scalar_math.h"
@@ -18,21 +19,7 @@ constexpr double kInvSqrt2 = 0.70710678118654752440;
 constexpr double kInvSqrt2Pi = 0.39894228040143267794;
 constexpr double kPi = 3.14159265358979323846;
 
-// The float or double version of each math function (what std:: overloads pick on the CPU).
-__device__ __forceinline__ float m_exp(float x) { return expf(x); }
-__device__ __forceinline__ double m_exp(double x) { return exp(x); }
-__device__ __forceinline__ float m_log(float x) { return logf(x); }
-__device__ __forceinline__ double m_log(double x) { return log(x); }
-__device__ __forceinline__ float m_sqrt(float x) { return sqrtf(x); }
-__device__ __forceinline__ double m_sqrt(double x) { return sqrt(x); }
-__device__ __forceinline__ float m_tanh(float x) { return tanhf(x); }
-__device__ __forceinline__ double m_tanh(double x) { return tanh(x); }
-__device__ __forceinline__ float m_erfc(float x) { return erfcf(x); }
-__device__ __forceinline__ double m_erfc(double x) { return erfc(x); }
-__device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
-__device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
-__device__ __forceinline__ float m_nextafter(float x, float y) { return nextafterf(x, y); }
-__device__ __forceinline__ double m_nextafter(double x, double y) { return nextafter(x, y); }
+// Math in T's own precision: dev_exp, dev_log, ... (device_math.cuh).
 
 // Calls f(off) for every element i < n, off[k] being operand k's element offset.
 template <int K, class F>
@@ -94,7 +81,7 @@ __global__ void random_kernel(T* out, int64_t n, RandomKind kind, double a, doub
       T x = static_cast<T>(v[w]);
       if constexpr (std::is_floating_point_v<T>)  // rounding (to T, or of a + (b-a)u) must not reach b
         if (kind == RandomKind::uniform && x >= static_cast<T>(b))
-          x = m_nextafter(static_cast<T>(b), static_cast<T>(a));
+          x = dev_nextafter(static_cast<T>(b), static_cast<T>(a));
       out[blk * 4 + w] = x;
     }
   }
@@ -115,7 +102,7 @@ __global__ void copy_kernel(D* dst, const S* src, StridedArgs<2> args, int64_t n
 // lower tail (1 + erf(x / sqrt 2) cancels there).
 template <class T>
 __device__ __forceinline__ T normal_cdf(T v) {
-  return T(0.5) * m_erfc(-v * T(kInvSqrt2));
+  return T(0.5) * dev_erfc(-v * T(kInvSqrt2));
 }
 template <class T>
 __device__ __forceinline__ T gelu_value(T v) {
@@ -124,7 +111,7 @@ __device__ __forceinline__ T gelu_value(T v) {
 // g * (Phi(v) + v phi(v))
 template <class T>
 __device__ __forceinline__ T gelu_grad(T v, T g) {
-  const T pdf = T(kInvSqrt2Pi) * m_exp(T(-0.5) * v * v);
+  const T pdf = T(kInvSqrt2Pi) * dev_exp(T(-0.5) * v * v);
   return g * (normal_cdf(v) + v * pdf);
 }
 
@@ -138,13 +125,13 @@ __device__ __forceinline__ T unary_apply(UnaryOp op, T v, T e, bool square) {
   }
   if constexpr (std::is_floating_point_v<T>) {
     switch (op) {
-      case UnaryOp::exp: return m_exp(v);
-      case UnaryOp::log: return m_log(v);
-      case UnaryOp::sqrt: return m_sqrt(v);
-      case UnaryOp::tanh: return m_tanh(v);
-      case UnaryOp::sigmoid: return T(1) / (T(1) + m_exp(-v));
+      case UnaryOp::exp: return dev_exp(v);
+      case UnaryOp::log: return dev_log(v);
+      case UnaryOp::sqrt: return dev_sqrt(v);
+      case UnaryOp::tanh: return dev_tanh(v);
+      case UnaryOp::sigmoid: return T(1) / (T(1) + dev_exp(-v));
       case UnaryOp::gelu: return gelu_value(v);
-      case UnaryOp::pow_scalar: return square ? v * v : m_pow(v, e);
+      case UnaryOp::pow_scalar: return square ? v * v : dev_pow(v, e);
       default: break;
     }
   }
@@ -170,7 +157,7 @@ __device__ __forceinline__ T unary_backward_apply(UnaryOp op, T v, T g, T e) {
     case UnaryOp::gelu: return gelu_grad(v, g);
     case UnaryOp::pow_scalar:
       if (e == T(0)) return T(0);  // not 0 * pow(0, -1)
-      return g * e * m_pow(v, e - T(1));
+      return g * e * dev_pow(v, e - T(1));
     default: return T(0);  // not reached: the host refuses other ops
   }
 }

@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "backends/attention_visibility.h"
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/flash_attention_kernels.h"
 #include "backends/scalar_math.h"
 
@@ -40,15 +41,9 @@ constexpr int bwd_rows(int D) { return D == 128 ? 32 : 64; }
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 
-// Max (NaN-propagating) / sum over the 16 lanes of a half-warp (one tile row).
-__device__ __forceinline__ float row_max(float x) {
-  for (int o = kSide / 2; o > 0; o >>= 1) x = nan_max(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
-}
-__device__ __forceinline__ float row_sum(float x) {
-  for (int o = kSide / 2; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
+// Max (NaN-propagating) / sum over the kSide lanes of one tile row.
+__device__ __forceinline__ float row_max(float x) { return warp_reduce<kSide>(x, MaxOp{}); }
+__device__ __forceinline__ float row_sum(float x) { return warp_reduce<kSide>(x, SumOp{}); }
 
 // Rows n0.. n0 + ROWS - 1 of the [N, D] matrix at src (row stride sn) into dst [ROWS, D + 1];
 // rows past N become 0, so products over them stay finite.

@@ -6,6 +6,7 @@
 #include <cfloat>
 #include <cstdint>
 
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/reduce_kernels.h"
 #include "backends/scalar_math.h"
@@ -36,8 +37,7 @@ __device__ __forceinline__ Acc reduce_step(ReduceOp op, Acc a, Acc v) {
 
 template <class Acc>
 __device__ __forceinline__ Acc warp_reduce(ReduceOp op, Acc v) {
-  for (int o = 16; o > 0; o >>= 1) v = reduce_step(op, v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
+  return ::memgrad::cuda::warp_reduce(v, [op](Acc a, Acc b) { return reduce_step(op, a, b); });
 }
 
 __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/radix_select.cuh"
 #include "backends/cuda/sparse_rows_kernels.h"
@@ -103,7 +104,7 @@ __global__ void gather_rows_dot_kernel(const T* __restrict__ table, const int64_
     const T* xr = x + (p / k) * D;
     T acc = 0;
     for (int64_t d = lane; d < D; d += 32) acc += w[d] * xr[d];
-    for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
+    acc = warp_sum(acc);
     if (lane == 0) out[p] = acc;
   }
 }

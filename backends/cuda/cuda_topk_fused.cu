@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "backends/attention_visibility.h"
+#include "backends/cuda/device_math.cuh"
 #include "backends/cuda/kernel_args.h"
 #include "backends/cuda/topk_fused_kernels.h"
 #include "backends/scalar_math.h"
@@ -22,19 +23,7 @@
 namespace memgrad::cuda {
 namespace {
 
-constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kNoKey = 0x7fffffff;  // sentinel key of empty buffer slots: after every real key
-
-__device__ __forceinline__ float fused_exp(float x) { return expf(x); }
-__device__ __forceinline__ double fused_exp(double x) { return exp(x); }
-__device__ __forceinline__ float fused_log(float x) { return logf(x); }
-__device__ __forceinline__ double fused_log(double x) { return log(x); }
-
-template <class T>
-__device__ __forceinline__ T fused_warp_sum(T x) {
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(kFullMask, x, o);
-  return x;
-}
 
 __device__ __forceinline__ int pow2_at_least(int n) {
   int p = 1;
@@ -163,13 +152,13 @@ __global__ void __launch_bounds__(256)
     __syncwarp();  // every lane has read cs[0] before lane 0 overwrites it
     T sum = 0;
     for (int t = lane; t < sel; t += 32) {
-      const T e = mx == ninf ? T(0) : fused_exp(cs[t] - mx);  // picks all scored -inf: probability 0
+      const T e = mx == ninf ? T(0) : dev_exp(cs[t] - mx);  // picks all scored -inf: probability 0
       cs[t] = e;
       sum += e;
     }
-    sum = fused_warp_sum(sum);
+    sum = warp_sum(sum);
     // the logsumexp of the kept scores: +inf when none is kept or all score -inf (sum 0)
-    if (lse && lane == 0) lse[row] = sum == T(0) ? static_cast<T>(INFINITY) : mx + fused_log(sum);
+    if (lse && lane == 0) lse[row] = sum == T(0) ? static_cast<T>(INFINITY) : mx + dev_log(sum);
     // the picks in ascending key order (the rest sorts last)
     const int n_sel = pow2_at_least(sel);
     for (int t = lane; t < n_sel; t += 32) {
@@ -222,7 +211,7 @@ __global__ void __launch_bounds__(256)
       if (j >= 0) {
         T s = 0;
         for (int64_t d = lane; d < Dv; d += 32) s += dOi[d] * V[j * vl.sr + d];
-        dp = fused_warp_sum(s);
+        dp = warp_sum(s);
       }
       if (lane == 0) dps[t] = dp;
       pdp += Pr[t] * dp;

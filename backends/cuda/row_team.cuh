@@ -5,47 +5,18 @@
 #include <cmath>
 #include <cstdint>
 
-#include "backends/scalar_math.h"
+#include "backends/cuda/device_math.cuh"
 
 namespace memgrad::cuda {
 
-constexpr int kWarp = 32;
 // Rows up to this length get one warp each; longer rows get a block of kThreads.
 constexpr int64_t kWarpRowMax = 1024;
 
-// exp / log in T's own precision (expf for float, as the CPU computes in T).
-__device__ __forceinline__ float dev_exp(float x) { return expf(x); }
-__device__ __forceinline__ double dev_exp(double x) { return exp(x); }
-__device__ __forceinline__ float dev_log(float x) { return logf(x); }
-__device__ __forceinline__ double dev_log(double x) { return log(x); }
-
-struct SumOp {
-  template <class T>
-  __device__ __forceinline__ T operator()(T a, T b) const { return a + b; }
-};
-// NaN-propagating, as the CPU's row_max (scalar_math.h).
-struct MaxOp {
-  template <class T>
-  __device__ __forceinline__ T operator()(T a, T b) const { return nan_max(a, b); }
-};
-
-template <class T, class Op>
-__device__ __forceinline__ T warp_reduce(T v, Op op) {
-  for (int o = kWarp / 2; o > 0; o >>= 1) v = op(v, __shfl_xor_sync(0xffffffffu, v, o));
-  return v;
-}
-
-// Every thread of the block gets op over the block's values. blockDim.x: a multiple of 32, <= 1024.
+// block_reduce (device_math.cuh) with its own shared scratch.
 template <class T, class Op>
 __device__ __forceinline__ T block_reduce(T v, Op op, T identity) {
   __shared__ T scratch[kWarp];
-  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp, nwarps = blockDim.x / kWarp;
-  v = warp_reduce(v, op);
-  __syncthreads();  // a previous call may still be reading scratch
-  if (lane == 0) scratch[warp] = v;
-  __syncthreads();
-  v = lane < nwarps ? scratch[lane] : identity;
-  return warp_reduce(v, op);  // each warp reduces the partials itself: no third barrier
+  return block_reduce(v, op, identity, scratch);
 }
 
 // The threads that own one row. Rows advance by a team-uniform step, so every thread of a team
