@@ -10,9 +10,11 @@
 // pairs are all masked (window, causal, padding, attn_mask) are skipped. Terms (bias, ALiBi,
 // relative table) are added per pair to each score block; dropout zeroes dropped probabilities
 // after the online softmax (lse stays the undropped statistic) and is regenerated in backward.
-// Grouped-query heads read their shared k / v head in place; backward tasks own (batch, kv head,
-// key block) and loop over the group's query heads, so dK, dV and dbias need no locks; the
-// relative table's gradient is summed per thread, then reduced.
+// Grouped-query heads read their shared k / v head in place; a backward task owns (batch, kv head,
+// key block) and loops over the group's query heads, so dK, dV and dbias need no locks; dQ parts
+// are added under a lock per query block, in key-block order wherever a thread owns a whole head
+// (the results then do not depend on the schedule); the relative table's gradient is summed per
+// thread, then reduced. Blocks are handed out dynamically (parallel.h: parallel_for_dynamic).
 //
 // NaN / inf (the contract in autograd/attention.h): visible pairs compute as vanilla, in IEEE
 // arithmetic; masked pairs carry nothing. The running max propagates NaN; probabilities and score
@@ -150,7 +152,7 @@ void CpuBackend::attention_chunked_forward(const Tensor& q_in, const Tensor& k_i
     Tensor ws = thread_workspace(fixed + seen_elems<T>(sm, p, Cq * Ck) + kept_elems<T>(p, Ck), q.dtype());
     const T ninf = -std::numeric_limits<T>::infinity();
     const T keep_scale = static_cast<T>(drop.on ? drop.keep_scale : 1.0);
-    parallel_for(B * H * n_qb, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
+    parallel_for_dynamic(B * H * n_qb, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* S = thread_slot<T>(ws);
       T* acc = S + Cq * Ck;
       T* m = acc + Cq * Dv;
@@ -370,7 +372,13 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       }
     };
 
-    parallel_for(nb_t * nh_t * nk_t, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
+    // Items: a head group (b, kv head) with all its key blocks in order, where there are at least
+    // two groups per thread; then one thread adds all of a head's dQ parts, in key-block order, and
+    // the result does not depend on the schedule. Else single key blocks, for parallelism. Items
+    // are handed out dynamically (parallel.h), except with the relative table's gradient, whose
+    // per-thread parts must come from a fixed split to be summed in a fixed order.
+    const int64_t per_item = nk_t > 0 && nb_t * nh_t >= 2 * omp_get_max_threads() ? nk_t : 1;
+    auto run_items = [&](int64_t i0, int64_t i1) {
       T* P = thread_slot<T>(ws);
       T* dS = P + Cq * ldP;
       T* dQp = dS + Cq * ldP;
@@ -383,14 +391,19 @@ void CpuBackend::attention_chunked_backward(const Tensor& q_in, const Tensor& k_
       uint8_t* seen = reinterpret_cast<uint8_t*>(P + fixed);
       uint8_t* kept = seen + seen_elems<T>(sm, p, Cq * Ck) * static_cast<int64_t>(sizeof(T));
       T* drel_t = drel ? thread_slot<T>(drel_ws) : nullptr;
-      for (int64_t t = t0; t < t1; ++t) {
+      for (int64_t t = i0 * per_item; t < i1 * per_item; ++t) {
         const int64_t bt = t / (nh_t * nk_t), ht = (t / nk_t) % nh_t, kt = t % nk_t;
         for (int64_t b = fold_b ? 0 : bt; b < (fold_b ? B : bt + 1); ++b)
           for (int64_t hkv = fold_h ? 0 : ht; hkv < (fold_h ? Hkv : ht + 1); ++hkv)
             for (int64_t e = fold_k ? 0 : kt; e < (fold_k ? n_kb : kt + 1); ++e)
               key_block(b, hkv, kblocks[static_cast<size_t>(e)], P, dS, dQp, pk, seen, kept, drel_t);
       }
-    });
+    };
+    const int64_t items = nb_t * nh_t * nk_t / per_item;
+    if (drel)
+      parallel_for(items, int64_t{1} << 20, run_items);
+    else
+      parallel_for_dynamic(items, int64_t{1} << 20, run_items);
     if (drel) {  // the threads' parts, summed in thread order
       T* out_t = g.drel_table.data<T>();
       const int64_t n = H * sm.rel_buckets;

@@ -166,7 +166,7 @@ void CpuBackend::attention_topk_forward(const Tensor& q_in, const Tensor& k_in, 
     Tensor sel_ws = thread_workspace(static_cast<int64_t>(Nk * sizeof(Scored<T>) + kk * 4), DType::boolean);
     Tensor ok_ws = sm.mask || sm.any_term() ? thread_workspace(Nk, DType::boolean) : Tensor();
     const std::vector<KeyRange> valid_keys = valid_key_ranges(mods.key_valid, B, Nk);  // padding: skipped whole
-    parallel_for(B * H * n_qc, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
+    parallel_for_dynamic(B * H * n_qc, int64_t{1} << 20, [&](int64_t t0, int64_t t1) {
       T* S = thread_slot<T>(ws);
       T* e = S + Cq * Nk;
       auto* cand = reinterpret_cast<Scored<T>*>(thread_slot<bool>(sel_ws));
@@ -243,7 +243,7 @@ void CpuBackend::attention_topk_backward(const Tensor& q_in, const Tensor& k_in,
     const int32_t* idx_all = idx.data<int32_t>();
     // One task per (b, key/value head): it owns that head's dK and dV rows, which the scatter-adds
     // touch, and the dQ rows of the query heads sharing it, which it loops over.
-    parallel_for(B * Hkv, G * Nq * kk * (D + Dv), [&](int64_t t0, int64_t t1) {
+    parallel_for_dynamic(B * Hkv, G * Nq * kk * (D + Dv), [&](int64_t t0, int64_t t1) {
       T* dp = thread_slot<T>(ws);
       T* f = dp + kk;
       for (int64_t bk = t0; bk < t1; ++bk) {

@@ -29,4 +29,23 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   }
 }
 
+// parallel_for over items of large or uneven cost (attention's blocks), handed out one at a time:
+// a thread that runs slower (a core taken by something else, a block with more visible keys) takes
+// fewer items, instead of the others waiting for it at the end. f(i, i + 1) per item. Measured on
+// chunked attention forward + backward, one process alternating the two splits (2-core Zen 3 VM):
+// equal within 3% while the VM was quiet, 5-10% faster in minutes when it was not. Which thread
+// runs an item varies from run to run: callers keep results independent of that (attention).
+template <class F>
+void parallel_for_dynamic(int64_t n, int64_t cost_per_item, F&& f) {
+  if (n <= 0) return;
+  int64_t work = n * std::max<int64_t>(cost_per_item, 1);
+  int threads = static_cast<int>(std::min<int64_t>({omp_get_max_threads(), std::max<int64_t>(work / kGrain, 1), n}));
+  if (threads <= 1 || omp_in_parallel()) {
+    f(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t i = 0; i < n; ++i) f(i, i + 1);
+}
+
 }  // namespace memgrad::cpu
