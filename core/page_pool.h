@@ -51,7 +51,7 @@ class PagePool {
   size_t release_idle();
 
   size_t idle_bytes() const { return idle_bytes_; }
-  // System calls so far: new mappings and page moves (tests, the statistics of docs/design.md).
+  // System calls so far: new mappings and page moves (for tests and diagnostics).
   int64_t maps() const { return maps_; }
   int64_t moves() const { return moves_; }
   size_t pieces() const { return pieces_count_; }  // over all blocks held

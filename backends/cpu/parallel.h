@@ -10,13 +10,20 @@ namespace memgrad::cpu {
 
 constexpr int64_t kGrain = 32768;  // elements of simple work per thread, at least
 
+// The threads for n items of cost_per_item: one per kGrain of work, at most one per item and
+// omp_get_max_threads(); 1 inside a parallel region (nested loops run serially).
+inline int parallel_threads(int64_t n, int64_t cost_per_item) {
+  if (omp_in_parallel()) return 1;
+  const int64_t work = n * std::max<int64_t>(cost_per_item, 1);
+  return static_cast<int>(std::min<int64_t>({omp_get_max_threads(), std::max<int64_t>(work / kGrain, 1), n}));
+}
+
 // Calls f(begin, end) on disjoint ranges covering [0, n), in parallel when n * cost_per_item is large.
 template <class F>
 void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
   if (n <= 0) return;
-  int64_t work = n * std::max<int64_t>(cost_per_item, 1);
-  int threads = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), std::max<int64_t>(work / kGrain, 1)));
-  if (threads <= 1 || omp_in_parallel()) {
+  const int threads = parallel_threads(n, cost_per_item);
+  if (threads <= 1) {
     f(int64_t{0}, n);
     return;
   }
@@ -38,9 +45,8 @@ void parallel_for(int64_t n, int64_t cost_per_item, F&& f) {
 template <class F>
 void parallel_for_dynamic(int64_t n, int64_t cost_per_item, F&& f) {
   if (n <= 0) return;
-  int64_t work = n * std::max<int64_t>(cost_per_item, 1);
-  int threads = static_cast<int>(std::min<int64_t>({omp_get_max_threads(), std::max<int64_t>(work / kGrain, 1), n}));
-  if (threads <= 1 || omp_in_parallel()) {
+  const int threads = parallel_threads(n, cost_per_item);
+  if (threads <= 1) {
     f(int64_t{0}, n);
     return;
   }
