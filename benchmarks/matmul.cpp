@@ -11,55 +11,30 @@
 #include <CLI/CLI.hpp>
 #include <cblas.h>
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
-#include <filesystem>
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "autograd/ops.h"
 #include "benchmarks/bench_common.h"
 
-extern "C" char* openblas_get_corename(void);
-extern "C" int openblas_get_num_threads(void);
-
 using namespace memgrad;
 using json = nlohmann::json;
-namespace fs = std::filesystem;
 
 namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      return colon == std::string::npos ? line : line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  return "unknown";
-}
 
 // Seconds per call of f, averaged over `calls` back-to-back calls.
 double time_per_call(const std::function<void()>& f, int calls) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < calls; ++i) f();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / calls;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 struct Timing {
@@ -76,7 +51,7 @@ Timing measure(const std::function<void()>& mg, const std::function<void()>& cb,
     a.push_back(time_per_call(mg, calls));
     b.push_back(time_per_call(cb, calls));
   }
-  return {median(a), median(b)};
+  return {bench::median(a), bench::median(b)};
 }
 
 // Largest |x - y| over two float buffers.
@@ -108,16 +83,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   NoGradGuard no_grad;
-  const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  json machine = {{"cpu_model", cpu_model()},
-                  {"nproc", std::thread::hardware_concurrency()},
-                  {"omp_max_threads", omp_get_max_threads()},
-                  {"openblas_num_threads", openblas_get_num_threads()},
-                  {"OPENBLAS_CORETYPE", coretype ? coretype : ""},
-                  {"openblas_corename", openblas_get_corename()}};
-  std::printf("machine: %s, %u cpus, OPENBLAS_CORETYPE=%s, OpenBLAS core %s, %d threads\n",
-              machine["cpu_model"].get<std::string>().c_str(), std::thread::hardware_concurrency(),
-              coretype ? coretype : "<unset>", openblas_get_corename(), openblas_get_num_threads());
+  const json machine = bench::machine();
+  std::printf("machine: %s, %d threads\n", bench::describe(machine).c_str(), openblas_get_num_threads());
   std::printf("median of %d samples (each >= %.0f ms); batched kinds use batch %d of [n/2, n/2]\n\n", repeats,
               min_ms, batch);
   std::printf("%6s  %-8s  %-34s  %12s  %12s  %6s\n", "n", "kind", "shapes", "memgrad GF/s", "cblas GF/s", "ratio");
