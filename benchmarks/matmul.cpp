@@ -153,15 +153,10 @@ int main(int argc, char** argv) {
     }
   }
 
-  char stamp[32];
-  std::time_t now = std::time(nullptr);
-  std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + std::string(argv[i]);
   json doc = {{"benchmark", "matmul"},
-              {"command", command},
+              {"command", bench::command_line(argc, argv)},
               {"dtype", "float32"},
-              {"timestamp", stamp},
+              {"timestamp", bench::utc_timestamp()},
               {"machine", machine},
               {"config", {{"repeats", repeats}, {"min_ms", min_ms}, {"batch", batch}, {"statistic", "median"}}},
               {"results", results}};
