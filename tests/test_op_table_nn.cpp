@@ -313,13 +313,16 @@ std::vector<Row> rows() {
   std::vector<Row> r;
   r.push_back(matmul_row("matmul 2-d", {3, 4}, {4, 5},
                          {{"M = 1", {{1, 4}, {4, 5}}}, {"K = 1", {{3, 1}, {1, 5}}}, {"N = 1", {{3, 4}, {4, 1}}},
-                          {"one element", {{1, 1}, {1, 1}}}, {"M = 0", {{0, 3}, {3, 4}}}, {"K = 0 (zeros)", {{2, 0}, {0, 3}}}}));
+                          {"one element", {{1, 1}, {1, 1}}}, {"M = 0", {{0, 3}, {3, 4}}}, {"K = 0 (zeros)", {{2, 0}, {0, 3}}},
+                          {"N = 0", {{3, 4}, {4, 0}}}}));
   r.push_back(matmul_row("matmul batched", {2, 3, 4}, {2, 4, 5},
-                         {{"two batch dims", {{2, 2, 3, 4}, {2, 2, 4, 5}}}, {"empty batch", {{0, 3, 4}, {0, 4, 5}}}}));
+                         {{"two batch dims", {{2, 2, 3, 4}, {2, 2, 4, 5}}}, {"empty batch", {{0, 3, 4}, {0, 4, 5}}},
+                          {"N = 0", {{2, 3, 4}, {2, 4, 0}}}}));
   r.push_back(matmul_row("matmul broadcast batch dims", {2, 1, 3, 4}, {3, 4, 2},
                          {{"2-d left operand", {{3, 4}, {2, 4, 5}}}, {"batch 1 against 3", {{1, 3, 4}, {3, 4, 5}}}}));
   r.push_back(matmul_row("matmul shared weight", {2, 3, 4}, {4, 5},
-                         {{"two batch dims", {{2, 2, 3, 4}, {4, 2}}}, {"empty batch", {{0, 2, 3}, {3, 4}}}}));
+                         {{"two batch dims", {{2, 2, 3, 4}, {4, 2}}}, {"empty batch", {{0, 2, 3}, {3, 4}}},
+                          {"K = 0 (zeros)", {{2, 3, 0}, {0, 4}}}, {"N = 0", {{2, 3, 4}, {4, 0}}}}));
   r.push_back(matmul_row("matmul 1-d operands", {4}, {4, 5},
                          {{"matrix-vector", {{3, 4}, {4}}}, {"vector-batch", {{4}, {2, 4, 5}}},
                           {"batch-vector", {{2, 3, 4}, {4}}}, {"dot product", {{4}, {4}}}}));

@@ -33,12 +33,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
   bool need_a = a.requires_grad(), need_b = b.requires_grad();
   Tensor sva = need_b ? saved(a) : Tensor(), svb = need_a ? saved(b) : Tensor();
   Shape shape_a = a.shape(), shape_b = b.shape();
+  int64_t rows = 1;  // of a, all dims but the last (not numel / K: K may be 0)
+  for (size_t d = 0; d + 1 < shape_a.size(); ++d) rows *= shape_a[d];
   return finish("matmul", {a, b}, out, [=](const Tensor& g) {  // g [..., M, N]
     Tensor ga, gb;
     if (need_a) ga = sum_to(matmul(g, transpose(svb, -1, -2)), shape_a);  // [..., M, K]
     if (need_b) {
       if (shape_b.size() == 2 && shape_a.size() > 2)  // a shared weight: one [K, rows] x [rows, N] product
-        gb = matmul(transpose(reshape(sva, {-1, K}), 0, 1), reshape(g, {-1, N}));
+        gb = matmul(transpose(reshape(sva, {rows, K}), 0, 1), reshape(g, {rows, N}));  // [K, rows] x [rows, N]
       else
         gb = sum_to(matmul(transpose(sva, -1, -2), g), shape_b);  // [..., K, N]
     }
