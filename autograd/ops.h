@@ -190,7 +190,8 @@ Tensor sparse_linear(const Tensor& values, const Tensor& indices, const Tensor& 
 enum class Reduction { none, mean, sum };
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;
-  Reduction reduction = Reduction::mean;  // mean over targets that are not ignored
+  Reduction reduction = Reduction::mean;  // mean over targets that are not ignored; 0 (and zero
+                                          // gradients) when none is left, where PyTorch gives NaN
   double label_smoothing = 0.0;
 };
 // logits [N, C] (or [C]), target int [N] (or 0-d).
