@@ -36,8 +36,16 @@ def linear(x, weight, bias=None, activation="none"):
 
 
 def mse_loss(input, target, reduction="mean"):
-    """Mean (or sum, or none) of the squared differences."""
-    d = (input - target) ** 2
+    """Mean (or sum, or none) of the squared differences; input and target broadcast together.
+    Takes numpy arrays and sequences as the other ops do (the result is always a Tensor)."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"[mse_loss] reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
+    input = _C.as_tensor(input)
+    target = _C.as_tensor(target, dtype=input.dtype) if not isinstance(target, _C.Tensor) else target
+    try:
+        d = (input - target) ** 2
+    except (RuntimeError, ValueError) as e:
+        raise type(e)(f"[mse_loss] input {list(input.shape)} and target {list(target.shape)}: {e}") from None
     if reduction == "mean":
         return d.mean()
     if reduction == "sum":

@@ -7,9 +7,9 @@ namespace memgrad::python {
 
 namespace {
 
-std::optional<int64_t> opt_int(py::handle h) {
+std::optional<int64_t> opt_int(py::handle h, const char* what) {
   if (h.is_none()) return std::nullopt;
-  return h.cast<int64_t>();
+  return int_arg(h, "attention", what);
 }
 
 }  // namespace
@@ -19,12 +19,12 @@ AttentionOptions attention_options(const std::string& kind, py::handle scale, bo
                                    py::handle key_lengths, py::handle q_chunk, py::handle k_chunk, int64_t top_k) {
   AttentionOptions o;
   o.kind = parse_attention_kind(kind);
-  if (!scale.is_none()) o.scale = scale.cast<double>();
+  if (!scale.is_none()) o.scale = float_arg(scale, "attention", "scale");
   o.causal = causal;
   if (!key_padding_mask.is_none()) o.key_padding_mask = as_tensor(key_padding_mask);
   if (!key_lengths.is_none()) o.key_lengths = as_tensor(key_lengths);
-  o.q_chunk = opt_int(q_chunk);
-  o.k_chunk = opt_int(k_chunk);
+  o.q_chunk = opt_int(q_chunk, "q_chunk");
+  o.k_chunk = opt_int(k_chunk, "k_chunk");
   o.top_k = top_k;
   return o;
 }

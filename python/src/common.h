@@ -32,14 +32,22 @@ std::optional<DType> to_dtype_opt(py::handle h);  // None -> nullopt
 // device arguments: a Device or a string ("cpu", "cuda", "cuda:1"); None -> cpu.
 Device to_device(py::handle h);
 
+// Scalar arguments read from a py::object (optional or overloaded ones): an int (Python int, numpy
+// integer, anything with __index__) or a number (int or float, numpy scalars); anything else is a
+// TypeError naming the op and the argument: "[argmax] dim must be an int, got 'x'".
+int64_t int_arg(py::handle h, const char* op, const char* what);
+double float_arg(py::handle h, const char* op, const char* what);
+
 // Shapes from a sequence of ints (or one int); `args` forms accept f(2, 3) and f((2, 3)).
-Shape to_shape(py::handle h);
-Shape shape_from_args(const py::args& args);
+// Anything else (floats, bools, str, a float tensor) is a TypeError naming `op`; an integer
+// Tensor of 0 or 1 dims gives its values.
+Shape to_shape(py::handle h, const char* op);
+Shape shape_from_args(const py::args& args, const char* op);
 // A file-system path argument (str, bytes or os.PathLike) as the bytes the OS takes (os.fsencode:
 // undecodable names round-trip); a NUL byte is an Error naming `op`, another type a TypeError.
 std::string to_path(py::handle h, const char* op);
 // Dims for reductions: None -> {} (all dims), an int, or a sequence.
-std::vector<int64_t> to_dims(py::handle h);
+std::vector<int64_t> to_dims(py::handle h, const char* op);
 // Rejects negative dims and shapes beyond core's size limit (core/shape.h, check_shape) before
 // anything allocates.
 void check_shape(const Shape& s, DType dtype, const char* op);

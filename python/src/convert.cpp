@@ -27,6 +27,22 @@ int64_t to_int(py::handle h) {
   return v;
 }
 
+}  // namespace
+
+int64_t int_arg(py::handle h, const char* op, const char* what) {
+  if (!PyIndex_Check(h.ptr()) || py::isinstance<py::bool_>(h))
+    throw py::type_error(fmt::format("[{}] {} must be an int, got {}", op, what, py::repr(h).cast<std::string>()));
+  return to_int(h);
+}
+
+double float_arg(py::handle h, const char* op, const char* what) {
+  if (py::isinstance<py::bool_>(h) || !(PyIndex_Check(h.ptr()) || PyFloat_Check(h.ptr()) || is_scalar(h)))
+    throw py::type_error(fmt::format("[{}] {} must be a number, got {}", op, what, py::repr(h).cast<std::string>()));
+  return py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>();
+}
+
+namespace {
+
 // The memgrad dtype of a numpy dtype, when it is one memgrad has (native byte order).
 std::optional<DType> match_numpy(const py::dtype& d) {
   if (d.equal(py::dtype::of<float>())) return DType::float32;
@@ -159,25 +175,45 @@ Device to_device(py::handle h) {
   throw Error(fmt::format("[device] cannot interpret {} as a device ('cpu', 'cuda:0')", py::repr(h).cast<std::string>()));
 }
 
-Shape to_shape(py::handle h) {
+namespace {
+
+// to_shape and to_dims; `what` names the argument in errors ("a shape", "dim").
+Shape ints_of(py::handle h, const char* op, const char* what) {
+  const auto bad = [&] {
+    return py::type_error(fmt::format("[{}] {} must be an int or a sequence of ints, got {}", op, what,
+                                      py::repr(h).cast<std::string>()));
+  };
+  if (py::isinstance<py::bool_>(h)) throw bad();
   if (PyIndex_Check(h.ptr())) return {to_int(h)};
-  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h))
-    throw py::type_error("a shape must be an int or a sequence of ints, got " + py::repr(h).cast<std::string>());
+  if (py::isinstance<Tensor>(h)) {  // an integer tensor of 0 or 1 dims holds the values
+    const Tensor t = h.cast<Tensor>();
+    if (is_floating(t.dtype()) || t.dtype() == DType::boolean || t.dim() > 1) throw bad();
+    std::vector<int64_t> v = contiguous(to(to(t, Device::cpu()), DType::int64)).to_vector<int64_t>();
+    return Shape(v.begin(), v.end());
+  }
+  if (!py::isinstance<py::sequence>(h) || py::isinstance<py::str>(h) || py::isinstance<py::bytes>(h)) throw bad();
   Shape s;
-  for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) s.push_back(to_int(item));
+  for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) {
+    if (py::isinstance<py::bool_>(item) || !PyIndex_Check(item.ptr())) throw bad();
+    s.push_back(to_int(item));
+  }
   return s;
 }
 
-Shape shape_from_args(const py::args& args) {
-  if (args.size() == 1 && !PyIndex_Check(args[0].ptr())) return to_shape(args[0]);
+}  // namespace
+
+Shape to_shape(py::handle h, const char* op) { return ints_of(h, op, "a shape"); }
+
+Shape shape_from_args(const py::args& args, const char* op) {
+  if (args.size() == 1 && !PyIndex_Check(args[0].ptr())) return to_shape(args[0], op);
   Shape s;
-  for (py::handle a : args) s.push_back(to_int(a));
+  for (py::handle a : args) s.push_back(int_arg(a, op, "each size"));
   return s;
 }
 
-std::vector<int64_t> to_dims(py::handle h) {
+std::vector<int64_t> to_dims(py::handle h, const char* op) {
   if (h.is_none()) return {};
-  return to_shape(h);
+  return ints_of(h, op, "dim");
 }
 
 std::string to_path(py::handle h, const char* op) {

@@ -39,7 +39,8 @@ using Unary = Tensor (*)(const Tensor&);
 
 py::object max_min(const Tensor& t, py::object dim, bool keepdim, bool is_max) {
   if (dim.is_none()) return py::cast(is_max ? amax(t) : amin(t));
-  ValuesIndices r = is_max ? max(t, dim.cast<int64_t>(), keepdim) : min(t, dim.cast<int64_t>(), keepdim);
+  const int64_t d = int_arg(dim, is_max ? "max" : "min", "dim");
+  ValuesIndices r = is_max ? max(t, d, keepdim) : min(t, d, keepdim);
   return py::make_tuple(r.values, r.indices);
 }
 
@@ -92,14 +93,14 @@ Activation parse_linear_activation(const std::string& s) {
 void bind_factories(py::module_& m) {
   auto shape_factory = [&](const char* name, auto make, const char* doc) {
     m.def(name, [make, name](py::args shape, py::handle dtype, py::handle device, bool requires_grad) {
-      return factory(shape_from_args(shape), dtype, device, requires_grad, name, make);
+      return factory(shape_from_args(shape, name), dtype, device, requires_grad, name, make);
     }, py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false, doc);
   };
   shape_factory("zeros", [](const Shape& s, DType d, Device v) { return zeros(s, d, v); }, "zeros(2, 3) or zeros((2, 3))");
   shape_factory("ones", [](const Shape& s, DType d, Device v) { return ones(s, d, v); }, "ones(2, 3) or ones((2, 3))");
   shape_factory("empty", [](const Shape& s, DType d, Device v) { return empty(s, d, v); }, "Uninitialised values.");
   m.def("full", [](py::handle shape, double value, py::handle dtype, py::handle device, bool requires_grad) {
-    return factory(to_shape(shape), dtype, device, requires_grad, "full",
+    return factory(to_shape(shape, "full"), dtype, device, requires_grad, "full",
                    [value](const Shape& s, DType d, Device v) { return full(s, value, d, v); });
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
      py::arg("requires_grad") = false);
@@ -121,9 +122,9 @@ void bind_factories(py::module_& m) {
     bool all_int = true;
     for (py::handle h : {start, end, step})
       if (!h.is_none() && !PyIndex_Check(h.ptr())) all_int = false;
-    double a = start.cast<double>(), s = step.cast<double>(), e;
+    double a = float_arg(start, "arange", "start"), s = float_arg(step, "arange", "step"), e;
     if (end.is_none()) e = a, a = 0;
-    else e = end.cast<double>();
+    else e = float_arg(end, "arange", "end");
     DType dt = to_dtype_opt(dtype).value_or(all_int ? DType::int64 : DType::float32);
     MG_CHECK(s != 0 && std::isfinite(a) && std::isfinite(e) && std::isfinite(s), "arange",
              "bad range start={} end={} step={}", a, e, s);
@@ -133,20 +134,20 @@ void bind_factories(py::module_& m) {
      py::arg("device") = py::none(), "arange(n) or arange(start, end, step); int64 for ints, else float32.");
   m.def("rand", [](py::args shape, py::handle dtype, Generator* gen, double low, double high, py::handle device,
                    bool requires_grad) {
-    return factory(shape_from_args(shape), dtype, device, requires_grad, "rand",
+    return factory(shape_from_args(shape, "rand"), dtype, device, requires_grad, "rand",
                    [=](const Shape& s, DType d, Device v) { return rand(s, d, gen, low, high, v); });
   }, py::arg("dtype") = py::none(), py::arg("generator") = nullptr, py::arg("low") = 0.0, py::arg("high") = 1.0,
      py::arg("device") = py::none(), py::arg("requires_grad") = false, "Uniform in [low, high).");
   m.def("randn", [](py::args shape, py::handle dtype, Generator* gen, double mean, double std, py::handle device,
                     bool requires_grad) {
-    return factory(shape_from_args(shape), dtype, device, requires_grad, "randn",
+    return factory(shape_from_args(shape, "randn"), dtype, device, requires_grad, "randn",
                    [=](const Shape& s, DType d, Device v) { return randn(s, d, gen, mean, std, v); });
   }, py::arg("dtype") = py::none(), py::arg("generator") = nullptr, py::arg("mean") = 0.0, py::arg("std") = 1.0,
      py::arg("device") = py::none(), py::arg("requires_grad") = false, "Normal(mean, std).");
   m.def("randint", [](int64_t low, int64_t high, py::handle shape, py::handle dtype, Generator* gen,
                       py::handle device) {
     py::object dt = dtype.is_none() ? py::cast(DType::int64) : py::reinterpret_borrow<py::object>(dtype);
-    return factory(to_shape(shape), dt, device, false, "randint",
+    return factory(to_shape(shape, "randint"), dt, device, false, "randint",
                    [=](const Shape& s, DType d, Device v) { return randint(low, high, s, d, gen, v); });
   }, py::arg("low"), py::arg("high"), py::arg("size"), py::arg("dtype") = py::none(), py::arg("generator") = nullptr,
      py::arg("device") = py::none(), "Integers uniform in [low, high).");
@@ -209,8 +210,8 @@ void bind_reductions(py::module_& m, py::class_<Tensor>& cls) {
   using Reduce = Tensor (*)(const Tensor&, std::vector<int64_t>, bool);
   const std::pair<const char*, Reduce> reductions[] = {{"sum", &sum}, {"mean", &mean}, {"amax", &amax}, {"amin", &amin}};
   for (auto [name, f] : reductions)
-    both(m, cls, name, [f = f](const TensorArg& t, py::handle dim, bool keepdim) {
-      auto dims = to_dims(dim);
+    both(m, cls, name, [f = f, name = name](const TensorArg& t, py::handle dim, bool keepdim) {
+      auto dims = to_dims(dim, name);
       py::gil_scoped_release release;
       return f(t, dims, keepdim);
     }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
@@ -220,9 +221,9 @@ void bind_reductions(py::module_& m, py::class_<Tensor>& cls) {
        py::arg("dim") = py::none(), py::arg("keepdim") = false);
   both(m, cls, "argmax", [](const TensorArg& t, py::object dim, bool keepdim) {
     if (dim.is_none()) return argmax(reshape(t, {-1}), 0);
-    return argmax(t, dim.cast<int64_t>(), keepdim);
+    return argmax(t, int_arg(dim, "argmax", "dim"), keepdim);
   }, py::arg("dim") = py::none(), py::arg("keepdim") = false);
-  m.def("sum_to", [](const TensorArg& t, py::handle shape) { return sum_to(t, to_shape(shape)); }, py::arg("input"),
+  m.def("sum_to", [](const TensorArg& t, py::handle shape) { return sum_to(t, to_shape(shape, "sum_to")); }, py::arg("input"),
         py::arg("shape"));
 }
 
@@ -285,14 +286,14 @@ void bind_nn_ops(py::module_& m, py::class_<Tensor>& cls) {
 
 // Views and shape ops.
 void bind_views(py::module_& m, py::class_<Tensor>& cls) {
-  cls.def("reshape", [](const Tensor& t, py::args shape) { return reshape(t, shape_from_args(shape)); });
-  cls.def("view", [](const Tensor& t, py::args shape) { return view(t, shape_from_args(shape)); });
-  cls.def("expand", [](const Tensor& t, py::args shape) { return expand(t, shape_from_args(shape)); });
-  cls.def("permute", [](const Tensor& t, py::args dims) { return permute(t, shape_from_args(dims)); });
-  m.def("reshape", [](const TensorArg& t, py::handle s) { return reshape(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
-  m.def("view", [](const TensorArg& t, py::handle s) { return view(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
-  m.def("expand", [](const TensorArg& t, py::handle s) { return expand(t, to_shape(s)); }, py::arg("input"), py::arg("shape"));
-  m.def("permute", [](const TensorArg& t, py::handle d) { return permute(t, to_shape(d)); }, py::arg("input"), py::arg("dims"));
+  cls.def("reshape", [](const Tensor& t, py::args shape) { return reshape(t, shape_from_args(shape, "reshape")); });
+  cls.def("view", [](const Tensor& t, py::args shape) { return view(t, shape_from_args(shape, "view")); });
+  cls.def("expand", [](const Tensor& t, py::args shape) { return expand(t, shape_from_args(shape, "expand")); });
+  cls.def("permute", [](const Tensor& t, py::args dims) { return permute(t, shape_from_args(dims, "permute")); });
+  m.def("reshape", [](const TensorArg& t, py::handle s) { return reshape(t, to_shape(s, "reshape")); }, py::arg("input"), py::arg("shape"));
+  m.def("view", [](const TensorArg& t, py::handle s) { return view(t, to_shape(s, "view")); }, py::arg("input"), py::arg("shape"));
+  m.def("expand", [](const TensorArg& t, py::handle s) { return expand(t, to_shape(s, "expand")); }, py::arg("input"), py::arg("shape"));
+  m.def("permute", [](const TensorArg& t, py::handle d) { return permute(t, to_shape(d, "permute")); }, py::arg("input"), py::arg("dims"));
   both(m, cls, "flatten", [](const TensorArg& t, int64_t s, int64_t e) { return flatten(t, s, e); }, py::arg("start_dim") = 0,
        py::arg("end_dim") = -1);
   both(m, cls, "transpose", [](const TensorArg& t, int64_t a, int64_t b) { return transpose(t, a, b); }, py::arg("dim0"),
@@ -312,12 +313,12 @@ void bind_views(py::module_& m, py::class_<Tensor>& cls) {
       for (int64_t first = 0; first < n; first += each) s.push_back(std::min(each, n - first));
       if (n == 0) s.push_back(0);
     } else {
-      s = to_shape(sizes);
+      s = to_shape(sizes, "split");
     }
     return py::tuple(py::cast(split(t, s, dim)));
   }, py::arg("split_size_or_sections"), py::arg("dim") = 0);
   both(m, cls, "squeeze", [](const TensorArg& t, py::object dim) {
-    return dim.is_none() ? squeeze(t) : squeeze(t, dim.cast<int64_t>());
+    return dim.is_none() ? squeeze(t) : squeeze(t, int_arg(dim, "squeeze", "dim"));
   }, py::arg("dim") = py::none());
   both(m, cls, "unsqueeze", [](const TensorArg& t, int64_t d) { return unsqueeze(t, d); }, py::arg("dim"));
   cls.def_property_readonly("T", [](const Tensor& t) {

@@ -40,8 +40,8 @@ std::vector<ParamGroup> groups_of(py::handle params) {
     }
     MG_CHECK(d.contains("params"), "optim", "a param group needs 'params'");
     ParamGroup g{tensor_list(d["params"])};
-    if (d.contains("lr")) g.lr = d["lr"].cast<double>();
-    if (d.contains("weight_decay")) g.weight_decay = d["weight_decay"].cast<double>();
+    if (d.contains("lr")) g.lr = float_arg(d["lr"], "optim", "a param group's lr");
+    if (d.contains("weight_decay")) g.weight_decay = float_arg(d["weight_decay"], "optim", "a param group's weight_decay");
     groups.push_back(std::move(g));
   }
   return groups;

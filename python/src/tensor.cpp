@@ -119,11 +119,11 @@ void bind_tensor_metadata(py::class_<Tensor>& cls) {
                              "Strides in elements (numpy's are in bytes).")
       .def("size", [](const Tensor& t, py::object dim) -> py::object {
         if (dim.is_none()) return tuple_of(t.shape());
-        return py::int_(t.size(dim.cast<int64_t>()));
+        return py::int_(t.size(int_arg(dim, "size", "dim")));
       }, py::arg("dim") = py::none())
       .def("stride", [](const Tensor& t, py::object dim) -> py::object {
         if (dim.is_none()) return tuple_of(t.strides());
-        return py::int_(t.strides()[wrap_dim(dim.cast<int64_t>(), t.dim(), "stride", t.shape())]);
+        return py::int_(t.strides()[wrap_dim(int_arg(dim, "stride", "dim"), t.dim(), "stride", t.shape())]);
       }, py::arg("dim") = py::none())
       .def_property_readonly("storage_offset", &Tensor::offset, "Offset of the first element, in elements.")
       .def_property_readonly("ndim", &Tensor::dim)

@@ -114,3 +114,41 @@ def test_bad_inputs_raise_instead_of_crashing():
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "survived" in r.stdout
+
+
+def test_scalar_and_shape_arguments_of_the_wrong_type_name_the_op():
+    t = mg.zeros(2, 3)
+    cases = [
+        (lambda: mg.arange(None), r"\[arange\] start must be a number, got None"),
+        (lambda: mg.arange(1, "x"), r"\[arange\] end must be a number, got 'x'"),
+        (lambda: mg.max(t, "x"), r"\[max\] dim must be an int, got 'x'"),
+        (lambda: mg.argmax(t, [1, 2]), r"\[argmax\] dim must be an int, got \[1, 2\]"),
+        (lambda: t.squeeze(1.5), r"\[squeeze\] dim must be an int, got 1.5"),
+        (lambda: t.size("a"), r"\[size\] dim must be an int"),
+        (lambda: mg.sum(t, (0, "a")), r"\[sum\] dim must be an int or a sequence of ints"),
+        (lambda: mg.zeros(2, 2.5), r"\[zeros\] each size must be an int, got 2.5"),
+        (lambda: mg.zeros((2, True)), r"\[zeros\] a shape must be an int or a sequence of ints"),
+        (lambda: mg.reshape(t, [3, 2.0]), r"\[reshape\] a shape must be"),
+        (lambda: mg.zeros(mg.tensor(3.0)), r"\[zeros\] a shape must be"),
+        (lambda: mg.optim.SGD([{"params": [mg.zeros(2, requires_grad=True)], "lr": "x"}]),
+         r"\[optim\] a param group's lr must be a number"),
+        (lambda: mg.functional.attention(mg.zeros(1, 1, 2, 2), mg.zeros(1, 1, 2, 2), mg.zeros(1, 1, 2, 2), q_chunk="a"),
+         r"\[attention\] q_chunk must be an int"),
+    ]
+    for f, msg in cases:
+        with pytest.raises(TypeError, match=msg):
+            f()
+    # an integer tensor of 0 or 1 dims is a shape or dims, as its values
+    assert mg.zeros(mg.tensor(3)).shape == (3,)
+    assert mg.sum(t, mg.tensor(1)).shape == (2,)
+    assert mg.zeros(2, 3).reshape(mg.tensor([3, 2])).shape == (3, 2)
+
+
+def test_mse_loss_takes_arrays_and_names_itself():
+    loss = mg.functional.mse_loss(np.zeros(2), np.ones(2))
+    assert isinstance(loss, mg.Tensor) and loss.item() == 1.0
+    assert mg.functional.mse_loss([1.0, 3.0], np.ones(2), reduction="sum").item() == 4.0
+    with pytest.raises(ValueError, match=r"\[mse_loss\] input \[2\] and target \[3\]"):
+        mg.functional.mse_loss(np.zeros(2), np.zeros(3))
+    with pytest.raises(ValueError, match=r"\[mse_loss\] reduction"):
+        mg.functional.mse_loss(np.zeros(2), np.zeros(2), reduction="avg")
