@@ -112,6 +112,34 @@ def test_index_tensors_gather_rows():
     np.testing.assert_array_equal(t[mg.tensor([1])].numpy(), a[[1]])
 
 
+def test_several_index_tensors_follow_pytorch():
+    a = np.arange(2 * 3 * 4 * 5, dtype=np.float64).reshape(2, 3, 4, 5)
+    t = mg.tensor(a)
+    # broadcast together and pick elements (not the outer product of rows and columns)
+    np.testing.assert_array_equal(t[[0, 1], [2, 0]].numpy(), a[[0, 1], [2, 0]])
+    np.testing.assert_array_equal(t[:, [0, 2], [1, 3]].numpy(), a[:, [0, 2], [1, 3]])  # adjacent: in place
+    np.testing.assert_array_equal(t[:, [[0], [2]], [1, 3]].numpy(), a[:, [[0], [2]], [1, 3]])  # [2, 2] in place
+    np.testing.assert_array_equal(t[[0, 1], :, [1, 3]].numpy(), a[[0, 1], :, [1, 3]])  # apart: first
+    np.testing.assert_array_equal(t[..., [-1, 0], [4, -5]].numpy(), a[..., [-1, 0], [4, -5]])  # negatives count back
+    # ints select first and do not separate the tensors (PyTorch; numpy would move [2] to the front here)
+    assert t[0, :, [1, 2]].shape == (3, 2, 5)
+    np.testing.assert_array_equal(t[0, :, [1, 2]].numpy(), a[0][:, [1, 2]])
+    assert t[:, [0, 1, 2], 0, [1, 2, 3]].shape == (2, 3)
+    np.testing.assert_array_equal(t[:, [0, 1, 2], 0, [1, 2, 3]].numpy(), a[:, :, 0][:, [0, 1, 2], [1, 2, 3]])
+    # a 2-d index on one dim
+    np.testing.assert_array_equal(t[:, [[2, 1], [0, 0]]].numpy(), a[:, [[2, 1], [0, 0]]])
+    # gradients add up over repeated picks
+    x = mg.tensor(a, requires_grad=True)
+    x[[0, 0, 1], [1, 1, 2], 3].sum().backward()
+    expected = np.zeros_like(a)
+    np.add.at(expected, ([0, 0, 1], [1, 1, 2], [3, 3, 3]), 1.0)
+    np.testing.assert_array_equal(x.grad.numpy(), expected)
+    with pytest.raises(IndexError, match="index 2 is out of range for dim 0 of size 2"):
+        t[[0, 2], [0, 0]]
+    with pytest.raises(ValueError, match=r"\[index\]"):
+        t[[0, 1], [0, 1, 2]]  # shapes [2] and [3] do not broadcast
+
+
 def test_setitem_writes_through_views():
     t = mg.zeros(3, 4)
     t[1] = 1.0
