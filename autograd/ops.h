@@ -52,7 +52,7 @@ Tensor view(const Tensor& t, Shape shape);     // like reshape, but errors inste
 Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
 Tensor permute(const Tensor& t, const std::vector<int64_t>& dims);
-Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);
+Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length);  // start < 0 counts from the end
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t step = 1);  // python-style bounds
 Tensor select(const Tensor& t, int64_t dim, int64_t index);  // drops dim
 // Consecutive views of t along dim, of the given sizes (summing to t.size(dim)): one node whose

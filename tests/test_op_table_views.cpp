@@ -116,6 +116,10 @@ std::vector<Row> rows() {
       "narrow", "narrow dim 0 to one", X, [](auto& t) { return narrow(t, 0, 1, 1); },
       [](const Shape& s) { return Shape{1, s[1], s[2]}; }, [](Index i, const Shape&) { return i[0] += 1, i; }));
   r.push_back(view_row(
+      "narrow", "narrow with a start counted from the end", X, [](auto& t) { return narrow(t, -1, -3, 2); },
+      [](const Shape& s) { return Shape{s[0], s[1], 2}; }, [](Index i, const Shape& s) { return i[2] += s[2] - 3, i; },
+      {{[] { narrow(zeros({4}), 0, -5, 2); }, {"[narrow] range [-5, -3) is out of bounds for dim 0 of shape [4]"}}}));
+  r.push_back(view_row(
       "narrow", "narrow to empty", X, [](auto& t) { return narrow(t, 1, 3, 0); },
       [](const Shape& s) { return Shape{s[0], 0, s[2]}; }, [](Index i, const Shape&) { return i; }));
   r.push_back(view_row(

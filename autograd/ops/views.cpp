@@ -157,8 +157,10 @@ Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t end, int64_t s
 Tensor narrow(const Tensor& t, int64_t dim, int64_t start, int64_t length) {
   MG_CHECK(t.dim() > 0, "narrow", "cannot narrow a 0-d tensor");
   dim = wrap_dim(dim, t.dim(), "narrow", t.shape());
-  MG_CHECK(start >= 0 && length >= 0 && start + length <= t.shape()[dim], "narrow",
-           "range [{}, {}) is out of bounds for dim {} of shape {}", start, start + length, dim, str(t.shape()));
+  const int64_t n = t.shape()[dim], first = start < 0 && start >= -n ? start + n : start;  // PyTorch: start may count back
+  MG_CHECK(first >= 0 && length >= 0 && first + length <= n, "narrow", "range [{}, {}) is out of bounds for dim {} of shape {}",
+           start, start + length, dim, str(t.shape()));
+  start = first;
   return slice(t, dim, start, start + length);
 }
 
