@@ -25,6 +25,26 @@ Tensor binary(Tensor (*f)(const Tensor&, const Tensor&), py::handle a, py::handl
   return f(x, y);
 }
 
+// Python's `/` and torch.div: true division, so integer (and bool) operands divide as float32
+// (3 / 2 is 1.5, never 1; x / 0 is inf). C++'s div truncates integers (autograd/ops.h); it is
+// Python's div(..., rounding_mode="trunc").
+Tensor true_div(const Tensor& a, const Tensor& b) {
+  if (is_floating(a.dtype()) || is_floating(b.dtype())) return div(a, b);
+  return div(to(a, DType::float32), to(b, DType::float32));
+}
+
+Tensor div_any(py::handle a, py::handle b, py::handle rounding_mode) {
+  if (rounding_mode.is_none()) return binary(&true_div, a, b);
+  const std::string mode = to_str(rounding_mode, "div", "rounding_mode");
+  if (mode != "trunc") throw Error(fmt::format("[div] rounding_mode must be None or 'trunc', got '{}'", mode));
+  Tensor x = binary([](const Tensor& p, const Tensor& q) {
+    MG_CHECK(!is_floating(p.dtype()) && !is_floating(q.dtype()), "div",
+             "rounding_mode='trunc' divides integer tensors, got {} and {}", to_string(p.dtype()), to_string(q.dtype()));
+    return div(p, q);
+  }, a, b);
+  return x;
+}
+
 Tensor pow_any(py::handle a, py::handle b) {
   if (py::isinstance<Tensor>(a) && is_scalar(b) && !py::isinstance<py::array>(b)) {
     auto [x, e] = coerce_pair(a.cast<Tensor>(), b);  // promotes int ** float
@@ -164,13 +184,18 @@ void bind_elementwise(py::module_& m, py::class_<Tensor>& cls) {
   // [f = f]: clang before 16 cannot capture a structured binding itself (C++20 allows it).
   for (auto [name, f] : unary) both(m, cls, name, [f = f](const TensorArg& t) { return f(t); }, Release());
   const std::pair<const char*, Binary> binaries[] = {
-      {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"div", &div}, {"maximum", &maximum}, {"minimum", &minimum},
+      {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"maximum", &maximum}, {"minimum", &minimum},
       {"eq", &eq},   {"ne", &ne},   {"lt", &lt},   {"le", &le},   {"gt", &gt},           {"ge", &ge},
       {"logical_and", &logical_and}, {"logical_or", &logical_or}};
   for (auto [name, f] : binaries) {
     m.def(name, [f = f](py::handle a, py::handle b) { return binary(f, a, b); }, py::arg("input"), py::arg("other"));
     cls.def(name, [f = f](const Tensor& a, py::handle b) { return binary(f, py::cast(a), b); }, py::arg("other"));
   }
+  m.def("div", &div_any, py::arg("input"), py::arg("other"), py::kw_only(), py::arg("rounding_mode") = py::none(),
+        "input / other: true division (integers divide as float32), or with rounding_mode='trunc' integer "
+        "division toward zero (integer tensors).");
+  cls.def("div", [](const Tensor& a, py::handle b, py::handle mode) { return div_any(py::cast(a), b, mode); },
+          py::arg("other"), py::kw_only(), py::arg("rounding_mode") = py::none());
   m.def("pow", &pow_any, py::arg("input"), py::arg("exponent"));
   cls.def("pow", [](const Tensor& a, py::handle b) { return pow_any(py::cast(a), b); }, py::arg("exponent"));
   both(m, cls, "all_finite", [](const TensorArg& t) { return all_finite(t); }, Release());
@@ -179,7 +204,7 @@ void bind_elementwise(py::module_& m, py::class_<Tensor>& cls) {
 // Operators (numpy scalars, Python numbers, arrays and lists on either side).
 void bind_operators(py::class_<Tensor>& cls) {
   const std::pair<const char*, Binary> ops[] = {
-      {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"truediv", &div}, {"lt", &lt}, {"le", &le}, {"gt", &gt},
+      {"add", &add}, {"sub", &sub}, {"mul", &mul}, {"truediv", &true_div}, {"lt", &lt}, {"le", &le}, {"gt", &gt},
       {"ge", &ge},   {"and", &logical_and}, {"or", &logical_or}};
   for (auto [name, f] : ops) {
     std::string n = name;

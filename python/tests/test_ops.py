@@ -54,6 +54,24 @@ def test_int_tensors_promote_with_floats():
     assert (t / 2.0).tolist() == [0.5, 1.0, 1.5]
 
 
+def test_division_is_true_division_as_in_python_and_pytorch():
+    a = mg.tensor([7, -7])  # int64
+    for q in (a / 2, mg.div(a, 2), a.div(mg.tensor([2, 2])), a / mg.tensor([2, 2])):
+        assert q.dtype == mg.float32
+        np.testing.assert_array_equal(q.numpy(), [3.5, -3.5])
+    np.testing.assert_allclose((14 / a).numpy(), [2.0, -2.0])
+    assert (mg.tensor([1]) / mg.tensor([0])).item() == np.inf
+    # integer division toward zero, on request
+    t = a.div(2, rounding_mode="trunc")
+    assert t.dtype == mg.int64 and t.tolist() == [3, -3]
+    with pytest.raises(ValueError, match=r"\[div\] integer division by zero"):
+        a.div(0, rounding_mode="trunc")
+    with pytest.raises(ValueError, match=r"\[div\] rounding_mode='trunc' divides integer tensors"):
+        mg.div(a * 1.0, 2, rounding_mode="trunc")
+    with pytest.raises(ValueError, match=r"\[div\] rounding_mode must be None or 'trunc'"):
+        mg.div(a, 2, rounding_mode="floor")
+
+
 def test_comparisons_and_logic():
     a = rand(4)
     t = mg.tensor(a)
