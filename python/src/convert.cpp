@@ -120,7 +120,13 @@ py::array convert_checked(py::array a, DType target) {
 // numpy array of h with memgrad-compatible dtype (`dtype` when given), converted by
 // convert_checked.
 py::array as_array(py::handle h, std::optional<DType> dtype) {
-  py::array a = py::reinterpret_borrow<py::array>(numpy().attr("asarray")(h));
+  py::array a;
+  try {
+    a = py::reinterpret_borrow<py::array>(numpy().attr("asarray")(h));
+  } catch (py::error_already_set& e) {  // ragged or mixed sequences: numpy's reason, under memgrad's name
+    if (!e.matches(PyExc_ValueError) && !e.matches(PyExc_TypeError)) throw;
+    throw Error(fmt::format("[tensor] cannot make a tensor from {}: {}", shown(h), e.value().attr("args")[py::int_(0)].cast<std::string>()));
+  }
   if (dtype) return convert_checked(a, *dtype);
   auto t = nearest_numpy(a.dtype());
   if (!t) unsupported(a.dtype());

@@ -119,11 +119,19 @@ void bind_factories(py::module_& m) {
   shape_factory("zeros", [](const Shape& s, DType d, Device v) { return zeros(s, d, v); }, "zeros(2, 3) or zeros((2, 3))");
   shape_factory("ones", [](const Shape& s, DType d, Device v) { return ones(s, d, v); }, "ones(2, 3) or ones((2, 3))");
   shape_factory("empty", [](const Shape& s, DType d, Device v) { return empty(s, d, v); }, "Uninitialised values.");
-  m.def("full", [](py::handle shape, double value, py::handle dtype, py::handle device, bool requires_grad) {
-    return factory(to_shape(shape, "full"), dtype, device, requires_grad, "full",
-                   [value](const Shape& s, DType d, Device v) { return full(s, value, d, v); });
+  // PyTorch's full: without a dtype, fill_value chooses it (bool: bool, int: int64, float: float32);
+  // the value is converted exactly (an int64 beyond 2^53 does not round through a double).
+  m.def("full", [](py::handle shape, py::handle value, py::handle dtype, py::handle device, bool requires_grad) {
+    if (!is_scalar(value) || py::isinstance<py::array>(value))
+      throw py::type_error(fmt::format("[full] fill_value must be a number, got {}", py::repr(value).cast<std::string>()));
+    const DType dt = to_dtype_opt(dtype).value_or(PyBool_Check(value.ptr())      ? DType::boolean
+                                                  : PyIndex_Check(value.ptr()) ? DType::int64
+                                                                                 : DType::float32);
+    const Tensor v = as_tensor(value, dt);  // 0-d; range-checked for integer dtypes
+    return factory(to_shape(shape, "full"), py::cast(dt), device, requires_grad, "full",
+                   [v](const Shape& s, DType, Device d) { return contiguous(expand(to(v, d), s)); });
   }, py::arg("shape"), py::arg("fill_value"), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
-     py::arg("requires_grad") = false);
+     py::arg("requires_grad") = false, "A tensor of shape filled with fill_value; its dtype follows fill_value unless given.");
   auto like = [&](const char* name, auto make) {
     m.def(name, [make](const TensorArg& t, py::handle dtype, bool requires_grad) {
       memory::CategoryScope user(memory::Category::user);

@@ -219,6 +219,14 @@ def test_split_like_torch():
 def test_factories():
     assert mg.zeros(2, 3).shape == (2, 3) and mg.ones((4,)).sum().item() == 4
     assert mg.full((2, 2), 7.0).tolist() == [[7, 7], [7, 7]]
+    # full's dtype follows fill_value unless given, as in PyTorch; ints stay exact
+    assert mg.full((2,), 7.0).dtype == mg.float32 and mg.full((2,), 7).dtype == mg.int64
+    assert mg.full((2,), True).dtype == mg.bool and mg.full((2,), 7, dtype=mg.float64).dtype == mg.float64
+    assert mg.full((1,), 2**60 + 1).tolist() == [2**60 + 1]
+    with pytest.raises(TypeError, match=r"\[full\] fill_value must be a number"):
+        mg.full((2,), "x")
+    with pytest.raises(ValueError, match=r"\[tensor\] cannot make a tensor from \[\[1\], \[2, 3\]\]"):
+        mg.tensor([[1], [2, 3]])
     assert mg.arange(5).dtype == mg.int64 and mg.arange(0, 1, 0.25).tolist() == [0, 0.25, 0.5, 0.75]
     g1, g2 = mg.Generator(3), mg.Generator(3)
     np.testing.assert_array_equal(mg.randn(5, generator=g1).numpy(), mg.randn(5, generator=g2).numpy())
