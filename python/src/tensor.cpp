@@ -165,7 +165,11 @@ void bind_tensor_python(py::class_<Tensor>& cls) {
       .def("tolist", [](const Tensor& t) { return to_numpy(contiguous(detach(t))).attr("tolist")(); })
       .def("item", &item)
       .def("__float__", [](const Tensor& t) { return py::float_(item(t)); })
-      .def("__int__", [](const Tensor& t) { return py::int_(item(t)); })
+      .def("__int__", [](const Tensor& t) {  // an exact int, never the bool a bool tensor's item is
+        PyObject* i = PyNumber_Long(item(t).ptr());
+        if (!i) throw py::error_already_set();
+        return py::reinterpret_steal<py::int_>(i);
+      })
       .def("__bool__", [](const Tensor& t) {
         MG_CHECK(t.numel() == 1, "bool", "the truth value of a tensor with {} elements is ambiguous", t.numel());
         return py::bool_(item(t)).cast<bool>();

@@ -158,6 +158,10 @@ def test_item_types():
     assert isinstance(mg.tensor(2.5).item(), float)
     assert isinstance(mg.tensor(3).item(), int)
     assert mg.tensor(True).item() is True
+    # int() and float() give exactly those types, a bool tensor's int() included
+    assert type(int(mg.tensor(True))) is int and int(mg.tensor(True)) == 1
+    assert type(int(mg.tensor(2.7))) is int and int(mg.tensor(2.7)) == 2 and int(mg.tensor(2**62)) == 2**62
+    assert type(float(mg.tensor(3))) is float
 
 
 def test_empty_arrays():
