@@ -70,14 +70,61 @@ Tensor gather_many(const Tensor& t, const std::vector<int64_t>& dims, std::vecto
   return permute(r, perm);
 }
 
-// PyTorch's indexing: ints (and 0-d int tensors) select, slices and None and ... make views; int
-// tensors, arrays and lists of any shape gather (a copy): one on its dim, several together.
-Indexed apply_index(const Tensor& t, py::handle idx) {
+// The int coordinates of mask's true elements, one int64 tensor [count] per mask dim, on `device`
+// (PyTorch's rule: a boolean mask indexes as the int tensors of its nonzero()). Read on the host.
+std::vector<Tensor> mask_coords(const Tensor& mask, Device device) {
+  const std::vector<bool> m = contiguous(to(mask, Device::cpu())).to_vector<bool>();
+  const int64_t k = mask.dim();
+  std::vector<std::vector<int64_t>> coords(static_cast<size_t>(k));
+  for (int64_t f = 0; f < static_cast<int64_t>(m.size()); ++f) {
+    if (!m[static_cast<size_t>(f)]) continue;
+    for (int64_t j = k - 1, rest = f; j >= 0; --j) {  // row-major unravel
+      coords[static_cast<size_t>(j)].push_back(rest % mask.size(j));
+      rest /= mask.size(j);
+    }
+  }
+  std::vector<Tensor> out;
+  for (auto& c : coords) out.push_back(to(from_vector<int64_t>(c, {static_cast<int64_t>(c.size())}), device));
+  return out;
+}
+
+// One entry of an index: a Python int, slice, None or ..., or a tensor (from a tensor, an array or
+// a list; int or bool).
+struct IndexItem {
+  py::handle h;
+  Tensor tensor;  // defined for tensor entries
+  bool is_mask() const { return tensor.defined() && tensor.dtype() == DType::boolean; }
+};
+
+std::vector<IndexItem> parse_index(py::handle idx) {
   py::tuple items = py::isinstance<py::tuple>(idx) ? py::reinterpret_borrow<py::tuple>(idx) : py::make_tuple(idx);
-  int64_t consumed = 0, ellipses = 0;
+  std::vector<IndexItem> out;
   for (py::handle it : items) {
-    if (is_ellipsis(it)) ++ellipses;
-    else if (!it.is_none()) ++consumed;
+    IndexItem e{it, Tensor()};
+    if (PyBool_Check(it.ptr()))
+      throw py::index_error("boolean indices are not supported (use memgrad.where or masked_fill)");
+    const bool basic = it.is_none() || is_ellipsis(it) || PySlice_Check(it.ptr()) ||
+                       (PyIndex_Check(it.ptr()) && !py::isinstance<py::array>(it));
+    if (!basic) {
+      e.tensor = as_tensor(it);
+      if (e.is_mask() && e.tensor.dim() == 0)
+        throw py::index_error("0-d boolean masks are not supported (use memgrad.where or masked_fill)");
+      if (!e.is_mask()) check_index_dtype(e.tensor.dtype(), "index");
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+// PyTorch's indexing: ints (and 0-d int tensors) select, slices and None and ... make views; int
+// tensors, arrays and lists of any shape gather (a copy): one on its dim, several together; a
+// boolean mask over k dims gathers as its true elements' coordinates (k int tensors).
+Indexed apply_index(const Tensor& t, py::handle idx) {
+  const std::vector<IndexItem> items = parse_index(idx);
+  int64_t consumed = 0, ellipses = 0;  // dims the entries index, and the number of ...
+  for (const IndexItem& e : items) {
+    if (is_ellipsis(e.h)) ++ellipses;
+    else if (!e.h.is_none()) consumed += e.is_mask() ? e.tensor.dim() : 1;
   }
   if (ellipses > 1) throw py::index_error("an index can only have a single ellipsis ('...')");
   if (consumed > t.dim())
@@ -93,37 +140,38 @@ Indexed apply_index(const Tensor& t, py::handle idx) {
     if (i < -n || i >= n) throw py::index_error(fmt::format("index {} is out of range for dim {} of size {}", i, d, n));
     r.value = select(r.value, d, i);
   };
-  for (py::handle it : items) {
+  for (const IndexItem& e : items) {
+    py::handle it = e.h;
     const bool spacer = it.is_none() || PySlice_Check(it.ptr()) || (is_ellipsis(it) && t.dim() > consumed);
     if (spacer && !gather_idx.empty()) gap = true;
     if (it.is_none()) {
       r.value = unsqueeze(r.value, d++);
     } else if (is_ellipsis(it)) {
       d += t.dim() - consumed;
-    } else if (PyBool_Check(it.ptr())) {
-      throw py::index_error("boolean indices are not supported (use memgrad.where or masked_fill)");
-    } else if (PyIndex_Check(it.ptr()) && !py::isinstance<py::array>(it)) {
-      Py_ssize_t i = PyNumber_AsSsize_t(it.ptr(), PyExc_IndexError);
-      if (i == -1 && PyErr_Occurred()) throw py::error_already_set();
-      select_int(i);
-    } else if (PySlice_Check(it.ptr())) {
+    } else if (!e.tensor.defined() && PySlice_Check(it.ptr())) {
       Py_ssize_t start, stop, step;
       if (PySlice_Unpack(it.ptr(), &start, &stop, &step) < 0) throw py::error_already_set();
       MG_CHECK(step > 0, "index", "slice steps must be positive (views keep non-negative strides), got {}", step);
       PySlice_AdjustIndices(r.value.size(d), &start, &stop, step);
       r.value = slice(r.value, d++, start, stop, step);
+    } else if (!e.tensor.defined()) {  // an int
+      Py_ssize_t i = PyNumber_AsSsize_t(it.ptr(), PyExc_IndexError);
+      if (i == -1 && PyErr_Occurred()) throw py::error_already_set();
+      select_int(i);
+    } else if (e.is_mask()) {
+      const Tensor& m = e.tensor;
+      for (int64_t j = 0; j < m.dim(); ++j)
+        if (m.size(j) != r.value.size(d + j))
+          throw py::index_error(fmt::format("the boolean mask of shape {} does not match dims {}..{} of shape {}",
+                                            str(m.shape()), d, d + m.dim() - 1, str(r.value.shape())));
+      broken = broken || gap;
+      for (Tensor& c : mask_coords(m, r.value.device())) gather_dims.push_back(d++), gather_idx.push_back(c);
+    } else if (e.tensor.dim() == 0) {  // a 0-d integer array or tensor acts as an int
+      select_int(e.tensor.dtype() == DType::int32 ? e.tensor.item<int32_t>() : e.tensor.item<int64_t>());
     } else {
-      Tensor ix = as_tensor(it);
-      if (ix.dtype() == DType::boolean)
-        throw py::index_error("boolean mask indexing is not supported (use memgrad.where or masked_fill)");
-      check_index_dtype(ix.dtype(), "index");
-      if (ix.dim() == 0) {  // a 0-d integer array or tensor acts as an int
-        select_int(ix.dtype() == DType::int32 ? ix.item<int32_t>() : ix.item<int64_t>());
-        continue;
-      }
       broken = broken || gap;
       gather_dims.push_back(d++);
-      gather_idx.push_back(ix);
+      gather_idx.push_back(e.tensor);
     }
   }
   if (gather_idx.empty()) return r;
@@ -143,6 +191,30 @@ void assign(const Tensor& dst, py::handle value) {
   copy_(dst, src);
 }
 
+// t[mask] = value for a mask over t's leading dims: value (a scalar, or a tensor that broadcasts to
+// the trailing dims, the same for every selected element) is written where mask is true, through
+// the one in-place write (assign). A value per selected element is not supported.
+void assign_masked(const Tensor& t, const Tensor& mask, py::handle value) {
+  const int64_t k = mask.dim();
+  if (k > t.dim()) throw py::index_error(fmt::format("too many indices for a tensor of dimension {} (shape {})", t.dim(), str(t.shape())));
+  for (int64_t j = 0; j < k; ++j)
+    if (mask.size(j) != t.size(j))
+      throw py::index_error(fmt::format("the boolean mask of shape {} does not match dims 0..{} of shape {}",
+                                        str(mask.shape()), k - 1, str(t.shape())));
+  const Tensor v = as_tensor(value, t.dtype());
+  MG_CHECK(v.dim() <= t.dim() - k, "setitem",
+           "a masked assignment takes a value that broadcasts to the trailing dims {} (the same for every selected "
+           "element), got shape {}", str(Shape(t.shape().begin() + k, t.shape().end())), str(v.shape()));
+  Shape ms = mask.shape();
+  ms.resize(static_cast<size_t>(t.dim()), 1);  // [mask dims, 1, ..]
+  Tensor updated;
+  {
+    NoGradGuard ng;
+    updated = where(reshape(to(mask, t.device()), ms), to(v, t.device()), t);
+  }
+  assign(t, py::cast(updated));
+}
+
 }  // namespace
 
 void bind_indexing(py::class_<Tensor>& cls) {
@@ -150,8 +222,11 @@ void bind_indexing(py::class_<Tensor>& cls) {
           "Ints, slices (positive steps), None and ... give views; int tensors, arrays or lists gather "
           "(a copy; several broadcast together, as in PyTorch).")
       .def("__setitem__", [](const Tensor& t, py::handle idx, py::handle value) {
+        const std::vector<IndexItem> items = parse_index(idx);
+        if (items.size() == 1 && items[0].is_mask()) return assign_masked(t, items[0].tensor, value);
         Indexed r = apply_index(t, idx);
-        MG_CHECK(r.is_view, "setitem", "assignment through an index tensor is not supported (use a slice)");
+        MG_CHECK(r.is_view, "setitem",
+                 "assignment through an index tensor is not supported (use a slice, or a boolean mask alone)");
         assign(r.value, value);
       })
       .def("copy_", [](py::object self, py::handle src) {

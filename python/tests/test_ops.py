@@ -158,6 +158,34 @@ def test_several_index_tensors_follow_pytorch():
         t[[0, 1], [0, 1, 2]]  # shapes [2] and [3] do not broadcast
 
 
+def test_boolean_masks_index_like_pytorch():
+    a = np.arange(24, dtype=np.float64).reshape(2, 3, 4)
+    t = mg.tensor(a)
+    m2 = a[:, :, 0] > 5  # [2, 3] over the leading dims
+    np.testing.assert_array_equal(t[mg.tensor(m2)].numpy(), a[m2])  # [count, 4]
+    np.testing.assert_array_equal(t[t > 10].numpy(), a[a > 10])  # every dim: 1-d
+    m1 = np.array([True, False, True, True])
+    np.testing.assert_array_equal(t[:, 1:, m1].numpy(), a[:, 1:, m1])
+    m = np.array([True, False, True, False])  # with an int tensor: its coordinates [0, 2] pair with [1, 0]
+    np.testing.assert_array_equal(t[[1, 0], :, m].numpy(), a[[1, 0], :, m])
+    assert t[t > 100].shape == (0,)
+    x = mg.tensor(a, requires_grad=True)
+    x[x > 20].sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), (a > 20).astype(np.float64))
+    with pytest.raises(IndexError, match=r"boolean mask of shape \[3\] does not match"):
+        t[mg.tensor([True, False, True])]
+    # t[mask] = value: a scalar, or a value for the trailing dims
+    u = mg.tensor(a.copy())
+    u[u > 20] = -1.0
+    u[mg.tensor([False, True])] = mg.tensor([9.0, 8.0, 7.0, 6.0])
+    want = a.copy()
+    want[want > 20] = -1
+    want[1] = [9, 8, 7, 6]
+    np.testing.assert_array_equal(u.numpy(), want)
+    with pytest.raises(ValueError, match=r"\[setitem\] a masked assignment takes a value that broadcasts"):
+        u[u > 0] = mg.zeros(2, 3, 4)
+
+
 def test_setitem_writes_through_views():
     t = mg.zeros(3, 4)
     t[1] = 1.0
