@@ -14,6 +14,11 @@ struct Indexed {
 
 bool is_ellipsis(py::handle h) { return h.ptr() == Py_Ellipsis; }
 
+// The IndexError of index i outside [-n, n) on dim `dim`, for ints and index tensors alike.
+py::index_error out_of_range(int64_t i, int64_t dim, int64_t n) {
+  return py::index_error(fmt::format("index {} is out of range for dim {} of size {}", i, dim, n));
+}
+
 // idx (int32/int64, any shape) as int64 in [0, n): negative entries count from the end; an entry
 // outside [-n, n) is an IndexError naming it, as for an int index.
 Tensor wrap_index(const Tensor& idx, int64_t n, int64_t dim) {
@@ -22,7 +27,7 @@ Tensor wrap_index(const Tensor& idx, int64_t n, int64_t dim) {
   if (ix.numel() == 0) return ix;
   const int64_t lo = to(amin(ix), Device::cpu()).item<int64_t>(), hi = to(amax(ix), Device::cpu()).item<int64_t>();
   for (int64_t v : {lo, hi})
-    if (v < -n || v >= n) throw py::index_error(fmt::format("index {} is out of range for dim {} of size {}", v, dim, n));
+    if (v < -n || v >= n) throw out_of_range(v, dim, n);
   if (lo >= 0) return ix;
   return where(lt(ix, scalar(0, DType::int64, ix.device())), add(ix, scalar(static_cast<double>(n), DType::int64, ix.device())), ix);
 }
@@ -137,7 +142,7 @@ Indexed apply_index(const Tensor& t, py::handle idx) {
   bool gap = false, broken = false;
   const auto select_int = [&](int64_t i) {
     const int64_t n = r.value.size(d);
-    if (i < -n || i >= n) throw py::index_error(fmt::format("index {} is out of range for dim {} of size {}", i, d, n));
+    if (i < -n || i >= n) throw out_of_range(i, d, n);
     r.value = select(r.value, d, i);
   };
   for (const IndexItem& e : items) {
@@ -201,18 +206,17 @@ void assign_masked(const Tensor& t, const Tensor& mask, py::handle value) {
     if (mask.size(j) != t.size(j))
       throw py::index_error(fmt::format("the boolean mask of shape {} does not match dims 0..{} of shape {}",
                                         str(mask.shape()), k - 1, str(t.shape())));
-  const Tensor v = as_tensor(value, t.dtype());
+  Tensor v = as_tensor(value, t.dtype());
+  Shape vs = v.shape();  // leading 1s dropped: [1, 3] is one row for every selected element
+  while (!vs.empty() && vs.front() == 1 && static_cast<int64_t>(vs.size()) > t.dim() - k) vs.erase(vs.begin());
+  v = reshape(v, vs);
   MG_CHECK(v.dim() <= t.dim() - k, "setitem",
            "a masked assignment takes a value that broadcasts to the trailing dims {} (the same for every selected "
            "element), got shape {}", str(Shape(t.shape().begin() + k, t.shape().end())), str(v.shape()));
   Shape ms = mask.shape();
   ms.resize(static_cast<size_t>(t.dim()), 1);  // [mask dims, 1, ..]
-  Tensor updated;
-  {
-    NoGradGuard ng;
-    updated = where(reshape(to(mask, t.device()), ms), to(v, t.device()), t);
-  }
-  assign(t, py::cast(updated));
+  // recorded like any op: a value that requires grad makes copy_ refuse in grad mode, never a cut gradient
+  assign(t, py::cast(where(reshape(to(mask, t.device()), ms), to(v, t.device()), t)));
 }
 
 }  // namespace

@@ -184,6 +184,16 @@ def test_boolean_masks_index_like_pytorch():
     np.testing.assert_array_equal(u.numpy(), want)
     with pytest.raises(ValueError, match=r"\[setitem\] a masked assignment takes a value that broadcasts"):
         u[u > 0] = mg.zeros(2, 3, 4)
+    u[mg.tensor([True, False])] = mg.ones(1, 3, 4)  # leading 1s: one value for every selected element
+    assert u[0].sum().item() == 12
+    # a value that requires grad is refused in grad mode (the write would cut its gradient)
+    w = mg.tensor([5.0], requires_grad=True)
+    v = mg.zeros(3)
+    with pytest.raises(ValueError, match=r"\[copy_\] the source .* requires grad"):
+        v[mg.tensor([True, False, True])] = w
+    with mg.no_grad():
+        v[mg.tensor([True, False, True])] = w
+    assert v.tolist() == [5.0, 0.0, 5.0]
 
 
 def test_setitem_writes_through_views():
