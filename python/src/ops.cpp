@@ -37,12 +37,11 @@ Tensor div_any(py::handle a, py::handle b, py::handle rounding_mode) {
   if (rounding_mode.is_none()) return binary(&true_div, a, b);
   const std::string mode = to_str(rounding_mode, "div", "rounding_mode");
   if (mode != "trunc") throw Error(fmt::format("[div] rounding_mode must be None or 'trunc', got '{}'", mode));
-  Tensor x = binary([](const Tensor& p, const Tensor& q) {
+  return binary([](const Tensor& p, const Tensor& q) {
     MG_CHECK(!is_floating(p.dtype()) && !is_floating(q.dtype()), "div",
              "rounding_mode='trunc' divides integer tensors, got {} and {}", to_string(p.dtype()), to_string(q.dtype()));
     return div(p, q);
   }, a, b);
-  return x;
 }
 
 Tensor pow_any(py::handle a, py::handle b) {
@@ -122,7 +121,7 @@ void bind_factories(py::module_& m) {
   // PyTorch's full: without a dtype, fill_value chooses it (bool: bool, int: int64, float: float32);
   // the value is converted exactly (an int64 beyond 2^53 does not round through a double).
   m.def("full", [](py::handle shape, py::handle value, py::handle dtype, py::handle device, bool requires_grad) {
-    if (!is_scalar(value) || py::isinstance<py::array>(value))
+    if (!is_scalar(value))
       throw py::type_error(fmt::format("[full] fill_value must be a number, got {}", py::repr(value).cast<std::string>()));
     const DType dt = to_dtype_opt(dtype).value_or(PyBool_Check(value.ptr())      ? DType::boolean
                                                   : PyIndex_Check(value.ptr()) ? DType::int64
