@@ -30,9 +30,16 @@ int64_t to_int(py::handle h) {
 }  // namespace
 
 int64_t int_arg(py::handle h, const char* op, const char* what) {
-  if (!PyIndex_Check(h.ptr()) || py::isinstance<py::bool_>(h))
-    throw py::type_error(fmt::format("[{}] {} must be an int, got {}", op, what, py::repr(h).cast<std::string>()));
-  return to_int(h);
+  const auto bad = [&] {
+    return py::type_error(fmt::format("[{}] {} must be an int, got {}", op, what, py::repr(h).cast<std::string>()));
+  };
+  if (!PyIndex_Check(h.ptr()) || py::isinstance<py::bool_>(h)) throw bad();
+  try {
+    return to_int(h);  // (numpy arrays have __index__ but refuse it unless they hold one integer)
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_TypeError)) throw;
+    throw bad();
+  }
 }
 
 double float_arg(py::handle h, const char* op, const char* what) {
@@ -190,7 +197,8 @@ Shape ints_of(py::handle h, const char* op, const char* what) {
                                       py::repr(h).cast<std::string>()));
   };
   if (py::isinstance<py::bool_>(h)) throw bad();
-  if (PyIndex_Check(h.ptr())) return {to_int(h)};
+  const bool array = py::isinstance<py::array>(h);
+  if (PyIndex_Check(h.ptr()) && (!array || py::reinterpret_borrow<py::array>(h).ndim() == 0)) return {int_arg(h, op, what)};
   if (py::isinstance<Tensor>(h)) {  // an integer tensor of 0 or 1 dims holds the values
     const Tensor t = h.cast<Tensor>();
     if (is_floating(t.dtype()) || t.dtype() == DType::boolean || t.dim() > 1) throw bad();
@@ -201,7 +209,7 @@ Shape ints_of(py::handle h, const char* op, const char* what) {
   Shape s;
   for (py::handle item : py::reinterpret_borrow<py::sequence>(h)) {
     if (py::isinstance<py::bool_>(item) || !PyIndex_Check(item.ptr())) throw bad();
-    s.push_back(to_int(item));
+    s.push_back(int_arg(item, op, what));
   }
   return s;
 }
@@ -211,7 +219,11 @@ Shape ints_of(py::handle h, const char* op, const char* what) {
 Shape to_shape(py::handle h, const char* op) { return ints_of(h, op, "a shape"); }
 
 Shape shape_from_args(const py::args& args, const char* op) {
-  if (args.size() == 1 && !PyIndex_Check(args[0].ptr())) return to_shape(args[0], op);
+  if (args.size() == 1) {  // f((2, 3)), f(array), f(tensor): one shape; f(2): one size
+    const py::handle a = args[0];
+    const bool array = py::isinstance<py::array>(a) && py::reinterpret_borrow<py::array>(a).ndim() > 0;
+    if (!PyIndex_Check(a.ptr()) || array) return to_shape(a, op);
+  }
   Shape s;
   for (py::handle a : args) s.push_back(int_arg(a, op, "each size"));
   return s;

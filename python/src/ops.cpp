@@ -123,9 +123,11 @@ void bind_factories(py::module_& m) {
   m.def("full", [](py::handle shape, py::handle value, py::handle dtype, py::handle device, bool requires_grad) {
     if (!is_scalar(value))
       throw py::type_error(fmt::format("[full] fill_value must be a number, got {}", py::repr(value).cast<std::string>()));
-    const DType dt = to_dtype_opt(dtype).value_or(PyBool_Check(value.ptr())      ? DType::boolean
-                                                  : PyIndex_Check(value.ptr()) ? DType::int64
-                                                                                 : DType::float32);
+    char kind = PyBool_Check(value.ptr()) ? 'b' : PyLong_Check(value.ptr()) ? 'i' : PyFloat_Check(value.ptr()) ? 'f' : 0;
+    if (!kind) kind = py::str(value.attr("dtype").attr("kind")).cast<std::string>()[0];  // numpy: b, i, u, f
+    const DType dt = to_dtype_opt(dtype).value_or(kind == 'b' ? DType::boolean
+                                                  : kind == 'i' || kind == 'u' ? DType::int64
+                                                                               : DType::float32);
     const Tensor v = as_tensor(value, dt);  // 0-d; range-checked for integer dtypes
     return factory(to_shape(shape, "full"), py::cast(dt), device, requires_grad, "full",
                    [v](const Shape& s, DType, Device d) { return contiguous(expand(to(v, d), s)); });

@@ -138,7 +138,14 @@ def test_scalar_and_shape_arguments_of_the_wrong_type_name_the_op():
     for f, msg in cases:
         with pytest.raises(TypeError, match=msg):
             f()
-    # an integer tensor of 0 or 1 dims is a shape or dims, as its values
+    for f, msg in [(lambda: mg.zeros(np.array([2.0, 3.0])), r"\[zeros\] a shape must be"),
+                   (lambda: mg.zeros((2, np.array(2.5))), r"\[zeros\] a shape must be an int"),
+                   (lambda: t.size(np.array(1.5)), r"\[size\] dim must be an int")]:
+        with pytest.raises(TypeError, match=msg):
+            f()
+    # integer arrays and tensors of 0 or 1 dims are shapes or dims, as their values
+    assert mg.zeros(np.array([2, 3])).shape == (2, 3) and mg.zeros(np.array(3)).shape == (3,)
+    assert mg.zeros().shape == () and mg.sum(t, np.array(1)).shape == (2,)
     assert mg.zeros(mg.tensor(3)).shape == (3,)
     assert mg.sum(t, mg.tensor(1)).shape == (2,)
     assert mg.zeros(2, 3).reshape(mg.tensor([3, 2])).shape == (3, 2)
