@@ -261,6 +261,7 @@ def test_factories():
     assert mg.full((2,), 7.0).dtype == mg.float32 and mg.full((2,), 7).dtype == mg.int64
     assert mg.full((2,), True).dtype == mg.bool and mg.full((2,), 7, dtype=mg.float64).dtype == mg.float64
     assert mg.full((1,), 2**60 + 1).tolist() == [2**60 + 1]
+    assert mg.arange(np.array(0.5), 3).dtype == mg.float32 and mg.arange(np.array(1), 3).dtype == mg.int64
     assert mg.full((2,), np.array(2.5)).dtype == mg.float32 and mg.full((2,), np.array(3)).dtype == mg.int64
     assert mg.full((2,), np.bool_(True)).dtype == mg.bool and mg.full((2,), np.float64(0.5)).tolist() == [0.5, 0.5]
     with pytest.raises(TypeError, match=r"\[full\] fill_value must be a number"):
