@@ -38,7 +38,7 @@ def linear(x, weight, bias=None, activation="none"):
 def mse_loss(input, target, reduction="mean"):
     """Mean (or sum, or none) of the squared differences; input and target broadcast together.
     Takes numpy arrays and sequences as the other ops do (the result is always a Tensor)."""
-    if reduction not in ("mean", "sum", "none"):
+    if not isinstance(reduction, str) or reduction not in ("mean", "sum", "none"):
         raise ValueError(f"[mse_loss] reduction must be 'mean', 'sum' or 'none', got '{reduction}'")
     input = _C.as_tensor(input)
     target = _C.as_tensor(target, dtype=input.dtype) if not isinstance(target, _C.Tensor) else target
