@@ -85,6 +85,9 @@ std::string to_str(py::handle h, const char* op, const std::string& what);
 
 // True for Python / numpy scalars (bool, int, float, numpy generic, 0-d array).
 bool is_scalar(py::handle h);
+// numpy's kind letter of a scalar or array: 'b' bool, 'i' / 'u' integer, 'f' float (others as
+// numpy has them). Not PyIndex_Check: numpy arrays have __index__ whatever their dtype.
+char scalar_kind(py::handle h);
 // The other operand of a binary op with `t`: scalars become 0-d tensors of t's dtype (an int or
 // bool tensor meeting a float scalar is promoted to float32 first, as in PyTorch); arrays and
 // sequences take t's dtype when both are floats. Returns (t possibly promoted, other).

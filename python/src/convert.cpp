@@ -359,11 +359,17 @@ Tensor copy_tensor(py::handle h, std::optional<DType> dtype) {
   return clone(t);  // memgrad-owned (counted in the memory stats), no history
 }
 
+char scalar_kind(py::handle h) {
+  if (PyBool_Check(h.ptr())) return 'b';
+  if (PyLong_Check(h.ptr())) return 'i';
+  if (PyFloat_Check(h.ptr())) return 'f';
+  return py::str(h.attr("dtype").attr("kind")).cast<std::string>()[0];
+}
+
 std::pair<Tensor, Tensor> coerce_pair(const Tensor& t, py::handle other) {
   if (py::isinstance<Tensor>(other)) return {t, other.cast<Tensor>()};
   if (is_scalar(other)) {
-    char kind = PyBool_Check(other.ptr()) ? 'b' : PyLong_Check(other.ptr()) ? 'i' : PyFloat_Check(other.ptr()) ? 'f' : 0;
-    if (!kind) kind = py::str(other.attr("dtype").attr("kind")).cast<std::string>()[0];
+    const char kind = scalar_kind(other);
     Tensor a = t;
     if (kind == 'f' && !is_floating(t.dtype())) a = to(t, DType::float32);
     else if ((kind == 'i' || kind == 'u') && t.dtype() == DType::boolean) a = to(t, DType::int64);

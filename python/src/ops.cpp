@@ -44,9 +44,6 @@ Tensor div_any(py::handle a, py::handle b, py::handle rounding_mode) {
   }, a, b);
 }
 
-// A numpy array of a float kind (numpy arrays have __index__ whatever their dtype).
-bool float_kind(py::handle h) { return py::str(h.attr("dtype").attr("kind")).cast<std::string>() == "f"; }
-
 Tensor pow_any(py::handle a, py::handle b) {
   if (py::isinstance<Tensor>(a) && is_scalar(b) && !py::isinstance<py::array>(b)) {
     auto [x, e] = coerce_pair(a.cast<Tensor>(), b);  // promotes int ** float
@@ -126,8 +123,7 @@ void bind_factories(py::module_& m) {
   m.def("full", [](py::handle shape, py::handle value, py::handle dtype, py::handle device, bool requires_grad) {
     if (!is_scalar(value))
       throw py::type_error(fmt::format("[full] fill_value must be a number, got {}", py::repr(value).cast<std::string>()));
-    char kind = PyBool_Check(value.ptr()) ? 'b' : PyLong_Check(value.ptr()) ? 'i' : PyFloat_Check(value.ptr()) ? 'f' : 0;
-    if (!kind) kind = py::str(value.attr("dtype").attr("kind")).cast<std::string>()[0];  // numpy: b, i, u, f
+    const char kind = scalar_kind(value);
     const DType dt = to_dtype_opt(dtype).value_or(kind == 'b' ? DType::boolean
                                                   : kind == 'i' || kind == 'u' ? DType::int64
                                                                                : DType::float32);
@@ -153,7 +149,7 @@ void bind_factories(py::module_& m) {
   m.def("arange", [](py::handle start, py::handle end, py::handle step, py::handle dtype, py::handle device) {
     bool all_int = true;
     for (py::handle h : {start, end, step})
-      if (!h.is_none() && (!PyIndex_Check(h.ptr()) || (py::isinstance<py::array>(h) && float_kind(h)))) all_int = false;
+      if (!h.is_none() && (!PyIndex_Check(h.ptr()) || (py::isinstance<py::array>(h) && scalar_kind(h) == 'f'))) all_int = false;
     double a = float_arg(start, "arange", "start"), s = float_arg(step, "arange", "step"), e;
     if (end.is_none()) e = a, a = 0;
     else e = float_arg(end, "arange", "end");
