@@ -152,8 +152,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
 // that saves x, w1, w2 and the pre-activation only: backward recomputes the hidden activation for
 // dW2, where two linear()s would also keep it ([..., hidden], a transformer's largest activation).
 // With norm.on the first linear reads layer_norm(x), as in linear(). Backward runs over blocks of
-// rows of about kFeedForwardBlockBytes of [rows, hidden]: the hidden-sized transients exist one
-// block at a time, and only [..., in]-sized gradients are whole.
+// rows whose [rows, hidden] transients (dPre and the recomputed activation) take about
+// kFeedForwardBlockBytes together: they exist one block at a time, and only [..., in]-sized
+// gradients are whole.
 inline constexpr int64_t kFeedForwardBlockBytes = int64_t{1} << 20;
 Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const Tensor& w2, const Tensor& b2,
                     Activation act, const InputNorm& norm = {});

@@ -65,7 +65,9 @@ class Backend {
   virtual void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) = 0;
 
   // out[..., M, N] = a[..., M, K] @ b[..., K, N]; a and b have out's batch dims (maybe expanded).
-  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out) = 0;
+  // accumulate: out += a @ b instead (the gemm's beta = 1: a sum over blocks of rows, as
+  // feed_forward's weight gradients, needs no temporary and no add pass).
+  virtual void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate = false) = 0;
 
   // The elementwise halves of the fused linear (autograd/ops/linear.cpp), around its gemm. Every
   // tensor is contiguous; rows [R, C] (C the output features), bias [C] or undefined (none).
@@ -76,9 +78,12 @@ class Backend {
   // the pre-activation for gelu and the output for relu (relu(pre) > 0 exactly where pre > 0);
   // for none grad_pre is undefined (it is grad) and `saved` unused; grad_pre may be grad itself (in
   // place: feed_forward's backward turns dH into dPre). grad_bias [C], when defined, gets the
-  // column sums of grad_pre (overwritten; in a fixed order, whatever the thread count).
+  // column sums of grad_pre (overwritten; in a fixed order, whatever the thread count). act_out
+  // [R, C], when defined (gelu or relu, `saved` the pre-activation), gets act(pre) in the same
+  // pass: feed_forward's dW2 needs the activation its forward did not keep, and gelu's value and
+  // derivative share Phi(pre), so one pass does what linear_epilogue and this would do in two.
   virtual void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
-                                        Tensor& grad_bias) = 0;
+                                        Tensor& grad_bias, Tensor& act_out) = 0;
 
   // Softmax over the last dim.
   virtual void softmax(const Tensor& x, Tensor& out, bool log) = 0;

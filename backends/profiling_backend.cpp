@@ -73,15 +73,15 @@ class ProfilingBackend final : public Backend {
   void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) override {
     timed(entry(kArgReduce, op), [&] { in_.arg_reduce(op, x, dim, values, indices); });
   }
-  void matmul(const Tensor& a, const Tensor& b, Tensor& out) override {
-    timed("matmul", [&] { in_.matmul(a, b, out); });
+  void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate = false) override {
+    timed("matmul", [&] { in_.matmul(a, b, out, accumulate); });
   }
   void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override {
     timed(entry(kEpilogue, act), [&] { in_.linear_epilogue(act, y, bias, out); });
   }
   void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
-                                Tensor& grad_bias) override {
-    timed(entry(kEpilogueBackward, act), [&] { in_.linear_epilogue_backward(act, saved, grad, grad_pre, grad_bias); });
+                                Tensor& grad_bias, Tensor& act_out) override {
+    timed(entry(kEpilogueBackward, act), [&] { in_.linear_epilogue_backward(act, saved, grad, grad_pre, grad_bias, act_out); });
   }
   void softmax(const Tensor& x, Tensor& out, bool log) override {
     timed(log ? "log_softmax" : "softmax", [&] { in_.softmax(x, out, log); });

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "backends/backend.h"
 #include "ops_test_util.h"
 
 using namespace memgrad;
@@ -174,4 +175,30 @@ TEST_CASE("ops semantics: a deeper graph mixing many ops") {
     return cross_entropy(logits, target, opt) + mean(pow(o, 2.0)) * 0.1;
   });
   CHECK_GRAD(f, {x, wq, wk, wv, g, b, wo});
+}
+
+TEST_CASE("backend matmul: accumulate adds a @ b to out (transposed views, tall, wide and batched, K = 0)") {
+  Backend& be = backend_for(Device::cpu());
+  Generator g(11);
+  struct Case {
+    Shape a, b;
+    bool ta, tb;
+  };
+  // tall (rows split over the threads), wide (OpenBLAS's threading), batched, transposed operands
+  for (const Case& c : {Case{{300, 7}, {7, 5}, false, false}, Case{{3, 40}, {40, 90}, false, false},
+                        Case{{4, 6, 9}, {4, 9, 3}, false, false}, Case{{9, 6}, {5, 9}, true, true},
+                        Case{{300, 0}, {0, 5}, false, false}}) {
+    for (DType t : {DType::float32, DType::float64}) {
+      Tensor a = randn(c.a, t, &g), b = randn(c.b, t, &g);
+      if (c.ta) a = transpose(a, -2, -1);
+      if (c.tb) b = transpose(b, -2, -1);
+      Tensor out0 = randn(matmul(a, b).shape(), t, &g);
+      Tensor out = contiguous(out0 + 0.0);  // a copy that the backend adds into
+      be.matmul(a, b, out, true);
+      const Tensor want = out0 + matmul(a, b);
+      CHECK(optest::mismatch(vals(out), vals(want), tol(t), tol(t)) == "");
+      be.matmul(a, b, out);  // without: overwritten
+      CHECK(optest::mismatch(vals(out), vals(matmul(a, b)), 0, 0) == "");
+    }
+  }
 }

@@ -120,9 +120,10 @@ SavedInput save_input(const Tensor& x, const InputNorm& n, const InputRows& r, i
   return s;
 }
 
-// Rows per block of feed_forward's [rows, hidden] work: about kFeedForwardBlockBytes (autograd/ops.h).
-int64_t feed_forward_block_rows(int64_t hidden, DType dtype, int64_t R) {
-  const int64_t row_bytes = std::max<int64_t>(hidden * static_cast<int64_t>(itemsize(dtype)), 1);
+// Rows per block of feed_forward's [rows, hidden] work: `transients` [rows, hidden] tensors of
+// about kFeedForwardBlockBytes together (autograd/ops.h).
+int64_t feed_forward_block_rows(int64_t hidden, DType dtype, int64_t R, int64_t transients = 1) {
+  const int64_t row_bytes = std::max<int64_t>(transients * hidden * static_cast<int64_t>(itemsize(dtype)), 1);
   return std::clamp<int64_t>(kFeedForwardBlockBytes / row_bytes, 1, std::max<int64_t>(R, 1));
 }
 
@@ -169,7 +170,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, Activat
     if (act != Activation::none || need_b) {
       Tensor none;
       b.linear_epilogue_backward(act, sa.defined() ? rows_of(sa, out_f) : none, g2,
-                                 act == Activation::none ? none : gpre, gb);
+                                 act == Activation::none ? none : gpre, gb, none);
     }
     Tensor gw;
     if (need_w) gw = matmul(transpose(gpre, 0, 1), si.rows());  // [out, R] x [R, in]
@@ -232,41 +233,49 @@ Tensor feed_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, const T
     Backend& b = backend_for(g.device());
     Tensor g2 = rows_of(g, out_f), none;  // [R, out]
     Tensor gb2 = need_b2 ? empty({out_f}, g.dtype(), g.device()) : Tensor();  // [out]
-    if (need_b2) b.linear_epilogue_backward(Activation::none, none, g2, none, gb2);
+    if (need_b2) b.linear_epilogue_backward(Activation::none, none, g2, none, gb2, none);
     // By blocks of rows: the [rows, hidden] transients (the recomputed activation, dH turned into
     // dPre in place) and the recomputed normalized input exist for one block at a time, and only
     // dY [R, in] is whole; the weight and bias gradients are summed over the blocks in order.
-    const int64_t rb = feed_forward_block_rows(hidden, g.dtype(), R);
-    Tensor gw1, gb1, gw2;  // [hidden, in], [hidden], [out, hidden]
+    // Where both are wanted, the activation is recomputed in act' 's pass (linear_epilogue_backward's
+    // act_out: gelu's value and derivative share Phi(pre)), and dW2 follows it; the block then
+    // holds two [rows, hidden] transients (dPre and the activation), so it has half the rows.
+    const bool two = need_w2 && need_pre && act != Activation::none;
+    const int64_t rb = feed_forward_block_rows(hidden, g.dtype(), R, two ? 2 : 1);
+    // [hidden, in], [hidden], [out, hidden]; the weights' gradients summed in place (gemm beta = 1)
+    Tensor gw1 = need_w1 ? empty({hidden, in}, g.dtype(), g.device()) : Tensor(), gb1;
+    Tensor gw2 = need_w2 ? empty({out_f, hidden}, g.dtype(), g.device()) : Tensor();
     Tensor gy = si.wants_row_grad() ? empty({R, in}, g.dtype(), g.device()) : Tensor();  // dL/d(rows) [R, in]
     const Tensor xrows = need_w1 ? si.x_rows() : Tensor();  // [R, in]
     for (int64_t r0 = 0; r0 < R && (need_w2 || need_pre); r0 += rb) {
       const int64_t n = std::min(rb, R - r0);
       const Tensor g2r = row_block(g2, r0, n), prer = row_block(spre, r0, n);  // [n, out], [n, hidden]
-      if (need_w2) {  // dW2 += G^T act(pre), the hidden activation recomputed (the one pass saving it avoids)
+      // h = act(pre), the hidden activation recomputed (what the forward did not keep) [n, hidden]
+      Tensor h = act == Activation::none || !need_w2 ? Tensor() : empty({n, hidden}, g.dtype(), g.device());
+      if (need_pre) {
+        Tensor gp = matmul(g2r, sw2);  // dH = G W2  [n, out] x [out, hidden], then dPre in place
+        Tensor gbp = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
+        // act' reads the pre-activation (relu's pre > 0 exactly where its output is); h in the same pass
+        if (act != Activation::none || need_b1)
+          b.linear_epilogue_backward(act, act == Activation::none ? none : prer, gp, act == Activation::none ? none : gp,
+                                     gbp, h);
+        if (need_b1) accumulate(gb1, gbp);
+        if (need_w1) b.matmul(transpose(gp, 0, 1), si.rows(xrows, r0, n), gw1, r0 > 0);  // [hidden, n] x [n, in]
+        if (gy.defined()) {
+          Tensor gyr = row_block(gy, r0, n);
+          b.matmul(gp, sw1, gyr);  // [n, hidden] x [hidden, in]
+        }
+      } else if (h.defined()) {
         Tensor pre_in = prer;  // read only: linear_epilogue writes y only to add a bias
-        Tensor h = act == Activation::none ? prer : empty({n, hidden}, g.dtype(), g.device());  // [n, hidden]
-        if (act != Activation::none) b.linear_epilogue(act, pre_in, none, h);
-        accumulate(gw2, matmul(transpose(g2r, 0, 1), h));  // [out, n] x [n, hidden]
+        b.linear_epilogue(act, pre_in, none, h);
       }
-      if (!need_pre) continue;
-      Tensor gp = matmul(g2r, sw2);  // dH = G W2  [n, out] x [out, hidden], then dPre in place
-      Tensor gbp = need_b1 ? empty({hidden}, g.dtype(), g.device()) : Tensor();
-      // act' reads the pre-activation (relu's pre > 0 exactly where its output is)
-      if (act != Activation::none || need_b1)
-        b.linear_epilogue_backward(act, act == Activation::none ? none : prer, gp, act == Activation::none ? none : gp,
-                                   gbp);
-      if (need_b1) accumulate(gb1, gbp);
-      if (need_w1) accumulate(gw1, matmul(transpose(gp, 0, 1), si.rows(xrows, r0, n)));  // [hidden, n] x [n, in]
-      if (gy.defined()) {
-        Tensor gyr = row_block(gy, r0, n);
-        b.matmul(gp, sw1, gyr);  // [n, hidden] x [hidden, in]
-      }
+      if (need_w2)  // dW2 += G^T act(pre)  [out, n] x [n, hidden]
+        b.matmul(transpose(g2r, 0, 1), act == Activation::none ? prer : h, gw2, r0 > 0);
     }
     if (R == 0) {  // no rows: the parameters' gradients are sums of nothing
-      if (need_w1) gw1 = zeros({hidden, in}, g.dtype(), g.device());
+      if (need_w1) b.fill(gw1, 0.0);
       if (need_b1) gb1 = zeros({hidden}, g.dtype(), g.device());
-      if (need_w2) gw2 = zeros({out_f, hidden}, g.dtype(), g.device());
+      if (need_w2) b.fill(gw2, 0.0);
     }
     const SavedInput::Grads3 gi = si.backward(gy);
     Grads r{gi.x, gw1, gb1, gw2, gb2};

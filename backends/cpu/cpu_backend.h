@@ -25,12 +25,12 @@ class CpuBackend final : public Backend {
   void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) override;
 
   // cpu_matmul.cpp
-  void matmul(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate = false) override;
 
   // cpu_linear.cpp
   void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override;
   void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
-                                Tensor& grad_bias) override;
+                                Tensor& grad_bias, Tensor& act_out) override;
 
   // cpu_softmax.cpp
   void softmax(const Tensor& x, Tensor& out, bool log) override;

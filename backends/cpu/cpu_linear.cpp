@@ -31,13 +31,21 @@ void epilogue_row(Activation act, T* y, const T* b, T* out, int64_t C) {
   }
 }
 
-// One row of C: gp = g * act'(s), s the pre-activation (gelu) or the output (relu).
+// One row of C: gp = g * act'(s), s the pre-activation (gelu) or the output (relu); with h,
+// also h = act(s) (gelu: from the same Phi(s) as the derivative).
 template <class T>
-void grad_row(Activation act, const T* s, const T* g, T* gp, int64_t C) {
-  if (act == Activation::gelu) {
+void grad_row(Activation act, const T* s, const T* g, T* gp, T* h, int64_t C) {
+  if (act == Activation::gelu && h) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) gelu_value_grad(s[c], g[c], h[c], gp[c]);
+  } else if (act == Activation::gelu) {
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) gp[c] = gelu_grad(s[c], g[c]);
   } else {
+    if (h) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) h[c] = relu_value(s[c]);
+    }
 #pragma omp simd
     for (int64_t c = 0; c < C; ++c) gp[c] = relu_grad(s[c], g[c]);
   }
@@ -70,13 +78,14 @@ void CpuBackend::linear_epilogue(Activation act, Tensor& y, const Tensor& bias, 
 }
 
 void CpuBackend::linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
-                                          Tensor& grad_bias) {
+                                          Tensor& grad_bias, Tensor& act_out) {
   dispatch_float(grad.dtype(), "linear", [&]<class T>() {
     const std::pair<int64_t, int64_t> rc = rows_cols(grad);  // no structured binding (captured below)
     const int64_t R = rc.first, C = rc.second;
     const T* g = grad.data<T>();
     const T* s = act == Activation::none ? nullptr : saved.data<T>();
     T* gp = act == Activation::none ? nullptr : grad_pre.data<T>();
+    T* h = act != Activation::none && act_out.defined() ? act_out.data<T>() : nullptr;
     const int64_t blocks = (R + kRowBlock - 1) / kRowBlock;
     // [blocks, C]: block b's column sums; summed in block order below
     Tensor partial = grad_bias.defined() ? empty({blocks, C}, grad.dtype(), grad.device()) : Tensor();
@@ -88,7 +97,7 @@ void CpuBackend::linear_epilogue_backward(Activation act, const Tensor& saved, c
         for (int64_t r = blk * kRowBlock; r < std::min(R, (blk + 1) * kRowBlock); ++r) {
           const T* src = g + r * C;  // the row of grad_pre: grad itself for none
           if (gp) {
-            grad_row(act, s + r * C, src, gp + r * C, C);
+            grad_row(act, s + r * C, src, gp + r * C, h ? h + r * C : nullptr, C);
             src = gp + r * C;
           }
           if (acc) {

@@ -91,14 +91,21 @@ inline T gelu_value(T x) {
   return x * normal_cdf(x);
 }
 
-// g * d gelu / dx = g * (Phi(x) + x phi(x)), phi(x) = exp(-x^2 / 2) / sqrt(2 pi).
-inline float gelu_grad(float x, float g) {
-  float pdf = 0.398942280401432678f * fast_exp(-0.5f * x * x);
-  return g * (normal_cdf(x) + x * pdf);
+// phi(x) = exp(-x^2 / 2) / sqrt(2 pi), the standard normal density.
+inline float normal_pdf(float x) { return 0.398942280401432678f * fast_exp(-0.5f * x * x); }
+inline double normal_pdf(double x) { return 0.39894228040143267794 * std::exp(-0.5 * x * x); }
+
+// g * d gelu / dx = g * (Phi(x) + x phi(x)).
+template <class T>
+inline T gelu_grad(T x, T g) {
+  return g * (normal_cdf(x) + x * normal_pdf(x));
 }
-inline double gelu_grad(double x, double g) {
-  double pdf = 0.39894228040143267794 * std::exp(-0.5 * x * x);
-  return g * (normal_cdf(x) + x * pdf);
+// gelu(x) and g * gelu'(x) from one Phi(x): the pass of feed_forward's backward that needs both.
+template <class T>
+inline void gelu_value_grad(T x, T g, T& value, T& grad) {
+  const T cdf = normal_cdf(x);
+  value = x * cdf;
+  grad = g * (cdf + x * normal_pdf(x));
 }
 
 }  // namespace memgrad::cpu

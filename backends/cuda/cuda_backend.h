@@ -34,14 +34,14 @@ class CudaBackend final : public Backend {
   bool all_finite(const Tensor& x) override;
   void linear_epilogue(Activation act, Tensor& y, const Tensor& bias, Tensor& out) override;
   void linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
-                                Tensor& grad_bias) override;
+                                Tensor& grad_bias, Tensor& act_out) override;
 
   // cuda_reduce.cpp
   void reduce(ReduceOp op, const Tensor& x, const std::vector<int64_t>& dims, Tensor& out) override;
   void arg_reduce(ReduceOp op, const Tensor& x, int64_t dim, Tensor& values, Tensor& indices) override;
 
   // cuda_matmul.cpp (cuBLAS)
-  void matmul(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void matmul(const Tensor& a, const Tensor& b, Tensor& out, bool accumulate = false) override;
 
   // cuda_softmax.cpp
   void softmax(const Tensor& x, Tensor& out, bool log) override;

@@ -192,11 +192,12 @@ void CudaBackend::linear_epilogue(Activation act, Tensor& y, const Tensor& bias,
 }
 
 void CudaBackend::linear_epilogue_backward(Activation act, const Tensor& saved, const Tensor& grad, Tensor& grad_pre,
-                                           Tensor& grad_bias) {
+                                           Tensor& grad_bias, Tensor& act_out) {
   dispatch_float(grad.dtype(), "linear", [&]<class T>() {
     const int64_t C = grad.dim() == 0 ? 1 : grad.shape().back(), n = grad.numel();
     if (act != Activation::none && n > 0) {
-      launch_linear_act_grad<T>(act, ptr<T>(saved), ptr<T>(grad), ptr<T>(grad_pre), n);
+      launch_linear_act_grad<T>(act, ptr<T>(saved), ptr<T>(grad), ptr<T>(grad_pre),
+                                act_out.defined() ? ptr<T>(act_out) : nullptr, n);
       check_launch("linear");
     }
     if (grad_bias.defined() && C > 0) {

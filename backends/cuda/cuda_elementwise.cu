@@ -188,12 +188,15 @@ __global__ void linear_epilogue_kernel(Activation act, T* y, const T* bias, T* o
   }
 }
 
-// gp = g * act'(s), s the pre-activation (gelu) or the output (relu).
+// gp = g * act'(s), s the pre-activation (gelu) or the output (relu); h (null: none) = act(s).
 template <class T>
-__global__ void linear_act_grad_kernel(Activation act, const T* s, const T* g, T* gp, int64_t n) {
+__global__ void linear_act_grad_kernel(Activation act, const T* s, const T* g, T* gp, T* h, int64_t n) {
   const int64_t stride = static_cast<int64_t>(blockDim.x) * gridDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-    gp[i] = act == Activation::gelu ? gelu_grad(s[i], g[i]) : relu_grad(s[i], g[i]);
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const T v = s[i];
+    if (h) h[i] = act == Activation::gelu ? gelu_value(v) : relu_value(v);
+    gp[i] = act == Activation::gelu ? gelu_grad(v, g[i]) : relu_grad(v, g[i]);
+  }
 }
 
 // out[c] = sum over r of src[r, c], rows in order: one thread per column (a warp reads 32
@@ -317,8 +320,8 @@ void launch_linear_epilogue(Activation act, T* y, const T* bias, T* out, int64_t
 }
 
 template <class T>
-void launch_linear_act_grad(Activation act, const T* saved, const T* grad, T* grad_pre, int64_t n) {
-  linear_act_grad_kernel<T><<<blocks_for(n), kThreads>>>(act, saved, grad, grad_pre, n);
+void launch_linear_act_grad(Activation act, const T* saved, const T* grad, T* grad_pre, T* act_out, int64_t n) {
+  linear_act_grad_kernel<T><<<blocks_for(n), kThreads>>>(act, saved, grad, grad_pre, act_out, n);
 }
 
 template <class T>
@@ -381,7 +384,7 @@ MG_NUMERIC_TYPES(MG_INST_NUMERIC)
   template void launch_unary_backward<T>(UnaryOp, const T*, const T*, T*, const StridedArgs<3>&, int64_t, double); \
   template void launch_flag_nonfinite<T>(const T*, const StridedArgs<1>&, int64_t, int32_t*);                     \
   template void launch_linear_epilogue<T>(Activation, T*, const T*, T*, int64_t, int64_t);                        \
-  template void launch_linear_act_grad<T>(Activation, const T*, const T*, T*, int64_t);                           \
+  template void launch_linear_act_grad<T>(Activation, const T*, const T*, T*, T*, int64_t);                       \
   template void launch_column_sum<T>(const T*, T*, int64_t, int64_t);
 MG_INST_FLOAT(float)
 MG_INST_FLOAT(double)

@@ -42,10 +42,12 @@ Operand operand(const Tensor& x) {
   return o;
 }
 
-// Row-major C[batch, M, N] = A[batch, M, K] @ B[batch, K, N] as column-major C^T = B^T A^T.
+// Row-major C[batch, M, N] = A[batch, M, K] @ B[batch, K, N] (accumulate: C +=) as column-major
+// C^T = B^T A^T.
 template <class T>
-void gemm_batched(const Operand& a, const Operand& b, T* c, int64_t M, int64_t N, int64_t K, int64_t batch) {
-  const T alpha = 1, beta = 0;
+void gemm_batched(const Operand& a, const Operand& b, T* c, int64_t M, int64_t N, int64_t K, int64_t batch,
+                  bool accumulate) {
+  const T alpha = 1, beta = accumulate ? 1 : 0;
   // a row-major matrix is its transpose in column-major: a non-transposed view needs no op
   const cublasOperation_t op_b = b.layout.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = a.layout.trans ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -63,12 +65,12 @@ void gemm_batched(const Operand& a, const Operand& b, T* c, int64_t M, int64_t N
 
 }  // namespace
 
-void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
+void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out, bool accumulate) {
   const int64_t nd = out.dim();
   const int64_t M = out.shape()[nd - 2], N = out.shape()[nd - 1], K = a_in.shape()[nd - 1];
   if (out.numel() == 0) return;
-  if (K == 0) {  // an empty sum: zeros (all-zero bytes are 0.0 in float32 and float64)
-    MG_CUDA_CHECK("matmul", cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), 0));
+  if (K == 0) {  // an empty sum: zeros (all-zero bytes are 0.0 in float32 and float64), or out unchanged
+    if (!accumulate) MG_CUDA_CHECK("matmul", cudaMemsetAsync(out.raw_data(), 0, out.nbytes(), 0));
     return;
   }
   const int64_t batch = out.numel() / (M * N);
@@ -78,10 +80,10 @@ void CudaBackend::matmul(const Tensor& a_in, const Tensor& b_in, Tensor& out) {
       // one [batch*M, K] @ [K, N] product: rows of out are contiguous too
       a.stride = 0;
       b.stride = 0;
-      gemm_batched<T>(a, b, out.data<T>(), M * batch, N, K, 1);
+      gemm_batched<T>(a, b, out.data<T>(), M * batch, N, K, 1, accumulate);
       return;
     }
-    gemm_batched<T>(a, b, out.data<T>(), M, N, K, batch);
+    gemm_batched<T>(a, b, out.data<T>(), M, N, K, batch, accumulate);
   });
 }
 

@@ -46,9 +46,10 @@ void launch_where(const bool* cond, const T* a, const T* b, T* out, const Stride
 // on each row, then out = act(y); out may be y. R * C > 0.
 template <class T>
 void launch_linear_epilogue(Activation act, T* y, const T* bias, T* out, int64_t R, int64_t C);
-// grad_pre = grad * act'(saved) over n > 0 elements (act gelu or relu).
+// grad_pre = grad * act'(saved) over n > 0 elements (act gelu or relu); act_out (null: none) =
+// act(saved), saved the pre-activation.
 template <class T>
-void launch_linear_act_grad(Activation act, const T* saved, const T* grad, T* grad_pre, int64_t n);
+void launch_linear_act_grad(Activation act, const T* saved, const T* grad, T* grad_pre, T* act_out, int64_t n);
 // out [C] = the column sums of src [R, C] (0 where R = 0); C > 0.
 template <class T>
 void launch_column_sum(const T* src, T* out, int64_t R, int64_t C);

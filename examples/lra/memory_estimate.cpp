@@ -127,9 +127,12 @@ MemoryEstimate estimate_unchecked(const ModelConfig& m, int64_t batch, int64_t s
   const Count ff_drop = ff_topk ? T * Kf * kF : Fx;               // the dropout mask of the hidden layer
   const Count ff_work = ff_topk ? 2 * std::min(Count(e.ff_topk.chunk), T) * F * kF : 0;
   // the backward's [T, ff] transients. Dense without dropout (feed_forward()): one block of rows
-  // of [rows, ff] at a time (autograd kFeedForwardBlockBytes) beside the input side's gradient
-  // [T, D], then ln2's dX beside it. With dropout (linear()s): dPre.
-  const Count ff_block = std::min(Fx, Count(kFeedForwardBlockBytes));
+  // at a time, its two [rows, ff] transients (dPre, the recomputed activation) about
+  // kFeedForwardBlockBytes together (autograd/ops.h), beside the input side's gradient [T, D],
+  // then ln2's dX beside it. With dropout (linear()s): dPre.
+  const int64_t ff_row_bytes = std::max<int64_t>((2 * F * kF).value(), 1);
+  const Count ff_rows = std::clamp<int64_t>(kFeedForwardBlockBytes / ff_row_bytes, 1, std::max<int64_t>(T.value(), 1));
+  const Count ff_block = ff_rows * 2 * F * kF;
   const Count ff_hidden_grad = ff_topk ? T * Kf * kF + ff_work : (drop ? Fx : 2 * X + ff_block);
 
   // Saved per layer (its input is the previous layer's output, counted there; its output counted here).

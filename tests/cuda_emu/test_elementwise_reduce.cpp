@@ -246,11 +246,20 @@ void test_linear_epilogue() {
         const Tensor& saved = separate ? yc : oc;
         Tensor& gp_g = act == Activation::none ? none : gpg;
         Tensor& gp_c = act == Activation::none ? none : gpc;
-        GPU.linear_epilogue_backward(act, saved, g, gp_g, dbg);
-        CPU.linear_epilogue_backward(act, saved, g, gp_c, dbc);
+        GPU.linear_epilogue_backward(act, saved, g, gp_g, dbg, none);
+        CPU.linear_epilogue_backward(act, saved, g, gp_c, dbc, none);
         if (act != Activation::none) check(gpg, gpc, "backward " + what, tol);
         // the column sums add in another order (rows in turn here, blocks of 64 rows on the CPU)
         if (bias) check(dbg, dbc, "bias gradient " + what, t == DType::float32 ? 1e-4 : 1e-12);
+        if (act == Activation::none) continue;
+        // act_out: the activation made in the same pass, as the forward made it, the gradient unchanged
+        Tensor hg = empty({R, C}, t), hc = empty({R, C}, t), gp2g = empty({R, C}, t), gp2c = empty({R, C}, t);
+        GPU.linear_epilogue_backward(act, saved, g, gp2g, none, hg);
+        CPU.linear_epilogue_backward(act, saved, g, gp2c, none, hc);
+        check(hg, og, "act_out (GPU) " + what);
+        check(hc, oc, "act_out (CPU) " + what);
+        check(gp2g, gpg, "backward with act_out (GPU) " + what);
+        check(gp2c, gpc, "backward with act_out (CPU) " + what);
       }
 }
 
