@@ -19,6 +19,7 @@
 // x = -3.9; Phi < 7.7e-9 is taken as 0 below x = -5.66 (|gelu| < 4.4e-8 there). The derivative
 // Phi + x phi is within 1.4e-7 absolute.
 #include <cmath>
+#include <type_traits>
 
 #include "backends/cpu/fast_exp.h"
 
@@ -95,17 +96,25 @@ inline T gelu_value(T x) {
 inline float normal_pdf(float x) { return 0.398942280401432678f * fast_exp(-0.5f * x * x); }
 inline double normal_pdf(double x) { return 0.39894228040143267794 * std::exp(-0.5 * x * x); }
 
-// g * d gelu / dx = g * (Phi(x) + x phi(x)).
-template <class T>
-inline T gelu_grad(T x, T g) {
-  return g * (normal_cdf(x) + x * normal_pdf(x));
-}
-// gelu(x) and g * gelu'(x) from one Phi(x): the pass of feed_forward's backward that needs both.
+// gelu(x) and g * d gelu / dx = g * (Phi(x) + x phi(x)) from one Phi(x): the pass of
+// feed_forward's backward that needs both.
 template <class T>
 inline void gelu_value_grad(T x, T g, T& value, T& grad) {
   const T cdf = normal_cdf(x);
   value = x * cdf;
-  grad = g * (cdf + x * normal_pdf(x));
+  // float64: Phi + x phi as one fma written out, as the GPU's (cuda_elementwise.cu). Left to
+  // contract the sum, the compiler may fuse Phi's own 0.5 * erfc instead, a last bit apart.
+  if constexpr (std::is_same_v<T, double>)
+    grad = g * std::fma(x, normal_pdf(x), cdf);
+  else
+    grad = g * (cdf + x * normal_pdf(x));
+}
+// g * d gelu / dx alone, the same expression (so that both give the same bits).
+template <class T>
+inline T gelu_grad(T x, T g) {
+  T value, grad;
+  gelu_value_grad(x, g, value, grad);
+  return grad;
 }
 
 }  // namespace memgrad::cpu
