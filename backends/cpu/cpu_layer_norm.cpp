@@ -35,6 +35,50 @@ bool rows_readable(const Tensor& t) {
   return true;
 }
 
+// One row of the backward, the weight's presence a template argument (no test per element, so
+// that every loop vectorises): bw [C] += g * xhat and bb [C] += g when bw is given; dx (when
+// given; it may be g itself, each element read before it is written) = rstd * (dy - mean(dy) -
+// xhat * mean(dy * xhat)), dy = g * w.
+template <class T, bool kW>
+void backward_row(const T* xr, const T* gr, const T* pw, T m, T rs, int64_t C, T* bw, T* bb, T* dxr) {
+  if (bw) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const T xhat = (xr[c] - m) * rs;
+      bw[c] += gr[c] * xhat;
+      bb[c] += gr[c];
+    }
+  }
+  if (!dxr) return;
+  double sum_dy = 0, sum_dy_xhat = 0;
+#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)  // vectorised sums, as in forward
+  for (int64_t c = 0; c < C; ++c) {
+    const T xhat = (xr[c] - m) * rs;
+    const T dy = kW ? gr[c] * pw[c] : gr[c];
+    sum_dy += dy;
+    sum_dy_xhat += dy * xhat;
+  }
+  const T mdy = static_cast<T>(sum_dy / C), mdyx = static_cast<T>(sum_dy_xhat / C);
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    const T xhat = (xr[c] - m) * rs;
+    const T dy = kW ? gr[c] * pw[c] : gr[c];
+    dxr[c] = rs * (dy - mdy - xhat * mdyx);
+  }
+}
+
+// One row of the forward: out = (x - mean) * rstd (* w) (+ b), presence of w and b template arguments.
+template <class T, bool kW, bool kB>
+void forward_row(const T* xr, const T* pw, const T* pb, T m, T rs, int64_t C, T* orow) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; ++c) {
+    T v = (xr[c] - m) * rs;
+    if constexpr (kW) v *= pw[c];
+    if constexpr (kB) v += pb[c];
+    orow[c] = v;
+  }
+}
+
 }  // namespace
 
 void CpuBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, double eps, Tensor& out,
@@ -63,12 +107,10 @@ void CpuBackend::layer_norm(const Tensor& x_in, const Tensor& weight, const Tens
         pm[r] = m;
         ps[r] = rs;
         T* orow = po + r * C;
-        for (int64_t c = 0; c < C; ++c) {
-          T v = (xr[c] - m) * rs;
-          if (pw) v *= pw[c];
-          if (pb) v += pb[c];
-          orow[c] = v;
-        }
+        if (pw && pb) forward_row<T, true, true>(xr, pw, pb, m, rs, C, orow);
+        else if (pw) forward_row<T, true, false>(xr, pw, pb, m, rs, C, orow);
+        else if (pb) forward_row<T, false, true>(xr, pw, pb, m, rs, C, orow);
+        else forward_row<T, false, false>(xr, pw, pb, m, rs, C, orow);
       }
     });
   });
@@ -101,33 +143,11 @@ void CpuBackend::layer_norm_backward(const Tensor& grad_in, const Tensor& x_in, 
         const int64_t rb_end = std::min(r1, rb + kBlockRows);
         if (pw_acc) std::fill(block_wb.begin(), block_wb.end(), T(0));
         for (int64_t r = rb; r < rb_end; ++r) {
-          const T* xr = px + r * C;
-          const T* gr = pg + grow.offset(r);
-          const T m = pm[r], rs = ps[r];
-          if (pw_acc) {
-#pragma omp simd
-            for (int64_t c = 0; c < C; ++c) {
-              const T xhat = (xr[c] - m) * rs;
-              bw[c] += gr[c] * xhat;
-              bb[c] += gr[c];
-            }
-          }
-          if (!pdx) continue;
-          double sum_dy = 0, sum_dy_xhat = 0;  // dy = g * w: the gradient of xhat
-#pragma omp simd reduction(+ : sum_dy, sum_dy_xhat)  // vectorised sums, as in forward
-          for (int64_t c = 0; c < C; ++c) {
-            T xhat = (xr[c] - m) * rs;
-            T dy = pw ? gr[c] * pw[c] : gr[c];
-            sum_dy += dy;
-            sum_dy_xhat += dy * xhat;
-          }
-          T mdy = static_cast<T>(sum_dy / C), mdyx = static_cast<T>(sum_dy_xhat / C);
-          T* dxr = pdx + r * C;  // may be gr itself (backend.h): element c is read, then written
-          for (int64_t c = 0; c < C; ++c) {  // dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat))
-            T xhat = (xr[c] - m) * rs;
-            T dy = pw ? gr[c] * pw[c] : gr[c];
-            dxr[c] = rs * (dy - mdy - xhat * mdyx);
-          }
+          T* dxr = pdx ? pdx + r * C : nullptr;  // may be gr itself (backend.h): element c is read, then written
+          if (pw)
+            backward_row<T, true>(px + r * C, pg + grow.offset(r), pw, pm[r], ps[r], C, pw_acc ? bw : nullptr, bb, dxr);
+          else
+            backward_row<T, false>(px + r * C, pg + grow.offset(r), pw, pm[r], ps[r], C, pw_acc ? bw : nullptr, bb, dxr);
         }
         if (pw_acc)
           for (int64_t c = 0; c < C; ++c) pw_acc[c] += bw[c], pw_acc[C + c] += bb[c];
