@@ -154,3 +154,18 @@ TEST_CASE("ops large: gradients of large inputs match compositions of primitive 
   }
 }
 
+
+TEST_CASE("ops large: elementwise ops on one long row run in pieces over the threads and cover every element once") {
+  // contiguous tensors coalesce into one row, which for_each_row (backends/cpu/strided_loop.h) cuts
+  // into pieces of whole 64-element runs; odd lengths leave a short last piece
+  for (const Shape& s : {Shape{1000003}, Shape{2, 300007}, Shape{1, 65, 1001}}) {
+    CAPTURE(str(s));
+    const Tensor a = rnd(s, DType::float32, 1), b = rnd(s, DType::float32, 2);
+    CHECK(optest::mismatch(vals(a + b), ref_binary(a, b, [](double x, double y) { return double(float(x) + float(y)); }), 0, 0) == "");
+    CHECK(optest::mismatch(vals(a * 2.0), ref_unary(a, [](double x) { return double(float(x) * 2.0f); }), 0, 0) == "");
+    Tensor f = full(s, 3.5, DType::float32);
+    CHECK(optest::mismatch(vals(f), Vec(static_cast<size_t>(numel(s)), 3.5), 0, 0) == "");
+    const Tensor c = contiguous(transpose(transpose(a, 0, -1), 0, -1) + 0.0);  // a copy through the pieces
+    CHECK(optest::mismatch(vals(c), vals(a), 0, 0) == "");
+  }
+}
