@@ -202,3 +202,22 @@ TEST_CASE("backend matmul: accumulate adds a @ b to out (transposed views, tall,
     }
   }
 }
+
+TEST_CASE("backend linear_epilogue_backward: act_out is the forward's activation, made in act' 's pass") {
+  // feed_forward's backward takes the recomputed activation from the derivative's pass (backend.h):
+  // the same bits as linear_epilogue's output, and the gradient the same as without act_out
+  Backend& be = backend_for(Device::cpu());
+  for (DType t : {DType::float32, DType::float64})
+    for (Activation act : {Activation::gelu, Activation::relu}) {
+      CAPTURE(to_string(t));
+      const int64_t R = 70, C = 37;
+      const Tensor pre = rnd({R, C}, t, 5) * 3.0, g = rnd({R, C}, t, 6), none;
+      Tensor y = contiguous(pre + 0.0), h_fwd = empty({R, C}, t);
+      be.linear_epilogue(act, y, none, h_fwd);  // y stays pre (no bias)
+      Tensor gp = empty({R, C}, t), gp2 = empty({R, C}, t), h = empty({R, C}, t), nb, nb2;
+      be.linear_epilogue_backward(act, pre, g, gp, nb, nb2);
+      be.linear_epilogue_backward(act, pre, g, gp2, nb, h);
+      CHECK(optest::mismatch(vals(h), vals(h_fwd), 0, 0) == "");
+      CHECK(optest::mismatch(vals(gp2), vals(gp), 0, 0) == "");
+    }
+}
