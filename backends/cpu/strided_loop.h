@@ -39,13 +39,15 @@ StridedLoop<K> make_loop(const Shape& shape, const std::array<const Strides*, K>
   return L;
 }
 
-// Element offsets of row r (over the outer dims, in order) for each operand.
+// Element offsets of row r (over the outer dims, in order) for each operand; its multi-index
+// over the outer dims into *idx when given (idx sized to L.shape).
 template <size_t K>
-std::array<int64_t, K> row_offsets(const StridedLoop<K>& L, int64_t r) {
+std::array<int64_t, K> row_offsets(const StridedLoop<K>& L, int64_t r, Shape* idx = nullptr) {
   std::array<int64_t, K> off{};
   for (int64_t d = static_cast<int64_t>(L.shape.size()) - 2; d >= 0; --d) {
     const int64_t i = r % L.shape[d];
     r /= L.shape[d];
+    if (idx) (*idx)[static_cast<size_t>(d)] = i;
     for (size_t k = 0; k < K; ++k) off[k] += i * L.strides[k][d];
   }
   return off;
@@ -79,15 +81,8 @@ void for_each_row(const StridedLoop<K>& L, int64_t cost_per_element, F&& row) {
     return;
   }
   parallel_for(rows, inner * cost_per_element, [&](int64_t r0, int64_t r1) {
-    // multi-index of row r0 over the outer dims
-    Shape idx(static_cast<size_t>(nd), 0);
-    std::array<int64_t, K> off{};
-    int64_t rem = r0;
-    for (int64_t d = nd - 2; d >= 0; --d) {
-      idx[d] = rem % L.shape[d];
-      rem /= L.shape[d];
-      for (size_t k = 0; k < K; ++k) off[k] += idx[d] * L.strides[k][d];
-    }
+    Shape idx(static_cast<size_t>(nd), 0);  // multi-index of row r0 over the outer dims
+    std::array<int64_t, K> off = row_offsets(L, r0, &idx);
     for (int64_t r = r0; r < r1; ++r) {
       row(off, inner, inner_strides);
       for (int64_t d = nd - 2; d >= 0; --d) {  // advance the outer multi-index by one
